@@ -92,7 +92,7 @@ class RedisProcess:
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
             "--protected-mode", "yes",
-            "--client-output-buffer-limit", "pubsub 256mb 64mb 60",
+            "--client-output-buffer-limit", "pubsub", "256mb", "64mb", "60",
         ]
 
     def start(self, timeout: float = 15.0) -> None:
