@@ -1,0 +1,88 @@
+"""Chat rules: what a message may say and how often a viewer may speak.
+
+All functions take the current time as an argument and keep no clock of their own, so
+they are exact to test. Every refusal is a ``CommandError`` with a documented code; a
+refused message changes nothing (a token is spent only when a message is accepted).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from chat.errors import CommandError, ErrorCode
+
+MAX_CHAT_LEN = 280
+
+
+def clean_text(text: str) -> str:
+    """Return the message trimmed, or raise ``text_empty``/``text_too_long``/``text_invalid``.
+
+    Control characters (Unicode category Cc, including newlines) are refused, not
+    stripped: the sender sees exactly what was wrong.
+    """
+    text = text.strip()
+    if not text:
+        raise CommandError(ErrorCode.TEXT_EMPTY, "message is empty")
+    if len(text) > MAX_CHAT_LEN:
+        raise CommandError(ErrorCode.TEXT_TOO_LONG, f"message is over {MAX_CHAT_LEN} characters")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise CommandError(ErrorCode.TEXT_INVALID, "message contains control characters")
+    return text
+
+
+def compile_banned_words(words: Iterable[str]) -> re.Pattern[str] | None:
+    """One case-insensitive pattern matching any banned word as a whole word."""
+    alternatives = sorted({w.lower() for w in words if w}, key=len, reverse=True)
+    if not alternatives:
+        return None
+    body = "|".join(re.escape(w) for w in alternatives)
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
+
+
+def check_banned_words(text: str, pattern: re.Pattern[str] | None) -> None:
+    """Raise ``blocked_word`` when ``text`` contains a banned word."""
+    if pattern is not None and pattern.search(text):
+        raise CommandError(ErrorCode.BLOCKED_WORD, "message contains a blocked word")
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """A token bucket: ``rate`` tokens a second, at most ``burst`` saved up."""
+
+    rate: float
+    burst: float
+    tokens: float = -1.0
+    stamp: float = 0.0
+
+    def _refill(self, now: float) -> None:
+        if self.tokens < 0:
+            self.tokens, self.stamp = self.burst, now
+            return
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def check(self, now: float, cost: float = 1.0) -> None:
+        """Raise ``rate_limited`` (with ``retry_after``) if a spend of ``cost`` would fail."""
+        self._refill(now)
+        if self.tokens < cost:
+            raise CommandError(
+                ErrorCode.RATE_LIMITED,
+                "too many messages",
+                retry_after=(cost - self.tokens) / self.rate,
+            )
+
+    def spend(self, now: float, cost: float = 1.0) -> None:
+        """Check and take ``cost`` tokens."""
+        self.check(now, cost)
+        self.tokens -= cost
+
+
+def check_slow_mode(slow_mode: int, last_sent: float | None, now: float) -> None:
+    """Raise ``slow_mode`` when the viewer spoke less than ``slow_mode`` seconds ago."""
+    if slow_mode > 0 and last_sent is not None and now - last_sent < slow_mode:
+        raise CommandError(
+            ErrorCode.SLOW_MODE, "slow mode is on", retry_after=slow_mode - (now - last_sent)
+        )

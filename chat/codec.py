@@ -1,0 +1,73 @@
+"""The two wire formats: ``livecart.v1.json`` and ``livecart.v1.msgpack``.
+
+``decode`` turns a client frame into a plain dict or raises ``ProtocolError``; it never
+raises anything else, whatever the bytes. ``encode_frame`` turns a server object into a
+ready-to-write WebSocket frame. Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+import msgpack
+
+from chat.errors import ProtocolError
+from chat.wsframe import OP_BINARY, OP_TEXT, build_frame
+
+
+class WireFormat(StrEnum):
+    JSON = "livecart.v1.json"
+    MSGPACK = "livecart.v1.msgpack"
+
+
+SUBPROTOCOLS = (WireFormat.JSON.value, WireFormat.MSGPACK.value)
+
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_json(obj: Any) -> bytes:
+    return _json_encoder.encode(obj).encode()
+
+
+def encode_msgpack(obj: Any) -> bytes:
+    packed: bytes = msgpack.packb(obj, use_bin_type=True)
+    return packed
+
+
+def encode_payload(fmt: WireFormat, obj: Any) -> bytes:
+    return encode_json(obj) if fmt is WireFormat.JSON else encode_msgpack(obj)
+
+
+def encode_frame(fmt: WireFormat, obj: Any) -> bytes:
+    """One WebSocket frame: a text frame for JSON, a binary frame for msgpack."""
+    if fmt is WireFormat.JSON:
+        return build_frame(OP_TEXT, encode_json(obj))
+    return build_frame(OP_BINARY, encode_msgpack(obj))
+
+
+def decode(fmt: WireFormat, data: str | bytes) -> dict[str, Any]:
+    """Decode one client frame into a dict.
+
+    Raises ``ProtocolError`` for invalid JSON or msgpack, a frame of the other format's
+    type (text on msgpack, binary on JSON), or anything that is not an object.
+    """
+    obj: Any
+    if fmt is WireFormat.JSON:
+        if not isinstance(data, str):
+            raise ProtocolError("binary frame on the JSON subprotocol")
+        try:
+            obj = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise ProtocolError("invalid JSON") from exc
+    else:
+        if not isinstance(data, bytes):
+            raise ProtocolError("text frame on the msgpack subprotocol")
+        try:
+            obj = msgpack.unpackb(data, raw=False, strict_map_key=False, max_buffer_size=1 << 16)
+        except Exception as exc:  # msgpack raises many kinds (ExtraData, FormatError, ...)
+            raise ProtocolError("invalid MessagePack") from exc
+    if not isinstance(obj, dict):
+        raise ProtocolError("a frame must be an object")
+    return obj

@@ -1,0 +1,286 @@
+"""Client commands as small frozen dataclasses that validate themselves.
+
+``parse_command(obj)`` maps a decoded frame to one of the classes below or raises
+``CommandError`` (``bad_command`` for an unknown ``cmd``, ``bad_args`` naming the field
+for anything missing, mistyped or out of range). Host-only commands carry
+``HOST_ONLY = True``; whether the sender may run them is the hub's decision, not the
+parser's. Checkout commands (``buy``, ``pay``, ``open_sale``, ``close_sale``) are parsed
+into ``CheckoutCommand`` with their raw arguments: the checkout package validates them.
+Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from chat.errors import CommandError, ErrorCode
+
+MAX_ID_LEN = 64
+_PRODUCT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_VID = re.compile(r"^v[A-Za-z0-9_-]{6,40}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+ROOM_STATUSES = ("scheduled", "live", "ended")
+
+
+def _bad(field: str, why: str) -> CommandError:
+    return CommandError(ErrorCode.BAD_ARGS, f"{field}: {why}")
+
+
+def text_field(obj: dict[str, Any], field: str, lo: int, hi: int) -> str:
+    value = obj.get(field)
+    if not isinstance(value, str):
+        raise _bad(field, "must be a string")
+    value = value.strip()
+    if not lo <= len(value) <= hi:
+        raise _bad(field, f"must be {lo}-{hi} characters")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise _bad(field, "must not contain control characters")
+    return value
+
+
+def _int(obj: dict[str, Any], field: str, lo: int, hi: int, default: int | None = None) -> int:
+    value = obj.get(field, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _bad(field, "must be an integer")
+    if not lo <= value <= hi:
+        raise _bad(field, f"must be between {lo} and {hi}")
+    return value
+
+
+def _product_id(obj: dict[str, Any], field: str = "product_id") -> str:
+    value = obj.get(field)
+    if not isinstance(value, str) or not _PRODUCT_ID.match(value):
+        raise _bad(field, "must be a product id")
+    return value
+
+
+def _vid(obj: dict[str, Any]) -> str:
+    value = obj.get("vid")
+    if not isinstance(value, str) or not _VID.match(value):
+        raise _bad("vid", "must be a viewer id")
+    return value
+
+
+def _image_url(obj: dict[str, Any]) -> str:
+    url = text_field(obj, "image_url", 0, 500)
+    if url and not (url.startswith(("https://", "http://")) or url.startswith("/")):
+        raise _bad("image_url", "must be an http(s) URL or a path on this server")
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    HOST_ONLY: ClassVar[bool] = False
+    NAME: ClassVar[str] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Chat(Command):
+    NAME: ClassVar[str] = "chat"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Heart(Command):
+    NAME: ClassVar[str] = "heart"
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class Explain(Command):
+    NAME: ClassVar[str] = "explain"
+    product_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Command):
+    NAME: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True, slots=True)
+class AddProduct(Command):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "add_product"
+    name: str
+    price: int
+    currency: str
+    image_url: str
+    stock: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProduct(Command):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "update_product"
+    product_id: str
+    changes: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reorder(Command):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "reorder"
+    lineup: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pin(Command):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "pin"
+    product_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Dismiss(Command):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "dismiss"
+    product_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delete(Command):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "delete"
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Moderate(Command):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "moderate"
+    action: str
+    vid: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlowMode(Command):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "slow_mode"
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class BannedWords(Command):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "banned_words"
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus(Command):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "status"
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutCommand(Command):
+    """``buy``/``pay`` (anyone) and ``open_sale``/``close_sale`` (host): raw arguments."""
+
+    name: str
+    args: dict[str, Any]
+
+    @property
+    def host_only(self) -> bool:
+        return self.name in ("open_sale", "close_sale")
+
+
+CHECKOUT_COMMANDS = ("buy", "pay", "open_sale", "close_sale")
+MODERATION = ("mute", "unmute", "ban", "unban")
+PRODUCT_FIELDS = ("name", "price", "currency", "image_url")
+
+
+def _product_fields(obj: dict[str, Any], field: str) -> Any:
+    if field == "name":
+        return text_field(obj, "name", 1, 80)
+    if field == "price":
+        return _int(obj, "price", 0, 10**12)
+    if field == "currency":
+        value = obj.get("currency")
+        if not isinstance(value, str) or not _CURRENCY.match(value):
+            raise _bad("currency", "must be a 3-letter ISO 4217 code")
+        return value
+    return _image_url(obj)
+
+
+def parse_command(obj: dict[str, Any]) -> Command:
+    """Validate a decoded frame and return its command. Raises ``CommandError``."""
+    name = obj.get("cmd")
+    if not isinstance(name, str):
+        raise CommandError(ErrorCode.BAD_COMMAND, "cmd is missing")
+    if name == "chat":
+        text = obj.get("text")
+        if not isinstance(text, str):
+            raise _bad("text", "must be a string")
+        return Chat(text)
+    if name == "heart":
+        return Heart(_int(obj, "n", 1, 50, default=1))
+    if name == "explain":
+        return Explain(_product_id(obj))
+    if name == "ping":
+        return Ping()
+    if name == "add_product":
+        return AddProduct(
+            name=text_field(obj, "name", 1, 80),
+            price=_int(obj, "price", 0, 10**12),
+            currency=_product_fields(obj, "currency"),
+            image_url=_image_url(obj) if "image_url" in obj else "",
+            stock=_int(obj, "stock", 0, 10**7),
+        )
+    if name == "update_product":
+        changes = tuple((f, _product_fields(obj, f)) for f in PRODUCT_FIELDS if f in obj)
+        if not changes:
+            raise _bad("fields", "nothing to change")
+        return UpdateProduct(_product_id(obj), changes)
+    if name == "reorder":
+        lineup = obj.get("lineup")
+        if not isinstance(lineup, list) or len(lineup) > 500:
+            raise _bad("lineup", "must be a list of product ids")
+        ids = tuple(_product_id({"p": p}, "p") for p in lineup)
+        if len(set(ids)) != len(ids):
+            raise _bad("lineup", "lists a product twice")
+        return Reorder(ids)
+    if name == "pin":
+        return Pin(None if obj.get("product_id") is None else _product_id(obj))
+    if name == "dismiss":
+        return Dismiss(_product_id(obj))
+    if name == "delete":
+        return Delete(_int(obj, "message_id", 1, 2**62))
+    if name in MODERATION:
+        return Moderate(name, _vid(obj))
+    if name == "slow_mode":
+        return SlowMode(_int(obj, "seconds", 0, 3600))
+    if name == "banned_words":
+        words = obj.get("words")
+        if not isinstance(words, list) or len(words) > 200:
+            raise _bad("words", "must be a list of at most 200 words")
+        cleaned = tuple(text_field({"w": w}, "w", 1, 40).lower() for w in words)
+        return BannedWords(tuple(dict.fromkeys(cleaned)))
+    if name == "status":
+        status = obj.get("status")
+        if status not in ROOM_STATUSES:
+            raise _bad("status", f"must be one of {', '.join(ROOM_STATUSES)}")
+        return SetStatus(str(status))
+    if name in CHECKOUT_COMMANDS:
+        return CheckoutCommand(name, {k: v for k, v in obj.items() if k not in ("id", "cmd")})
+    raise CommandError(ErrorCode.BAD_COMMAND, f"unknown command {name[:40]!r}")
+
+
+def command_id(obj: dict[str, Any]) -> int | str | None:
+    """The client's id for the reply, or None when it is missing or unusable."""
+    value = obj.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and -(2**53) <= value <= 2**53:
+        return value
+    if isinstance(value, str) and len(value) <= MAX_ID_LEN:
+        return value
+    return None
+
+
+def is_host_only(command: Command) -> bool:
+    if isinstance(command, CheckoutCommand):
+        return command.host_only
+    return command.HOST_ONLY

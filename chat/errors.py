@@ -1,0 +1,74 @@
+"""Everything the hub can refuse, and how.
+
+Error tree::
+
+    HubError                  base of this package's errors
+    ├── CommandError          a client mistake or a refusal: answered with an error reply
+    │                         (``code`` from ``ErrorCode``); nothing was changed
+    └── ProtocolError         a frame that is not a command at all (``bad_frame``)
+
+Our own bugs are not ``HubError``: the WebSocket adapter logs them and closes the socket
+with ``CloseCode.INTERNAL`` (1011). Codes and close codes are documented in
+``docs/protocol.md``; this module is their single source in code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class ErrorCode(StrEnum):
+    BAD_FRAME = "bad_frame"
+    BAD_COMMAND = "bad_command"
+    BAD_ARGS = "bad_args"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    SLOW_MODE = "slow_mode"
+    TEXT_EMPTY = "text_empty"
+    TEXT_TOO_LONG = "text_too_long"
+    TEXT_INVALID = "text_invalid"
+    BLOCKED_WORD = "blocked_word"
+    MUTED = "muted"
+    BANNED = "banned"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    TRY_AGAIN_LATER = 1013
+    UNAUTHORIZED = 4001
+    BANNED = 4003
+    NO_SUCH_ROOM = 4004
+    SLOW_CONSUMER = 4008
+
+
+class HubError(Exception):
+    """Base of the hub's own errors."""
+
+
+class CommandError(HubError):
+    """A refused command. ``code`` is an ``ErrorCode`` value (or a checkout code)."""
+
+    def __init__(self, code: str, message: str = "", retry_after: float | None = None) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = str(code)
+        self.message = message or str(code).replace("_", " ")
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict[str, object]:
+        error: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.retry_after is not None:
+            error["retry_after"] = round(self.retry_after, 3)
+        return error
+
+
+class ProtocolError(CommandError):
+    """A frame that could not be decoded into an object."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.BAD_FRAME, message)

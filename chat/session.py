@@ -1,0 +1,84 @@
+"""One client connection as the hub sees it: who it is and how it is written to.
+
+The hub writes to a session only through ``write`` (synchronous, never awaits), so a
+fan-out loop cannot stall on one viewer. ``transport`` is any asyncio write transport
+(``asyncio.WriteTransport`` or uvloop's); the WebSocket handshake and the reading side
+belong to the web adapter.
+
+Write policy (see "Slow consumers" in docs/protocol.md):
+- past ``LAG_ON`` bytes of unsent output the session is *lagging*: the room sends it only
+  state events and live values until the output falls under ``LAG_OFF``;
+- past ``HARD_LIMIT`` the room closes it with 4008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chat.chat_rules import TokenBucket
+from chat.codec import WireFormat, encode_frame
+from chat.errors import CloseCode
+from chat.wsframe import close_frame
+
+LAG_ON = 512 * 1024
+LAG_OFF = 128 * 1024
+HARD_LIMIT = 4 * 1024 * 1024
+CLOSE_GRACE = 5.0
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def is_closing(self) -> bool: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class Session:
+    transport: Transport
+    fmt: WireFormat
+    vid: str
+    token: str
+    name: str
+    role: str  # "viewer" or "host"
+    room_id: str = ""
+    commands: TokenBucket = field(default_factory=lambda: TokenBucket(rate=20, burst=40))
+    chat_bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=1, burst=3))
+    last_chat: float | None = None
+    lagging: bool = False
+    closed: bool = False
+    close_code: int | None = None
+
+    @property
+    def is_host(self) -> bool:
+        return self.role == "host"
+
+    def user(self) -> dict[str, str]:
+        return {"vid": self.vid, "name": self.name, "role": self.role}
+
+    def write(self, frame: bytes) -> None:
+        """Queue a prebuilt frame; a closed or closing connection is skipped."""
+        if not self.closed and not self.transport.is_closing():
+            self.transport.write(frame)
+
+    def send(self, obj: dict[str, Any]) -> None:
+        """Encode ``obj`` in this session's format and queue it (replies, snapshots)."""
+        self.write(encode_frame(self.fmt, obj))
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Queue a close frame and drop the connection once it is flushed (at most
+        ``CLOSE_GRACE`` seconds later, whatever the peer does)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(close_frame(code, reason))
+        transport.close()
+        if code == CloseCode.SLOW_CONSUMER:
+            asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)

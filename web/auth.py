@@ -1,0 +1,46 @@
+"""Who is calling: the admin token (any room) or a room's host token.
+
+Host tokens are stored only as SHA-256 in the room record. Comparisons are constant
+time. Raises nothing: callers get a bool and answer 401/4001 themselves.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from chat import identity
+from chat.store import RoomStore
+
+ADMIN_TOKEN_KEY = "lc:admin_token"
+
+
+async def admin_token(store: RoomStore, configured: str | None) -> str:
+    """The configured admin token, or the one every node shares from Redis (created by
+    the first node that asks)."""
+    if configured:
+        return configured
+    await store.redis.set(ADMIN_TOKEN_KEY, "adm_" + secrets.token_urlsafe(24), nx=True)
+    value = await store.redis.get(ADMIN_TOKEN_KEY)
+    assert value is not None
+    return str(value.decode())
+
+
+def is_admin(token: str | None, admin: str) -> bool:
+    return bool(token) and hmac.compare_digest(str(token), admin)
+
+
+async def is_host(store: RoomStore, room_id: str, token: str | None, admin: str) -> bool:
+    """True for the room's host token or the admin token. May raise when Redis is away."""
+    if not token:
+        return False
+    if is_admin(token, admin):
+        return True
+    stored = (await store.meta(room_id)).get("host_token_sha", "")
+    return bool(stored) and hmac.compare_digest(stored, identity.hash_token(token))
+
+
+def bearer(header: str | None) -> str | None:
+    if header and header.startswith("Bearer "):
+        return header[7:].strip() or None
+    return None

@@ -1,0 +1,137 @@
+"""``livecart``: the command line.
+
+- ``livecart serve``: one node (or ``--workers N`` processes sharing the port). Without
+  ``REDIS_URL`` it starts a private redis-server with its data under ``--data-dir``
+  (AOF ``appendfsync always``) and stops it on exit.
+- ``livecart bench``: the chat fan-out benchmark (see ``loadtest.bench``).
+- ``livecart loadtest``: simulated viewers against a running server (``loadtest``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from web.config import Config
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    env = Config.from_env()
+    p = sub.add_parser("serve", help="run a livecart node")
+    p.add_argument("--host", default=env.host)
+    p.add_argument("--port", type=int, default=env.port)
+    p.add_argument("--redis-url", default=env.redis_url, help="default: a private redis-server")
+    p.add_argument("--data-dir", type=Path, default=env.data_dir)
+    p.add_argument("--admin-token", default=env.admin_token)
+    p.add_argument("--public-url", default=env.public_url)
+    p.add_argument("--ice-hosts", default=",".join(env.ice_hosts))
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    p.add_argument("--no-demo", action="store_true", help="do not create the demo room")
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = Config.from_env()
+    config.host = args.host
+    config.port = args.port
+    config.redis_url = args.redis_url
+    config.data_dir = args.data_dir
+    config.admin_token = args.admin_token
+    config.public_url = args.public_url
+    config.ice_hosts = tuple(h for h in args.ice_hosts.split(",") if h)
+    config.workers = max(1, args.workers)
+    config.demo = not args.no_demo
+    return config
+
+
+def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
+    import uvloop
+    from aiohttp import web
+
+    from web.app import create_app
+    from web.demo import announce_on_startup
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    app = create_app(config)
+    if announce:
+        app.on_startup.append(announce_on_startup)
+    uvloop.install()
+    if sock is not None:
+        web.run_app(app, sock=sock, print=None, handle_signals=True)
+    else:
+        web.run_app(app, host=config.host, port=config.port, print=None, reuse_port=True)
+
+
+def serve(config: Config) -> int:
+    redis_proc = None
+    if not config.redis_url:
+        from web.redis_process import RedisProcess, RedisStartError
+
+        redis_proc = RedisProcess(config.data_dir / "redis")
+        try:
+            redis_proc.start()
+        except RedisStartError as exc:
+            print(f"livecart: cannot start the private Redis: {exc}", file=sys.stderr)
+            return 1
+        config.redis_url = redis_proc.url
+        print(f"Private Redis at {redis_proc.url} (data in {redis_proc.data_dir}, AOF always)")
+    try:
+        if config.workers == 1:
+            _worker(config, None, announce=True)
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((config.host, config.port))
+            sock.listen(4096)
+            sock.set_inheritable(True)
+            ctx = multiprocessing.get_context("fork")
+            procs = [
+                ctx.Process(target=_worker, args=(config, sock, i == 0), daemon=False)
+                for i in range(config.workers)
+            ]
+            for proc in procs:
+                proc.start()
+            try:
+                for proc in procs:
+                    proc.join()
+            except KeyboardInterrupt:
+                for proc in procs:
+                    if proc.pid:
+                        os.kill(proc.pid, signal.SIGINT)
+                for proc in procs:
+                    proc.join(10)
+    finally:
+        if redis_proc is not None:
+            redis_proc.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="livecart", description="live-stream shopping server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    from loadtest.cli import add_parsers
+
+    add_parsers(sub)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(_config(args))
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.error(f"unknown command {args.command}")
+    result: int = (
+        asyncio.run(handler(args)) if asyncio.iscoroutinefunction(handler) else handler(args)
+    )
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Process configuration: command-line flags over environment variables over defaults.
+
+| variable               | flag           | default                       |
+|------------------------|----------------|-------------------------------|
+| ``REDIS_URL``          | --redis-url    | none: start a private Redis   |
+| ``LIVECART_ADMIN_TOKEN`` | --admin-token | generated once, kept in Redis |
+| ``LIVECART_HOST``      | --host         | 127.0.0.1                     |
+| ``LIVECART_PORT``      | --port         | 8080                          |
+| ``LIVECART_DATA_DIR``  | --data-dir     | ./data                        |
+| ``LIVECART_ICE_HOSTS`` | --ice-hosts    | (none; comma separated)       |
+| ``LIVECART_PUBLIC_URL``| --public-url   | http://HOST:PORT              |
+| ``LIVECART_WEBHOOK_URL`` / ``LIVECART_WEBHOOK_SECRET`` | | fulfilment webhook   |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str | None = None
+    admin_token: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    node_id: str | None = None
+    ice_hosts: tuple[str, ...] = ()
+    public_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    demo: bool = True
+    workers: int = 1
+
+    @classmethod
+    def from_env(cls) -> Config:
+        env = os.environ
+        return cls(
+            host=env.get("LIVECART_HOST", "127.0.0.1"),
+            port=int(env.get("LIVECART_PORT", "8080")),
+            redis_url=env.get("REDIS_URL") or None,
+            admin_token=env.get("LIVECART_ADMIN_TOKEN") or None,
+            data_dir=Path(env.get("LIVECART_DATA_DIR", "data")),
+            ice_hosts=tuple(h for h in env.get("LIVECART_ICE_HOSTS", "").split(",") if h),
+            public_url=env.get("LIVECART_PUBLIC_URL") or None,
+            webhook_url=env.get("LIVECART_WEBHOOK_URL") or None,
+            webhook_secret=env.get("LIVECART_WEBHOOK_SECRET") or None,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

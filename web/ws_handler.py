@@ -1,0 +1,86 @@
+"""``GET /ws/{room}``: the WebSocket adapter between aiohttp and the hub.
+
+It does the handshake (subprotocol, identity, host token), hands the connection's
+transport to a ``Session`` and pumps client frames into ``Hub.handle`` one at a time
+(so one client's commands run in order). Everything it writes goes through the session;
+the fan-out never touches this coroutine.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import WSMsgType, web
+
+from chat.codec import SUBPROTOCOLS, WireFormat, decode
+from chat.errors import CloseCode, CommandError, ProtocolError
+from chat.session import Session
+from chat.store import RoomNotFound
+from chat.subscriber import REDIS_DOWN
+from web.auth import is_host
+from web.keys import ADMIN_TOKEN, HUB
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME = 16 * 1024
+
+
+def display_name(raw: str | None) -> str:
+    name = (raw or "").strip()[:32]
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name or "guest"
+
+
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB]
+    room_id = request.match_info["room"]
+    ws = web.WebSocketResponse(
+        protocols=SUBPROTOCOLS, compress=False, max_msg_size=MAX_FRAME, heartbeat=30.0
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return ws
+    fmt = WireFormat(ws.ws_protocol) if ws.ws_protocol else WireFormat.JSON
+    query = request.query
+    role = "viewer"
+    if query.get("token"):
+        try:
+            ok = await is_host(hub.store, room_id, query["token"], request.app[ADMIN_TOKEN])
+        except REDIS_DOWN:
+            await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"datastore unreachable")
+            return ws
+        if not ok:
+            await ws.close(code=CloseCode.UNAUTHORIZED, message=b"wrong host token")
+            return ws
+        role = "host"
+    vid, vtoken = hub.new_identity(query.get("vid"))
+    since: int | None = None
+    if query.get("since", "").isdigit():
+        since = int(query["since"])
+    session = Session(transport, fmt, vid, vtoken, display_name(query.get("name")), role)
+    try:
+        await hub.join(room_id, session, since, query.get("epoch"))
+    except RoomNotFound:
+        await ws.close(code=CloseCode.NO_SUCH_ROOM, message=b"no such room")
+        return ws
+    except CommandError:
+        await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"datastore unreachable")
+        return ws
+    try:
+        async for msg in ws:
+            if session.closed:
+                break
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                try:
+                    obj = decode(fmt, msg.data)
+                except ProtocolError as exc:
+                    session.send({"t": "reply", "id": None, "ok": False, "error": exc.as_dict()})
+                    continue
+                session.send(await hub.handle(session, obj))
+    except Exception:
+        log.exception("session %s in room %s failed", session.vid, room_id)
+        session.close(CloseCode.INTERNAL, "internal error")
+    finally:
+        hub.leave(session)
+    return ws
