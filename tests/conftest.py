@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from tests.hubclient import Node, running_node
 from web.redis_process import RedisProcess
 
 
@@ -33,3 +35,28 @@ async def redis_client(redis_server: RedisProcess) -> AsyncIterator[aioredis.Red
     await client.flushall()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def node(redis_server: RedisProcess, redis_client: aioredis.Redis) -> AsyncIterator[Node]:
+    """One livecart node on a random port, on a flushed Redis."""
+    async with running_node(redis_server.url, "node-a") as a:
+        yield a
+
+
+@pytest.fixture
+async def two_nodes(
+    redis_server: RedisProcess, redis_client: aioredis.Redis
+) -> AsyncIterator[tuple[Node, Node]]:
+    """Two livecart nodes sharing one (flushed) Redis."""
+    async with (
+        running_node(redis_server.url, "node-a") as a,
+        running_node(redis_server.url, "node-b") as b,
+    ):
+        yield a, b

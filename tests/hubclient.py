@@ -1,0 +1,144 @@
+"""Test helpers: livecart nodes on random localhost ports and a small protocol client.
+
+Nothing here imitates a part of the system: nodes are the real aiohttp app on a real
+socket, clients speak the documented protocol over real WebSockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import msgpack
+from aiohttp import web
+
+from web.app import create_app
+from web.config import Config
+from web.keys import ADMIN_TOKEN, HUB
+
+ADMIN = "adm_test_token"
+
+
+@dataclass
+class Node:
+    runner: web.AppRunner
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def app(self) -> web.Application:
+        return self.runner.app
+
+
+@asynccontextmanager
+async def running_node(redis_url: str, node_id: str = "") -> AsyncIterator[Node]:
+    config = Config(redis_url=redis_url, admin_token=ADMIN, node_id=node_id or None, demo=False)
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    assert app[ADMIN_TOKEN] == ADMIN and app[HUB] is not None
+    try:
+        yield Node(runner, port)
+    finally:
+        await runner.cleanup()
+
+
+async def create_room(http: aiohttp.ClientSession, node: Node, room: str = "r1") -> str:
+    """Create a room through the admin API; return its host token."""
+    async with http.post(
+        f"{node.url}/api/rooms",
+        json={"id": room, "title": "Test show", "host": "Mia"},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+        token: str = (await resp.json())["host_token"]
+        return token
+
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Client:
+    ws: aiohttp.ClientWebSocketResponse
+    fmt: str
+    first: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    live: dict[str, Any] = field(default_factory=dict)
+    replies: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    frames: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def seq(self) -> int:
+        return self.events[-1]["seq"] if self.events else int(self.first.get("seq", 0))
+
+    async def send(self, obj: dict[str, Any]) -> None:
+        if self.fmt == "livecart.v1.msgpack":
+            await self.ws.send_bytes(msgpack.packb(obj))
+        else:
+            await self.ws.send_str(json.dumps(obj))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        msg = await self.ws.receive(timeout=timeout)
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            frame: dict[str, Any] = json.loads(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            frame = msgpack.unpackb(msg.data)
+        else:
+            raise ConnectionError(f"socket {msg.type.name}: {self.ws.close_code}")
+        self.frames.append(frame)
+        if frame["t"] == "batch":
+            self.events += frame["events"]
+            self.live.update(frame.get("live", {}))
+        elif frame["t"] == "reply":
+            self.replies[frame["id"]] = frame
+        return frame
+
+    async def command(self, cmd: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
+        cid = next(_ids)
+        await self.send({"id": cid, "cmd": cmd, **args})
+        deadline = time.monotonic() + timeout
+        while cid not in self.replies:
+            await self.recv(max(0.01, deadline - time.monotonic()))
+        return self.replies.pop(cid)
+
+    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:
+        """Read frames until ``predicate(self)`` holds."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("condition not met")
+            await self.recv(remaining)
+
+    def chat_texts(self) -> list[str]:
+        return [e["text"] for e in self.events if e["type"] == "chat"]
+
+
+async def connect(
+    http: aiohttp.ClientSession,
+    node: Node,
+    room: str = "r1",
+    *,
+    name: str = "viewer",
+    fmt: str = "livecart.v1.json",
+    **query: Any,
+) -> Client:
+    params = {"name": name, **{k: str(v) for k, v in query.items() if v is not None}}
+    ws = await http.ws_connect(f"{node.url}/ws/{room}", protocols=(fmt,), params=params)
+    client = Client(ws, fmt, {})
+    client.first = await client.recv()
+    return client
