@@ -1,0 +1,100 @@
+"""Group one-frame fragments into HLS/recording segments.
+
+Sans-I/O. A segment starts on a keyframe and closes at the first keyframe
+after ``target`` seconds, or when a new init segment (generation) arrives, in
+which case the next segment is marked as a discontinuity. The publisher is
+asked for a keyframe every ~2 s, so segments are ~2 s long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streamer.fmp4 import VIDEO_TIMESCALE
+from streamer.packager import Fragment, InitSegment, PackagerEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A closed segment: fragments from one keyframe up to the next boundary.
+
+    ``index`` counts from 0 within a show; ``start``/``duration`` are seconds on
+    the media timeline; ``discontinuity`` is set on the first segment after a
+    generation change (not on the very first segment of a show).
+    """
+
+    index: int
+    generation: int
+    start: float
+    duration: float
+    discontinuity: bool
+    data: bytes
+
+
+@dataclass(slots=True)
+class _Open:
+    generation: int
+    start: int
+    end: int
+    discontinuity: bool
+    parts: list[bytes] = field(default_factory=list)
+
+
+class Segmenter:
+    """Feeds on packager events; returns segments as they close."""
+
+    def __init__(self, target: float = 2.0) -> None:
+        self.target = target
+        self.inits: dict[int, InitSegment] = {}
+        self._open: _Open | None = None
+        self._next_index = 0
+        self._discontinuity = False
+
+    def push(self, event: PackagerEvent) -> list[Segment]:
+        """Feed one event; return zero or one closed segment."""
+        closed: list[Segment] = []
+        if isinstance(event, InitSegment):
+            if self.inits:
+                self._discontinuity = True
+            self.inits[event.generation] = event
+            closed.extend(self._close())
+            return closed
+        return self._fragment(event)
+
+    def flush(self) -> list[Segment]:
+        """Close the open segment (end of show)."""
+        return self._close()
+
+    def _fragment(self, frag: Fragment) -> list[Segment]:
+        closed: list[Segment] = []
+        seg = self._open
+        elapsed = (frag.decode_time - seg.start) / VIDEO_TIMESCALE if seg is not None else 0.0
+        if seg is not None and frag.keyframe and elapsed >= self.target:
+            closed.extend(self._close())
+            seg = None
+        if seg is None:
+            if not frag.keyframe:
+                return closed  # wait for a keyframe to start a segment
+            seg = _Open(frag.generation, frag.decode_time, frag.decode_time, self._discontinuity)
+            self._discontinuity = False
+            self._open = seg
+        seg.parts.append(frag.data)
+        seg.end = frag.decode_time + frag.duration
+        return closed
+
+    def _close(self) -> list[Segment]:
+        seg, self._open = self._open, None
+        if seg is None or not seg.parts:
+            return []
+        index = self._next_index
+        self._next_index += 1
+        return [
+            Segment(
+                index=index,
+                generation=seg.generation,
+                start=seg.start / VIDEO_TIMESCALE,
+                duration=(seg.end - seg.start) / VIDEO_TIMESCALE,
+                discontinuity=seg.discontinuity,
+                data=b"".join(seg.parts),
+            )
+        ]
