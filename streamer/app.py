@@ -1,0 +1,54 @@
+"""Wire the streamer into an aiohttp application: :func:`setup_streamer`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from streamer.aiortc_hook import check_aiortc
+from streamer.playback import PlaybackHandlers
+from streamer.service import StreamerService
+from streamer.whip import WhipHandlers
+
+STATIC_DIR = Path(__file__).with_name("static")
+STREAMER = web.AppKey("streamer", StreamerService)
+"""The application's :class:`StreamerService` (tests and the hub may read it)."""
+
+
+def setup_streamer(
+    app: web.Application,
+    *,
+    authorize: Callable[[str, str], Awaitable[bool]],
+    on_live: Callable[[str, bool], Awaitable[None]],
+    data_dir: Path,
+    ice_hosts: Sequence[str] = (),
+) -> None:
+    """Register the streamer routes, static modules and lifecycle on ``app``.
+
+    - ``authorize(room, bearer_token)`` decides whether a WHIP publish may start.
+    - ``on_live(room, is_live)`` is awaited when a room's first publisher starts
+      (True) and when its last one ends (False); a replacement does not toggle it.
+    - Recordings and HLS files go under ``data_dir / "media" / room``.
+    - ``ice_hosts`` adds ICE host candidates on these addresses (e.g.
+      ``["127.0.0.1"]`` in tests, a 1:1 NAT's address in production).
+
+    Raises :class:`~streamer.errors.HookBroken` if the installed aiortc is not the
+    one :mod:`streamer.aiortc_hook` was written for. A ``cleanup_ctx`` closes every
+    peer connection and finishes every recording on shutdown.
+    """
+    check_aiortc()
+    service = StreamerService(
+        authorize=authorize, on_live=on_live, data_dir=Path(data_dir), ice_hosts=ice_hosts
+    )
+    app[STREAMER] = service
+    WhipHandlers(service).add_routes(app)
+    PlaybackHandlers(service).add_routes(app)
+    app.router.add_static("/static/streamer/", STATIC_DIR, append_version=False)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        await service.close()
+
+    app.cleanup_ctx.append(lifecycle)

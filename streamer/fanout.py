@@ -1,0 +1,229 @@
+"""Video fan-out: build each WebSocket message once, write the same bytes to every viewer.
+
+Never awaits a viewer. Each viewer is an ``asyncio`` transport (the socket under
+an upgraded aiohttp WebSocket); a message is written with ``transport.write``
+and the transport's own write buffer is the only per-viewer queue. The policy,
+checked before every media fragment:
+
+- write buffer above ``soft_limit`` -> the viewer *skips*: fragments are not
+  written until a keyframe arrives while the buffer is back under the limit, so
+  a slow viewer jumps forward to live instead of buffering without bound;
+- write buffer above ``hard_limit`` -> the connection is aborted (the player
+  reconnects and starts at the latest keyframe).
+
+Wire format (also in docs/streaming.md): a JSON text message ``{"type": "init",
+...}`` announces codec and size, then binary messages, each a 16-byte header
+followed by fMP4 bytes::
+
+    u8  kind          1 = init segment, 2 = media fragment
+    u8  flags         bit 0: fragment starts with a keyframe
+    u16 track         0 = video
+    u32 generation    init segment generation the fragment belongs to
+    u64 produced_at   wall-clock microseconds when the frame reached the packager
+
+This module imports neither aiohttp nor aiortc; it frames WebSocket messages
+itself (RFC 6455, server frames are unmasked, no compression).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from streamer.packager import Fragment, InitSegment
+
+KIND_INIT = 1
+KIND_FRAGMENT = 2
+FLAG_KEYFRAME = 1
+TRACK_VIDEO = 0
+HEADER = struct.Struct(">BBHIQ")
+
+SOFT_LIMIT = 512 * 1024
+HARD_LIMIT = 4 * 1024 * 1024
+GOP_CACHE_BYTES = 8 * 1024 * 1024
+
+
+class ViewerTransport(Protocol):
+    """The part of ``asyncio.WriteTransport`` the fan-out uses."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def is_closing(self) -> bool: ...
+
+    def abort(self) -> None: ...
+
+
+def ws_frame(payload: bytes, *, text: bool = False) -> bytes:
+    """One unmasked, final WebSocket frame (server to client)."""
+    first = 0x81 if text else 0x82
+    n = len(payload)
+    if n < 126:
+        head = struct.pack(">BB", first, n)
+    elif n < 65536:
+        head = struct.pack(">BBH", first, 126, n)
+    else:
+        head = struct.pack(">BBQ", first, 127, n)
+    return head + payload
+
+
+def text_message(obj: dict[str, object]) -> bytes:
+    """A prebuilt text frame carrying ``obj`` as compact JSON."""
+    return ws_frame(json.dumps(obj, separators=(",", ":")).encode(), text=True)
+
+
+def init_messages(init: InitSegment, stream: str) -> bytes:
+    """The JSON announcement followed by the binary init segment, as wire bytes."""
+    announce = text_message(
+        {
+            "type": "init",
+            "track": "video",
+            "stream": stream,
+            "generation": init.generation,
+            "codec": init.codec,
+            "mime": f'video/mp4; codecs="{init.codec}"',
+            "width": init.width,
+            "height": init.height,
+        }
+    )
+    header = HEADER.pack(KIND_INIT, 0, TRACK_VIDEO, init.generation, 0)
+    return announce + ws_frame(header + init.data)
+
+
+def fragment_message(frag: Fragment) -> bytes:
+    """The binary frame for one media fragment."""
+    flags = FLAG_KEYFRAME if frag.keyframe else 0
+    produced = int(frag.produced_at * 1_000_000)
+    header = HEADER.pack(KIND_FRAGMENT, flags, TRACK_VIDEO, frag.generation, produced)
+    return ws_frame(header + frag.data)
+
+
+@dataclass(eq=False, slots=True)
+class Viewer:
+    """One viewer socket and its delivery state."""
+
+    transport: ViewerTransport
+    skipping: bool = False
+    sent: int = 0
+    skipped: int = 0
+
+
+@dataclass(slots=True)
+class FanoutStats:
+    """Counters since the fan-out was created."""
+
+    fragments: int = 0
+    writes: int = 0
+    skipped: int = 0
+    dropped: int = 0
+    bytes_written: int = 0
+
+
+@dataclass(slots=True)
+class VideoFanout:
+    """The viewers of one room and the state a joiner needs (init + current GOP)."""
+
+    soft_limit: int = SOFT_LIMIT
+    hard_limit: int = HARD_LIMIT
+    on_drop: Callable[[Viewer], None] | None = None
+    stats: FanoutStats = field(default_factory=FanoutStats)
+    viewers: set[Viewer] = field(default_factory=set)
+    _init: bytes | None = None
+    _gop: list[bytes] = field(default_factory=list)
+    _gop_bytes: int = 0
+
+    def add(self, transport: ViewerTransport) -> Viewer:
+        """Register a viewer and send it the init segment and the GOP so far.
+
+        The joiner thus starts at the latest keyframe without waiting for the
+        next one.
+        """
+        viewer = Viewer(transport)
+        self.viewers.add(viewer)
+        if self._init is not None:
+            self._write(viewer, self._init)
+            for message in self._gop:
+                self._write(viewer, message)
+        else:
+            self._write(viewer, text_message({"type": "offline"}))
+        return viewer
+
+    def remove(self, viewer: Viewer) -> None:
+        """Forget a viewer (idempotent)."""
+        self.viewers.discard(viewer)
+
+    def publish_init(self, init: InitSegment, stream: str) -> None:
+        """A new generation: every viewer reinitialises; the GOP cache restarts."""
+        self._init = init_messages(init, stream)
+        self._gop.clear()
+        self._gop_bytes = 0
+        for viewer in list(self.viewers):
+            viewer.skipping = True  # resume on this generation's first keyframe
+            self._write(viewer, self._init)
+
+    def publish_fragment(self, frag: Fragment) -> None:
+        """Deliver one fragment to every viewer according to the skip/drop policy."""
+        message = fragment_message(frag)
+        self.stats.fragments += 1
+        if frag.keyframe:
+            self._gop.clear()
+            self._gop_bytes = 0
+        if self._gop_bytes + len(message) <= GOP_CACHE_BYTES and (self._gop or frag.keyframe):
+            self._gop.append(message)
+            self._gop_bytes += len(message)
+        for viewer in list(self.viewers):
+            transport = viewer.transport
+            if transport.is_closing():
+                self.viewers.discard(viewer)
+                continue
+            size = transport.get_write_buffer_size()
+            if size > self.hard_limit:
+                self._drop(viewer)
+                continue
+            if viewer.skipping:
+                if not (frag.keyframe and size <= self.soft_limit):
+                    viewer.skipped += 1
+                    self.stats.skipped += 1
+                    continue
+                viewer.skipping = False
+            elif size > self.soft_limit:
+                viewer.skipping = True
+                viewer.skipped += 1
+                self.stats.skipped += 1
+                continue
+            transport.write(message)
+            viewer.sent += 1
+            self.stats.writes += 1
+            self.stats.bytes_written += len(message)
+
+    def end(self) -> None:
+        """The publish ended: tell viewers, forget the init and GOP."""
+        self._init = None
+        self._gop.clear()
+        self._gop_bytes = 0
+        message = text_message({"type": "ended"})
+        for viewer in list(self.viewers):
+            viewer.skipping = True
+            self._write(viewer, message)
+
+    def _write(self, viewer: Viewer, message: bytes) -> None:
+        transport = viewer.transport
+        if transport.is_closing():
+            self.viewers.discard(viewer)
+            return
+        if transport.get_write_buffer_size() > self.hard_limit:
+            self._drop(viewer)
+            return
+        transport.write(message)
+        self.stats.bytes_written += len(message)
+
+    def _drop(self, viewer: Viewer) -> None:
+        self.viewers.discard(viewer)
+        self.stats.dropped += 1
+        viewer.transport.abort()
+        if self.on_drop is not None:
+            self.on_drop(viewer)

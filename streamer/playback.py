@@ -1,0 +1,167 @@
+"""Viewer endpoints: low-latency WebSocket video, HLS, recordings.
+
+==================================================  ===================================
+``GET /ws/video/{room}``                            WebSocket, framing in :mod:`streamer.fanout`
+``GET /hls/{room}/index.m3u8``                      live playlist (sliding window), 404 if offline
+``GET /hls/{room}/{show}/index.m3u8``               whole show (``ENDLIST`` once it ended)
+``GET /hls/{room}/{show}/init-N.mp4``               init segment (immutable)
+``GET /hls/{room}/{show}/seg-NNNNNN.m4s``           media segment (immutable)
+``GET /recordings/{room}``                          JSON list of the room's shows, newest first
+==================================================  ===================================
+
+Cache headers are chosen for a CDN in front: the live playlist may be cached
+for 1 s (half the segment target), segments and init segments never change
+(``immutable``, one year), a finished show's playlist for a day, and 404s for
+1 s so a CDN does not pin an early miss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+
+from streamer.hls import media_playlist
+from streamer.recording import entries_from_index, read_index, show_dir, valid_name
+from streamer.service import StreamerService
+
+M3U8 = "application/vnd.apple.mpegurl"
+LIVE_PLAYLIST_CACHE = "public, max-age=1"
+IMMUTABLE = "public, max-age=31536000, immutable"
+ENDED_PLAYLIST_CACHE = "public, max-age=86400"
+MISS_CACHE = "public, max-age=1"
+MAX_RECORDINGS_LISTED = 100
+
+_MEDIA_FILE = re.compile(r"^(init-\d{1,6}\.mp4|seg-\d{6}\.m4s)$")
+
+
+def _miss(text: str = "not found\n") -> web.Response:
+    return web.Response(status=404, text=text, headers={"Cache-Control": MISS_CACHE})
+
+
+class PlaybackHandlers:
+    """aiohttp handlers bound to one :class:`StreamerService`."""
+
+    def __init__(self, service: StreamerService) -> None:
+        self.service = service
+        self.sockets: set[web.WebSocketResponse] = set()
+
+    async def video_ws(self, request: web.Request) -> web.StreamResponse:
+        """Low-latency viewer: init message, init segment, GOP so far, then live."""
+        room = request.match_info["room"]
+        if not valid_name(room):
+            return _miss()
+        ws = web.WebSocketResponse(compress=False, max_msg_size=4096)
+        await ws.prepare(request)
+        transport = request.transport
+        if transport is None or self.service.closing:
+            await ws.close()
+            return ws
+        channel = self.service.channel(room)
+        viewer = channel.fanout.add(transport)
+        self.sockets.add(ws)
+        channel.viewer_joined()
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self.sockets.discard(ws)
+            channel.fanout.remove(viewer)
+            self.service.forget_channel_if_idle(room)
+        return ws
+
+    async def close_sockets(self, app: web.Application) -> None:
+        """on_shutdown: close viewer sockets with 1001 (going away)."""
+        sockets = list(self.sockets)
+        await asyncio.gather(
+            *(ws.close(code=1001, message=b"server shutdown") for ws in sockets),
+            return_exceptions=True,
+        )
+
+    async def live_playlist(self, request: web.Request) -> web.Response:
+        """The live sliding-window playlist of the room's current show."""
+        room = request.match_info["room"]
+        channel = self.service.channels.get(room) if valid_name(room) else None
+        text = channel.live_playlist() if channel is not None else None
+        if text is None:
+            return _miss("offline\n")
+        return web.Response(
+            text=text, content_type=M3U8, headers={"Cache-Control": LIVE_PLAYLIST_CACHE}
+        )
+
+    async def show_playlist(self, request: web.Request) -> web.Response:
+        """The full playlist of one show (live or recorded)."""
+        folder = self._show_dir(request)
+        index = read_index(folder / "index.json") if folder else None
+        if index is None:
+            return _miss()
+        ended = index.get("ended_at") is not None
+        text = media_playlist(entries_from_index(index), ended=ended)
+        cache = ENDED_PLAYLIST_CACHE if ended else LIVE_PLAYLIST_CACHE
+        return web.Response(text=text, content_type=M3U8, headers={"Cache-Control": cache})
+
+    async def media_file(self, request: web.Request) -> web.StreamResponse:
+        """An init segment or media segment; immutable once written."""
+        name = request.match_info["name"]
+        folder = self._show_dir(request)
+        if folder is None or not _MEDIA_FILE.match(name):
+            return _miss()
+        path = folder / name
+        if not path.is_file():
+            return _miss()
+        return web.FileResponse(
+            path,
+            headers={
+                "Cache-Control": IMMUTABLE,
+                "Content-Type": "video/mp4" if name.endswith(".mp4") else "video/iso.segment",
+                "Access-Control-Allow-Origin": "*",
+            },
+        )
+
+    async def recordings(self, request: web.Request) -> web.Response:
+        """JSON list of a room's shows with their playlist URLs, newest first."""
+        room = request.match_info["room"]
+        if not valid_name(room):
+            return _miss()
+        root = self.service.data_dir / "media" / room
+        shows = []
+        if root.is_dir():
+            for folder in sorted(root.iterdir(), reverse=True)[:MAX_RECORDINGS_LISTED]:
+                index = read_index(folder / "index.json")
+                if index is None:
+                    continue
+                segments = index.get("segments", [])
+                shows.append(
+                    {
+                        "show": folder.name,
+                        "started_at": index.get("started_at"),
+                        "ended_at": index.get("ended_at"),
+                        "codec": index.get("codec"),
+                        "segments": len(segments),
+                        "duration": round(sum(float(s["duration"]) for s in segments), 3),
+                        "playlist": f"/hls/{room}/{folder.name}/index.m3u8",
+                    }
+                )
+        return web.json_response(
+            {"room": room, "shows": shows}, headers={"Cache-Control": "no-cache"}
+        )
+
+    def _show_dir(self, request: web.Request) -> Path | None:
+        room = request.match_info["room"]
+        show = request.match_info["show"]
+        try:
+            return show_dir(self.service.data_dir, room, show)
+        except ValueError:
+            return None
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the playback routes on ``app``."""
+        app.router.add_get("/ws/video/{room}", self.video_ws)
+        app.router.add_get("/hls/{room}/index.m3u8", self.live_playlist)
+        app.router.add_get("/hls/{room}/{show}/index.m3u8", self.show_playlist)
+        app.router.add_get("/hls/{room}/{show}/{name}", self.media_file)
+        app.router.add_get("/recordings/{room}", self.recordings)
+        app.on_shutdown.append(self.close_sockets)

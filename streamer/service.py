@@ -1,0 +1,145 @@
+"""The streamer's per-application state: publishers, channels, background tasks.
+
+Held under one ``web.AppKey`` (see :mod:`streamer.app`); no module globals.
+HTTP handlers in :mod:`streamer.whip` and :mod:`streamer.playback` call the
+methods here; the publish rules themselves live in :mod:`streamer.registry`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from streamer.channel import Channel
+from streamer.publisher import Publisher
+from streamer.registry import RateLimiter, SessionRegistry, new_session_id
+
+log = logging.getLogger(__name__)
+
+Authorize = Callable[[str, str], Awaitable[bool]]
+OnLive = Callable[[str, bool], Awaitable[None]]
+
+MAX_NEGOTIATIONS = 4
+"""Offers processed at once; more get 429 (a negotiation costs sockets and DTLS keys)."""
+
+
+class StreamerService:
+    """Everything the streamer routes share for one aiohttp application."""
+
+    def __init__(
+        self,
+        *,
+        authorize: Authorize,
+        on_live: OnLive,
+        data_dir: Path,
+        ice_hosts: Sequence[str] = (),
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.authorize = authorize
+        self.on_live = on_live
+        self.data_dir = data_dir
+        self.ice_hosts = tuple(ice_hosts)
+        self.limiter = limiter or RateLimiter()
+        self.sessions: SessionRegistry[Publisher] = SessionRegistry()
+        self.channels: dict[str, Channel] = {}
+        self.negotiating = 0
+        self.pending: set[Publisher] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._room_locks: dict[str, asyncio.Lock] = {}
+        self.closing = False
+
+    def channel(self, room: str) -> Channel:
+        """The room's channel, created on first use."""
+        ch = self.channels.get(room)
+        if ch is None:
+            ch = self.channels[room] = Channel(room, self.data_dir)
+        return ch
+
+    def forget_channel_if_idle(self, room: str) -> None:
+        """Drop a channel with no show and no viewers."""
+        ch = self.channels.get(room)
+        if ch is not None and not ch.live and not ch.fanout.viewers:
+            del self.channels[room]
+
+    def peer_connections(self) -> int:
+        """Peer connections alive (registered or still negotiating)."""
+        return len(self.sessions) + len(self.pending)
+
+    async def publish(self, room: str, offer: str) -> tuple[str, str]:
+        """Negotiate a new publisher for ``room``; return ``(session id, answer)``.
+
+        Replaces the room's current publisher. Raises whatever negotiation
+        raises (:class:`~streamer.errors.OfferRejected` for client mistakes), in
+        which case nothing is left behind.
+        """
+        session_id = new_session_id()
+        publisher = Publisher(
+            session_id, self.channel(room), ice_hosts=self.ice_hosts, on_ended=self._ended
+        )
+        self.pending.add(publisher)
+        self.negotiating += 1
+        try:
+            answer = await publisher.negotiate(offer)
+        except BaseException:
+            self.pending.discard(publisher)
+            await publisher.close()
+            self.forget_channel_if_idle(room)
+            raise
+        finally:
+            self.negotiating -= 1
+        lock = self._room_locks.setdefault(room, asyncio.Lock())
+        async with lock:
+            self.pending.discard(publisher)
+            if self.closing or publisher.closed:
+                await publisher.close()
+                raise ConnectionError("shutting down")
+            claim = self.sessions.claim(room, session_id, publisher)
+            publisher.channel.start_show(stream=session_id[:8])
+            publisher.start()
+            if claim.replaced is not None:
+                await claim.replaced.close()
+        if claim.went_live:
+            await self._notify(room, True)
+        return session_id, answer
+
+    async def unpublish(self, room: str, session_id: str) -> bool:
+        """End a session; False when it is unknown or belongs to another room."""
+        if self.sessions.room_of(session_id) != room:
+            return False
+        publisher = self.sessions.get(session_id)
+        if publisher is None:
+            return False
+        await publisher.close()
+        return True
+
+    async def close(self) -> None:
+        """Close every peer connection and end every show (application cleanup)."""
+        self.closing = True
+        publishers = self.sessions.values() + list(self.pending)
+        await asyncio.gather(*(p.close() for p in publishers), return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for ch in self.channels.values():
+            ch.end_show()
+
+    def _ended(self, publisher: Publisher) -> None:
+        released = self.sessions.release(publisher.session_id)
+        if released is None or not released.went_offline:
+            return
+        publisher.channel.end_show()
+        self.forget_channel_if_idle(released.room)
+        self._spawn(self._notify(released.room, False))
+
+    async def _notify(self, room: str, live: bool) -> None:
+        try:
+            await self.on_live(room, live)
+        except Exception:
+            log.exception("on_live(%r, %r) failed", room, live)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

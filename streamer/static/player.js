@@ -1,0 +1,255 @@
+// Play a livecart room's low-latency stream (fMP4 over WebSocket) in a <video> via MSE.
+//
+//   import { LivePlayer } from "/static/streamer/player.js";
+//   const player = new LivePlayer(videoElement, "/ws/video/my-room");
+//   player.addEventListener("status", (e) => console.log(e.detail)); // live|offline|ended|connecting
+//   player.start();  ...  player.stop();
+//
+// Framing (docs/streaming.md): a JSON text message {"type":"init",...} announces the
+// codec, then binary messages = 16-byte header + fMP4 (init segment or one fragment).
+// The player reconnects with backoff, and jumps to the live edge whenever it is more
+// than `maxLatency` seconds behind or stuck before a gap.
+
+const HEADER_BYTES = 16;
+const KIND_INIT = 1;
+const KIND_FRAGMENT = 2;
+const FLAG_KEYFRAME = 1;
+
+export class LivePlayer extends EventTarget {
+  /**
+   * @param {HTMLVideoElement} video
+   * @param {string} url  WebSocket URL or path, e.g. "/ws/video/<room>"
+   * @param {{maxLatency?: number, targetLatency?: number, maxQueueBytes?: number}} options
+   */
+  constructor(video, url, options = {}) {
+    super();
+    this.video = video;
+    const u = new URL(url, document.baseURI);
+    if (u.protocol === "http:") u.protocol = "ws:";
+    if (u.protocol === "https:") u.protocol = "wss:";
+    this.url = u.href;
+    this.maxLatency = options.maxLatency ?? 1.0;
+    this.targetLatency = options.targetLatency ?? 0.25;
+    this.maxQueueBytes = options.maxQueueBytes ?? 4 * 1024 * 1024;
+    this.stats = { fragments: 0, bytes: 0, skips: 0, reconnects: 0, delay: null };
+    this._ws = null;
+    this._running = false;
+    this._backoff = 500;
+    this._reset();
+  }
+
+  /** Connect and keep reconnecting until stop(). */
+  start() {
+    if (this._running) return;
+    this._running = true;
+    this._connect();
+  }
+
+  /** Disconnect and release the MediaSource. */
+  stop() {
+    this._running = false;
+    clearTimeout(this._retryTimer);
+    if (this._ws) this._ws.close(1000);
+    this._ws = null;
+    this._teardown();
+  }
+
+  /** Seconds between what is played and the newest buffered frame. */
+  get latency() {
+    const b = this.video.buffered;
+    return b.length ? b.end(b.length - 1) - this.video.currentTime : 0;
+  }
+
+  _status(value) {
+    this.status = value;
+    this.dispatchEvent(new CustomEvent("status", { detail: value }));
+  }
+
+  _reset() {
+    this._ms = null;
+    this._sb = null;
+    this._mime = null;
+    this._stream = null;
+    this._queue = [];
+    this._queued = 0;
+    this._waitKey = true;
+  }
+
+  _connect() {
+    this._status("connecting");
+    const ws = new WebSocket(this.url);
+    ws.binaryType = "arraybuffer";
+    this._ws = ws;
+    ws.onopen = () => {
+      this._backoff = 500;
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === "string") this._onText(JSON.parse(ev.data));
+      else this._onBinary(ev.data);
+    };
+    ws.onclose = () => {
+      if (this._ws !== ws) return;
+      this._ws = null;
+      if (!this._running) return;
+      this.stats.reconnects += 1;
+      this._teardown();
+      this._status("connecting");
+      this._retryTimer = setTimeout(() => this._connect(), this._backoff);
+      this._backoff = Math.min(this._backoff * 2, 5000);
+    };
+  }
+
+  _onText(msg) {
+    if (msg.type === "init") {
+      if (msg.stream !== this._stream || !this._ms) {
+        this._teardown();
+        this._stream = msg.stream;
+        this._open(msg.mime);
+      } else if (msg.mime !== this._mime) {
+        this._pendingMime = msg.mime;
+      }
+      this.width = msg.width;
+      this.height = msg.height;
+      this._waitKey = true;
+      this._status("live");
+    } else if (msg.type === "offline" || msg.type === "ended") {
+      this._status(msg.type);
+    }
+  }
+
+  _onBinary(buf) {
+    if (buf.byteLength < HEADER_BYTES) return;
+    const view = new DataView(buf);
+    const kind = view.getUint8(0);
+    const flags = view.getUint8(1);
+    const producedUs = Number(view.getBigUint64(8));
+    const data = new Uint8Array(buf, HEADER_BYTES);
+    if (kind === KIND_INIT) {
+      this._enqueue({ data, init: true, mime: this._pendingMime });
+      this._pendingMime = null;
+      return;
+    }
+    if (kind !== KIND_FRAGMENT) return;
+    const key = (flags & FLAG_KEYFRAME) !== 0;
+    if (this._waitKey && !key) return;
+    if (this._queued > this.maxQueueBytes) {
+      // The decoder falls behind: drop what is queued and restart at a keyframe.
+      this._dropQueuedFragments();
+      this.stats.skips += 1;
+      if (!key) {
+        this._waitKey = true;
+        return;
+      }
+    }
+    this._waitKey = false;
+    this.stats.fragments += 1;
+    this.stats.bytes += buf.byteLength;
+    this.stats.delay = Date.now() / 1000 - producedUs / 1e6;
+    this._enqueue({ data, init: false });
+  }
+
+  _dropQueuedFragments() {
+    this._queue = this._queue.filter((item) => item.init);
+    this._queued = this._queue.reduce((n, item) => n + item.data.byteLength, 0);
+  }
+
+  _open(mime) {
+    const ms = new MediaSource();
+    this._ms = ms;
+    this._mime = mime;
+    this._objectUrl = URL.createObjectURL(ms);
+    this.video.src = this._objectUrl;
+    ms.addEventListener(
+      "sourceopen",
+      () => {
+        if (this._ms !== ms) return;
+        const sb = ms.addSourceBuffer(mime);
+        sb.mode = "segments";
+        sb.addEventListener("updateend", () => this._afterAppend());
+        sb.addEventListener("error", () => this._restart());
+        this._sb = sb;
+        this._pump();
+      },
+      { once: true },
+    );
+  }
+
+  _teardown() {
+    if (this._objectUrl) URL.revokeObjectURL(this._objectUrl);
+    this._objectUrl = null;
+    if (this._ms && this._ms.readyState === "open") {
+      try {
+        this._ms.endOfStream();
+      } catch (_) {
+        // already ended
+      }
+    }
+    this.video.removeAttribute("src");
+    this._reset();
+  }
+
+  _restart() {
+    // A decode or append error: reconnect, which starts again at a keyframe.
+    if (this._ws) this._ws.close();
+  }
+
+  _enqueue(item) {
+    this._queue.push(item);
+    this._queued += item.data.byteLength;
+    this._pump();
+  }
+
+  _pump() {
+    const sb = this._sb;
+    if (!sb || sb.updating || !this._queue.length) return;
+    const item = this._queue.shift();
+    this._queued -= item.data.byteLength;
+    try {
+      if (item.init && item.mime && sb.changeType) {
+        sb.changeType(item.mime);
+        this._mime = item.mime;
+      }
+      sb.appendBuffer(item.data);
+    } catch (err) {
+      if (err.name === "QuotaExceededError") this._trim(true);
+      else this._restart();
+    }
+  }
+
+  _afterAppend() {
+    this._chaseLive();
+    this._trim(false);
+    this._pump();
+  }
+
+  _chaseLive() {
+    const v = this.video;
+    const b = v.buffered;
+    if (!b.length) return;
+    const end = b.end(b.length - 1);
+    const start = b.start(b.length - 1);
+    const inRange = Array.from({ length: b.length }, (_, i) => i).some(
+      (i) => v.currentTime >= b.start(i) && v.currentTime <= b.end(i),
+    );
+    if (end - v.currentTime > this.maxLatency || !inRange) {
+      v.currentTime = Math.max(start, end - this.targetLatency);
+      this.stats.skips += 1;
+    }
+    if (v.paused) v.play().catch(() => {});
+  }
+
+  _trim(force) {
+    const sb = this._sb;
+    const v = this.video;
+    if (!sb || sb.updating || !v.buffered.length) return;
+    const keep = force ? 2 : 20;
+    const from = v.buffered.start(0);
+    if (v.currentTime - from > keep + 10 || force) {
+      try {
+        sb.remove(from, Math.max(from, v.currentTime - keep));
+      } catch (_) {
+        // removal raced an append; the next updateend tries again
+      }
+    }
+  }
+}

@@ -1,0 +1,137 @@
+"""WHIP (RFC 9725) HTTP endpoints.
+
+=========================================  ======================================
+``POST /whip/{room}``                      201 + SDP answer + ``Location``
+``DELETE /whip/{room}/{session}``          200, or 404 for an unknown session
+``OPTIONS /whip/{room}``                   204 with ``Accept-Post: application/sdp``
+``PATCH /whip/{room}/{session}``           405 (no trickle ICE; send full offers)
+=========================================  ======================================
+
+POST checks, in order (cheapest first, nothing allocated before the last):
+415 wrong content type; 404 invalid room name; 429 + ``Retry-After`` when the
+client's address is over its rate or too many offers are being negotiated;
+401 + ``WWW-Authenticate: Bearer`` for a missing or refused token; 400 for a
+malformed offer or one without H.264 video; 413 for an oversized body. A second
+publisher for a live room replaces the first (see :mod:`streamer.registry`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from streamer.errors import OfferRejected
+from streamer.recording import valid_name
+from streamer.sdp_check import MAX_OFFER_BYTES
+from streamer.service import MAX_NEGOTIATIONS, StreamerService
+
+log = logging.getLogger(__name__)
+
+SDP = "application/sdp"
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Expose-Headers": "Location",
+}
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _unauthorized(error: str | None) -> web.Response:
+    challenge = 'Bearer realm="livecart"'
+    if error:
+        challenge += f', error="{error}"'
+    return web.Response(
+        status=401, text="unauthorized\n", headers={"WWW-Authenticate": challenge, **_CORS}
+    )
+
+
+def _too_many(retry_after: int) -> web.Response:
+    return web.Response(
+        status=429,
+        text="too many publish attempts\n",
+        headers={"Retry-After": str(retry_after), **_CORS},
+    )
+
+
+class WhipHandlers:
+    """aiohttp handlers bound to one :class:`StreamerService`."""
+
+    def __init__(self, service: StreamerService) -> None:
+        self.service = service
+
+    async def post(self, request: web.Request) -> web.Response:
+        """Create a publish session from an SDP offer."""
+        service = self.service
+        room = request.match_info["room"]
+        if request.content_type != SDP:
+            return web.Response(status=415, text="expected application/sdp\n", headers=_CORS)
+        if not valid_name(room):
+            return web.Response(status=404, text="no such room\n", headers=_CORS)
+        wait = service.limiter.take(request.remote or "?", time.monotonic())
+        if wait > 0:
+            return _too_many(service.limiter.retry_after(wait))
+        if service.negotiating >= MAX_NEGOTIATIONS:
+            return _too_many(1)
+        token = _bearer(request)
+        if token is None:
+            return _unauthorized(None)
+        if not await service.authorize(room, token):
+            return _unauthorized("invalid_token")
+        if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+            return web.Response(status=413, text="offer too large\n", headers=_CORS)
+        try:
+            body = await request.content.read(MAX_OFFER_BYTES + 1)
+            offer = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return web.Response(status=400, text="offer is not UTF-8\n", headers=_CORS)
+        if len(body) > MAX_OFFER_BYTES:
+            return web.Response(status=413, text="offer too large\n", headers=_CORS)
+        if service.closing:
+            return web.Response(status=503, text="shutting down\n", headers=_CORS)
+        try:
+            session_id, answer = await service.publish(room, offer)
+        except OfferRejected as exc:
+            return web.Response(status=400, text=f"{exc}\n", headers=_CORS)
+        except ConnectionError:
+            return web.Response(status=503, text="publish aborted\n", headers=_CORS)
+        location = f"/whip/{room}/{session_id}"
+        return web.Response(
+            status=201,
+            body=answer.encode(),
+            content_type=SDP,
+            headers={"Location": location, **_CORS},
+        )
+
+    async def delete(self, request: web.Request) -> web.Response:
+        """End a publish session."""
+        room = request.match_info["room"]
+        session_id = request.match_info["session"]
+        if not await self.service.unpublish(room, session_id):
+            return web.Response(status=404, text="no such session\n", headers=_CORS)
+        return web.Response(status=200, text="ended\n", headers=_CORS)
+
+    async def options(self, request: web.Request) -> web.Response:
+        """CORS preflight and capability discovery (RFC 9725 section 4.2)."""
+        return web.Response(status=204, headers={"Accept-Post": SDP, **_CORS})
+
+    async def patch(self, request: web.Request) -> web.Response:
+        """Trickle ICE and ICE restarts are not supported: send a complete offer."""
+        return web.Response(status=405, headers={"Allow": "DELETE, OPTIONS", **_CORS})
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the WHIP routes on ``app``."""
+        app.router.add_post("/whip/{room}", self.post)
+        app.router.add_route("OPTIONS", "/whip/{room}", self.options)
+        app.router.add_delete("/whip/{room}/{session}", self.delete)
+        app.router.add_route("OPTIONS", "/whip/{room}/{session}", self.options)
+        app.router.add_route("PATCH", "/whip/{room}/{session}", self.patch)
