@@ -1,0 +1,22 @@
+"""livecart checkout: flash sales, stock holds, payments and orders on Redis.
+
+Start at ``checkout.service.CheckoutService``; docs/checkout.md describes what clients
+see, the life cycle, the Redis keys and how a real payment provider plugs in.
+"""
+
+from checkout.errors import CheckoutError, IllegalTransition, ProviderError, ProviderTimeout
+from checkout.payments import ChargeResult, PaymentProvider, RefundResult
+from checkout.sandbox import SandboxProvider
+from checkout.service import CheckoutService
+
+__all__ = [
+    "ChargeResult",
+    "CheckoutError",
+    "CheckoutService",
+    "IllegalTransition",
+    "PaymentProvider",
+    "ProviderError",
+    "ProviderTimeout",
+    "RefundResult",
+    "SandboxProvider",
+]

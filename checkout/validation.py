@@ -1,0 +1,227 @@
+"""Validation of everything a client or the hub hands to checkout.
+
+Pure functions over plain values: any input at all yields either a frozen, well-typed
+request or ``CheckoutError("bad_args", "<field>: ...")`` naming the first bad field.
+Nothing here touches Redis, so a refused call has changed nothing.
+
+Limits (chosen so that every amount stays an exact integer in Lua's doubles and in
+cjson's 14 significant digits):
+
+- idempotency key: 8-64 characters ``[A-Za-z0-9_-]``
+- ``qty``: int 1..1000; ``limit``: int 1..1000; ``units``: int 1..1,000,000
+- ``price``: int minor units 0..1,000,000,000; ``currency``: three uppercase letters
+- ``stock``: int 0..1,000,000,000; stock added: int 1..1,000,000,000
+- times: int milliseconds since the Unix epoch, 0..10**13
+- ``card``: 12-19 digits passing the Luhn check
+- ids (room, product, reservation, buyer): 1-128 printable characters without spaces,
+  braces or control characters (braces would break the Redis hash tag)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+from checkout.errors import CheckoutError
+
+MAX_QTY = 1000
+MAX_LIMIT = 1000
+MAX_UNITS = 1_000_000
+MAX_PRICE = 1_000_000_000
+MAX_STOCK = 1_000_000_000
+MAX_TIME_MS = 10**13
+MAX_NAME = 64
+
+_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_ID = re.compile(r"[!-z|~]{1,128}")  # printable ASCII without space, '{' and '}'
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_CARD = re.compile(r"[0-9]{12,19}")
+
+
+def bad(field: str, problem: str) -> CheckoutError:
+    return CheckoutError("bad_args", f"{field}: {problem}")
+
+
+def integer(value: object, field: str, low: int, high: int) -> int:
+    """An ``int`` (not a bool, not a float) with ``low <= value <= high``."""
+    if type(value) is not int:
+        raise bad(field, f"must be an integer from {low} to {high}")
+    if not low <= value <= high:
+        raise bad(field, f"must be from {low} to {high}")
+    return value
+
+
+def identifier(value: object, field: str) -> str:
+    if not isinstance(value, str) or _ID.fullmatch(value) is None:
+        raise bad(field, "must be 1-128 printable characters without spaces or braces")
+    return value
+
+
+def idempotency_key(value: object, field: str = "key") -> str:
+    if not isinstance(value, str) or _KEY.fullmatch(value) is None:
+        raise bad(field, "must be 8-64 characters from A-Z a-z 0-9 _ -")
+    return value
+
+
+def display_name(value: object, field: str = "buyer_name") -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME:
+        raise bad(field, f"must be a string of 1-{MAX_NAME} characters")
+    if any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+        raise bad(field, "must not contain control characters")
+    return value
+
+
+def currency_code(value: object, field: str = "currency") -> str:
+    if not isinstance(value, str) or _CURRENCY.fullmatch(value) is None:
+        raise bad(field, "must be three uppercase letters (ISO 4217)")
+    return value
+
+
+def card_number(value: object, field: str = "card") -> str:
+    if not isinstance(value, str) or _CARD.fullmatch(value) is None:
+        raise bad(field, "must be 12-19 digits")
+    if not _luhn_ok(value):
+        raise bad(field, "is not a valid card number")
+    return value
+
+
+def optional_time(value: object, field: str) -> int | None:
+    if value is None:
+        return None
+    return integer(value, field, 0, MAX_TIME_MS)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class BuyRequest:
+    room: str
+    product_id: str
+    buyer_vid: str
+    buyer_name: str
+    qty: int
+    key: str
+
+    @classmethod
+    def parse(
+        cls,
+        room: object,
+        product_id: object,
+        buyer_vid: object,
+        buyer_name: object,
+        qty: object,
+        key: object,
+    ) -> BuyRequest:
+        return cls(
+            room=identifier(room, "room"),
+            product_id=identifier(product_id, "product_id"),
+            buyer_vid=identifier(buyer_vid, "buyer_vid"),
+            buyer_name=display_name(buyer_name),
+            qty=integer(qty, "qty", 1, MAX_QTY),
+            key=idempotency_key(key),
+        )
+
+    def fingerprint(self) -> str:
+        """What must match for a repeated key to count as the same purchase.
+
+        The display name is left out: a buyer who renames between a send and its retry is
+        still making the same purchase.
+        """
+        return _fingerprint("buy", self.product_id, self.buyer_vid, self.qty)
+
+
+@dataclass(frozen=True, slots=True)
+class PayRequest:
+    room: str
+    reservation_id: str
+    buyer_vid: str
+    card: str
+    key: str
+
+    @classmethod
+    def parse(
+        cls, room: object, reservation_id: object, buyer_vid: object, card: object, key: object
+    ) -> PayRequest:
+        return cls(
+            room=identifier(room, "room"),
+            reservation_id=identifier(reservation_id, "reservation_id"),
+            buyer_vid=identifier(buyer_vid, "buyer_vid"),
+            card=card_number(card),
+            key=idempotency_key(key),
+        )
+
+    def fingerprint(self) -> str:
+        """Reservation, buyer and the card's length and last four digits.
+
+        The full card number never reaches Redis, not even hashed (a hash of a 16-digit
+        card number is cheap to reverse). The price: a retry of the same key with another
+        card ending in the same four digits replays the first outcome.
+        """
+        return _fingerprint(
+            "pay", self.reservation_id, self.buyer_vid, len(self.card), self.card[-4:]
+        )
+
+    def __repr__(self) -> str:  # never print the card number
+        return (
+            f"PayRequest(room={self.room!r}, reservation_id={self.reservation_id!r}, "
+            f"buyer_vid={self.buyer_vid!r}, card='…{self.card[-4:]}', key={self.key!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRequest:
+    room: str
+    product_id: str
+    price: int
+    currency: str
+    units: int
+    limit: int
+    opens_at: int | None
+    ends_at: int | None
+
+    @classmethod
+    def parse(
+        cls,
+        room: object,
+        product_id: object,
+        *,
+        price: object,
+        currency: object,
+        units: object,
+        limit: object,
+        opens_at: object,
+        ends_at: object,
+        now_ms: int,
+    ) -> SaleRequest:
+        """``ends_at`` must lie in the future and after ``opens_at``; ``opens_at`` in the
+        past simply means "open now"."""
+        req = cls(
+            room=identifier(room, "room"),
+            product_id=identifier(product_id, "product_id"),
+            price=integer(price, "price", 0, MAX_PRICE),
+            currency=currency_code(currency),
+            units=integer(units, "units", 1, MAX_UNITS),
+            limit=integer(limit, "limit", 1, MAX_LIMIT),
+            opens_at=optional_time(opens_at, "opens_at"),
+            ends_at=optional_time(ends_at, "ends_at"),
+        )
+        if req.ends_at is not None:
+            if req.ends_at <= now_ms:
+                raise bad("ends_at", "must be in the future")
+            if req.opens_at is not None and req.ends_at <= req.opens_at:
+                raise bad("ends_at", "must be after opens_at")
+        return req
