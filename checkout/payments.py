@@ -1,0 +1,67 @@
+"""The payment provider port: what checkout needs from whoever moves the money.
+
+``checkout.sandbox.SandboxProvider`` is the built-in implementation (the default); a real
+provider is another class with the same two methods, passed to ``CheckoutService``.
+docs/checkout.md walks through writing one.
+
+Contract, for every implementation:
+
+- **Idempotent per key.** ``charge`` called again with an ``idempotency_key`` it has seen
+  returns the first call's result (same ``charge_id``, same approval or decline) and
+  never moves money a second time, whether the calls are sequential or concurrent, from
+  one process or several. The same key with a different amount, currency or card raises
+  ``ProviderError``. ``refund`` is idempotent per key the same way, and a charge is
+  refunded at most once whatever the key.
+- **Definite or raised.** ``charge`` returns a ``ChargeResult`` (approved or declined)
+  only when the provider answered. It raises ``ProviderTimeout`` when it got no answer
+  in time, and ``ProviderError`` for any other failure, and in both cases only when it
+  is certain that no money moved (e.g. after voiding the attempt by its key). Checkout
+  releases the hold on either.
+- **Keys.** Checkout passes ``"<room>:<buy key>"`` as the charge key, so every retry of
+  one purchase, from any node, carries the same key; the refund key is
+  ``"refund:" + charge key``.
+- Cards are passed through and never stored by checkout; only their last four digits
+  reach Redis (inside a fingerprint).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    """A provider's definite answer. ``charge_id`` is set exactly when ``approved``;
+    ``decline_reason`` is a short human-readable reason when declined."""
+
+    approved: bool
+    charge_id: str | None = None
+    decline_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.approved != (self.charge_id is not None):
+            raise ValueError("charge_id must be set exactly when the charge is approved")
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    refund_id: str
+
+
+@runtime_checkable
+class PaymentProvider(Protocol):
+    async def charge(
+        self, amount: int, currency: str, card: str, idempotency_key: str
+    ) -> ChargeResult:
+        """Charge ``amount`` minor units of ``currency`` to ``card``, at most once per key.
+
+        Returns the provider's answer; raises ``ProviderTimeout`` / ``ProviderError`` when
+        there is none and no money moved.
+        """
+        ...
+
+    async def refund(self, charge_id: str, idempotency_key: str) -> RefundResult:
+        """Refund the whole of ``charge_id``, at most once; raises ``ProviderError`` when
+        the refund did not happen (checkout retries it later with the same key)."""
+        ...
