@@ -1,0 +1,77 @@
+"""Checking a room's books: the invariants checkout promises, as a pure function.
+
+``problems(books)`` takes what ``audit.lua`` read at one instant and lists every broken
+promise in plain words; an empty list means the books are consistent. The tests run it
+after every step; operators can run it on a live room (``CheckoutService.audit``).
+
+Checked, per product:
+
+- ``initial = available + reserved + sold`` and none of them negative;
+- ``reserved`` = the units of the live holds; ``sold`` = the units in the orders stream;
+- each buyer's count = their live holds' units + their ordered units;
+
+and for the stream: no order id or reservation id appears twice; every live hold indexed
+for the sweeper is in state ``reserved``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+
+def _list(value: Any) -> list[Any]:
+    # cjson encodes an empty Lua table as {}: an empty list arrives as an empty dict.
+    return [] if isinstance(value, dict) and not value else list(value)
+
+
+def problems(books: Mapping[str, Any]) -> list[str]:
+    stock: Mapping[str, Mapping[str, int]] = books.get("stock") or {}
+    buyers: Mapping[str, Mapping[str, str]] = books.get("buyers") or {}
+    holds = _list(books.get("holds") or [])
+    orders = _list(books.get("orders") or [])
+    found: list[str] = []
+
+    held: Counter[str] = Counter()
+    sold: Counter[str] = Counter()
+    per_buyer: Counter[tuple[str, str]] = Counter()
+    for hold in holds:
+        if hold.get("state") != "reserved":
+            found.append(f"hold {hold.get('id')} is indexed as live but is {hold.get('state')}")
+            continue
+        held[hold["product_id"]] += int(hold["qty"])
+        per_buyer[(hold["product_id"], hold["buyer_vid"])] += int(hold["qty"])
+    for order in orders:
+        sold[order["product_id"]] += int(order["qty"])
+        per_buyer[(order["product_id"], order["buyer_vid"])] += int(order["qty"])
+
+    for pid, s in sorted(stock.items()):
+        initial, available, reserved, n_sold = (
+            s["initial"],
+            s["available"],
+            s["reserved"],
+            s["sold"],
+        )
+        if initial != available + reserved + n_sold:
+            found.append(
+                f"{pid}: initial {initial} != available {available} + reserved {reserved}"
+                f" + sold {n_sold}"
+            )
+        for name, value in (("available", available), ("reserved", reserved), ("sold", n_sold)):
+            if value < 0:
+                found.append(f"{pid}: {name} is negative ({value})")
+        if reserved != held[pid]:
+            found.append(f"{pid}: reserved {reserved} but live holds hold {held[pid]}")
+        if n_sold != sold[pid]:
+            found.append(f"{pid}: sold {n_sold} but the orders stream has {sold[pid]}")
+        counted = {vid: int(n) for vid, n in (buyers.get(pid) or {}).items()}
+        expected = {vid: n for (p, vid), n in per_buyer.items() if p == pid and n}
+        if counted != expected:
+            found.append(f"{pid}: buyer counts {counted} != holds and orders {expected}")
+
+    for what, field in (("order id", "id"), ("reservation", "reservation_id")):
+        dupes = [v for v, n in Counter(o[field] for o in orders).items() if n > 1]
+        if dupes:
+            found.append(f"{what}s appearing twice in the orders stream: {sorted(dupes)}")
+    return found

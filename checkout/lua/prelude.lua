@@ -1,0 +1,125 @@
+-- Prelude of every checkout script; checkout/scripts.py prepends it when loading.
+--
+-- KEYS[1]  the room's prefix "lc:{<room>}": every key a script touches starts with it,
+--          so a script touches one room, in one hash slot.
+-- ARGV[1]  now, ms since the Unix epoch, from the service's clock.
+-- ARGV[2]  how long idempotency records and finished holds are kept, ms (>= 24 h).
+-- Each script's own arguments start at ARGV[3].
+--
+-- Every script returns one JSON string: {"ok": {...}} or {"error": {code, message,
+-- retry_after?}}, sometimes with an extra instruction for the caller ("charge",
+-- "refund"). Scripts check everything before their first write: Redis does not roll a
+-- script back when it fails half way.
+local P = KEYS[1] .. ":"
+local NOW = tonumber(ARGV[1])
+local KEY_TTL = tonumber(ARGV[2])
+
+-- Rendered from checkout.lifecycle.TRANSITIONS: the one table of legal moves.
+local TRANSITIONS = __TRANSITIONS__
+
+local function next_state(state, event)
+  local row = TRANSITIONS[state]
+  local target = row and row[event]
+  if not target then
+    error("illegal transition: " .. tostring(state) .. " on " .. tostring(event))
+  end
+  return target
+end
+
+local function hgetall(key)
+  local flat = redis.call("HGETALL", key)
+  local t = {}
+  for i = 1, #flat, 2 do
+    t[flat[i]] = flat[i + 1]
+  end
+  return t
+end
+
+local function ok(data)
+  return cjson.encode({ok = data})
+end
+
+local function fail(code, message, retry_after)
+  return cjson.encode({error = {code = code, message = message, retry_after = retry_after}})
+end
+
+-- Store a final reply under an idempotency record, for KEY_TTL.
+local function remember(idem_key, fp, reply)
+  redis.call("HSET", idem_key, "fp", fp, "state", "done", "res", reply)
+  redis.call("PEXPIRE", idem_key, KEY_TTL)
+end
+
+local function opt_number(value)
+  local n = tonumber(value)
+  if n == nil then
+    return cjson.null
+  end
+  return n
+end
+
+local function sale_state(sale, now)
+  if sale.closed == "1" then
+    return "closed"
+  end
+  local opens = tonumber(sale.opens_at)
+  if opens and now < opens then
+    return "scheduled"
+  end
+  local ends = tonumber(sale.ends_at)
+  if ends and now >= ends then
+    return "closed"
+  end
+  return "open"
+end
+
+local function sale_view(pid, sale, now)
+  return {
+    product_id = pid,
+    price = tonumber(sale.price),
+    currency = sale.currency,
+    units = tonumber(sale.units),
+    limit = tonumber(sale.limit),
+    opens_at = opt_number(sale.opens_at),
+    ends_at = opt_number(sale.ends_at),
+    state = sale_state(sale, now),
+    units_left = tonumber(sale.left),
+  }
+end
+
+local function stock_view(stock)
+  return {
+    initial = tonumber(stock.initial),
+    available = tonumber(stock.available),
+    reserved = tonumber(stock.reserved),
+    sold = tonumber(stock.sold),
+  }
+end
+
+-- A holding reservation ends without a sale (event "release" or "expire"): its units go
+-- back to available, to the sale they came from (if that sale is still the current one)
+-- and off the buyer's count. Checks before writing.
+local function give_back(hold, event, reason)
+  local state = next_state(hold.state, event)
+  local qty = tonumber(hold.qty)
+  local pid = hold.product_id
+  local stock_key = P .. "stock:" .. pid
+  local reserved = tonumber(redis.call("HGET", stock_key, "reserved"))
+  if reserved == nil or reserved < qty then
+    error("checkout invariant: reserved < qty for hold " .. hold.id)
+  end
+  redis.call("HINCRBY", stock_key, "reserved", -qty)
+  redis.call("HINCRBY", stock_key, "available", qty)
+  local sale_key = P .. "sale:" .. pid
+  if redis.call("HGET", sale_key, "gen") == hold.gen then
+    redis.call("HINCRBY", sale_key, "left", qty)
+  end
+  local buyers_key = P .. "buyers:" .. pid
+  if redis.call("HINCRBY", buyers_key, hold.buyer_vid, -qty) <= 0 then
+    redis.call("HDEL", buyers_key, hold.buyer_vid)
+  end
+  local hold_key = P .. "hold:" .. hold.id
+  redis.call("HSET", hold_key, "state", state, "ended_at", NOW, "end_reason", reason)
+  redis.call("ZREM", P .. "holds", hold.id)
+  redis.call("PEXPIRE", hold_key, KEY_TTL)
+  return state
+end

@@ -1,0 +1,87 @@
+-- Reserve units of a product on sale for one buyer, at most once per idempotency key.
+-- ARGV[3] key, ARGV[4] fingerprint of (product, buyer, qty), ARGV[5] new reservation id,
+-- ARGV[6] product id, ARGV[7] buyer vid, ARGV[8] buyer name, ARGV[9] qty,
+-- ARGV[10] hold duration ms, ARGV[11] room (for the charge key).
+--
+-- Same key and fingerprint: the stored reply, verbatim. Same key, other fingerprint:
+-- key_reused. Otherwise, in this order: not_found (not stored: the product may be added
+-- later), sale_not_open, limit_reached, sold_out (all three stored under the key), or a
+-- hold: available -= qty, reserved += qty, the sale's units_left -= qty, the buyer's
+-- count += qty, and the hold is indexed by its expiry for the sweeper.
+local key, fp, rid, pid = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local vid, name, qty = ARGV[7], ARGV[8], tonumber(ARGV[9])
+local hold_ms, room = tonumber(ARGV[10]), ARGV[11]
+
+local idem_key = P .. "idem:buy:" .. key
+local seen = redis.call("HMGET", idem_key, "fp", "res")
+if seen[1] then
+  if seen[1] ~= fp then
+    return fail("key_reused", "key: already used for a different purchase")
+  end
+  return seen[2]
+end
+
+local stock_key = P .. "stock:" .. pid
+if redis.call("EXISTS", stock_key) == 0 then
+  return fail("not_found", "product_id: no such product")
+end
+
+local function refuse(code, message, retry_after)
+  local reply = fail(code, message, retry_after)
+  remember(idem_key, fp, reply)
+  return reply
+end
+
+local sale_key = P .. "sale:" .. pid
+local sale = hgetall(sale_key)
+if not sale.gen then
+  return refuse("sale_not_open", "this product is not on sale")
+end
+local state = sale_state(sale, NOW)
+if state == "scheduled" then
+  return refuse("sale_not_open", "the sale has not opened yet",
+    (tonumber(sale.opens_at) - NOW) / 1000)
+end
+if state ~= "open" then
+  return refuse("sale_not_open", "the sale is closed")
+end
+
+local buyers_key = P .. "buyers:" .. pid
+local limit = tonumber(sale.limit)
+local had = tonumber(redis.call("HGET", buyers_key, vid)) or 0
+if had + qty > limit then
+  return refuse("limit_reached",
+    "the limit is " .. limit .. " per buyer and you hold or bought " .. had)
+end
+
+local left = tonumber(sale.left)
+local available = tonumber(redis.call("HGET", stock_key, "available"))
+if qty > left or qty > available then
+  return refuse("sold_out", "only " .. math.min(left, available) .. " left")
+end
+
+local hold_key = P .. "hold:" .. rid
+if redis.call("EXISTS", hold_key) == 1 then
+  error("reserve: reservation id collision " .. rid)
+end
+
+local price = tonumber(sale.price)
+local amount = price * qty
+local expires_at = NOW + hold_ms
+redis.call("HINCRBY", stock_key, "available", -qty)
+redis.call("HINCRBY", stock_key, "reserved", qty)
+redis.call("HINCRBY", sale_key, "left", -qty)
+redis.call("HINCRBY", buyers_key, vid, qty)
+redis.call("HSET", hold_key,
+  "id", rid, "product_id", pid, "buyer_vid", vid, "buyer_name", name,
+  "qty", qty, "unit_price", price, "currency", sale.currency, "amount", amount,
+  "gen", sale.gen, "state", "reserved", "created_at", NOW, "expires_at", expires_at,
+  "buy_key", key, "charge_key", room .. ":" .. key)
+redis.call("ZADD", P .. "holds", expires_at, rid)
+
+local reply = ok({reservation = {
+  id = rid, product_id = pid, qty = qty, unit_price = price, currency = sale.currency,
+  amount = amount, state = "reserved", created_at = NOW, expires_at = expires_at,
+}})
+remember(idem_key, fp, reply)
+return reply

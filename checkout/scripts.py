@@ -1,0 +1,104 @@
+"""The Lua scripts, loaded once per Redis client, and the mapping of Redis failures.
+
+Each script in ``checkout/lua`` is loaded as ``prelude.lua`` (with the life-cycle table
+rendered in) followed by its own body, and registered with ``register_script``: calls go
+out as EVALSHA, and after a Redis restart (empty script cache) the NOSCRIPT reply makes
+redis-py load the script and send it again.
+
+Guarantees of ``Scripts.run``:
+
+- it returns the script's reply decoded from JSON, as a dict;
+- a connection failure, a timeout, a server that is loading, read-only, or refusing
+  writes (``MISCONF``) raises ``CheckoutError("unavailable")``. The script may or may not
+  have run: every script is idempotent, so the caller may send it again;
+- any other Redis error is a bug and propagates as is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from redis.commands.core import AsyncScript
+
+from checkout import lifecycle
+from checkout.errors import CheckoutError
+from checkout.keys import RoomKeys
+
+NAMES = (
+    "audit",
+    "confirm",
+    "pay_begin",
+    "refund_done",
+    "release",
+    "reserve",
+    "sale",
+    "snapshot",
+    "stock",
+    "sweep",
+)
+
+Arg = str | int | float
+
+
+@cache
+def source(name: str) -> str:
+    """The full text of script ``name`` as sent to Redis."""
+    lua = resources.files("checkout") / "lua"
+    prelude = (lua / "prelude.lua").read_text(encoding="utf-8")
+    prelude = prelude.replace("__TRANSITIONS__", lifecycle.lua_table())
+    body = (lua / f"{name}.lua").read_text(encoding="utf-8")
+    return f"{prelude}\n-- {name}.lua\n{body}"
+
+
+@contextmanager
+def redis_failures() -> Iterator[None]:
+    """Turn "Redis cannot be reached or cannot write" into ``unavailable``."""
+    try:
+        yield
+    except (rexc.ConnectionError, rexc.TimeoutError, ConnectionError, TimeoutError) as exc:
+        raise CheckoutError("unavailable", "the datastore cannot be reached; retry") from exc
+    except (rexc.ReadOnlyError, rexc.BusyLoadingError) as exc:
+        raise CheckoutError("unavailable", "the datastore is not writable; retry") from exc
+    except rexc.ResponseError as exc:
+        if str(exc).startswith(("MISCONF", "LOADING", "READONLY", "MASTERDOWN")):
+            raise CheckoutError("unavailable", "the datastore is not writable; retry") from exc
+        raise
+
+
+class Scripts:
+    """The checkout scripts bound to one Redis client."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(source(name)) for name in NAMES
+        }
+
+    async def run(
+        self, name: str, room: str, now_ms: int, key_ttl_ms: int, *args: Arg
+    ) -> dict[str, Any]:
+        """Run script ``name`` for ``room``; see the module docstring."""
+        with redis_failures():
+            raw = await self._scripts[name](
+                keys=[RoomKeys(room).prefix], args=[now_ms, key_ttl_ms, *args]
+            )
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        reply = json.loads(raw)
+        if not isinstance(reply, dict):
+            raise TypeError(f"{name}.lua replied with {reply!r}")
+        return reply
+
+
+def unwrap(reply: dict[str, Any], field: str) -> Any:
+    """``reply["ok"][field]``, or raise the ``CheckoutError`` the reply carries."""
+    error = reply.get("error")
+    if error is not None:
+        raise CheckoutError(error["code"], error["message"], error.get("retry_after"))
+    return reply["ok"][field]
