@@ -8,8 +8,11 @@ checked before every media fragment:
 - write buffer above ``soft_limit`` -> the viewer *skips*: fragments are not
   written until a keyframe arrives while the buffer is back under the limit, so
   a slow viewer jumps forward to live instead of buffering without bound;
-- write buffer above ``hard_limit`` -> the connection is aborted (the player
-  reconnects and starts at the latest keyframe).
+- still above ``soft_limit`` at ``max_missed_keyframes`` keyframes in a row (a
+  viewer that stopped reading) or above ``hard_limit`` at any time -> the
+  connection is aborted (the player reconnects and starts at the latest
+  keyframe). A stalled viewer thus costs at most ~``soft_limit`` of memory for
+  a few seconds.
 
 Wire format (also in docs/streaming.md): a JSON text message ``{"type": "init",
 ...}`` announces codec and size, then binary messages, each a 16-byte header
@@ -43,6 +46,7 @@ HEADER = struct.Struct(">BBHIQ")
 
 SOFT_LIMIT = 512 * 1024
 HARD_LIMIT = 4 * 1024 * 1024
+MAX_MISSED_KEYFRAMES = 3
 GOP_CACHE_BYTES = 8 * 1024 * 1024
 
 
@@ -108,6 +112,7 @@ class Viewer:
 
     transport: ViewerTransport
     skipping: bool = False
+    missed_keyframes: int = 0
     sent: int = 0
     skipped: int = 0
 
@@ -129,6 +134,7 @@ class VideoFanout:
 
     soft_limit: int = SOFT_LIMIT
     hard_limit: int = HARD_LIMIT
+    max_missed_keyframes: int = MAX_MISSED_KEYFRAMES
     on_drop: Callable[[Viewer], None] | None = None
     stats: FanoutStats = field(default_factory=FanoutStats)
     viewers: set[Viewer] = field(default_factory=set)
@@ -185,11 +191,17 @@ class VideoFanout:
                 self._drop(viewer)
                 continue
             if viewer.skipping:
+                if frag.keyframe and size > self.soft_limit:
+                    viewer.missed_keyframes += 1
+                    if viewer.missed_keyframes >= self.max_missed_keyframes:
+                        self._drop(viewer)
+                        continue
                 if not (frag.keyframe and size <= self.soft_limit):
                     viewer.skipped += 1
                     self.stats.skipped += 1
                     continue
                 viewer.skipping = False
+                viewer.missed_keyframes = 0
             elif size > self.soft_limit:
                 viewer.skipping = True
                 viewer.skipped += 1

@@ -49,7 +49,11 @@ def split_annexb(data: bytes) -> list[bytes]:
         start = j + 3
         i = start
     if 0 <= start < n:
-        units.append(data[start:])
+        end = n
+        while end > start and data[end - 1] == 0:  # trailing_zero_8bits
+            end -= 1
+        if end > start:
+            units.append(data[start:end])
     return units
 
 

@@ -46,7 +46,7 @@ class PlaybackHandlers:
 
     def __init__(self, service: StreamerService) -> None:
         self.service = service
-        self.sockets: set[web.WebSocketResponse] = set()
+        self.sockets: dict[web.WebSocketResponse, asyncio.Transport] = {}
 
     async def video_ws(self, request: web.Request) -> web.StreamResponse:
         """Low-latency viewer: init message, init segment, GOP so far, then live."""
@@ -61,25 +61,33 @@ class PlaybackHandlers:
             return ws
         channel = self.service.channel(room)
         viewer = channel.fanout.add(transport)
-        self.sockets.add(ws)
+        self.sockets[ws] = transport
         channel.viewer_joined()
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.ERROR:
                     break
         finally:
-            self.sockets.discard(ws)
+            self.sockets.pop(ws, None)
             channel.fanout.remove(viewer)
             self.service.forget_channel_if_idle(room)
         return ws
 
     async def close_sockets(self, app: web.Application) -> None:
-        """on_shutdown: close viewer sockets with 1001 (going away)."""
-        sockets = list(self.sockets)
-        await asyncio.gather(
-            *(ws.close(code=1001, message=b"server shutdown") for ws in sockets),
-            return_exceptions=True,
-        )
+        """on_shutdown: close viewer sockets with 1001 (going away).
+
+        A viewer that does not take the close frame within a second (it stopped
+        reading) has its connection aborted.
+        """
+
+        async def close(ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
+            try:
+                await asyncio.wait_for(ws.close(code=1001, message=b"server shutdown"), 1.0)
+            except (TimeoutError, ConnectionError):
+                transport.abort()
+
+        sockets = list(self.sockets.items())
+        await asyncio.gather(*(close(ws, t) for ws, t in sockets), return_exceptions=True)
 
     async def live_playlist(self, request: web.Request) -> web.Response:
         """The live sliding-window playlist of the room's current show."""

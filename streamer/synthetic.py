@@ -1,4 +1,4 @@
-"""A synthetic H.264 source for tests and the benchmark.
+"""A synthetic H.264 source and WHIP publisher for tests and the benchmark.
 
 Encodes a short moving test pattern once with PyAV's libx264 (constrained
 baseline, no B-frames, Annex B with SPS/PPS before every keyframe, like a WebRTC
@@ -7,11 +7,18 @@ encoder sends) and hands back the access units with their 90 kHz timestamps.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import av
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 
 from streamer.fmp4 import VIDEO_TIMESCALE
 
@@ -82,3 +89,65 @@ def _fill(plane: av.video.plane.VideoPlane, data: bytes, row: int) -> None:
 def _frame(packet: av.Packet[Any], ticks: int) -> EncodedFrame:
     assert packet.pts is not None
     return EncodedFrame(bytes(packet), int(packet.pts) * ticks, bool(packet.is_keyframe))
+
+
+class PacketTrack(MediaStreamTrack):
+    """A video track that replays encoded frames in a loop, paced in real time.
+
+    aiortc's sender packetizes ``av.Packet``\\ s as they are (no encoding), so
+    a publisher built on this track costs the server exactly what a browser
+    publisher does: RTP/SRTP receive, depayloading, packaging, fan-out.
+    """
+
+    kind = "video"
+
+    def __init__(self, frames: list[EncodedFrame], fps: int = 30) -> None:
+        super().__init__()
+        if not frames or not frames[0].keyframe:
+            raise ValueError("the clip must start with a keyframe")
+        self.frames = frames
+        self.fps = fps
+        self.sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet[Any]:
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        due = self._start + self.sent / self.fps
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        frame = self.frames[self.sent % len(self.frames)]
+        packet = av.Packet(frame.data)
+        packet.pts = self.sent
+        packet.time_base = Fraction(1, self.fps)
+        self.sent += 1
+        return packet
+
+
+async def whip_publish(
+    url: str, token: str, track: MediaStreamTrack
+) -> tuple[RTCPeerConnection, str]:
+    """Publish ``track`` to a WHIP endpoint with aiortc; return the connection and Location.
+
+    ICE uses host candidates only (no STUN server is contacted). Raises
+    ``RuntimeError`` with the HTTP status if the server does not answer 201.
+    """
+    import aiohttp
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver(track, direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=pc.localDescription.sdp, headers=headers) as resp,
+    ):
+        text = await resp.text()
+        if resp.status != 201:
+            await pc.close()
+            raise RuntimeError(f"WHIP POST answered {resp.status}: {text.strip()}")
+        location = resp.headers["Location"]
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=text, type="answer"))
+    return pc, location
