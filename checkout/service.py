@@ -134,9 +134,14 @@ class CheckoutService:
         now = time.monotonic()
         if now - self._touched.get(room, -_TOUCH_EVERY) < _TOUCH_EVERY:
             return
-        with redis_failures():
-            await self._redis.zadd(ROOMS, {room: self._now_ms()})
+        # marked before the write: a burst of buys sends one ZADD, not one each
         self._touched[room] = now
+        try:
+            with redis_failures():
+                await self._redis.zadd(ROOMS, {room: self._now_ms()})
+        except BaseException:
+            self._touched.pop(room, None)
+            raise
 
     # -- stock and sales (host side) -----------------------------------------------
 
