@@ -14,7 +14,7 @@ from typing import Any
 from chat.codec import WireFormat, encode_frame
 from chat.errors import CloseCode
 from chat.room_state import CHAT_TYPES, RoomState
-from chat.session import HARD_LIMIT, LAG_OFF, LAG_ON, Session
+from chat.session import HARD_LIMIT, LAG_OFF, LAG_ON, LAG_TIMEOUT, Session
 
 BASE_TICK = 0.05
 MAX_TICK = 0.2
@@ -93,8 +93,12 @@ class Room:
             if session.lagging:
                 if backlog < LAG_OFF:
                     session.lagging = False
+                elif now - session.lagging_since > LAG_TIMEOUT:
+                    dropped.append(session)
+                    continue
             elif backlog > LAG_ON:
                 session.lagging = True
+                session.lagging_since = now
             fmt = session.fmt
             frame: bytes | None
             if session.lagging and n_chat:

@@ -8,7 +8,8 @@ belong to the web adapter.
 Write policy (see "Slow consumers" in docs/protocol.md):
 - past ``LAG_ON`` bytes of unsent output the session is *lagging*: the room sends it only
   state events and live values until the output falls under ``LAG_OFF``;
-- past ``HARD_LIMIT`` the room closes it with 4008.
+- past ``HARD_LIMIT``, or lagging for more than ``LAG_TIMEOUT`` seconds without
+  catching up, the room closes it with 4008.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from chat.wsframe import close_frame
 LAG_ON = 512 * 1024
 LAG_OFF = 128 * 1024
 HARD_LIMIT = 4 * 1024 * 1024
+LAG_TIMEOUT = 10.0
 CLOSE_GRACE = 5.0
 
 
@@ -49,6 +51,7 @@ class Session:
     chat_bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=1, burst=3))
     last_chat: float | None = None
     lagging: bool = False
+    lagging_since: float = 0.0
     closed: bool = False
     close_code: int | None = None
 

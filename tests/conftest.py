@@ -39,7 +39,7 @@ async def redis_client(redis_server: RedisProcess) -> AsyncIterator[aioredis.Red
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         yield session
 
 
