@@ -65,8 +65,10 @@ def decode(fmt: WireFormat, data: str | bytes) -> dict[str, Any]:
         if not isinstance(data, bytes):
             raise ProtocolError("text frame on the msgpack subprotocol")
         try:
-            obj = msgpack.unpackb(data, raw=False, strict_map_key=False, max_buffer_size=1 << 16)
-        except Exception as exc:  # msgpack raises many kinds (ExtraData, FormatError, ...)
+            obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        except (ValueError, TypeError, RecursionError) as exc:
+            # ExtraData, FormatError and StackError are ValueErrors; an unhashable map key
+            # is a TypeError.
             raise ProtocolError("invalid MessagePack") from exc
     if not isinstance(obj, dict):
         raise ProtocolError("a frame must be an object")

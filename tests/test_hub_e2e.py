@@ -61,6 +61,8 @@ async def test_resume_replays_exactly_the_missed_events(
     viewer = await connect(http, a, name="Ann", fmt="livecart.v1.msgpack")
     await host_chat(http, a, token, "before")
     await viewer.wait_for(lambda c: c.chat_texts() == ["before"])
+    assert (await viewer.command("chat", text="msgpack works"))["ok"]
+    await viewer.wait_for(lambda c: c.chat_texts() == ["before", "msgpack works"])
     since, epoch, vid = viewer.seq, viewer.first["epoch"], viewer.first["you"]["token"]
     await viewer.ws.close()
     sent = [await host_chat(http, b, token, f"missed {i}") for i in range(20)]
