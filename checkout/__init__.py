@@ -5,11 +5,12 @@ see, the life cycle, the Redis keys and how a real payment provider plugs in.
 """
 
 from checkout.errors import CheckoutError, IllegalTransition, ProviderError, ProviderTimeout
-from checkout.payments import ChargeResult, PaymentProvider, RefundResult
+from checkout.payments import ChargeLookup, ChargeResult, PaymentProvider, RefundResult
 from checkout.sandbox import SandboxProvider
 from checkout.service import CheckoutService
 
 __all__ = [
+    "ChargeLookup",
     "ChargeResult",
     "CheckoutError",
     "CheckoutService",

@@ -22,6 +22,11 @@ Contract, for every implementation:
   ``"refund:" + charge key``.
 - Cards are passed through and never stored by checkout; only their last four digits
   reach Redis (inside a fingerprint).
+
+Optional: a provider that can also look a charge up by its key (``ChargeLookup``) lets
+the sweeper settle payments whose node died between the charge and the order: the
+charge is found and refunded. Without it such holds are listed in the room's
+``unsettled`` set for reconciliation against the provider's records.
 """
 
 from __future__ import annotations
@@ -64,4 +69,12 @@ class PaymentProvider(Protocol):
     async def refund(self, charge_id: str, idempotency_key: str) -> RefundResult:
         """Refund the whole of ``charge_id``, at most once; raises ``ProviderError`` when
         the refund did not happen (checkout retries it later with the same key)."""
+        ...
+
+
+@runtime_checkable
+class ChargeLookup(Protocol):
+    async def find_charge(self, idempotency_key: str) -> ChargeResult | None:
+        """The final result of the charge made with ``idempotency_key``, or ``None`` when
+        there is none (never attempted, timed out, or still running)."""
         ...

@@ -8,9 +8,10 @@ Test cards (any other valid card number is declined as "unknown test card"):
 ``4000000000000119``  no answer: raises ``ProviderTimeout`` after ``timeout`` s
 ====================  =========================================================
 
-It keeps the port's contract (``checkout.payments``): idempotent per key, concurrent
-calls with one key share a single attempt, a charge is refunded at most once. A timed-out
-attempt leaves no trace, so the same key may be tried again (and time out again).
+It keeps the port's contract (``checkout.payments``), lookup included: idempotent per
+key, concurrent calls with one key share a single attempt, a charge is refunded at most
+once. A timed-out attempt leaves no trace, so the same key may be tried again (and time
+out again).
 State lives in memory: one instance stands for one provider account, so nodes that
 should share charges share the instance (tests) or use a real provider.
 """
@@ -96,6 +97,12 @@ class SandboxProvider:
         result = RefundResult(refund_id)
         self._refund_keys[idempotency_key] = result
         return result
+
+    async def find_charge(self, idempotency_key: str) -> ChargeResult | None:
+        seen = self._by_key.get(idempotency_key)
+        if seen is None or not seen[1].done():
+            return None
+        return seen[1].result()
 
     def captured(self, idempotency_key: str) -> list[SandboxCharge]:
         """Approved charges made under ``idempotency_key`` (at most one, by contract)."""
