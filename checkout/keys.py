@@ -61,6 +61,10 @@ class RoomKeys:
         return self._k("refunds")
 
     @property
+    def unsettled(self) -> str:
+        return self._k("unsettled")
+
+    @property
     def orders(self) -> str:
         return self._k("orders")
 

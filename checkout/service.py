@@ -21,8 +21,10 @@ Guarantees:
   (node crash, Redis restart) is taken over by a retry once its lease
   (``pay_lease_seconds``) has run out; the charge key is the same, so the provider does
   not charge twice.
-- A charge is made at most once per reservation and always ends as one order or one
-  refund.
+- A charge is made at most once per reservation and ends as one order or one refund,
+  also when the caller is cancelled mid-payment. If the node running a payment dies
+  after the charge, the sweeper finds the charge through ``ChargeLookup`` (when the
+  provider offers it) and refunds it.
 - All other errors are ``CheckoutError`` with a code of ``checkout.errors.CODES``;
   anything else escaping is a bug.
 """
@@ -44,7 +46,7 @@ import redis.asyncio as aioredis
 from checkout import audit, orders
 from checkout.errors import CheckoutError, ProviderError, ProviderTimeout
 from checkout.keys import ROOMS, RoomKeys
-from checkout.payments import PaymentProvider
+from checkout.payments import ChargeLookup, PaymentProvider
 from checkout.scripts import Scripts, redis_failures, unwrap
 from checkout.validation import (
     MAX_STOCK,
@@ -120,6 +122,7 @@ class CheckoutService:
         self._sweep_batch = sweep_batch
         self._touched: dict[str, float] = {}
         self._unconfirmed: dict[tuple[str, str], _Unconfirmed] = {}
+        self._settling: set[asyncio.Future[dict[str, Any]]] = set()
 
     # -- helpers -------------------------------------------------------------------
 
@@ -303,29 +306,37 @@ class CheckoutService:
         if "charge" not in step:
             result: dict[str, Any] = unwrap(step, "order")
             return result
-        charge = step["charge"]
+        # From here on money may move: finish even if the caller goes away (a closed
+        # socket cancels its command), so every charge ends as an order or a refund.
+        task = asyncio.ensure_future(self._charge_and_record(req, fp, step["charge"]))
+        self._settling.add(task)
+        task.add_done_callback(self._settled)
+        reply = await asyncio.shield(task)
+        result = unwrap(reply, "order")
+        return result
+
+    def _settled(self, task: asyncio.Future[dict[str, Any]]) -> None:
+        self._settling.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("payment settled with %r", task.exception())
+
+    async def _charge_and_record(
+        self, req: PayRequest, fp: str, charge: Mapping[str, Any]
+    ) -> dict[str, Any]:
         try:
             async with asyncio.timeout(self._charge_timeout):
                 answer = await self._provider.charge(
                     charge["amount"], charge["currency"], req.card, charge["key"]
                 )
         except (ProviderTimeout, TimeoutError):
-            reply = await self._release(req, fp, "payment_timeout", "the payment timed out")
-            result = unwrap(reply, "order")
-            return result
+            return await self._release(req, fp, "payment_timeout", "the payment timed out")
         except ProviderError as exc:
-            reply = await self._release(req, fp, "payment_declined", f"payment failed: {exc}")
-            result = unwrap(reply, "order")
-            return result
+            return await self._release(req, fp, "payment_declined", f"payment failed: {exc}")
         if not answer.approved or answer.charge_id is None:
             reason = answer.decline_reason or "declined"
-            reply = await self._release(req, fp, "payment_declined", f"payment declined: {reason}")
-            result = unwrap(reply, "order")
-            return result
+            return await self._release(req, fp, "payment_declined", f"payment declined: {reason}")
         pending = _Unconfirmed(req.room, req.key, fp, req.reservation_id, answer.charge_id)
-        reply = await self._confirm_with_retries(pending)
-        result = unwrap(reply, "order")
-        return result
+        return await self._confirm_with_retries(pending)
 
     async def _pay_begin(self, req: PayRequest, fp: str) -> dict[str, Any]:
         deadline = time.monotonic() + self._in_progress_wait
@@ -402,8 +413,47 @@ class CheckoutService:
                 expired += reply["ok"]["expired"]
                 if reply["ok"]["scanned"] < self._sweep_batch:
                     break
+            await self._settle_unsettled(name)
             await self._settle_refunds(name)
         return expired
+
+    async def _settle_unsettled(self, room: str) -> None:
+        """Holds that expired with a payment attempt on them whose runner never came back:
+        once the attempt's lease is over, ask the provider (when it supports
+        ``ChargeLookup``) and refund a charge that went through. Without a lookup they
+        stay in ``lc:{room}:unsettled`` for reconciliation."""
+        if not isinstance(self._provider, ChargeLookup):
+            return
+        keys = RoomKeys(room)
+        now = self._now_ms()
+        with redis_failures():
+            due = await self._redis.zrange(keys.unsettled, 0, self._sweep_batch - 1)
+        for raw in due:
+            rid = orders.text(raw)
+            with redis_failures():
+                fields = await self._redis.hmget(
+                    keys.hold(rid), ["charge_key", "pay_key", "pay_until"]
+                )
+            if not all(fields):
+                with redis_failures():
+                    await self._redis.zrem(keys.unsettled, rid)
+                continue
+            charge_key, pay_key, pay_until = (orders.text(f) for f in fields)
+            if int(pay_until) > now:
+                continue  # the attempt may still be running
+            try:
+                async with asyncio.timeout(self._charge_timeout):
+                    found = await self._provider.find_charge(charge_key)
+            except (ProviderError, TimeoutError) as exc:
+                log.warning("could not look up the charge of %s in %s: %s", rid, room, exc)
+                continue
+            if found is not None and found.approved and found.charge_id is not None:
+                with redis_failures():
+                    fp = await self._redis.hget(keys.pay_key(pay_key), "fp")
+                pending = _Unconfirmed(room, pay_key, orders.text(fp or b""), rid, found.charge_id)
+                await self._confirm(pending)  # the hold has ended: this refunds
+            with redis_failures():
+                await self._redis.zrem(keys.unsettled, rid)
 
     async def _active_rooms(self) -> list[str]:
         horizon = self._now_ms() - self._hold_ms - self._ttl_ms

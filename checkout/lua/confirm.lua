@@ -38,6 +38,7 @@ end
 if hold.state == "reserved" and NOW >= tonumber(hold.expires_at) then
   hold.state = give_back(hold, "expire", "expired")
 end
+redis.call("ZREM", P .. "unsettled", rid) -- this payment is being settled now
 
 if hold.state == "reserved" then
   local paid = next_state(hold.state, "payment_approved")

@@ -97,7 +97,9 @@ end
 
 -- A holding reservation ends without a sale (event "release" or "expire"): its units go
 -- back to available, to the sale they came from (if that sale is still the current one)
--- and off the buyer's count. Checks before writing.
+-- and off the buyer's count. A hold that expires with a payment attempt on it goes to
+-- the room's "unsettled" set: that attempt may have charged and died before confirming.
+-- Checks before writing.
 local function give_back(hold, event, reason)
   local state = next_state(hold.state, event)
   local qty = tonumber(hold.qty)
@@ -121,5 +123,8 @@ local function give_back(hold, event, reason)
   redis.call("HSET", hold_key, "state", state, "ended_at", NOW, "end_reason", reason)
   redis.call("ZREM", P .. "holds", hold.id)
   redis.call("PEXPIRE", hold_key, KEY_TTL)
+  if event == "expire" and hold.pay_key then
+    redis.call("ZADD", P .. "unsettled", NOW, hold.id)
+  end
   return state
 end

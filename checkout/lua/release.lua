@@ -10,6 +10,7 @@ local hold = hgetall(P .. "hold:" .. rid)
 if not hold.id then
   return fail("not_found", "reservation_id: no such reservation")
 end
+redis.call("ZREM", P .. "unsettled", rid) -- the payment attempt ended without a charge
 local reply
 if hold.state == "ordered" then
   reply = hold.reply
