@@ -8,6 +8,7 @@ import pytest
 
 from checkout import ChargeResult, CheckoutError, PaymentProvider, SandboxProvider
 from checkout.errors import ProviderError, ProviderTimeout
+from checkout.payments import ChargeLookup
 from checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
 from checkout.sweeper import run_sweeper, sweeping
 
@@ -120,3 +121,17 @@ async def test_sweeper_interval_is_bounded() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert 2 <= target.calls <= 6  # 0 was clamped to 0.05 s
+
+
+async def test_sandbox_lookup_by_key() -> None:
+    p = SandboxProvider(latency=0.05)
+    assert isinstance(p, ChargeLookup)
+    assert await p.find_charge("key-1") is None
+    running = asyncio.create_task(p.charge(100, "CNY", APPROVE_CARD, "key-1"))
+    await asyncio.sleep(0.01)
+    assert await p.find_charge("key-1") is None  # still running
+    result = await running
+    assert await p.find_charge("key-1") == result
+    await p.charge(100, "CNY", DECLINE_CARD, "key-2")
+    found = await p.find_charge("key-2")
+    assert found is not None and not found.approved

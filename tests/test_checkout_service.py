@@ -448,10 +448,7 @@ async def test_a_stale_payment_lease_is_taken_over_without_charging_twice(
     await svc.init_stock(ROOM, "p1", 1)
     await svc.open_sale(ROOM, "p1", price=500, currency="EUR", units=1, limit=1)
     res = await buy(svc, "v1", "buy-key-1")
-    # what the dead node did: took the lease and charged
-    req = PayRequest.parse(ROOM, res["id"], "v1", APPROVE_CARD, "pay-key-1")
-    step = await svc._pay_begin(req, req.fingerprint())
-    await provider.charge(500, "EUR", APPROVE_CARD, step["charge"]["key"])
+    await start_payment_and_die(svc, provider, res["id"], charge=True)
     clock.advance(12)  # the lease (charge_timeout + 10) runs out
     order = await pay(svc, res["id"], "v1", "pay-key-1")
     assert len(provider.charges) == 1 and order["charge_id"] in provider.charges
@@ -544,3 +541,80 @@ async def test_the_sweeper_loop_releases_expired_holds(
                 break
             await asyncio.sleep(0.02)
     assert (await svc.stock(ROOM))["p1"]["available"] == 10
+
+
+async def test_a_cancelled_caller_does_not_abandon_its_charge(
+    redis_client: aioredis.Redis, clock: FakeClock
+) -> None:
+    provider = SandboxProvider(latency=0.2)
+    svc = CheckoutService(redis_client, provider, clock=clock, charge_timeout=1.0)
+    await svc.init_stock(ROOM, "p1", 1)
+    await svc.open_sale(ROOM, "p1", price=500, currency="EUR", units=1, limit=1)
+    res = await buy(svc, "v1", "buy-key-1")
+    paying = asyncio.create_task(pay(svc, res["id"], "v1", "pay-key-1"))
+    await asyncio.sleep(0.05)
+    paying.cancel()  # the socket closed while the card was being charged
+    with pytest.raises(asyncio.CancelledError):
+        await paying
+    for _ in range(50):
+        if (await svc.orders_after(ROOM, "0"))[0]:
+            break
+        await asyncio.sleep(0.02)
+    assert (await svc.stock(ROOM))["p1"]["sold"] == 1
+    assert (await pay(svc, res["id"], "v1", "pay-key-1"))["charge_id"] in provider.charges
+
+
+async def start_payment_and_die(
+    svc: CheckoutService, provider: Any, rid: str, charge: bool
+) -> None:
+    """What a node that died mid-payment leaves behind: the lease, maybe a charge."""
+    req = PayRequest.parse(ROOM, rid, "v1", APPROVE_CARD, "pay-key-1")
+    step = await svc._pay_begin(req, req.fingerprint())
+    if charge:
+        await provider.charge(500, "EUR", APPROVE_CARD, step["charge"]["key"])
+
+
+@pytest.mark.parametrize("charged", [True, False])
+async def test_the_sweeper_settles_a_payment_whose_node_died(
+    redis_client: aioredis.Redis, clock: FakeClock, charged: bool
+) -> None:
+    provider = SandboxProvider()
+    svc = CheckoutService(redis_client, provider, clock=clock, charge_timeout=1.0)
+    await svc.init_stock(ROOM, "p1", 1)
+    await svc.open_sale(ROOM, "p1", price=500, currency="EUR", units=1, limit=1)
+    res = await buy(svc, "v1", "buy-key-1")
+    await start_payment_and_die(svc, provider, res["id"], charged)
+    clock.advance(301)  # past the hold and past the payment lease
+    assert await svc.sweep() == 1
+    assert await redis_client.zcard(f"lc:{{{ROOM}}}:unsettled") == 0
+    assert len(provider.refunds) == int(charged)
+    assert (await svc.stock(ROOM))["p1"] == {"initial": 1, "available": 1, "reserved": 0, "sold": 0}
+    assert await code_of(pay(svc, res["id"], "v1", "pay-key-1")) == "hold_expired"
+    assert len(provider.charges) == int(charged) and len(provider.refunds) == int(charged)
+    assert await svc.audit(ROOM) == []
+
+
+class NoLookup:
+    def __init__(self) -> None:
+        self.sandbox = SandboxProvider()
+
+    async def charge(self, amount: int, currency: str, card: str, key: str) -> ChargeResult:
+        return await self.sandbox.charge(amount, currency, card, key)
+
+    async def refund(self, charge_id: str, idempotency_key: str) -> RefundResult:
+        return await self.sandbox.refund(charge_id, idempotency_key)
+
+
+async def test_without_lookup_unsettled_holds_stay_listed_for_reconciliation(
+    redis_client: aioredis.Redis, clock: FakeClock
+) -> None:
+    provider = NoLookup()
+    svc = CheckoutService(redis_client, provider, clock=clock, charge_timeout=1.0)
+    await svc.init_stock(ROOM, "p1", 1)
+    await svc.open_sale(ROOM, "p1", price=500, currency="EUR", units=1, limit=1)
+    res = await buy(svc, "v1", "buy-key-1")
+    await start_payment_and_die(svc, provider.sandbox, res["id"], True)
+    clock.advance(301)
+    assert await svc.sweep() == 1
+    assert await redis_client.zrange(f"lc:{{{ROOM}}}:unsettled", 0, -1) == [res["id"].encode()]
+    assert await svc.audit(ROOM) == []
