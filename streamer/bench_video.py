@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 
@@ -91,7 +91,12 @@ async def _serve(data_dir: Path) -> None:
     print(f"PORT {runner.addresses[0][1]}", flush=True)
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
-    loop.add_reader(sys.stdin.fileno(), lambda: stop.done() or stop.set_result(None))
+
+    def on_stdin() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
+    loop.add_reader(sys.stdin.fileno(), on_stdin)
     try:
         await asyncio.wait_for(stop, 3600)  # the parent closes our stdin when done
     finally:
@@ -117,8 +122,8 @@ class _Viewer(asyncio.Protocol):
         self.ready = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.write(
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check
+        cast(asyncio.WriteTransport, transport).write(
             f"GET /ws/video/{ROOM} HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
@@ -133,7 +138,8 @@ class _Viewer(asyncio.Protocol):
             if end < 0:
                 return
             if not buf.startswith(b"HTTP/1.1 101"):
-                self.ready.done() or self.ready.set_exception(ConnectionError(bytes(buf[:40])))
+                if not self.ready.done():
+                    self.ready.set_exception(ConnectionError(bytes(buf[:40])))
                 return
             del buf[: end + 4]
             self.upgraded = True
@@ -177,7 +183,7 @@ async def _run_viewers(port: int, viewers: int, seconds: float, record_every: in
     loop = asyncio.get_running_loop()
     delays: list[float] = []
     protocols: list[_Viewer] = []
-    transports: list[asyncio.BaseTransport] = []
+    transports: list[Any] = []
     key = base64.b64encode(os.urandom(16)).decode()
     deadline = time.monotonic() + 60
     for batch in range(0, viewers, 50):
