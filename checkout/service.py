@@ -66,8 +66,9 @@ _TOUCH_EVERY = 30.0  # seconds between refreshes of a room in the ROOMS index
 
 
 @dataclass(frozen=True, slots=True)
-class _Unconfirmed:
-    """An approved charge whose confirm could not reach Redis; ``sweep`` retries it."""
+class _ApprovedCharge:
+    """A charge the provider approved, to be recorded as an order (or refunded). Kept in
+    ``_unconfirmed`` while Redis cannot be reached; ``sweep`` retries those."""
 
     room: str
     key: str
@@ -121,7 +122,7 @@ class CheckoutService:
         self._confirm_retry = confirm_retry_seconds
         self._sweep_batch = sweep_batch
         self._touched: dict[str, float] = {}
-        self._unconfirmed: dict[tuple[str, str], _Unconfirmed] = {}
+        self._unconfirmed: dict[tuple[str, str], _ApprovedCharge] = {}
         self._settling: set[asyncio.Future[dict[str, Any]]] = set()
 
     # -- helpers -------------------------------------------------------------------
@@ -335,7 +336,7 @@ class CheckoutService:
         if not answer.approved or answer.charge_id is None:
             reason = answer.decline_reason or "declined"
             return await self._release(req, fp, "payment_declined", f"payment declined: {reason}")
-        pending = _Unconfirmed(req.room, req.key, fp, req.reservation_id, answer.charge_id)
+        pending = _ApprovedCharge(req.room, req.key, fp, req.reservation_id, answer.charge_id)
         return await self._confirm_with_retries(pending)
 
     async def _pay_begin(self, req: PayRequest, fp: str) -> dict[str, Any]:
@@ -355,7 +356,7 @@ class CheckoutService:
     async def _release(self, req: PayRequest, fp: str, code: str, message: str) -> dict[str, Any]:
         return await self._run("release", req.room, req.key, fp, req.reservation_id, code, message)
 
-    async def _confirm(self, pending: _Unconfirmed) -> dict[str, Any]:
+    async def _confirm(self, pending: _ApprovedCharge) -> dict[str, Any]:
         order_id = "o_" + pending.reservation_id.removeprefix("r_")
         reply = await self._run(
             "confirm", pending.room, pending.key, pending.fingerprint,
@@ -367,7 +368,7 @@ class CheckoutService:
             await self._refund(pending.room, pending.reservation_id, refund)
         return reply
 
-    async def _confirm_with_retries(self, pending: _Unconfirmed) -> dict[str, Any]:
+    async def _confirm_with_retries(self, pending: _ApprovedCharge) -> dict[str, Any]:
         """Record an approved charge, retrying while Redis is away; past
         ``confirm_retry_seconds`` it is left to ``sweep`` and the caller gets
         ``unavailable`` (a retry with the same key resolves it too)."""
@@ -450,8 +451,9 @@ class CheckoutService:
             if found is not None and found.approved and found.charge_id is not None:
                 with redis_failures():
                     fp = await self._redis.hget(keys.pay_key(pay_key), "fp")
-                pending = _Unconfirmed(room, pay_key, orders.text(fp or b""), rid, found.charge_id)
-                await self._confirm(pending)  # the hold has ended: this refunds
+                fingerprint = orders.text(fp or b"")
+                approved = _ApprovedCharge(room, pay_key, fingerprint, rid, found.charge_id)
+                await self._confirm(approved)  # the hold has ended: this refunds
             with redis_failures():
                 await self._redis.zrem(keys.unsettled, rid)
 
