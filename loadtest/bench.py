@@ -1,9 +1,322 @@
-"""Placeholder replaced below."""
+"""``livecart bench``: one room, N viewers, R chat messages a second; figures, not a test.
+
+It starts its own Redis and one server process (unless ``--url`` is given), creates a
+room, connects N viewers from ``--procs`` client processes (light viewers count frames;
+``--sample`` of them decode everything and measure latency and gaps), lets ``--rate``
+senders each chat once a second for ``--duration`` seconds, and prints:
+offered and accepted messages/s, deliveries/s, frames/s, server CPU-seconds per 1M
+deliveries, p50/p99 delivery latency, server RSS per idle viewer, and the clients' own
+CPU so that a saturated generator is not mistaken for a slow server.
+
+Only 127.0.0.1 is ever targeted; every loop is bounded in count and time.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from loadtest.wsclient import JSON, MSGPACK, Viewer, ViewerStats, open_viewer
+
+ADMIN = "adm_bench_" + secrets.token_hex(8)
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass
+class Plan:
+    host: str
+    port: int
+    room: str
+    light: int
+    sample: int
+    senders: int
+    duration: float
+
+
+def _client_proc(plan: Plan, conn: Any) -> None:
+    raise_fd_limit()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    asyncio.run(_client_main(plan, conn))
+
+
+async def _client_main(plan: Plan, conn: Any) -> None:
+    stats = ViewerStats()
+    sample_stats = ViewerStats()
+    viewers: list[Viewer] = []
+    samples: list[Viewer] = []
+    senders: list[Viewer] = []
+    gate = asyncio.Semaphore(100)
+    path = f"/ws/{plan.room}"
+
+    async def one(i: int, kind: str) -> None:
+        async with gate:
+            fmt = JSON if kind == "sender" else MSGPACK
+            v = await open_viewer(
+                plan.host,
+                plan.port,
+                f"{path}?name={kind}{i}",
+                sample=kind == "sample",
+                fmt=fmt,
+                stats=sample_stats if kind == "sample" else stats,
+            )
+            {"light": viewers, "sample": samples, "sender": senders}[kind].append(v)
+
+    jobs = [one(i, "sample") for i in range(plan.sample)]
+    jobs += [one(i, "sender") for i in range(plan.senders)]
+    jobs += [one(i, "light") for i in range(plan.light)]
+    t0 = time.monotonic()
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    failed = sum(1 for r in results if isinstance(r, BaseException))
+    conn.send({"connected": len(viewers) + len(samples) + len(senders), "failed": failed,
+               "connect_s": time.monotonic() - t0})  # fmt: skip
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, conn.recv)  # "go"
+    everyone = [*viewers, *samples, *senders]
+    base_frames = sum(v.reader.frames for v in everyone)
+    base_bytes = sum(v.reader.bytes for v in everyone)
+    for v in samples:
+        v.measuring = True
+    cpu0 = time.process_time()
+    start = time.monotonic()
+    sent = 0
+    # Each sender chats once a second, the senders spread evenly over the second.
+    step = 1.0 / max(1, len(senders))
+    next_at = start
+    i = 0
+    while senders and time.monotonic() - start < plan.duration:
+        now = time.monotonic()
+        if now < next_at:
+            await asyncio.sleep(next_at - now)
+        senders[i % len(senders)].send({"id": sent, "cmd": "chat", "text": f"msg {sent} hi!"})
+        sent += 1
+        i += 1
+        next_at += step
+    if not senders:
+        await asyncio.sleep(plan.duration)
+    await asyncio.sleep(1.0)  # let the last tick arrive
+    for v in samples:
+        v.measuring = False
+    cpu = time.process_time() - cpu0
+    lat = sample_stats.latencies
+    conn.send(
+        {
+            "sent": sent,
+            "frames": sum(v.reader.frames for v in everyone) - base_frames,
+            "bytes": sum(v.reader.bytes for v in everyone) - base_bytes,
+            "sample_chat": [sample_stats.chat],
+            "samples": len(samples),
+            "latencies": lat,
+            "gaps": sample_stats.gaps,
+            "skipped": sample_stats.skipped + stats.skipped,
+            "closed": stats.closed + sample_stats.closed,
+            "close_codes": {**stats.close_codes, **sample_stats.close_codes},
+            "cpu": cpu,
+            "elapsed": time.monotonic() - start,
+        }
+    )
+    for v in everyone:
+        v.close()
+    await asyncio.sleep(0.2)
+
+
+def _http(url: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import psutil
+
+    from web.redis_process import RedisProcess, free_port
+
+    raise_fd_limit()
+    redis_proc = None
+    server = None
+    tmp = tempfile.TemporaryDirectory(prefix="livecart-bench-")
+    try:
+        if args.url:
+            base = args.url.rstrip("/")
+            admin = args.admin_token
+            server_ps = None
+        else:
+            redis_proc = RedisProcess(Path(tmp.name) / "redis", appendfsync="everysec")
+            redis_proc.start()
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            admin = ADMIN
+            server = subprocess.Popen(
+                [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--redis-url",
+                 redis_proc.url, "--admin-token", admin, "--no-demo"],
+                stdout=subprocess.DEVNULL, stderr=open(Path(tmp.name) / "server.log", "w"),
+            )  # fmt: skip
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    _http(f"{base}/healthz")
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError("the server did not start") from None
+                    time.sleep(0.1)
+            server_ps = psutil.Process(server.pid)
+        room = "bench-" + secrets.token_hex(3)
+        _http(f"{base}/api/rooms", {"id": room, "title": "bench", "host": "bench"}, admin)
+        parsed = urlparse(base)
+        host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit("livecart bench only targets this machine (127.0.0.1)")
+        rss0 = server_ps.memory_info().rss if server_ps else 0
+        procs = max(1, args.procs)
+        sample = min(args.sample, args.viewers)
+        senders = min(args.rate, max(0, args.viewers - sample))
+        light = args.viewers - sample - senders
+        ctx = mp.get_context("spawn")
+        pipes = []
+        children = []
+        for k in range(procs):
+            part = Plan(
+                host, port, room,
+                light=light // procs + (1 if k < light % procs else 0),
+                sample=sample // procs + (1 if k < sample % procs else 0),
+                senders=senders // procs + (1 if k < senders % procs else 0),
+                duration=args.duration,
+            )  # fmt: skip
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_client_proc, args=(part, child), daemon=True)
+            proc.start()
+            pipes.append(parent)
+            children.append(proc)
+        print(f"connecting {args.viewers} viewers from {procs} process(es)...", flush=True)
+        ready = [p.recv() for p in pipes]
+        connected = sum(r["connected"] for r in ready)
+        time.sleep(2.5)  # presence settles, idle RSS
+        rss1 = server_ps.memory_info().rss if server_ps else 0
+        cpu0 = sum(server_ps.cpu_times()[:2]) if server_ps else 0.0
+        print(f"connected {connected} ({sum(r['failed'] for r in ready)} failed) in "
+              f"{max(r['connect_s'] for r in ready):.1f}s; chatting {args.rate} msg/s for "
+              f"{args.duration:.0f}s...", flush=True)  # fmt: skip
+        t0 = time.monotonic()
+        for p in pipes:
+            p.send("go")
+        done = [p.recv() for p in pipes]
+        wall = time.monotonic() - t0
+        cpu1 = sum(server_ps.cpu_times()[:2]) if server_ps else 0.0
+        for proc in children:
+            proc.join(10)
+        sent = sum(d["sent"] for d in done)
+        lat = [x for d in done for x in d["latencies"]]
+        samples = sum(d["samples"] for d in done)
+        sample_chat = sum(sum(d["sample_chat"]) for d in done)
+        per_sample = sample_chat / samples if samples else 0.0
+        deliveries = per_sample * connected
+        server_cpu = cpu1 - cpu0
+        result = {
+            "viewers": connected,
+            "rate_offered": sent / args.duration,
+            "accepted_per_s": per_sample / args.duration,
+            "deliveries_per_s": deliveries / wall,
+            "frames_per_s": sum(d["frames"] for d in done) / wall,
+            "mbytes_per_s": sum(d["bytes"] for d in done) / wall / 1e6,
+            "server_cpu_s": server_cpu,
+            "server_cpu_per_1m_deliveries": server_cpu / deliveries * 1e6 if deliveries else None,
+            "server_cpu_percent": 100 * server_cpu / wall,
+            "p50_ms": _pct(lat, 0.50),
+            "p99_ms": _pct(lat, 0.99),
+            "max_ms": max(lat) if lat else float("nan"),
+            "gaps": sum(d["gaps"] for d in done),
+            "skipped": sum(d["skipped"] for d in done),
+            "closed": sum(d["closed"] for d in done),
+            "close_codes": [d["close_codes"] for d in done],
+            "rss_per_viewer_kib": (rss1 - rss0) / 1024 / connected if connected and rss0 else None,
+            "client_cpu_percent": [round(100 * d["cpu"] / d["elapsed"]) for d in done],
+        }
+        return result
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if redis_proc is not None:
+            redis_proc.stop()
+        tmp.cleanup()
+
+
+def report(r: dict[str, Any]) -> str:
+    limit = ""
+    if max(r["client_cpu_percent"]) > 90:
+        limit = "  <- the clients, not the server, were the limit"
+    return "\n".join(
+        [
+            f"viewers                  {r['viewers']}",
+            f"chat offered / accepted  {r['rate_offered']:.0f} / {r['accepted_per_s']:.0f} msg/s",
+            f"deliveries               {r['deliveries_per_s']:,.0f} /s "
+            f"({r['frames_per_s']:,.0f} frames/s, {r['mbytes_per_s']:.1f} MB/s)",
+            f"server CPU               {r['server_cpu_percent']:.0f}% of a core; "
+            f"{r['server_cpu_per_1m_deliveries'] or float('nan'):.1f} CPU-s per 1M deliveries",
+            f"delivery latency         p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, "
+            f"max {r['max_ms']:.0f} ms",
+            f"dropped                  gaps {r['gaps']}, skipped (reported) {r['skipped']}, "
+            f"closed {r['closed']}",
+            f"server RSS per viewer    {r['rss_per_viewer_kib'] or float('nan'):.1f} KiB (idle)",
+            f"client CPU               {r['client_cpu_percent']} % per process{limit}",
+        ]
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    result = run(args)
+    print(report(result))
+    if args.json:
+        print(json.dumps(result))
+    return 0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("bench", help="chat fan-out benchmark")
+    p = sub.add_parser("bench", help="chat fan-out benchmark: one room, N viewers")
+    p.add_argument("--viewers", type=int, default=2000)
+    p.add_argument("--rate", type=int, default=200, help="chat messages per second offered")
+    p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--procs", type=int, default=1, help="client processes")
+    p.add_argument("--sample", type=int, default=100, help="viewers that decode and measure")
+    p.add_argument("--url", help="bench a running server (127.0.0.1 only) instead")
+    p.add_argument("--admin-token", default=os.environ.get("LIVECART_ADMIN_TOKEN"))
+    p.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    p.set_defaults(handler=main)
