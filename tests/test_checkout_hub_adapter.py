@@ -1,0 +1,98 @@
+"""The hub adapter: checkout commands with raw arguments in, reply data and sale events
+out, checkout errors as the hub's CommandError, live stock and masked "bought" values."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from chat.errors import CommandError
+from chat.hub import Actor, CheckoutPort
+from chat.room_state import RoomState
+from checkout import CheckoutService, SandboxProvider
+from checkout.hub_adapter import HubCheckout, mask_name
+from checkout.sandbox import APPROVE_CARD
+
+ROOM = "live1"
+HOST = Actor("vhost0001", "Mia", "host")
+VIEWER = Actor("vviewer01", "Alice", "viewer")
+
+
+@pytest.fixture
+async def port(redis_client: aioredis.Redis) -> HubCheckout:
+    adapter = HubCheckout(CheckoutService(redis_client, SandboxProvider()))
+    typed: CheckoutPort = adapter  # the hub's protocol, checked by mypy
+    await typed.init_stock(ROOM, "p1", 10)
+    return adapter
+
+
+async def run(port: HubCheckout, actor: Actor, name: str, **args: Any) -> Any:
+    return await port.execute(ROOM, actor, name, args, RoomState(ROOM, "epoch"))
+
+
+async def test_a_sale_from_open_to_order(port: HubCheckout) -> None:
+    data, event = await run(
+        port, HOST, "open_sale", product_id="p1", price=990, currency="CNY", units=5, limit=2
+    )
+    assert data["sale"]["state"] == "open"
+    assert event == {"type": "sale", "product_id": "p1", "sale": data["sale"]}
+    assert await port.sales(ROOM) == {"p1": data["sale"]}
+    assert await port.live(ROOM, None) == {"stock": {"p1": 5}, "bought": []}
+
+    data, event = await run(port, VIEWER, "buy", product_id="p1", qty=2, key="tap-000001")
+    assert event is None and data["reservation"]["amount"] == 1980
+    rid = data["reservation"]["id"]
+    data, _ = await run(
+        port, VIEWER, "pay", reservation_id=rid, card=APPROVE_CARD, key="tap-000002"
+    )
+    assert data["order"]["reservation_id"] == rid and data["order"]["buyer_name"] == "Alice"
+    live = await port.live(ROOM, None)
+    assert live == {"stock": {"p1": 3}, "bought": [{"name": "A***e", "product_id": "p1", "qty": 2}]}
+    assert (await port.live(ROOM, None))["bought"] == []  # each order is shown once per node
+
+    data, event = await run(port, HOST, "close_sale", product_id="p1")
+    assert data["sale"]["state"] == "closed" and event is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "code"),
+    [
+        ("buy", {"product_id": "p1", "qty": 1, "key": "tap-000001"}, "sale_not_open"),
+        ("buy", {"product_id": "p1", "key": "tap-000001"}, "bad_args"),  # qty missing
+        ("buy", {"product_id": "p9", "qty": 1, "key": "tap-000001"}, "not_found"),
+        ("pay", {"reservation_id": "r_x", "card": APPROVE_CARD, "key": "k" * 8}, "not_found"),
+        ("pay", {"reservation_id": "r_x", "card": 4242, "key": "k" * 8}, "bad_args"),
+        ("open_sale", {"product_id": "p1", "price": "free"}, "bad_args"),
+        ("close_sale", {"product_id": "p1"}, "not_found"),
+        ("refund", {}, "bad_command"),
+    ],
+)
+async def test_errors_become_command_errors(
+    port: HubCheckout, name: str, args: dict[str, Any], code: str
+) -> None:
+    with pytest.raises(CommandError) as info:
+        await run(port, VIEWER, name, **args)
+    assert info.value.code == code
+    assert info.value.as_dict()["message"]
+
+
+async def test_scheduled_sale_carries_retry_after(port: HubCheckout) -> None:
+    opens = int(time.time() * 1000) + 60_000
+    await run(
+        port, HOST, "open_sale", product_id="p1", price=1, currency="CNY", units=1, limit=1,
+        opens_at=opens,
+    )  # fmt: skip
+    with pytest.raises(CommandError) as info:
+        await run(port, VIEWER, "buy", product_id="p1", qty=1, key="tap-000003")
+    assert info.value.code == "sale_not_open"
+    assert info.value.retry_after is not None and 50 < info.value.retry_after <= 60
+
+
+def test_mask_name() -> None:
+    assert mask_name("Alice") == "A***e"
+    assert mask_name("Al") == "A***l"
+    assert mask_name("A") == "A***"
+    assert mask_name("") == "***"
