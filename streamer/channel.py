@@ -16,7 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from streamer.fanout import VideoFanout
+from streamer.fmp4 import OPUS_TIMESCALE
 from streamer.hls import LIVE_WINDOW, media_playlist
+from streamer.opus import AudioFragment, AudioPackager
 from streamer.packager import InitSegment, PackagerEvent, VideoPackager
 from streamer.recording import ShowRecorder
 from streamer.segmenter import Segmenter
@@ -25,6 +27,10 @@ KEYFRAME_INTERVAL = 2.0
 """Seconds between periodic keyframe requests (PLI); also the HLS segment target."""
 JOIN_KEYFRAME_GAP = 0.5
 """At most one join-triggered keyframe request per this many seconds."""
+AUDIO_HOLD_BIAS = 0.080 - 0.033
+"""How much later than video aiortc hands audio over: its audio jitter buffer holds
+4 packets (80 ms), its video one a single frame (~33 ms). Subtracted when placing
+audio on the video timeline."""
 
 
 def new_show_id(now: float) -> str:
@@ -63,6 +69,11 @@ class Show:
     recorder: ShowRecorder
     packager: VideoPackager = field(default_factory=VideoPackager)
     segmenter: Segmenter = field(default_factory=lambda: Segmenter(KEYFRAME_INTERVAL))
+    audio: AudioPackager | None = None
+    video_origin: float | None = None
+    """Wall-clock arrival of the first video frame: video time 0."""
+    audio_offset: int | None = None
+    """Added to audio RTP time (48 kHz, 0 at the first packet) to land on video time."""
 
     def playlist(self, window: int | None) -> str:
         """The show's HLS playlist with URIs relative to ``/hls/{room}/``."""
@@ -98,13 +109,20 @@ class Channel:
         """True while a show is running."""
         return self.show is not None
 
-    def start_show(self, stream: str) -> Show:
-        """Begin a new show (ending any previous one) and return it."""
+    def start_show(self, stream: str, *, audio: bool = False) -> Show:
+        """Begin a new show (ending any previous one) and return it.
+
+        With ``audio`` the show carries an Opus track next to the video.
+        """
         if self.show is not None:
             self.end_show()
         recorder = ShowRecorder(self.data_dir, self.room, new_show_id(self.clock()))
-        self.show = Show(stream=stream, recorder=recorder)
-        return self.show
+        show = Show(stream=stream, recorder=recorder)
+        if audio:
+            show.audio = AudioPackager()
+            recorder.add_audio_init(show.audio.init_segment, show.audio.channels)
+        self.show = show
+        return show
 
     def end_show(self) -> None:
         """Flush the last frame and segment, close the recording, tell viewers."""
@@ -114,6 +132,9 @@ class Channel:
             return
         for event in show.packager.flush():
             self._route(show, event)
+        if show.audio is not None:
+            for frag in show.audio.flush():
+                self._route_audio(show, frag)
         for seg in show.segmenter.flush():
             show.recorder.add_segment(seg)
         show.recorder.finish()
@@ -125,10 +146,33 @@ class Channel:
         if show is None:
             return
         now = self.clock()
+        if show.video_origin is None:
+            show.video_origin = now - timestamp / 90_000
         for event in show.packager.push(data, timestamp, now):
             self._route(show, event)
         if show.packager.wants_keyframe:
             self._request_keyframe(urgent=True)
+
+    def on_audio_frame(self, data: bytes, timestamp: int) -> None:
+        """Take one Opus packet (48 kHz RTP time, 0 at the first packet).
+
+        Audio is placed on the video timeline by arrival time: the first packet
+        lands at its arrival minus video's origin (less :data:`AUDIO_HOLD_BIAS`),
+        later ones follow by RTP time. Dropped until video has started.
+        """
+        show = self.show
+        if show is None or show.audio is None or show.video_origin is None:
+            return
+        now = self.clock()
+        if show.audio_offset is None:
+            seconds = now - show.video_origin - AUDIO_HOLD_BIAS
+            show.audio_offset = round(seconds * OPUS_TIMESCALE) - timestamp
+        for frag in show.audio.push(data, timestamp + show.audio_offset, now):
+            self._route_audio(show, frag)
+
+    def _route_audio(self, show: Show, frag: AudioFragment) -> None:
+        self.fanout.publish_audio(frag)
+        show.segmenter.push_audio(frag.data)
 
     def tick(self) -> None:
         """Called about once a second: sends the periodic keyframe request."""
@@ -148,7 +192,8 @@ class Channel:
         if isinstance(event, InitSegment):
             self.last_init = event
             show.recorder.add_init(event)
-            self.fanout.publish_init(event, show.stream)
+            audio_init = show.audio.init_segment if show.audio is not None else None
+            self.fanout.publish_init(event, show.stream, audio_init)
             for seg in show.segmenter.push(event):
                 show.recorder.add_segment(seg)
             return

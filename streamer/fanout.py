@@ -19,8 +19,8 @@ Wire format (also in docs/streaming.md): a JSON text message ``{"type": "init",
 followed by fMP4 bytes::
 
     u8  kind          1 = init segment, 2 = media fragment
-    u8  flags         bit 0: fragment starts with a keyframe
-    u16 track         0 = video
+    u8  flags         bit 0: fragment starts with a keyframe (always set for audio)
+    u16 track         0 = video, 1 = audio (Opus)
     u32 generation    init segment generation the fragment belongs to
     u64 produced_at   wall-clock microseconds when the frame reached the packager
 
@@ -36,12 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streamer.opus import OPUS_CODEC, OPUS_MIME, AudioFragment
 from streamer.packager import Fragment, InitSegment
 
 KIND_INIT = 1
 KIND_FRAGMENT = 2
 FLAG_KEYFRAME = 1
 TRACK_VIDEO = 0
+TRACK_AUDIO = 1
 HEADER = struct.Struct(">BBHIQ")
 
 SOFT_LIMIT = 512 * 1024
@@ -80,8 +82,9 @@ def text_message(obj: dict[str, object]) -> bytes:
     return ws_frame(json.dumps(obj, separators=(",", ":")).encode(), text=True)
 
 
-def init_messages(init: InitSegment, stream: str) -> bytes:
-    """The JSON announcement followed by the binary init segment, as wire bytes."""
+def init_messages(init: InitSegment, stream: str, audio_init: bytes | None = None) -> bytes:
+    """The JSON announcement, the video init segment and the audio one, as wire bytes."""
+    audio = {"codec": OPUS_CODEC, "mime": OPUS_MIME} if audio_init is not None else None
     announce = text_message(
         {
             "type": "init",
@@ -92,10 +95,14 @@ def init_messages(init: InitSegment, stream: str) -> bytes:
             "mime": f'video/mp4; codecs="{init.codec}"',
             "width": init.width,
             "height": init.height,
+            "audio": audio,
         }
     )
     header = HEADER.pack(KIND_INIT, 0, TRACK_VIDEO, init.generation, 0)
-    return announce + ws_frame(header + init.data)
+    out = announce + ws_frame(header + init.data)
+    if audio_init is not None:
+        out += ws_frame(HEADER.pack(KIND_INIT, 0, TRACK_AUDIO, 0, 0) + audio_init)
+    return out
 
 
 def fragment_message(frag: Fragment) -> bytes:
@@ -103,6 +110,13 @@ def fragment_message(frag: Fragment) -> bytes:
     flags = FLAG_KEYFRAME if frag.keyframe else 0
     produced = int(frag.produced_at * 1_000_000)
     header = HEADER.pack(KIND_FRAGMENT, flags, TRACK_VIDEO, frag.generation, produced)
+    return ws_frame(header + frag.data)
+
+
+def audio_message(frag: AudioFragment) -> bytes:
+    """The binary frame for one audio fragment."""
+    produced = int(frag.produced_at * 1_000_000)
+    header = HEADER.pack(KIND_FRAGMENT, FLAG_KEYFRAME, TRACK_AUDIO, 0, produced)
     return ws_frame(header + frag.data)
 
 
@@ -162,9 +176,9 @@ class VideoFanout:
         """Forget a viewer (idempotent)."""
         self.viewers.discard(viewer)
 
-    def publish_init(self, init: InitSegment, stream: str) -> None:
+    def publish_init(self, init: InitSegment, stream: str, audio_init: bytes | None = None) -> None:
         """A new generation: every viewer reinitialises; the GOP cache restarts."""
-        self._init = init_messages(init, stream)
+        self._init = init_messages(init, stream, audio_init)
         self._gop.clear()
         self._gop_bytes = 0
         for viewer in list(self.viewers):
@@ -210,6 +224,30 @@ class VideoFanout:
             transport.write(message)
             viewer.sent += 1
             self.stats.writes += 1
+            self.stats.bytes_written += len(message)
+
+    def publish_audio(self, frag: AudioFragment) -> None:
+        """Deliver one audio fragment to the viewers that are not skipping.
+
+        Audio follows video's state: a skipping viewer gets no audio either and
+        resumes with both at the next video keyframe; a full buffer starts a skip.
+        """
+        message = audio_message(frag)
+        if self._gop and self._gop_bytes + len(message) <= GOP_CACHE_BYTES:
+            self._gop.append(message)
+            self._gop_bytes += len(message)
+        for viewer in list(self.viewers):
+            transport = viewer.transport
+            if viewer.skipping or transport.is_closing():
+                continue
+            size = transport.get_write_buffer_size()
+            if size > self.hard_limit:
+                self._drop(viewer)
+                continue
+            if size > self.soft_limit:
+                viewer.skipping = True
+                continue
+            transport.write(message)
             self.stats.bytes_written += len(message)
 
     def end(self) -> None:

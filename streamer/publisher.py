@@ -58,6 +58,7 @@ class Publisher:
         self.video_frames = 0
         self.audio_frames = 0
         self.keyframe_requests = 0
+        self.has_audio = False
         self._video_receiver: RTCRtpReceiver | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
@@ -89,9 +90,8 @@ class Publisher:
         self._video_receiver = video.receiver
         tap_encoded_frames(video.receiver, self._on_video)
         if audio is not None:
-            # Audio is tapped so that it is never decoded; it is not packaged yet
-            # (see docs/streaming.md, "Audio").
             tap_encoded_frames(audio.receiver, self._on_audio)
+            self.has_audio = True
         await gather_with_hosts(pc, self.ice_hosts)
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
@@ -145,6 +145,8 @@ class Publisher:
 
     def _on_audio(self, data: bytes, timestamp: int) -> None:
         self.audio_frames += 1
+        if self._started and not self._closed:
+            self.channel.on_audio_frame(data, timestamp)
 
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed") and not self._closed:

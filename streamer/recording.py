@@ -4,6 +4,8 @@ Layout (``data_dir/media/<room>/<show id>/``)::
 
     init-1.mp4          init segment of generation 1 (one per resolution)
     seg-000000.m4s      segments, ~2 s each, starting with a keyframe
+    audio-init.mp4      Opus init segment (when the publisher sent audio)
+    aseg-000000.m4s     the audio received while seg-000000 was open
     index.json          the show's index, rewritten atomically after each segment
 
 The same files back the live HLS playlist and the replay of the recording, so a
@@ -15,9 +17,11 @@ written synchronously from the event loop; the page cache absorbs them.
     {"version": 1, "room": "...", "show": "...", "started_at": 1700000000.0,
      "ended_at": null | float, "codec": "avc1.42e01f",
      "inits": {"1": {"uri": "init-1.mp4", "codec": "...", "width": 640, "height": 480}},
+     "audio": null | {"uri": "audio-init.mp4", "codec": "opus", "channels": 2},
      "segments": [{"index": 0, "uri": "seg-000000.m4s", "init": "init-1.mp4",
                    "generation": 1, "start": 0.0, "duration": 2.0,
-                   "discontinuity": false, "wallclock": 1700000000.5}]}
+                   "discontinuity": false, "wallclock": 1700000000.5,
+                   "audio_uri": "aseg-000000.m4s" | null}]}
 """
 
 from __future__ import annotations
@@ -51,6 +55,14 @@ def show_dir(data_dir: Path, room: str, show: str) -> Path:
 def segment_name(index: int) -> str:
     """File name of segment ``index``."""
     return f"seg-{index:06d}.m4s"
+
+
+def audio_segment_name(index: int) -> str:
+    """File name of the audio part of segment ``index``."""
+    return f"aseg-{index:06d}.m4s"
+
+
+AUDIO_INIT = "audio-init.mp4"
 
 
 def init_name(generation: int) -> str:
@@ -97,6 +109,7 @@ class ShowRecorder:
             "ended_at": None,
             "codec": None,
             "inits": {},
+            "audio": None,
             "segments": [],
         }
         self.entries: list[PlaylistEntry] = []
@@ -120,12 +133,20 @@ class ShowRecorder:
         }
         self._write_index()
 
+    def add_audio_init(self, data: bytes, channels: int) -> None:
+        """Store the audio track's init segment."""
+        (self.dir / AUDIO_INIT).write_bytes(data)
+        self.index["audio"] = {"uri": AUDIO_INIT, "codec": "opus", "channels": channels}
+        self._write_index()
+
     def add_segment(self, seg: Segment) -> PlaylistEntry:
-        """Store a closed segment and index it; return its playlist entry."""
+        """Store a closed segment (and its audio) and index it; return its playlist entry."""
         name = segment_name(seg.index)
-        tmp = self.dir / (name + ".tmp")
-        tmp.write_bytes(seg.data)
-        os.replace(tmp, self.dir / name)
+        self._write_atomic(name, seg.data)
+        audio_uri = None
+        if seg.audio:
+            audio_uri = audio_segment_name(seg.index)
+            self._write_atomic(audio_uri, seg.audio)
         record = {
             "index": seg.index,
             "uri": name,
@@ -135,6 +156,7 @@ class ShowRecorder:
             "duration": round(seg.duration, 6),
             "discontinuity": seg.discontinuity,
             "wallclock": time.time(),
+            "audio_uri": audio_uri,
         }
         self.index["segments"].append(record)
         entry = entries_from_index({"segments": [record]})[0]
@@ -147,6 +169,11 @@ class ShowRecorder:
         if not self.ended:
             self.index["ended_at"] = time.time()
             self._write_index()
+
+    def _write_atomic(self, name: str, data: bytes) -> None:
+        tmp = self.dir / (name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.dir / name)
 
     def _write_index(self) -> None:
         tmp = self.dir / "index.json.tmp"

@@ -20,7 +20,8 @@ class Segment:
 
     ``index`` counts from 0 within a show; ``start``/``duration`` are seconds on
     the media timeline; ``discontinuity`` is set on the first segment after a
-    generation change (not on the very first segment of a show).
+    generation change (not on the very first segment of a show). ``audio`` holds
+    the audio fragments that arrived while the segment was open (empty if none).
     """
 
     index: int
@@ -29,6 +30,7 @@ class Segment:
     duration: float
     discontinuity: bool
     data: bytes
+    audio: bytes = b""
 
 
 @dataclass(slots=True)
@@ -38,6 +40,7 @@ class _Open:
     end: int
     discontinuity: bool
     parts: list[bytes] = field(default_factory=list)
+    audio: list[bytes] = field(default_factory=list)
 
 
 class Segmenter:
@@ -60,6 +63,11 @@ class Segmenter:
             closed.extend(self._close())
             return closed
         return self._fragment(event)
+
+    def push_audio(self, data: bytes) -> None:
+        """Add an audio fragment to the open segment (dropped if none is open)."""
+        if self._open is not None:
+            self._open.audio.append(data)
 
     def flush(self) -> list[Segment]:
         """Close the open segment (end of show)."""
@@ -96,5 +104,6 @@ class Segmenter:
                 duration=(seg.end - seg.start) / VIDEO_TIMESCALE,
                 discontinuity=seg.discontinuity,
                 data=b"".join(seg.parts),
+                audio=b"".join(seg.audio),
             )
         ]

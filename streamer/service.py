@@ -97,7 +97,7 @@ class StreamerService:
                 await publisher.close()
                 raise ConnectionError("shutting down")
             claim = self.sessions.claim(room, session_id, publisher)
-            publisher.channel.start_show(stream=session_id[:8])
+            publisher.channel.start_show(stream=session_id[:8], audio=publisher.has_audio)
             publisher.start()
             if claim.replaced is not None:
                 await claim.replaced.close()

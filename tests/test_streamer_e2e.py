@@ -97,6 +97,15 @@ async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> N
         assert width == 640
         latency = await eval_js(viewer, "window.player.latency")
         assert latency < 1.5
+        # Opus audio is kept encoded and plays from its own SourceBuffer.
+        assert show.audio is not None and show.audio.sequence > 10
+        audio_buffered = await eval_js(
+            viewer,
+            "(() => { const sb = window.player.sourceBuffer('audio');"
+            " if (!sb || !sb.buffered.length) return 0;"
+            " return sb.buffered.end(0) - sb.buffered.start(0); })()",
+        )
+        assert audio_buffered > 0.5
 
         # HLS: a live playlist with fMP4 segments that parse.
         async with aiohttp.ClientSession() as http:
@@ -147,4 +156,14 @@ async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> N
     shows = list((tmp_path / "media" / ROOM).iterdir())
     assert len(shows) == 1
     files = {p.name for p in shows[0].iterdir()}
-    assert "index.json" in files and "init-1.mp4" in files and "seg-000000.m4s" in files
+    assert {"index.json", "init-1.mp4", "seg-000000.m4s", "audio-init.mp4"} <= files
+    assert any(name.startswith("aseg-") for name in files)
+    audio_init = (shows[0] / "audio-init.mp4").read_bytes()
+    audio_seg = (shows[0] / "aseg-000001.m4s").read_bytes()
+    container = av.open(io.BytesIO(audio_init + audio_seg))
+    try:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == "opus"
+        assert sum(1 for p in container.demux(stream) if p.size) >= 50  # ~2 s of 20 ms
+    finally:
+        container.close()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
-from streamer.fanout import HEADER, KIND_FRAGMENT, VideoFanout
+from streamer.fanout import HEADER, KIND_FRAGMENT, TRACK_VIDEO, VideoFanout
+from streamer.opus import AudioFragment
 from streamer.packager import Fragment, InitSegment, VideoPackager
 from streamer.synthetic import EncodedFrame, encode_clip
 from tests.streamer_fixtures.harness import running_server, wait_for
@@ -79,6 +80,11 @@ async def test_a_slow_viewer_skips_to_the_next_keyframe_then_resumes() -> None:
             await read_all(fast_t, fast_s)
         assert slow.skipping and slow.skipped > 0
         assert fast.skipped == 0 and fast.sent == 30
+        # Audio follows the video state: nothing for the skipping viewer.
+        before = slow_t.get_write_buffer_size()
+        fanout.publish_audio(AudioFragment(1, 0, 2880, time.time(), b"\0" * 3000))
+        assert slow_t.get_write_buffer_size() == before
+        assert await read_all(fast_t, fast_s) > 3000
         # The slow viewer catches up; it resumes exactly at the next keyframe.
         await read_all(slow_t, slow_s)
         assert slow_t.get_write_buffer_size() == 0
@@ -106,8 +112,8 @@ async def read_viewer(
             except TimeoutError:
                 continue
             if msg.type == aiohttp.WSMsgType.BINARY:
-                kind, _, _, _, produced = HEADER.unpack_from(msg.data)
-                if kind == KIND_FRAGMENT:
+                kind, _, track, _, produced = HEADER.unpack_from(msg.data)
+                if kind == KIND_FRAGMENT and track == TRACK_VIDEO:
                     count += 1
                     delays.append(time.time() - produced / 1e6)
             elif msg.type != aiohttp.WSMsgType.TEXT:

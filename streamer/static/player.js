@@ -6,7 +6,8 @@
 //   player.start();  ...  player.stop();
 //
 // Framing (docs/streaming.md): a JSON text message {"type":"init",...} announces the
-// codec, then binary messages = 16-byte header + fMP4 (init segment or one fragment).
+// codecs, then binary messages = 16-byte header + fMP4 (init segment or one fragment)
+// for track 0 (H.264 video) or track 1 (Opus audio), each fed to its own SourceBuffer.
 // The player reconnects with backoff, and jumps to the live edge whenever it is more
 // than `maxLatency` seconds behind or stuck before a gap.
 
@@ -14,6 +15,7 @@ const HEADER_BYTES = 16;
 const KIND_INIT = 1;
 const KIND_FRAGMENT = 2;
 const FLAG_KEYFRAME = 1;
+const TRACKS = ["video", "audio"];
 
 export class LivePlayer extends EventTarget {
   /**
@@ -67,12 +69,14 @@ export class LivePlayer extends EventTarget {
 
   _reset() {
     this._ms = null;
-    this._sb = null;
-    this._mime = null;
     this._stream = null;
-    this._queue = [];
-    this._queued = 0;
+    // per track: SourceBuffer, its MIME type and its queue of pending appends
+    this._tracks = [];
     this._waitKey = true;
+  }
+
+  _queuedBytes() {
+    return this._tracks.reduce((n, t) => n + t.queued, 0);
   }
 
   _connect() {
@@ -101,12 +105,15 @@ export class LivePlayer extends EventTarget {
 
   _onText(msg) {
     if (msg.type === "init") {
-      if (msg.stream !== this._stream || !this._ms) {
+      const mimes = [msg.mime, msg.audio ? msg.audio.mime : null];
+      const playable = mimes.filter((m) => m && MediaSource.isTypeSupported(m));
+      const sameTracks = this._tracks.length === playable.length;
+      if (msg.stream !== this._stream || !this._ms || !sameTracks) {
         this._teardown();
         this._stream = msg.stream;
-        this._open(msg.mime);
-      } else if (msg.mime !== this._mime) {
-        this._pendingMime = msg.mime;
+        this._open(mimes);
+      } else if (this._tracks[0] && msg.mime !== this._tracks[0].mime) {
+        this._tracks[0].pendingMime = msg.mime;
       }
       this.width = msg.width;
       this.height = msg.height;
@@ -122,19 +129,22 @@ export class LivePlayer extends EventTarget {
     const view = new DataView(buf);
     const kind = view.getUint8(0);
     const flags = view.getUint8(1);
+    const track = this._tracks[view.getUint16(2)];
     const producedUs = Number(view.getBigUint64(8));
     const data = new Uint8Array(buf, HEADER_BYTES);
+    if (!track) return; // e.g. audio the browser cannot play
     if (kind === KIND_INIT) {
-      this._enqueue({ data, init: true, mime: this._pendingMime });
-      this._pendingMime = null;
+      this._enqueue(track, { data, init: true, mime: track.pendingMime });
+      track.pendingMime = null;
       return;
     }
     if (kind !== KIND_FRAGMENT) return;
-    const key = (flags & FLAG_KEYFRAME) !== 0;
+    const isVideo = track === this._tracks[0];
+    const key = isVideo && (flags & FLAG_KEYFRAME) !== 0;
     if (this._waitKey && !key) return;
-    if (this._queued > this.maxQueueBytes) {
-      // The decoder falls behind: drop what is queued and restart at a keyframe.
-      this._dropQueuedFragments();
+    if (isVideo && this._queuedBytes() > this.maxQueueBytes) {
+      // Appends fall behind: drop what is queued and restart at a keyframe.
+      for (const t of this._tracks) this._dropQueuedFragments(t);
       this.stats.skips += 1;
       if (!key) {
         this._waitKey = true;
@@ -144,34 +154,44 @@ export class LivePlayer extends EventTarget {
     this._waitKey = false;
     this.stats.fragments += 1;
     this.stats.bytes += buf.byteLength;
-    this.stats.delay = Date.now() / 1000 - producedUs / 1e6;
-    this._enqueue({ data, init: false });
+    if (isVideo) this.stats.delay = Date.now() / 1000 - producedUs / 1e6;
+    this._enqueue(track, { data, init: false });
   }
 
-  _dropQueuedFragments() {
-    this._queue = this._queue.filter((item) => item.init);
-    this._queued = this._queue.reduce((n, item) => n + item.data.byteLength, 0);
+  _dropQueuedFragments(track) {
+    track.queue = track.queue.filter((item) => item.init);
+    track.queued = track.queue.reduce((n, item) => n + item.data.byteLength, 0);
   }
 
-  _open(mime) {
+  _open(mimes) {
     const ms = new MediaSource();
     this._ms = ms;
-    this._mime = mime;
+    this._tracks = mimes
+      .filter((mime) => mime && MediaSource.isTypeSupported(mime))
+      .map((mime) => ({ mime, sb: null, queue: [], queued: 0, pendingMime: null }));
     this._objectUrl = URL.createObjectURL(ms);
     this.video.src = this._objectUrl;
     ms.addEventListener(
       "sourceopen",
       () => {
         if (this._ms !== ms) return;
-        const sb = ms.addSourceBuffer(mime);
-        sb.mode = "segments";
-        sb.addEventListener("updateend", () => this._afterAppend());
-        sb.addEventListener("error", () => this._restart());
-        this._sb = sb;
-        this._pump();
+        for (const track of this._tracks) {
+          const sb = ms.addSourceBuffer(track.mime);
+          sb.mode = "segments";
+          sb.addEventListener("updateend", () => this._afterAppend(track));
+          sb.addEventListener("error", () => this._restart());
+          track.sb = sb;
+        }
+        for (const track of this._tracks) this._pump(track);
       },
       { once: true },
     );
+  }
+
+  /** The SourceBuffer of "video" or "audio" (null if absent), for diagnostics. */
+  sourceBuffer(name) {
+    const track = this._tracks[TRACKS.indexOf(name)];
+    return track ? track.sb : null;
   }
 
   _teardown() {
@@ -193,33 +213,33 @@ export class LivePlayer extends EventTarget {
     if (this._ws) this._ws.close();
   }
 
-  _enqueue(item) {
-    this._queue.push(item);
-    this._queued += item.data.byteLength;
-    this._pump();
+  _enqueue(track, item) {
+    track.queue.push(item);
+    track.queued += item.data.byteLength;
+    this._pump(track);
   }
 
-  _pump() {
-    const sb = this._sb;
-    if (!sb || sb.updating || !this._queue.length) return;
-    const item = this._queue.shift();
-    this._queued -= item.data.byteLength;
+  _pump(track) {
+    const sb = track.sb;
+    if (!sb || sb.updating || !track.queue.length) return;
+    const item = track.queue.shift();
+    track.queued -= item.data.byteLength;
     try {
       if (item.init && item.mime && sb.changeType) {
         sb.changeType(item.mime);
-        this._mime = item.mime;
+        track.mime = item.mime;
       }
       sb.appendBuffer(item.data);
     } catch (err) {
-      if (err.name === "QuotaExceededError") this._trim(true);
+      if (err.name === "QuotaExceededError") this._trim(track, true);
       else this._restart();
     }
   }
 
-  _afterAppend() {
+  _afterAppend(track) {
     this._chaseLive();
-    this._trim(false);
-    this._pump();
+    this._trim(track, false);
+    this._pump(track);
   }
 
   _chaseLive() {
@@ -231,19 +251,23 @@ export class LivePlayer extends EventTarget {
     const inRange = Array.from({ length: b.length }, (_, i) => i).some(
       (i) => v.currentTime >= b.start(i) && v.currentTime <= b.end(i),
     );
-    if (end - v.currentTime > this.maxLatency || !inRange) {
+    const behind = end - v.currentTime;
+    if (behind > this.maxLatency || !inRange) {
       v.currentTime = Math.max(start, end - this.targetLatency);
       this.stats.skips += 1;
+    } else {
+      // Converge on the target gently: 5% faster while more than 0.2 s too far behind.
+      v.playbackRate = behind > this.targetLatency + 0.2 ? 1.05 : 1.0;
     }
     if (v.paused) v.play().catch(() => {});
   }
 
-  _trim(force) {
-    const sb = this._sb;
+  _trim(track, force) {
+    const sb = track.sb;
     const v = this.video;
-    if (!sb || sb.updating || !v.buffered.length) return;
+    if (!sb || sb.updating || !sb.buffered.length) return;
     const keep = force ? 2 : 20;
-    const from = v.buffered.start(0);
+    const from = sb.buffered.start(0);
     if (v.currentTime - from > keep + 10 || force) {
       try {
         sb.remove(from, Math.max(from, v.currentTime - keep));

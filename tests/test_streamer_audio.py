@@ -1,0 +1,80 @@
+"""Opus kept encoded: packet durations, fragments, and their place in segments."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import av
+
+from streamer.opus import PACKETS_PER_FRAGMENT, AudioPackager, packet_duration
+from streamer.segmenter import Segmenter
+
+
+def opus_packets(count: int) -> list[bytes]:
+    """Real 20 ms Opus packets from PyAV's libopus encoder (a 440 Hz tone)."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = 48000
+    codec.layout = "stereo"
+    codec.format = "s16"
+    codec.bit_rate = 64000
+    packets: list[bytes] = []
+    pts = 0
+    while len(packets) < count:
+        samples = bytearray()
+        for i in range(960):
+            v = int(8000 * math.sin(2 * math.pi * 440 * (pts + i) / 48000))
+            samples += v.to_bytes(2, "little", signed=True) * 2
+        frame = av.AudioFrame(format="s16", layout="stereo", samples=960)
+        frame.sample_rate = 48000
+        frame.planes[0].update(bytes(samples))
+        frame.pts = pts
+        pts += 960
+        packets += [bytes(p) for p in codec.encode(frame)]
+    return packets[:count]
+
+
+def test_packet_duration_from_the_toc_byte() -> None:
+    assert packet_duration(bytes([0xFC, 0])) == 960  # CELT 20 ms, one frame
+    assert packet_duration(bytes([(1 << 3) | 0])) == 960  # SILK 20 ms
+    assert packet_duration(bytes([(16 << 3) | 1])) == 240  # CELT 2.5 ms x 2
+    assert packet_duration(bytes([(3 << 3) | 3, 2])) == 5760  # SILK 60 ms x 2
+    assert packet_duration(bytes([(3 << 3) | 3, 3])) == 0  # 180 ms: invalid
+    assert packet_duration(b"") == 0
+    assert all(packet_duration(p) == 960 for p in opus_packets(5))
+
+
+def test_fragments_group_packets_and_demux_as_opus() -> None:
+    packets = opus_packets(30)
+    packager = AudioPackager()
+    frags = []
+    for i, packet in enumerate(packets):
+        frags += packager.push(packet, 4800 + i * 960, float(i))
+    frags += packager.flush()
+    assert len(frags) == 30 // PACKETS_PER_FRAGMENT
+    assert [f.decode_time for f in frags[:2]] == [4800, 4800 + 3 * 960]
+    container = av.open(io.BytesIO(packager.init_segment + b"".join(f.data for f in frags)))
+    try:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == "opus"
+        demuxed = [p for p in container.demux(stream) if p.size]
+    finally:
+        container.close()
+    assert [bytes(p) for p in demuxed] == packets
+
+
+def test_gaps_start_a_new_fragment_and_overlaps_are_dropped() -> None:
+    packets = opus_packets(4)
+    packager = AudioPackager()
+    assert packager.push(packets[0], 0, 0.0) == []
+    out = packager.push(packets[1], 960 * 10, 0.0)  # 180 ms gap
+    assert len(out) == 1 and out[0].decode_time == 0 and out[0].duration == 960
+    assert packager.push(packets[2], 960 * 5, 0.0) == []  # before what was sent
+    assert packager.dropped == 1
+    assert packager.push(packets[3], -960, 0.0) == [] and packager.dropped == 2
+
+
+def test_audio_rides_in_the_open_segment() -> None:
+    segmenter = Segmenter()
+    segmenter.push_audio(b"dropped: no segment open yet")
+    assert segmenter.flush() == []
