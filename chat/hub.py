@@ -361,20 +361,19 @@ class Hub:
                 self._spawn(self._publish_hearts(hearts))
 
     async def _publish_hearts(self, hearts: dict[str, int]) -> None:
-        try:
+        # Hearts are ephemeral: taps lost while Redis is away are acceptable.
+        with contextlib.suppress(*REDIS_DOWN):
             await self.store.add_hearts(hearts)
-        except REDIS_DOWN:
-            pass  # hearts are ephemeral: lost taps while Redis is away are acceptable
 
     async def _presence_loop(self) -> None:
         while True:
             await asyncio.sleep(PRESENCE_INTERVAL)
             now = self.clock()
             for room in list(self.rooms.values()):
-                if not room.sessions and room.empty_since is not None:
-                    if now - room.empty_since > UNLOAD_AFTER:
-                        self._unload(room)
-                        continue
+                idle = room.empty_since is not None and now - room.empty_since > UNLOAD_AFTER
+                if idle and not room.sessions:
+                    self._unload(room)
+                    continue
                 try:
                     await self.refresh_live(room)
                 except REDIS_DOWN:
@@ -508,7 +507,7 @@ class Hub:
             await self._emit(
                 room,
                 {"type": "product", "product": product},
-                Op("HSET", "products", (product["id"], json.dumps(product))),
+                Op("HSET", "products", (command.product_id, json.dumps(product))),
             )
             return {"product": product}
         if isinstance(command, c.Reorder):
@@ -520,13 +519,13 @@ class Hub:
             )
             return {}
         if isinstance(command, c.Pin):
-            pid = command.product_id
-            if pid is not None and pid not in state.products:
+            pin = command.product_id
+            if pin is not None and pin not in state.products:
                 raise CommandError(ErrorCode.NOT_FOUND, "no such product")
-            op = Op("SET", "pinned", (pid,)) if pid is not None else Op("DEL", "pinned")
-            await self._emit(room, {"type": "pin", "product_id": pid}, op)
-            if pid is not None:
-                await self.store.clear_explain(rid, pid)
+            op = Op("SET", "pinned", (pin,)) if pin is not None else Op("DEL", "pinned")
+            await self._emit(room, {"type": "pin", "product_id": pin}, op)
+            if pin is not None:
+                await self.store.clear_explain(rid, pin)
             return {}
         if isinstance(command, c.Dismiss):
             await self.store.clear_explain(rid, command.product_id)

@@ -18,7 +18,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -26,6 +26,11 @@ from chat.room_state import HISTORY, RoomState
 
 ROOMS_INDEX = "lc:rooms"
 SECRET_KEY = "lc:secret"
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as str (the client returns bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def key(room_id: str, name: str) -> str:
@@ -123,8 +128,8 @@ class RoomStore:
         """The cluster-wide secret for viewer tokens (created once, shared by every node)."""
         await self.redis.set(SECRET_KEY, secrets.token_hex(32), nx=True)
         value = await self.redis.get(SECRET_KEY)
-        assert value is not None
-        return bytes(value)
+        assert isinstance(value, bytes)
+        return value
 
     async def create_room(
         self,
@@ -136,7 +141,7 @@ class RoomStore:
         commission_rate: float,
     ) -> bool:
         """Create the room; False (and nothing changed) when it exists already."""
-        meta = {
+        meta: dict[str, str | int] = {
             "id": room_id,
             "title": title,
             "host": host,
@@ -151,7 +156,7 @@ class RoomStore:
         if not created:
             return False
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key(room_id, "meta"), mapping=meta)
+            pipe.hset(key(room_id, "meta"), mapping=cast(Any, meta))
             pipe.set(key(room_id, "seq"), 0, nx=True)
             pipe.sadd(ROOMS_INDEX, room_id)
             await pipe.execute()
@@ -159,10 +164,10 @@ class RoomStore:
 
     async def meta(self, room_id: str) -> dict[str, str]:
         raw = await self.redis.hgetall(key(room_id, "meta"))
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {text(k): text(v) for k, v in raw.items()}
 
     async def room_ids(self) -> list[str]:
-        return sorted(m.decode() for m in await self.redis.smembers(ROOMS_INDEX))
+        return sorted(text(m) for m in await self.redis.smembers(ROOMS_INDEX))
 
     async def load(self, room_id: str) -> tuple[RoomState, int]:
         """The room's state as of its current seq, and its total hearts.

@@ -13,8 +13,9 @@ Contracts:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -32,7 +33,7 @@ class Subscriber:
         redis: aioredis.Redis,
         home_channel: str,
         on_message: Callable[[str, bytes], None],
-        on_reconnect: Callable[[], Awaitable[None]],
+        on_reconnect: Callable[[], Coroutine[Any, Any, None]],
     ) -> None:
         self._redis = redis
         self._home = home_channel
@@ -84,10 +85,8 @@ class Subscriber:
                 await asyncio.sleep(backoff)
                 backoff = min(5.0, backoff * 2)
             finally:
-                try:
-                    await pubsub.aclose()
-                except Exception:  # the connection is already gone
-                    pass
+                with contextlib.suppress(Exception):  # the connection may be gone already
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _pump(self, pubsub: Any) -> None:
         while True:

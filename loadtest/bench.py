@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -169,6 +170,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     redis_proc = None
     server = None
     tmp = tempfile.TemporaryDirectory(prefix="livecart-bench-")
+    stack = contextlib.ExitStack()
     try:
         if args.url:
             base = args.url.rstrip("/")
@@ -180,10 +182,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             admin = ADMIN
+            server_log = stack.enter_context((Path(tmp.name) / "server.log").open("wb"))
             server = subprocess.Popen(
                 [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--redis-url",
                  redis_proc.url, "--admin-token", admin, "--no-demo"],
-                stdout=subprocess.DEVNULL, stderr=open(Path(tmp.name) / "server.log", "w"),
+                stdout=subprocess.DEVNULL, stderr=server_log,
             )  # fmt: skip
             deadline = time.monotonic() + 20
             while True:
@@ -276,6 +279,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 server.kill()
         if redis_proc is not None:
             redis_proc.stop()
+        stack.close()
         tmp.cleanup()
 
 

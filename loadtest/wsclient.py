@@ -184,8 +184,6 @@ async def open_viewer(
     host: str, port: int, path: str, *, sample: bool, fmt: str, stats: ViewerStats
 ) -> Viewer:
     loop = asyncio.get_running_loop()
-    _, proto = await loop.create_connection(
-        lambda: Viewer(path, sample, fmt, stats), host, port
-    )
+    _, proto = await loop.create_connection(lambda: Viewer(path, sample, fmt, stats), host, port)
     await asyncio.wait_for(proto.ready, 30)
     return proto

@@ -6,7 +6,6 @@ socket, clients speak the documented protocol over real WebSockets.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time

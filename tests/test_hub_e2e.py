@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import aiohttp
 import redis.asyncio as aioredis
 
-from tests.hubclient import ADMIN, Node, connect, create_room, running_node
+from tests.hubclient import Node, connect, create_room, running_node
 from web.redis_process import RedisProcess
 
 

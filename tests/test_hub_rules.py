@@ -43,9 +43,9 @@ async def test_bad_input_gets_documented_errors_and_changes_nothing(
     assert _code(await host.command("add_product", name="", price=1, currency="CNY", stock=1)) == (
         "bad_args"
     )
-    assert _code(await host.command("add_product", name="A", price=-1, currency="CNY", stock=1)) == (
-        "bad_args"
-    )
+    assert _code(
+        await host.command("add_product", name="A", price=-1, currency="CNY", stock=1)
+    ) == ("bad_args")
     assert _code(await host.command("pin", product_id="nope")) == "not_found"
     assert _code(await viewer.command("explain", product_id="nope")) == "not_found"
     # msgpack garbage on a msgpack socket
@@ -126,9 +126,7 @@ async def test_rate_limit_slow_mode_mute_ban_words_delete(
     while with_ban.type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
         with_ban = await viewer.ws.receive(timeout=5)
     assert viewer.ws.close_code == 4003
-    again = await http.ws_connect(
-        f"{node.url}/ws/r1", params={"vid": viewer.first["you"]["token"]}
-    )
+    again = await http.ws_connect(f"{node.url}/ws/r1", params={"vid": viewer.first["you"]["token"]})
     await again.receive(timeout=5)
     assert again.close_code == 4003
     for c in (host, late):
@@ -139,8 +137,8 @@ async def test_hearts_are_aggregated_and_explain_queue_ranks(
     http: aiohttp.ClientSession, node: Node
 ) -> None:
     host, viewer, _ = await _room(http, node)
-    p1 = (await host.command("add_product", name="A", price=100, currency="CNY", stock=3))
-    p2 = (await host.command("add_product", name="B", price=200, currency="CNY", stock=3))
+    p1 = await host.command("add_product", name="A", price=100, currency="CNY", stock=3)
+    p2 = await host.command("add_product", name="B", price=200, currency="CNY", stock=3)
     pid1, pid2 = p1["data"]["product"]["id"], p2["data"]["product"]["id"]
     frames_before = len(host.frames)
     for _ in range(30):

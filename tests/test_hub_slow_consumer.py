@@ -33,6 +33,7 @@ async def raw_ws(node: Node, path: str) -> tuple[asyncio.StreamReader, asyncio.S
 
 async def read_until_close(reader: asyncio.StreamReader, timeout: float) -> int:
     """Read frames until the close frame; return its code."""
+
     async def loop() -> int:
         while True:
             b0, b1 = await reader.readexactly(2)

@@ -17,7 +17,7 @@ from chat import commands as c
 from chat import identity
 from chat.errors import CommandError, ErrorCode
 from chat.hub import Actor
-from chat.store import RoomNotFound, key
+from chat.store import RoomNotFound, key, text
 from chat.subscriber import REDIS_DOWN
 from web.auth import bearer, is_admin, is_host
 from web.keys import ADMIN_TOKEN, CONFIG, HUB
@@ -99,7 +99,7 @@ async def create_room(request: web.Request) -> web.Response:
 
 async def list_rooms(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    rooms = []
+    rooms: list[dict[str, Any]] = []
     for room_id in await hub.store.room_ids():
         meta = await hub.store.meta(room_id)
         if not meta:
@@ -122,7 +122,7 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 async def _viewers(request: web.Request, room_id: str) -> int:
     raw = await request.app[HUB].redis.hvals(key(room_id, "presence"))
-    return sum(int(v.split(b":")[0]) for v in raw)
+    return sum(int(text(v).split(":")[0]) for v in raw)
 
 
 async def get_room(request: web.Request) -> web.Response:

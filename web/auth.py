@@ -22,8 +22,8 @@ async def admin_token(store: RoomStore, configured: str | None) -> str:
         return configured
     await store.redis.set(ADMIN_TOKEN_KEY, "adm_" + secrets.token_urlsafe(24), nx=True)
     value = await store.redis.get(ADMIN_TOKEN_KEY)
-    assert value is not None
-    return str(value.decode())
+    assert isinstance(value, bytes)
+    return value.decode()
 
 
 def is_admin(token: str | None, admin: str) -> bool:
