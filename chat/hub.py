@@ -495,7 +495,7 @@ class Hub:
             await self._emit(
                 room,
                 {"type": "product", "product": product},
-                Op("HSET", "products", (pid, json.dumps(product))),
+                Op("HSET", "catalog", (pid, json.dumps(product))),
                 Op("SET", "lineup", (json.dumps([*state.lineup, pid]),)),
             )
             return {"product": product}
@@ -507,7 +507,7 @@ class Hub:
             await self._emit(
                 room,
                 {"type": "product", "product": product},
-                Op("HSET", "products", (command.product_id, json.dumps(product))),
+                Op("HSET", "catalog", (command.product_id, json.dumps(product))),
             )
             return {"product": product}
         if isinstance(command, c.Reorder):

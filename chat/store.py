@@ -176,7 +176,7 @@ class RoomStore:
         """
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(key(room_id, "meta"))
-            pipe.hgetall(key(room_id, "products"))
+            pipe.hgetall(key(room_id, "catalog"))
             pipe.get(key(room_id, "lineup"))
             pipe.get(key(room_id, "pinned"))
             pipe.smembers(key(room_id, "muted"))

@@ -133,7 +133,9 @@ async def get_room(request: web.Request) -> web.Response:
     return web.json_response(snap)
 
 
-async def _host(request: web.Request) -> Actor:
+async def host_actor(request: web.Request) -> Actor:
+    """The host of ``{room}`` as an actor; raises ``CommandError("unauthorized")`` unless
+    the Bearer token is the room's host token or the admin token."""
     hub = request.app[HUB]
     token = bearer(request.headers.get("Authorization"))
     room_id = request.match_info["room"]
@@ -153,7 +155,7 @@ class _Unauthorized(CommandError):
 
 async def _run(request: web.Request, obj: dict[str, Any]) -> web.Response:
     try:
-        actor = await _host(request)
+        actor = await host_actor(request)
     except _Unauthorized:
         return error("unauthorized", "host token required", 401)
     hub = request.app[HUB]

@@ -1,8 +1,9 @@
 """The aiohttp application factory.
 
-``create_app(config)`` wires Redis, the hub and (when installed) checkout and the
-streamer into one ``web.Application``. Background work (the hub's loops) lives in a
-``cleanup_ctx``: started with the app, cancelled and awaited on shutdown.
+``create_app(config)`` wires Redis, the hub, checkout, the streamer and the pages into
+one ``web.Application``. Background work (the hub's loops, the hold sweeper, webhook
+deliveries, peer connections) lives in ``cleanup_ctx``: started with the app, cancelled
+and awaited on shutdown. No module globals: state hangs off ``web.AppKey``s.
 """
 
 from __future__ import annotations
@@ -16,11 +17,19 @@ from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from chat.hub import Hub
+from chat import commands as c
+from chat.hub import Actor, Hub
+from checkout.hub_adapter import HubCheckout
+from checkout.sandbox import SandboxProvider
+from checkout.service import CheckoutService
+from checkout.sweeper import sweeping
+from streamer.app import setup_streamer
 from web.api import errors_middleware, setup_api
-from web.auth import admin_token
+from web.auth import admin_token, is_host
 from web.config import Config
 from web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
+from web.pages import setup_pages
+from web.show_api import CHECKOUT, setup_show_api
 from web.ws_handler import ws_handler
 
 log = logging.getLogger(__name__)
@@ -31,15 +40,17 @@ STATIC = Path(__file__).parent / "static"
 def redis_client(url: str) -> aioredis.Redis:
     """A client that fails fast when Redis is away (the hub answers ``unavailable``)
     and retries once, so the first command after a Redis restart does not fail on a
-    stale pooled connection."""
-    client: aioredis.Redis = aioredis.Redis.from_url(
+    stale pooled connection. The pool blocks (up to 5 s) rather than failing when a
+    burst of commands (a flash sale) wants more than its 64 connections."""
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=64,
+        timeout=5,
         socket_connect_timeout=1.0,
         socket_timeout=5.0,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
-        max_connections=256,
     )
-    return client
+    return aioredis.Redis(connection_pool=pool)
 
 
 async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -47,13 +58,39 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     assert config.redis_url, "create_app needs config.redis_url"
     redis = redis_client(config.redis_url)
     app[REDIS] = redis
-    hub = Hub(redis, node_id=config.node_id)
+    service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
+    app[CHECKOUT] = service
+    hub = Hub(redis, node_id=config.node_id, checkout=HubCheckout(service))
     app[HUB] = hub
     await hub.start()
     app[ADMIN_TOKEN] = await admin_token(hub.store, config.admin_token)
-    yield
+    async with sweeping(service):
+        yield
     await hub.stop()
     await redis.aclose()
+
+
+def _stream_hooks(app: web.Application) -> None:
+    """Let the streamer ask the hub who may publish, and tell viewers when it goes live."""
+
+    async def authorize(room_id: str, token: str) -> bool:
+        return await is_host(app[HUB].store, room_id, token, app[ADMIN_TOKEN])
+
+    async def on_live(room_id: str, live: bool) -> None:
+        hub = app[HUB]
+        room = await hub.room(room_id)
+        status = "live" if live else "ended"
+        if room.state.status != status:
+            host = Actor(vid="vhost-" + room_id[:30], name=room.state.host, role="host")
+            await hub.execute(room, host, c.SetStatus(status))
+
+    setup_streamer(
+        app,
+        authorize=authorize,
+        on_live=on_live,
+        data_dir=app[CONFIG].data_dir,
+        ice_hosts=app[CONFIG].ice_hosts,
+    )
 
 
 def create_app(config: Config) -> web.Application:
@@ -62,6 +99,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_hub_ctx)
     app.router.add_get("/ws/{room}", ws_handler)
     setup_api(app)
-    if STATIC.is_dir():
-        app.router.add_static("/static/", STATIC)
+    setup_show_api(app)
+    _stream_hooks(app)
+    setup_pages(app)
     return app

@@ -31,6 +31,8 @@ class Config:
     public_url: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    webhook_base_delay: float = 1.0
+    hold_seconds: float = 300.0
     demo: bool = True
     workers: int = 1
 

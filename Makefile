@@ -1,0 +1,33 @@
+# The few verbs people type. Every target installs what it needs first.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+
+.PHONY: install install-dev run test lint bench bench-peers clean
+
+install:
+	$(PIP) install -q -e .
+
+install-dev:
+	$(PIP) install -q -e ".[dev]"
+
+## Install and start one node on http://127.0.0.1:8080 (private Redis under ./data).
+run: install
+	livecart serve
+
+## Install everything (Python packages, Chromium for the browser tests) and run the tests.
+test: install-dev
+	$(PYTHON) scripts/ensure_chromium.py
+	$(PYTHON) -m pytest -q
+
+lint: install-dev
+	ruff check .
+	ruff format --check .
+	mypy
+
+## Benchmarks print figures; they are not tests.
+bench: install
+	livecart bench --viewers 2000 --rate 200 --duration 20
+	livecart bench --viewers 5000 --rate 200 --duration 20
+
+clean:
+	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache
