@@ -92,8 +92,13 @@ async def _client_main(plan: Plan, conn: Any) -> None:
     t0 = time.monotonic()
     results = await asyncio.gather(*jobs, return_exceptions=True)
     failed = sum(1 for r in results if isinstance(r, BaseException))
-    conn.send({"connected": len(viewers) + len(samples) + len(senders), "failed": failed,
-               "connect_s": time.monotonic() - t0})  # fmt: skip
+    conn.send(
+        {
+            "connected": len(viewers) + len(samples) + len(senders),
+            "failed": failed,
+            "connect_s": time.monotonic() - t0,
+        }
+    )
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, conn.recv)  # "go"
     everyone = [*viewers, *samples, *senders]
@@ -184,10 +189,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             admin = ADMIN
             server_log = stack.enter_context((Path(tmp.name) / "server.log").open("wb"))
             server = subprocess.Popen(
-                [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--redis-url",
-                 redis_proc.url, "--admin-token", admin, "--no-demo"],
-                stdout=subprocess.DEVNULL, stderr=server_log,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "web.cli",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--redis-url",
+                    redis_proc.url,
+                    "--admin-token",
+                    admin,
+                    "--no-demo",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=server_log,
+            )
             deadline = time.monotonic() + 20
             while True:
                 try:
@@ -214,12 +231,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         children = []
         for k in range(procs):
             part = Plan(
-                host, port, room,
+                host,
+                port,
+                room,
                 light=light // procs + (1 if k < light % procs else 0),
                 sample=sample // procs + (1 if k < sample % procs else 0),
                 senders=senders // procs + (1 if k < senders % procs else 0),
                 duration=args.duration,
-            )  # fmt: skip
+            )
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_client_proc, args=(part, child), daemon=True)
             proc.start()
@@ -231,9 +250,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(2.5)  # presence settles, idle RSS
         rss1 = server_ps.memory_info().rss if server_ps else 0
         cpu0 = sum(server_ps.cpu_times()[:2]) if server_ps else 0.0
-        print(f"connected {connected} ({sum(r['failed'] for r in ready)} failed) in "
-              f"{max(r['connect_s'] for r in ready):.1f}s; chatting {args.rate} msg/s for "
-              f"{args.duration:.0f}s...", flush=True)  # fmt: skip
+        print(
+            f"connected {connected} ({sum(r['failed'] for r in ready)} failed) in "
+            f"{max(r['connect_s'] for r in ready):.1f}s; chatting {args.rate} msg/s for "
+            f"{args.duration:.0f}s...",
+            flush=True,
+        )
         t0 = time.monotonic()
         for p in pipes:
             p.send("go")

@@ -139,8 +139,14 @@ def test_parse_commands_and_errors() -> None:
     assert code_of(c.parse_command, {"cmd": "reorder", "lineup": ["a", "a"]}) == "bad_args"
     assert code_of(c.parse_command, {"cmd": "slow_mode", "seconds": -1}) == "bad_args"
     assert code_of(c.parse_command, {"cmd": "status", "status": "paused"}) == "bad_args"
-    bad_url = {"cmd": "add_product", "name": "A", "price": 1, "currency": "CNY", "stock": 1,
-               "image_url": "javascript:alert(1)"}  # fmt: skip
+    bad_url = {
+        "cmd": "add_product",
+        "name": "A",
+        "price": 1,
+        "currency": "CNY",
+        "stock": 1,
+        "image_url": "javascript:alert(1)",
+    }
     assert code_of(c.parse_command, bad_url) == "bad_args"
     assert code_of(c.parse_command, {**bad_url, "image_url": "", "currency": "cny"}) == "bad_args"
     assert c.command_id({"id": 7}) == 7 and c.command_id({"id": True}) is None
@@ -222,12 +228,48 @@ json_values = st.recursive(
 )
 
 
-@given(st.sampled_from(["chat", "heart", "explain", "add_product", "update_product", "reorder",
-                        "pin", "dismiss", "delete", "mute", "slow_mode", "banned_words", "status",
-                        "buy"]), st.dictionaries(st.sampled_from(
-                            ["text", "n", "product_id", "name", "price", "currency", "stock",
-                             "image_url", "lineup", "message_id", "vid", "seconds", "words",
-                             "status"]), json_values, max_size=6))  # fmt: skip
+@given(
+    st.sampled_from(
+        [
+            "chat",
+            "heart",
+            "explain",
+            "add_product",
+            "update_product",
+            "reorder",
+            "pin",
+            "dismiss",
+            "delete",
+            "mute",
+            "slow_mode",
+            "banned_words",
+            "status",
+            "buy",
+        ]
+    ),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "text",
+                "n",
+                "product_id",
+                "name",
+                "price",
+                "currency",
+                "stock",
+                "image_url",
+                "lineup",
+                "message_id",
+                "vid",
+                "seconds",
+                "words",
+                "status",
+            ]
+        ),
+        json_values,
+        max_size=6,
+    ),
+)
 def test_command_parser_fuzz_only_raises_command_error(cmd: str, args: dict[str, Any]) -> None:
     with contextlib.suppress(CommandError):
         c.parse_command({"cmd": cmd, **args})

@@ -15,12 +15,14 @@ CARD_DECLINE = "4000000000000002"
 
 
 async def open_sale(host: Client, stock: int, units: int, limit: int = 1) -> str:
-    added = await host.command("add_product", name="Scarf", price=12900, currency="CNY",
-                               stock=stock)  # fmt: skip
+    added = await host.command(
+        "add_product", name="Scarf", price=12900, currency="CNY", stock=stock
+    )
     pid: str = added["data"]["product"]["id"]
     assert (await host.command("pin", product_id=pid))["ok"]
-    sale = await host.command("open_sale", product_id=pid, price=9900, currency="CNY",
-                              units=units, limit=limit)  # fmt: skip
+    sale = await host.command(
+        "open_sale", product_id=pid, price=9900, currency="CNY", units=units, limit=limit
+    )
     assert sale["ok"], sale
     return pid
 
@@ -61,7 +63,7 @@ async def test_two_thousand_buyers_over_two_nodes_for_100_units(
                 reservation_id=r["data"]["reservation"]["id"],
                 card=CARD_OK,
                 key=key(),
-            )  # fmt: skip
+            )
             for c, r in reserved
         )
     )
@@ -108,7 +110,7 @@ async def test_same_key_ten_times_through_both_nodes_is_one_purchase(
         *(
             s.command("pay", timeout=20, reservation_id=rid, card=CARD_OK, key=pay_key)
             for s in sockets
-        )  # fmt: skip
+        )
     )
     done = [p for p in pays if p["ok"]]
     assert done and all(p["data"] == done[0]["data"] for p in done)
@@ -158,8 +160,9 @@ async def test_checkout_bad_input_and_declines_change_nothing(
     for args, code in cases:
         reply = await viewer.command("buy", **args)
         assert not reply["ok"] and reply["error"]["code"] == code, (args, reply)
-    opened = await viewer.command("open_sale", product_id=pid, price=1, currency="CNY", units=1,
-                                  limit=1)  # fmt: skip
+    opened = await viewer.command(
+        "open_sale", product_id=pid, price=1, currency="CNY", units=1, limit=1
+    )
     assert opened["error"]["code"] == "forbidden"
     bad_pay = await viewer.command("pay", reservation_id="r_nope", card=CARD_OK, key=key())
     assert bad_pay["error"]["code"] in ("not_found", "bad_args")

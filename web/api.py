@@ -24,10 +24,19 @@ from web.keys import ADMIN_TOKEN, CONFIG, HUB
 
 ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 STATUS = {
-    "bad_frame": 400, "bad_command": 400, "bad_args": 400, "text_empty": 400,
-    "text_too_long": 400, "text_invalid": 400, "blocked_word": 400, "forbidden": 403,
-    "not_found": 404, "rate_limited": 429, "unavailable": 503, "internal": 500,
-}  # fmt: skip
+    "bad_frame": 400,
+    "bad_command": 400,
+    "bad_args": 400,
+    "text_empty": 400,
+    "text_too_long": 400,
+    "text_invalid": 400,
+    "blocked_word": 400,
+    "forbidden": 403,
+    "not_found": 404,
+    "rate_limited": 429,
+    "unavailable": 503,
+    "internal": 500,
+}
 
 
 def error(code: str, message: str, status: int | None = None) -> web.Response:

@@ -106,8 +106,9 @@ async def end_show(request: web.Request) -> web.Response:
     room = await hub.room(room_id)
     for product_id, sale in list(room.state.sales.items()):
         if sale.get("state") != "closed":
-            await hub.execute(room, actor, c.parse_command({"cmd": "close_sale",
-                                                            "product_id": product_id}))  # fmt: skip
+            await hub.execute(
+                room, actor, c.parse_command({"cmd": "close_sale", "product_id": product_id})
+            )
     if room.state.status != "ended":
         await hub.execute(room, actor, c.parse_command({"cmd": "status", "status": "ended"}))
     try:
