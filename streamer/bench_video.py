@@ -7,12 +7,13 @@ What it runs, all on 127.0.0.1:
 - **server** (own process, uvloop): an aiohttp app with ``setup_streamer``, the
   same code a node runs;
 - **publisher** (this process): aiortc publishing over WHIP a 720p30 H.264 clip
-  encoded once with libx264 and replayed in a loop as encoded packets, so the
+  encoded once with libx264 and 64 kbit/s Opus encoded once with libopus, both
+  replayed in a loop as encoded packets, so the
   server does everything it does for a browser publisher — ICE/DTLS/SRTP
   receive, depayloading, packaging by copy, HLS segments and recording on disk,
   fan-out — and no encoder runs anywhere during the measurement;
 - **viewers** (one process): light clients speaking just enough WebSocket to
-  count fragments and bytes; every fragment's header carries the wall-clock
+  count fragments (video and audio) and bytes; every fragment's header carries the wall-clock
   time it reached the packager, so "behind live" is receive time minus that
   (same clock, same machine). It excludes the capture/encode/network path
   before the server and the player's own buffer.
@@ -117,6 +118,7 @@ class _Viewer(asyncio.Protocol):
         self.buf = bytearray()
         self.upgraded = False
         self.fragments = 0
+        self.audio_fragments = 0
         self.bytes = 0
         self.closed = False
         self.ready = asyncio.get_running_loop().create_future()
@@ -164,6 +166,10 @@ class _Viewer(asyncio.Protocol):
             if n - pos < head + length:
                 break
             if buf[pos] & 0x0F == 2 and buf[pos + head] == 2:  # binary, media fragment
+                if buf[pos + head + 3] == 1:  # audio track
+                    self.audio_fragments += 1
+                    pos += head + length
+                    continue
                 self.fragments += 1
                 if self.record:
                     start = pos + head + 8
@@ -200,17 +206,20 @@ async def _run_viewers(port: int, viewers: int, seconds: float, record_every: in
     await asyncio.sleep(2.0)  # settle: GOP bursts to joiners are over
     print("READY", flush=True)
     frags0 = sum(p.fragments for p in protocols)
+    audio0 = sum(p.audio_fragments for p in protocols)
     bytes0 = sum(p.bytes for p in protocols)
     delays.clear()
     t0 = time.monotonic()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - t0
     frags = sum(p.fragments for p in protocols) - frags0
+    audio = sum(p.audio_fragments for p in protocols) - audio0
     nbytes = sum(p.bytes for p in protocols) - bytes0
     sample = sorted(delays)
     result: dict[str, Any] = {
         "elapsed": elapsed,
         "fragments": frags,
+        "audio_fragments": audio,
         "bytes": nbytes,
         "closed": sum(1 for p in protocols if p.closed),
         "samples": len(sample),
@@ -257,7 +266,13 @@ async def _stats(port: int) -> dict[str, Any]:
 
 
 async def _bench(args: argparse.Namespace) -> dict[str, Any]:
-    from streamer.synthetic import PacketTrack, encode_clip, whip_publish
+    from streamer.synthetic import (
+        OpusPacketTrack,
+        PacketTrack,
+        encode_clip,
+        encode_opus,
+        whip_publish,
+    )
 
     clip = encode_clip(
         width=args.width, height=args.height, fps=30, frames=300, gop=60, bitrate=args.bitrate
@@ -274,9 +289,11 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             assert server.stdout is not None and server.stdin is not None
             port = int(await _read_tagged(server.stdout, "PORT", 30))
             server_ps = psutil.Process(server.pid)
-            pc, _ = await whip_publish(
-                f"http://{HOST}:{port}/whip/{ROOM}", TOKEN, PacketTrack(clip)
-            )
+            tracks: list[Any] = [PacketTrack(clip)]
+            if not args.no_audio:
+                tracks.append(OpusPacketTrack(encode_opus(250)))
+            url = f"http://{HOST}:{port}/whip/{ROOM}"
+            pc, _ = await whip_publish(url, TOKEN, *tracks)
             deadline = time.monotonic() + 20
             while (await _stats(port)).get("fragments", 0) < 60:
                 if time.monotonic() > deadline:
@@ -318,12 +335,14 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "viewers": args.viewers,
         "seconds": round(elapsed, 2),
-        "clip": f"{args.width}x{args.height}@30 {clip_bitrate / 1e6:.2f} Mbit/s",
+        "clip": f"{args.width}x{args.height}@30 {clip_bitrate / 1e6:.2f} Mbit/s"
+        + ("" if args.no_audio else " + Opus 64 kbit/s"),
         "server_cpu_baseline": round(baseline, 4),
         "server_cpu": round(cpu, 4),
         "cpu_per_viewer_pct": round((cpu - baseline) / args.viewers * 100, 4),
         "fragments_per_s_delivered": round(result["fragments"] / elapsed, 1),
         "fragments_per_s_produced": round((s1["fragments"] - s0["fragments"]) / elapsed, 1),
+        "audio_fragments_per_s_delivered": round(result["audio_fragments"] / elapsed, 1),
         "mbit_per_s_delivered": round(result["bytes"] * 8 / elapsed / 1e6, 1),
         "behind_live_p50_ms": round(result["p50"] * 1000, 1) if result["p50"] is not None else None,
         "behind_live_p99_ms": round(result["p99"] * 1000, 1) if result["p99"] is not None else None,
@@ -343,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--bitrate", type=int, default=1_200_000)
+    parser.add_argument("--no-audio", action="store_true", help="publish video only")
     parser.add_argument("--record-every", type=int, default=1, help="viewers sampled for delay")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--serve", metavar="DATA_DIR", help=argparse.SUPPRESS)

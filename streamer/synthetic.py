@@ -8,6 +8,7 @@ encoder sends) and hands back the access units with their 90 kHz timestamps.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from dataclasses import dataclass
 from fractions import Fraction
@@ -78,6 +79,31 @@ def encode_clip(
     return out
 
 
+def encode_opus(packets: int) -> list[bytes]:
+    """Encode ``packets`` 20 ms Opus packets (48 kHz stereo, a 440 Hz tone) with libopus."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = 48000
+    codec.layout = "stereo"
+    codec.format = "s16"
+    codec.bit_rate = 64000
+    out: list[bytes] = []
+    pts = 0
+    for _ in range(packets + 10):
+        tone = bytearray()
+        for i in range(960):
+            v = int(8000 * math.sin(2 * math.pi * 440 * (pts + i) / 48000))
+            tone += v.to_bytes(2, "little", signed=True) * 2
+        frame = av.AudioFrame(format="s16", layout="stereo", samples=960)
+        frame.sample_rate = 48000
+        frame.planes[0].update(bytes(tone))
+        frame.pts = pts
+        pts += 960
+        out += [bytes(p) for p in codec.encode(frame)]
+        if len(out) >= packets:
+            break
+    return out[:packets]
+
+
 def _fill(plane: av.video.plane.VideoPlane, data: bytes, row: int) -> None:
     """Copy tightly packed rows into a plane that may have a wider line stride."""
     stride = plane.line_size
@@ -129,10 +155,37 @@ class PacketTrack(MediaStreamTrack):
         return packet
 
 
+class OpusPacketTrack(MediaStreamTrack):
+    """An audio track that replays Opus packets (20 ms each) in a loop, in real time."""
+
+    kind = "audio"
+
+    def __init__(self, packets: list[bytes]) -> None:
+        super().__init__()
+        if not packets:
+            raise ValueError("no packets")
+        self.packets = packets
+        self.sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet[Any]:
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        delay = self._start + self.sent * 0.020 - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        packet = av.Packet(self.packets[self.sent % len(self.packets)])
+        packet.pts = self.sent * 960
+        packet.time_base = Fraction(1, 48000)
+        self.sent += 1
+        return packet
+
+
 async def whip_publish(
-    url: str, token: str, track: MediaStreamTrack
+    url: str, token: str, *tracks: MediaStreamTrack
 ) -> tuple[RTCPeerConnection, str]:
-    """Publish ``track`` to a WHIP endpoint with aiortc; return the connection and Location.
+    """Publish ``tracks`` to a WHIP endpoint with aiortc; return the connection and Location.
 
     ICE uses host candidates only (no STUN server is contacted). Raises
     ``RuntimeError`` with the HTTP status if the server does not answer 201.
@@ -140,7 +193,8 @@ async def whip_publish(
     import aiohttp
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    pc.addTransceiver(track, direction="sendonly")
+    for track in tracks:
+        pc.addTransceiver(track, direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())
     headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"}
     async with (

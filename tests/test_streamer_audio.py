@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import io
-import math
 
 import av
 
 from streamer.opus import PACKETS_PER_FRAGMENT, AudioPackager, packet_duration
 from streamer.segmenter import Segmenter
+from streamer.synthetic import encode_opus
 
 
 def opus_packets(count: int) -> list[bytes]:
-    """Real 20 ms Opus packets from PyAV's libopus encoder (a 440 Hz tone)."""
-    codec = av.CodecContext.create("libopus", "w")
-    codec.sample_rate = 48000
-    codec.layout = "stereo"
-    codec.format = "s16"
-    codec.bit_rate = 64000
-    packets: list[bytes] = []
-    pts = 0
-    while len(packets) < count:
-        samples = bytearray()
-        for i in range(960):
-            v = int(8000 * math.sin(2 * math.pi * 440 * (pts + i) / 48000))
-            samples += v.to_bytes(2, "little", signed=True) * 2
-        frame = av.AudioFrame(format="s16", layout="stereo", samples=960)
-        frame.sample_rate = 48000
-        frame.planes[0].update(bytes(samples))
-        frame.pts = pts
-        pts += 960
-        packets += [bytes(p) for p in codec.encode(frame)]
-    return packets[:count]
+    """Real 20 ms Opus packets from PyAV's libopus encoder."""
+    return encode_opus(count)
 
 
 def test_packet_duration_from_the_toc_byte() -> None:
