@@ -40,8 +40,13 @@ class Node:
 
 
 @asynccontextmanager
-async def running_node(redis_url: str, node_id: str = "") -> AsyncIterator[Node]:
+async def running_node(redis_url: str, node_id: str = "", **overrides: Any) -> AsyncIterator[Node]:
+    """A node on a random port; ``overrides`` set ``Config`` fields (e.g. ``ice_hosts``)."""
     config = Config(redis_url=redis_url, admin_token=ADMIN, node_id=node_id or None, demo=False)
+    for name, value in overrides.items():
+        if not hasattr(config, name):
+            raise TypeError(f"Config has no field {name!r}")
+        setattr(config, name, value)
     app = create_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
