@@ -151,7 +151,7 @@ class Channel:
         for event in show.packager.push(data, timestamp, now):
             self._route(show, event)
         if show.packager.wants_keyframe:
-            self._request_keyframe(urgent=True)
+            self._request_keyframe()
 
     def on_audio_frame(self, data: bytes, timestamp: int) -> None:
         """Take one Opus packet (48 kHz RTP time, 0 at the first packet).
@@ -182,7 +182,7 @@ class Channel:
     def viewer_joined(self) -> None:
         """A low-latency viewer joined: ask for a keyframe (rate limited)."""
         if self.show is not None:
-            self._request_keyframe(urgent=True)
+            self._request_keyframe()
 
     def live_playlist(self) -> str | None:
         """The live HLS playlist, or None when no show is running."""
@@ -201,8 +201,8 @@ class Channel:
         for seg in show.segmenter.push(event):
             show.recorder.add_segment(seg)
 
-    def _request_keyframe(self, *, urgent: bool) -> None:
-        if urgent and self.keyframes.urgent(self.clock()):
+    def _request_keyframe(self) -> None:
+        if self.keyframes.urgent(self.clock()):
             self._send_request()
 
     def _send_request(self) -> None:
