@@ -45,6 +45,7 @@ from chat.subscriber import REDIS_DOWN, Subscriber
 log = logging.getLogger(__name__)
 
 PRESENCE_INTERVAL = 1.0
+SALE_LIVE_INTERVAL = 0.25
 UNLOAD_AFTER = 30.0
 
 
@@ -167,7 +168,7 @@ class Hub:
         except RoomNotFound as exc:
             self.subscriber.unsubscribe(channel(room_id))
             done.set_exception(exc)
-        except (TimeoutError, *REDIS_DOWN) as exc:
+        except (TimeoutError, CommandError, *REDIS_DOWN) as exc:
             done.set_exception(CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable"))
             log.warning("loading room %s failed: %s", room_id, exc)
         except Exception as exc:  # a bug: tell the joiner, keep the hub up
@@ -366,28 +367,39 @@ class Hub:
             await self.store.add_hearts(hearts)
 
     async def _presence_loop(self) -> None:
+        """Every second: viewers, explain ranking, hearts. Every 250 ms while a room has a
+        sale that is not closed: stock and recent purchases (a flash sale can sell out
+        in a second)."""
+        rounds_per_presence = round(PRESENCE_INTERVAL / SALE_LIVE_INTERVAL)
+        n = 0
         while True:
-            await asyncio.sleep(PRESENCE_INTERVAL)
+            await asyncio.sleep(SALE_LIVE_INTERVAL)
+            n += 1
+            presence = n % rounds_per_presence == 0
             now = self.clock()
             for room in list(self.rooms.values()):
                 idle = room.empty_since is not None and now - room.empty_since > UNLOAD_AFTER
-                if idle and not room.sessions:
+                if presence and idle and not room.sessions:
                     self._unload(room)
                     continue
+                selling = any(s.get("state") != "closed" for s in room.state.sales.values())
+                if not (presence or selling):
+                    continue
                 try:
-                    await self.refresh_live(room)
-                except REDIS_DOWN:
-                    pass
+                    await self.refresh_live(room, presence=presence)
+                except (*REDIS_DOWN, CommandError):
+                    pass  # Redis is away: the values stay as they were until it is back
                 except Exception:
-                    log.exception("presence of room %s failed", room.room_id)
+                    log.exception("live values of room %s failed", room.room_id)
 
-    async def refresh_live(self, room: Room) -> None:
+    async def refresh_live(self, room: Room, presence: bool = True) -> None:
         """Report this node's viewers and read the room's live values (one round trip,
         plus one for checkout when the room has sales)."""
-        total, ranked, hearts_total = await self.store.presence(room.room_id, len(room.sessions))
-        room.set_live("viewers", total)
-        room.set_live("explain", ranked)
-        room.live["hearts_total"] = max(room.live.get("hearts_total", 0), hearts_total)
+        if presence:
+            total, ranked, hearts = await self.store.presence(room.room_id, len(room.sessions))
+            room.set_live("viewers", total)
+            room.set_live("explain", ranked)
+            room.live["hearts_total"] = max(room.live.get("hearts_total", 0), hearts)
         if self.checkout is not None and room.state.sales:
             for name, value in (await self.checkout.live(room.room_id, room.state)).items():
                 if name == "bought":
