@@ -12,15 +12,16 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamer.aac import AacTranscoder
 from streamer.fanout import VideoFanout
 from streamer.fmp4 import OPUS_TIMESCALE
-from streamer.hls import LIVE_WINDOW, media_playlist
-from streamer.opus import AudioFragment, AudioPackager
+from streamer.hls import LIVE_WINDOW
+from streamer.opus import AudioFragment, AudioPackager, packet_duration
 from streamer.packager import InitSegment, PackagerEvent, VideoPackager
-from streamer.recording import ShowRecorder
+from streamer.recording import ShowRecorder, render_playlist
 from streamer.segmenter import Segmenter
 
 KEYFRAME_INTERVAL = 2.0
@@ -70,20 +71,24 @@ class Show:
     packager: VideoPackager = field(default_factory=VideoPackager)
     segmenter: Segmenter = field(default_factory=lambda: Segmenter(KEYFRAME_INTERVAL))
     audio: AudioPackager | None = None
+    aac: AacTranscoder | None = None
+    """The HLS audio rendition's transcoder (Safari plays no Opus over HLS)."""
     video_origin: float | None = None
     """Wall-clock arrival of the first video frame: video time 0."""
     audio_offset: int | None = None
     """Added to audio RTP time (48 kHz, 0 at the first packet) to land on video time."""
 
-    def playlist(self, window: int | None) -> str:
-        """The show's HLS playlist with URIs relative to ``/hls/{room}/``."""
-        prefix = self.recorder.show + "/" if window else ""
-        entries = self.recorder.entries
-        if prefix:
-            entries = [
-                replace(e, uri=prefix + e.uri, init_uri=prefix + e.init_uri) for e in entries
-            ]
-        return media_playlist(entries, ended=self.recorder.ended, window=window)
+    def playlist(self, name: str) -> str | None:
+        """Live playlist ``index``/``video``/``audio`` as served at ``/hls/{room}/``."""
+        rec = self.recorder
+        return render_playlist(
+            rec.index,
+            name,
+            prefix=rec.show + "/",
+            window=LIVE_WINDOW,
+            video=rec.entries,
+            aac=rec.aac_entries,
+        )
 
 
 class Channel:
@@ -121,6 +126,8 @@ class Channel:
         if audio:
             show.audio = AudioPackager()
             recorder.add_audio_init(show.audio.init_segment, show.audio.channels)
+            show.aac = AacTranscoder(show.audio.channels)
+            recorder.add_aac_init(show.aac.init_segment, show.aac.channels)
         self.show = show
         return show
 
@@ -167,8 +174,13 @@ class Channel:
         if show.audio_offset is None:
             seconds = now - show.video_origin - AUDIO_HOLD_BIAS
             show.audio_offset = round(seconds * OPUS_TIMESCALE) - timestamp
-        for frag in show.audio.push(data, timestamp + show.audio_offset, now):
+        decode_time = timestamp + show.audio_offset
+        for frag in show.audio.push(data, decode_time, now):
             self._route_audio(show, frag)
+        duration = packet_duration(data)
+        if show.aac is not None and duration and decode_time >= 0:
+            for frame in show.aac.push(data, decode_time, duration):
+                show.segmenter.push_aac(frame)
 
     def _route_audio(self, show: Show, frag: AudioFragment) -> None:
         self.fanout.publish_audio(frag)
@@ -184,9 +196,9 @@ class Channel:
         if self.show is not None:
             self._request_keyframe()
 
-    def live_playlist(self) -> str | None:
-        """The live HLS playlist, or None when no show is running."""
-        return self.show.playlist(LIVE_WINDOW) if self.show is not None else None
+    def live_playlist(self, name: str = "index") -> str | None:
+        """A live HLS playlist (``index``, ``video`` or ``audio``), or None if offline."""
+        return self.show.playlist(name) if self.show is not None else None
 
     def _route(self, show: Show, event: PackagerEvent) -> None:
         if isinstance(event, InitSegment):

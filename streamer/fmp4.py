@@ -4,7 +4,8 @@ Sans-I/O: functions take plain values and return ``bytes``. One track per init
 segment (CMAF style), so a video track and an audio track are two independent
 streams that MSE feeds into two ``SourceBuffer``\\ s and HLS into two renditions.
 
-- :func:`video_init_segment` / :func:`opus_init_segment` -> ``ftyp`` + ``moov``
+- :func:`video_init_segment` / :func:`opus_init_segment` / :func:`aac_init_segment`
+  -> ``ftyp`` + ``moov``
 - :func:`media_fragment` -> ``moof`` + ``mdat`` for one or more samples
 
 Why by hand and not PyAV's ``mp4`` muxer: we want exactly one fragment per
@@ -159,6 +160,40 @@ def opus_init_segment(channels: int = 2, pre_skip: int = 312, track_id: int = 1)
     mdia = _mdia(OPUS_TIMESCALE, b"soun", b"audio", smhd, stsd)
     trak = box(b"trak", _tkhd(track_id, 0, 0, audio=True), mdia)
     return _ftyp() + _moov(OPUS_TIMESCALE, trak, track_id)
+
+
+def _descriptor(tag: int, body: bytes) -> bytes:
+    """An MPEG-4 descriptor with a 4-byte expandable length."""
+    n = len(body)
+    size = bytes(
+        [0x80 | (n >> 21) & 0x7F, 0x80 | (n >> 14) & 0x7F, 0x80 | (n >> 7) & 0x7F, n & 0x7F]
+    )
+    return bytes([tag]) + size + body
+
+
+def aac_init_segment(
+    audio_specific_config: bytes, channels: int = 2, sample_rate: int = 48_000, bitrate: int = 0
+) -> bytes:
+    """``ftyp`` + ``moov`` for one AAC track (``mp4a`` + ``esds``, timescale = sample rate)."""
+    decoder_config = _descriptor(
+        4,
+        struct.pack(">BBBHII", 0x40, 0x15, 0, 0, bitrate, bitrate)  # AAC, audio stream
+        + _descriptor(5, audio_specific_config),
+    )
+    es = _descriptor(3, struct.pack(">HB", 1, 0) + decoder_config + _descriptor(6, b"\x02"))
+    entry = box(
+        b"mp4a",
+        bytes(6),
+        struct.pack(">H", 1),
+        bytes(8),
+        struct.pack(">HHHHI", channels, 16, 0, 0, sample_rate << 16),
+        full_box(b"esds", 0, 0, es),
+    )
+    stsd = full_box(b"stsd", 0, 0, struct.pack(">I", 1), entry)
+    smhd = full_box(b"smhd", 0, 0, bytes(4))
+    mdia = _mdia(sample_rate, b"soun", b"audio", smhd, stsd)
+    trak = box(b"trak", _tkhd(1, 0, 0, audio=True), mdia)
+    return _ftyp() + _moov(sample_rate, trak, 1)
 
 
 def media_fragment(

@@ -1,8 +1,9 @@
-"""HLS media playlists (RFC 8216, version 7) over fMP4 segments.
+"""HLS playlists (RFC 8216, version 7) over fMP4 segments.
 
-Pure text building. The same entries describe a live sliding window
-(``/hls/{room}/index.m3u8``) and a finished recording (``ENDLIST``), so a
-recording replays with any HLS player.
+Pure text building. Every show has a master playlist (``index.m3u8``) naming a
+video media playlist (``video.m3u8``) and, when the host sent audio, an AAC
+rendition (``audio.m3u8``). The same entries describe a live sliding window and
+a finished recording (``ENDLIST``), so a recording replays with any HLS player.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from dataclasses import dataclass
 
 LIVE_WINDOW = 6
 """Segments listed in a live playlist (~12 s at the 2 s keyframe cadence)."""
+DEFAULT_BANDWIDTH = 2_000_000
+"""``BANDWIDTH`` announced before the first segment gives a measure."""
+AUDIO_GROUP = "audio"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,4 +71,29 @@ def media_playlist(
         lines.append(entry.uri)
     if ended:
         lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def master_playlist(
+    *,
+    codecs: str,
+    bandwidth: int,
+    resolution: tuple[int, int] | None,
+    audio: bool,
+) -> str:
+    """The master playlist: one variant (``video.m3u8``), with ``audio.m3u8`` as its
+    default audio rendition when ``audio`` is set. ``codecs`` lists every codec
+    the variant needs (e.g. ``"avc1.42e01f,mp4a.40.2"``)."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    attrs = f'BANDWIDTH={max(1, bandwidth)},CODECS="{codecs}"'
+    if resolution is not None:
+        attrs += f",RESOLUTION={resolution[0]}x{resolution[1]}"
+    if audio:
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="host",LANGUAGE="und",'
+            'DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="audio.m3u8"'
+        )
+        attrs += f',AUDIO="{AUDIO_GROUP}"'
+    lines.append(f"#EXT-X-STREAM-INF:{attrs}")
+    lines.append("video.m3u8")
     return "\n".join(lines) + "\n"

@@ -2,10 +2,14 @@
 
 ==================================================  ===================================
 ``GET /ws/video/{room}``                            WebSocket, framing in :mod:`streamer.fanout`
-``GET /hls/{room}/index.m3u8``                      live playlist (sliding window), 404 if offline
-``GET /hls/{room}/{show}/index.m3u8``               whole show (``ENDLIST`` once it ended)
+``GET /hls/{room}/index.m3u8``                      live master playlist, 404 if offline
+``GET /hls/{room}/video.m3u8``, ``audio.m3u8``      live media playlists (sliding window)
+``GET /hls/{room}/{show}/index.m3u8``               one show's master playlist
+``GET /hls/{room}/{show}/video.m3u8``, ``audio...``  the whole show (``ENDLIST`` once ended)
 ``GET /hls/{room}/{show}/init-N.mp4``               init segment (immutable)
 ``GET /hls/{room}/{show}/seg-NNNNNN.m4s``           media segment (immutable)
+``GET /hls/{room}/{show}/aac-init.mp4``, ``aac-NNNNNN.m4s``  AAC rendition (immutable)
+``GET /hls/{room}/{show}/audio-init.mp4``, ``aseg-NNNNNN.m4s``  recorded Opus (immutable)
 ``GET /recordings/{room}``                          JSON list of the room's shows, newest first
 ==================================================  ===================================
 
@@ -23,8 +27,7 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from streamer.hls import media_playlist
-from streamer.recording import entries_from_index, read_index, show_dir, valid_name
+from streamer.recording import read_index, render_playlist, show_dir, valid_name
 from streamer.service import StreamerService
 
 M3U8 = "application/vnd.apple.mpegurl"
@@ -34,7 +37,10 @@ ENDED_PLAYLIST_CACHE = "public, max-age=86400"
 MISS_CACHE = "public, max-age=1"
 MAX_RECORDINGS_LISTED = 100
 
-_MEDIA_FILE = re.compile(r"^(init-\d{1,6}\.mp4|seg-\d{6}\.m4s)$")
+_MEDIA_FILE = re.compile(
+    r"^(init-\d{1,6}\.mp4|(seg|aseg|aac)-\d{6}\.m4s|audio-init\.mp4|aac-init\.mp4)$"
+)
+_PLAYLISTS = {"index.m3u8": "index", "video.m3u8": "video", "audio.m3u8": "audio"}
 
 
 def _miss(text: str = "not found\n") -> web.Response:
@@ -90,10 +96,11 @@ class PlaybackHandlers:
         await asyncio.gather(*(close(ws, t) for ws, t in sockets), return_exceptions=True)
 
     async def live_playlist(self, request: web.Request) -> web.Response:
-        """The live sliding-window playlist of the room's current show."""
+        """A live playlist of the room's current show (master, video or audio)."""
         room = request.match_info["room"]
+        name = _PLAYLISTS[request.match_info["playlist"]]
         channel = self.service.channels.get(room) if valid_name(room) else None
-        text = channel.live_playlist() if channel is not None else None
+        text = channel.live_playlist(name) if channel is not None else None
         if text is None:
             return _miss("offline\n")
         return web.Response(
@@ -104,10 +111,11 @@ class PlaybackHandlers:
         """The full playlist of one show (live or recorded)."""
         folder = self._show_dir(request)
         index = read_index(folder / "index.json") if folder else None
-        if index is None:
+        name = _PLAYLISTS[request.match_info["playlist"]]
+        text = render_playlist(index, name) if index is not None else None
+        if index is None or text is None:
             return _miss()
         ended = index.get("ended_at") is not None
-        text = media_playlist(entries_from_index(index), ended=ended)
         cache = ENDED_PLAYLIST_CACHE if ended else LIVE_PLAYLIST_CACHE
         return web.Response(text=text, content_type=M3U8, headers={"Cache-Control": cache})
 
@@ -168,8 +176,9 @@ class PlaybackHandlers:
     def add_routes(self, app: web.Application) -> None:
         """Register the playback routes on ``app``."""
         app.router.add_get("/ws/video/{room}", self.video_ws)
-        app.router.add_get("/hls/{room}/index.m3u8", self.live_playlist)
-        app.router.add_get("/hls/{room}/{show}/index.m3u8", self.show_playlist)
+        playlist = "{playlist:(?:index|video|audio)\\.m3u8}"
+        app.router.add_get(f"/hls/{{room}}/{playlist}", self.live_playlist)
+        app.router.add_get(f"/hls/{{room}}/{{show}}/{playlist}", self.show_playlist)
         app.router.add_get("/hls/{room}/{show}/{name}", self.media_file)
         app.router.add_get("/recordings/{room}", self.recordings)
         app.on_shutdown.append(self.close_sockets)

@@ -10,8 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streamer.fmp4 import VIDEO_TIMESCALE
+from streamer.fmp4 import VIDEO_TIMESCALE, Sample, media_fragment
 from streamer.packager import Fragment, InitSegment, PackagerEvent
+
+AAC_FRAME = 1024
+"""Samples in one AAC-LC access unit."""
+
+
+@dataclass(frozen=True, slots=True)
+class AacFrame:
+    """One AAC access unit at ``decode_time`` (48 kHz units), :data:`AAC_FRAME` long."""
+
+    data: bytes
+    decode_time: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +32,8 @@ class Segment:
     ``index`` counts from 0 within a show; ``start``/``duration`` are seconds on
     the media timeline; ``discontinuity`` is set on the first segment after a
     generation change (not on the very first segment of a show). ``audio`` holds
-    the audio fragments that arrived while the segment was open (empty if none).
+    the audio fragments that arrived while the segment was open (empty if none),
+    ``aac`` the AAC rendition's fragments for the same span (empty if none).
     """
 
     index: int
@@ -31,6 +43,7 @@ class Segment:
     discontinuity: bool
     data: bytes
     audio: bytes = b""
+    aac: bytes = b""
 
 
 @dataclass(slots=True)
@@ -41,6 +54,26 @@ class _Open:
     discontinuity: bool
     parts: list[bytes] = field(default_factory=list)
     audio: list[bytes] = field(default_factory=list)
+    aac: list[AacFrame] = field(default_factory=list)
+
+
+def _aac_fragments(index: int, frames: list[AacFrame]) -> bytes:
+    """AAC frames as fragments: one per run of back-to-back frames."""
+    out: list[bytes] = []
+    run: list[AacFrame] = []
+    for frame in frames:
+        if run and frame.decode_time != run[-1].decode_time + AAC_FRAME:
+            out.append(_aac_run(index, len(out), run))
+            run = []
+        run.append(frame)
+    if run:
+        out.append(_aac_run(index, len(out), run))
+    return b"".join(out)
+
+
+def _aac_run(index: int, part: int, run: list[AacFrame]) -> bytes:
+    samples = [Sample(f.data, AAC_FRAME, True) for f in run]
+    return media_fragment(index * 16 + part + 1, run[0].decode_time, samples)
 
 
 class Segmenter:
@@ -68,6 +101,11 @@ class Segmenter:
         """Add an audio fragment to the open segment (dropped if none is open)."""
         if self._open is not None:
             self._open.audio.append(data)
+
+    def push_aac(self, frame: AacFrame) -> None:
+        """Add an AAC frame to the open segment (dropped if none is open)."""
+        if self._open is not None:
+            self._open.aac.append(frame)
 
     def flush(self) -> list[Segment]:
         """Close the open segment (end of show)."""
@@ -105,5 +143,6 @@ class Segmenter:
                 discontinuity=seg.discontinuity,
                 data=b"".join(seg.parts),
                 audio=b"".join(seg.audio),
+                aac=_aac_fragments(index, seg.aac),
             )
         ]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import av
 
+from streamer.aac import AacTranscoder
+from streamer.fmp4 import Sample, media_fragment
 from streamer.opus import PACKETS_PER_FRAGMENT, AudioPackager, packet_duration
-from streamer.segmenter import Segmenter
+from streamer.segmenter import AacFrame, Segmenter
 from streamer.synthetic import encode_opus
 
 
@@ -60,3 +63,41 @@ def test_audio_rides_in_the_open_segment() -> None:
     segmenter = Segmenter()
     segmenter.push_audio(b"dropped: no segment open yet")
     assert segmenter.flush() == []
+
+
+def test_aac_rendition_is_continuous_and_decodes() -> None:
+    transcoder = AacTranscoder()
+    frames: list[AacFrame] = []
+    for i, packet in enumerate(opus_packets(100)):
+        frames += transcoder.push(packet, 4800 + i * 960, 960)
+    assert len(frames) >= 90 and transcoder.errors == 0
+    assert frames[0].decode_time == 4800 - 1024  # the encoder priming frame leads
+    assert all(b.decode_time - a.decode_time == 1024 for a, b in itertools.pairwise(frames))
+    segmenter = Segmenter()
+    first = frames[0].decode_time
+    data = transcoder.init_segment + media_fragment(
+        1, first, [Sample(f.data, 1024, True) for f in frames]
+    )
+    container = av.open(io.BytesIO(data))
+    try:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == "aac" and stream.codec_context.channels == 2
+        decoded = list(container.decode(stream))
+    finally:
+        container.close()
+    assert sum(f.samples for f in decoded) == 1024 * len(frames)
+    assert segmenter.flush() == []
+
+
+def test_a_gap_in_the_opus_timeline_restarts_the_aac_timeline() -> None:
+    transcoder = AacTranscoder()
+    packets = opus_packets(40)
+    frames: list[AacFrame] = []
+    for i, packet in enumerate(packets[:20]):
+        frames += transcoder.push(packet, i * 960, 960)
+    later = 48_000 * 10
+    resumed: list[AacFrame] = []
+    for i, packet in enumerate(packets[20:]):
+        resumed += transcoder.push(packet, later + i * 960, 960)
+    assert frames and resumed
+    assert resumed[0].decode_time == later - 1024

@@ -107,12 +107,18 @@ async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> N
         )
         assert audio_buffered > 0.5
 
-        # HLS: a live playlist with fMP4 segments that parse.
+        # HLS: a master playlist, video and AAC renditions of fMP4 segments that parse.
         async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/hls/{ROOM}/index.m3u8") as resp:
+                assert resp.status == 200
+                assert resp.headers["Cache-Control"] == "public, max-age=1"
+                master = await resp.text()
+            assert 'CODECS="avc1.42' in master and "mp4a.40.2" in master
+            assert "RESOLUTION=640x360" in master and 'URI="audio.m3u8"' in master
             playlist = ""
             deadline = time.monotonic() + 20
             while playlist.count("#EXTINF") < 2 and time.monotonic() < deadline:
-                async with http.get(f"{server.url}/hls/{ROOM}/index.m3u8") as resp:
+                async with http.get(f"{server.url}/hls/{ROOM}/video.m3u8") as resp:
                     if resp.status == 200:
                         assert resp.headers["Cache-Control"] == "public, max-age=1"
                         playlist = await resp.text()
@@ -131,6 +137,24 @@ async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> N
                 assert resp.status == 200
                 assert "immutable" in resp.headers["Cache-Control"]
                 segment = await resp.read()
+            async with http.get(f"{server.url}/hls/{ROOM}/audio.m3u8") as resp:
+                assert resp.status == 200
+                audio_playlist = await resp.text()
+            aac_uri = next(line for line in audio_playlist.splitlines() if "aac-0" in line)
+            aac_init_uri = aac_uri.rsplit("/", 1)[0] + "/aac-init.mp4"
+            async with http.get(f"{server.url}/hls/{ROOM}/{aac_init_uri}") as resp:
+                aac_init = await resp.read()
+            async with http.get(f"{server.url}/hls/{ROOM}/{aac_uri}") as resp:
+                assert "immutable" in resp.headers["Cache-Control"]
+                aac_segment = await resp.read()
+        container = av.open(io.BytesIO(aac_init + aac_segment))
+        try:
+            stream = container.streams.audio[0]
+            assert stream.codec_context.name == "aac"
+            aac_frames = list(container.decode(stream))  # the test may decode; the server must not
+            assert sum(f.samples for f in aac_frames) > 48000  # more than a second of sound
+        finally:
+            container.close()
         assert [kind for kind, _ in read_boxes(init)] == [b"ftyp", b"moov"]
         kinds = [kind for kind, _ in read_boxes(segment)]
         assert kinds[:2] == [b"moof", b"mdat"] and len(kinds) % 2 == 0
@@ -153,6 +177,16 @@ async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> N
         assert frames_in >= 30
 
     # The show was recorded: index + segments replay as a VOD playlist.
+    async with running_server(tmp_path) as replay, aiohttp.ClientSession() as http:
+        async with http.get(f"{replay.url}/recordings/{ROOM}") as resp:
+            listing = await resp.json()
+        (recorded,) = listing["shows"]
+        assert recorded["ended_at"] is not None and recorded["segments"] >= 2
+        base = recorded["playlist"].rsplit("/", 1)[0]
+        async with http.get(f"{replay.url}{base}/video.m3u8") as resp:
+            assert resp.status == 200 and "max-age=86400" in resp.headers["Cache-Control"]
+            vod = await resp.text()
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in vod and vod.endswith("#EXT-X-ENDLIST\n")
     shows = list((tmp_path / "media" / ROOM).iterdir())
     assert len(shows) == 1
     files = {p.name for p in shows[0].iterdir()}

@@ -14,7 +14,7 @@ import pytest
 from streamer.errors import BitstreamError
 from streamer.fmp4 import Sample, media_fragment, opus_init_segment, read_boxes
 from streamer.h264 import parse_access_unit, parse_sps, split_annexb
-from streamer.hls import PlaylistEntry, media_playlist
+from streamer.hls import PlaylistEntry, master_playlist, media_playlist
 from streamer.packager import Fragment, InitSegment, PackagerEvent, VideoPackager
 from streamer.segmenter import Segmenter
 from streamer.synthetic import EncodedFrame, encode_clip
@@ -170,3 +170,18 @@ def test_fragment_and_opus_init_box_layout() -> None:
     assert [k for k, _ in read_boxes(opus_init_segment())] == [b"ftyp", b"moov"]
     with pytest.raises(ValueError):
         list(read_boxes(frag[:-1]))
+
+
+def test_master_playlist_names_the_video_variant_and_the_aac_rendition() -> None:
+    text = master_playlist(
+        codecs="avc1.42e01f,mp4a.40.2", bandwidth=1_600_000, resolution=(640, 360), audio=True
+    )
+    lines = text.splitlines()
+    assert lines[0] == "#EXTM3U" and lines[-1] == "video.m3u8"
+    media = next(line for line in lines if line.startswith("#EXT-X-MEDIA:"))
+    assert "TYPE=AUDIO" in media and 'URI="audio.m3u8"' in media and "DEFAULT=YES" in media
+    inf = lines[-2]
+    assert inf.startswith("#EXT-X-STREAM-INF:BANDWIDTH=1600000,")
+    assert 'CODECS="avc1.42e01f,mp4a.40.2"' in inf and 'AUDIO="audio"' in inf
+    silent = master_playlist(codecs="avc1.42e01f", bandwidth=1, resolution=None, audio=False)
+    assert "#EXT-X-MEDIA" not in silent and "AUDIO=" not in silent
