@@ -1,14 +1,65 @@
-"""The pages people use: show list, host studio, viewer room (``web/static``)."""
+"""The pages people use: show list ``/``, host studio ``/studio/{room}``, viewer room
+``/live/{room}``.
+
+Each page is a static HTML shell from ``web/static`` that loads plain ES modules from
+``/static/`` (no build step); the room id is read from the address in the browser.
+Pages get a strict Content-Security-Policy: scripts, styles and connections from this
+server only, images also from http(s) (product pictures), media from blob URLs (MSE).
+Static files are served with ``Cache-Control: no-cache`` so a new release is picked up
+on the next load (the browser revalidates with ``Last-Modified``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 STATIC = Path(__file__).parent / "static"
 
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' https: http: data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+PAGES = {"/": "index.html", "/studio/{room}": "studio.html", "/live/{room}": "live.html"}
+# /static/streamer/ belongs to the streamer (registered before the pages).
+OWN_STATIC = ("/static/js/", "/static/css/", "/static/img/")
+
+
+def _page(filename: str) -> Handler:
+    path = STATIC / filename
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(path, headers=PAGE_HEADERS)
+
+    return handler
+
+
+async def _static_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path.startswith(OWN_STATIC):
+        response.headers.setdefault("Cache-Control", "no-cache")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
 
 def setup_pages(app: web.Application) -> None:
-    if STATIC.is_dir():
-        app.router.add_static("/static/", STATIC)
+    for route, filename in PAGES.items():
+        app.router.add_get(route, _page(filename))
+    app.router.add_static("/static/", STATIC)
+    app.on_response_prepare.append(_static_headers)

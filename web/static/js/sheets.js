@@ -1,0 +1,45 @@
+// Bottom sheets over the stream: one open at a time, a scrim behind, Escape closes.
+
+import { $ } from "./dom.js";
+
+let current = null;
+let onCloseCurrent = null;
+
+export function openSheet(sheet, onClose) {
+  if (current && current !== sheet) closeSheet();
+  current = sheet;
+  onCloseCurrent = onClose || null;
+  const scrim = $("#scrim");
+  scrim.hidden = false;
+  sheet.hidden = false;
+  requestAnimationFrame(() => {
+    scrim.classList.add("show");
+    sheet.classList.add("show");
+  });
+  const focus = sheet.querySelector("[autofocus], input, button.btn-primary");
+  if (focus) setTimeout(() => focus.focus({ preventScroll: true }), 60);
+}
+
+export function closeSheet() {
+  if (!current) return;
+  const sheet = current;
+  const done = onCloseCurrent;
+  current = null;
+  onCloseCurrent = null;
+  sheet.classList.remove("show");
+  $("#scrim").classList.remove("show");
+  sheet.hidden = true;
+  $("#scrim").hidden = true;
+  if (done) done();
+}
+
+export function isOpen(sheet) {
+  return current === sheet;
+}
+
+export function setupSheets() {
+  $("#scrim").addEventListener("click", closeSheet);
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") closeSheet();
+  });
+}
