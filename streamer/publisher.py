@@ -4,7 +4,8 @@ Thin adapter. H.264 is forced on the video transceiver (and Opus on audio)
 before ``setRemoteDescription``; encoded frames are tapped from the receivers
 (:mod:`streamer.aiortc_hook`) and never decoded. A background task sends the
 periodic keyframe request. The session ends when :meth:`Publisher.close` is
-called (DELETE, replacement, shutdown) or the connection fails.
+called (DELETE, replacement, shutdown), the connection fails, or it does not
+connect within :data:`CONNECT_TIMEOUT` (an offer whose sender never shows up).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
 from streamer.aiortc_hook import gather_with_hosts, send_pli, tap_encoded_frames
 from streamer.channel import Channel
@@ -28,6 +30,9 @@ from streamer.errors import OfferRejected
 from streamer.sdp_check import check_offer
 
 log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 15.0
+"""Seconds a new session gets to complete ICE and DTLS before it is closed."""
 
 
 def _prefer(transceiver: RTCRtpTransceiver, mime: str) -> None:
@@ -81,12 +86,16 @@ class Publisher:
             _prefer(audio, "audio/opus")
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        except (
+            ValueError,
+            KeyError,
+            IndexError,
+            AttributeError,
+            InvalidAccessError,
+            InvalidStateError,
+            OperationError,
+        ) as exc:  # aiortc's SDP parser and negotiation refuse what it cannot use
             raise OfferRejected(f"offer rejected: {exc}") from exc
-        except Exception as exc:  # aiortc raises OperationError / InvalidStateError
-            if type(exc).__module__.startswith("aiortc"):
-                raise OfferRejected(f"offer rejected: {exc}") from exc
-            raise
         self._video_receiver = video.receiver
         tap_encoded_frames(video.receiver, self._on_video)
         if audio is not None:
@@ -160,6 +169,16 @@ class Publisher:
             await send_pli(receiver)
 
     async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CONNECT_TIMEOUT
         while True:
             await asyncio.sleep(0.5)
+            if self.pc.connectionState != "connected" and deadline and loop.time() > deadline:
+                log.info("publisher %s did not connect in time", self.session_id[:6])
+                task = asyncio.create_task(self.close())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                return
+            if self.pc.connectionState == "connected":
+                deadline = 0.0
             self.channel.tick()

@@ -63,6 +63,9 @@ class StreamerService:
         ch = self.channels.get(room)
         if ch is not None and not ch.live and not ch.fanout.viewers:
             del self.channels[room]
+            lock = self._room_locks.get(room)
+            if lock is not None and not lock.locked():
+                del self._room_locks[room]
 
     def peer_connections(self) -> int:
         """Peer connections alive (registered or still negotiating)."""

@@ -9,8 +9,10 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
+from streamer import publisher as publisher_module
 from streamer.synthetic import PacketTrack, encode_clip, whip_publish
 from tests.streamer_fixtures.harness import TOKEN, running_server, wait_for
 
@@ -133,3 +135,16 @@ async def test_replacement_and_shutdown_close_every_peer_connection(tmp_path: Pa
     assert server.live_events[-1] == ("room1", False)
     await pc1.close()
     await pc2.close()
+
+
+async def test_a_session_that_never_connects_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher_module, "CONNECT_TIMEOUT", 1.0)
+    offer = await offer_sdp()  # its peer connection is closed: nobody will answer ICE
+    async with running_server(tmp_path) as server, aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/whip/room1", data=offer, headers=AUTH) as resp:
+            assert resp.status == 201
+        assert server.service.peer_connections() == 1
+        await wait_for(lambda: server.service.peer_connections() == 0, 5, "timed-out session")
+        await wait_for(lambda: server.live_events[-1] == ("room1", False), 5, "offline")
