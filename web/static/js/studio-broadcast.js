@@ -24,12 +24,12 @@ export class Broadcast extends EventTarget {
     replace(
       el,
       h("div", { class: "card-head" }, h("h2", {}, "Camera"), this.tag),
-      h("div", { class: "preview" }, this.video, h("div", { class: "preview-empty" }, icon("camera", 28), h("span", {}, "Camera off"))),
+      h("div", { class: "preview" }, this.video, h("div", { class: "preview-empty" }, icon("camera", 28), h("span", {}, "Camera off")), this.meter),
       h(
         "div",
         { class: "devices" },
         h("label", { class: "lbl" }, h("span", { class: "lbl-row" }, icon("camera", 14), "Camera"), this.camSelect),
-        h("label", { class: "lbl" }, h("span", { class: "lbl-row" }, icon("mic", 14), "Microphone"), this.micSelect, this.meter),
+        h("label", { class: "lbl" }, h("span", { class: "lbl-row" }, icon("mic", 14), "Microphone"), this.micSelect),
       ),
       this.message,
     );

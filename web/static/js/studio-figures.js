@@ -94,11 +94,11 @@ export class Figures {
     const d = this.data;
     if (d) {
       t.orders.value.textContent = count(d.orders || 0);
-      t.orders.sub.textContent = `${count(d.units_sold || 0)} units sold`;
+      t.orders.sub.textContent = `${count(d.units_sold || 0)} ${d.units_sold === 1 ? "unit" : "units"} sold`;
       const revenue = Object.entries(d.revenue || {});
       t.revenue.value.textContent = revenue.length ? revenue.map(([cur, v]) => money(v, cur)).join(" + ") : "–";
       const commission = Object.values(d.hosts || {}).flatMap((x) => Object.entries(x.commission || {}));
-      t.revenue.sub.textContent = commission.length ? `commission ${commission.map(([cur, v]) => money(v, cur)).join(" + ")}` : "";
+      t.revenue.sub.textContent = commission.length ? `fee ${commission.map(([cur, v]) => money(v, cur)).join(" + ")}` : "";
     }
     const stock = m.live.stock || {};
     const onSale = Object.values(stock);
@@ -111,7 +111,7 @@ export class Figures {
     }
     const base = Math.max(viewers, 1);
     t.conversion.value.textContent = viewers ? `${((100 * this.buyers) / base).toFixed(1)}%` : "–";
-    t.conversion.sub.textContent = `${this.buyers} ${this.buyers === 1 ? "buyer" : "buyers"} / ${viewers} viewers`;
+    t.conversion.sub.textContent = `${this.buyers} ${this.buyers === 1 ? "buyer" : "buyers"} / ${viewers}`;
   }
 
   renderRecent() {

@@ -142,7 +142,7 @@ export class Lineup {
     const price = h("input", { class: "field", name: "price", inputmode: "decimal", required: true, value: p ? toMajor(p.price, p.currency) : "", placeholder: "129.00" });
     const cur = h("select", { class: "field", name: "currency" }, codes.map((c) => h("option", { value: c, text: c })));
     cur.value = currency;
-    const image = h("input", { class: "field", name: "image_url", type: "url", maxlength: "500", value: p ? p.image_url : "", placeholder: "https://…/photo.jpg" });
+    const image = h("input", { class: "field", name: "image_url", inputmode: "url", spellcheck: "false", maxlength: "500", value: p ? p.image_url : "", placeholder: "https://…/photo.jpg" });
     const stock = h("input", { class: "field", name: "stock", type: "number", min: "0", step: "1", value: p ? String(p.stock) : "20", disabled: Boolean(p) });
     const error = h("p", { class: "form-error", role: "alert" });
     const save = h("button", { class: "btn btn-primary", type: "submit" }, p ? "Save changes" : "Add to lineup");

@@ -1,0 +1,171 @@
+"""One scripted show in real headless Chromium: host studio, two viewers, a sale, an order.
+
+The host goes live with Chromium's fake camera over WHIP, builds the lineup, pins a
+product and opens a flash sale; a phone-sized and a desktop viewer watch the video,
+chat with each other, ask for an explanation and buy; the host sees the request and the
+order, ends the show and downloads the orders as CSV. The tests also write the
+screenshots in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.pages_fixtures.harness import (
+    DESKTOP,
+    PHONE,
+    STUDIO,
+    chromium,
+    create_room,
+    new_page,
+    node,
+    poll,
+    screenshot,
+)
+from web.redis_process import RedisProcess
+
+ROOM = "friday-deals"
+
+
+async def add_product(
+    studio: Any, name: str, price: str, image: str, stock: str, currency: str = "USD"
+) -> None:
+    await studio.click("#add-product")
+    form = studio.locator("#product-form")
+    await form.locator("[name=name]").fill(name)
+    await form.locator("[name=price]").fill(price)
+    await form.locator("[name=currency]").select_option(currency)
+    await form.locator("[name=image_url]").fill(image)
+    await form.locator("[name=stock]").fill(stock)
+    await form.locator("button[type=submit]").click()
+    await studio.locator("li.lineup-item", has_text=name).wait_for()
+
+
+async def video_plays(page: Any) -> None:
+    await poll(page, "document.getElementById('app').dataset.state === 'playing'", 25, "video")
+    t1 = await page.evaluate("document.getElementById('video').currentTime")
+    await asyncio.sleep(0.8)
+    t2 = await page.evaluate("document.getElementById('video').currentTime")
+    assert t2 > t1, "currentTime must advance"
+
+
+async def chat(page: Any, text: str, name: str | None = None) -> None:
+    await page.fill("#chat-input", text)
+    await page.press("#chat-input", "Enter")
+    if name is not None:  # the first message asks for a chat name
+        await page.fill("#name-input", name)
+        await page.press("#name-input", "Enter")
+    await page.locator("#chat .msg", has_text=text).wait_for(timeout=10_000)
+
+
+async def test_scripted_show(
+    redis_server: RedisProcess, redis_client: Any, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    errors: list[str] = []
+    async with node(redis_server.url, tmp_path) as n, chromium() as browser:
+        token = await create_room(http, n, ROOM, "Friday night deals", "Mia")
+
+        # The host opens the studio; the token leaves the address bar.
+        studio = await new_page(browser, errors, **STUDIO)
+        await studio.goto(f"{n.url}/studio/{ROOM}#token={token}")
+        await poll(studio, "window.livecart && window.livecart.conn.status === 'open'")
+        assert await studio.evaluate("location.hash") == ""
+        assert await studio.evaluate(f"sessionStorage.getItem('livecart:host:{ROOM}')") == token
+
+        await add_product(studio, "Silk scarf", "129.00", "/static/img/sample-scarf.svg", "40")
+        await add_product(studio, "Ceramic mug", "24.50", "/static/img/sample-mug.svg", "25")
+        products = await studio.evaluate(
+            "Object.fromEntries(Object.values(window.livecart.model.products)"
+            ".map(p => [p.name, p.id]))"
+        )
+        scarf, mug = products["Silk scarf"], products["Ceramic mug"]
+        await studio.locator("li.lineup-item", has_text="Silk scarf").locator(".pin-btn").click()
+        await poll(studio, f"window.livecart.model.pinned === '{scarf}'")
+
+        # Go live with the fake camera, then open a sale on the pinned scarf.
+        await poll(studio, "window.livecart.broadcast.stream !== null", 10, "camera preview")
+        await studio.click("#go-live")
+        await poll(studio, "window.livecart.broadcast.state === 'live'", 20, "WHIP connected")
+        await studio.fill("#sale-price", "99.00")
+        await studio.fill("#sale-units", "10")
+        await studio.fill("#sale-limit", "2")
+        await studio.click("#open-sale")
+        await studio.locator("#sale .badge-open").wait_for()
+
+        # Two viewers: a phone and a desktop.
+        phone = await new_page(browser, errors, **PHONE)
+        desk = await new_page(browser, errors, **DESKTOP)
+        await phone.goto(f"{n.url}/live/{ROOM}")
+        await desk.goto(f"{n.url}/live/{ROOM}")
+        await asyncio.gather(video_plays(phone), video_plays(desk))
+        for page in (phone, desk):
+            await page.locator("#pinned", has_text="Silk scarf").wait_for()
+            assert "$99.00" in await page.inner_text("#pinned")
+            assert "10 left" in await page.inner_text("#pinned")
+
+        # They chat with each other.
+        await chat(phone, "Does the scarf come in blue?", name="Ana")
+        await desk.locator("#chat .msg", has_text="Does the scarf come in blue?").wait_for()
+        await chat(desk, "I have the red one, it's lovely", name="Ben")
+        await phone.locator("#chat .msg", has_text="it's lovely").wait_for()
+        assert "Ana" in await desk.locator("#chat .msg", has_text="blue").inner_text()
+
+        # The phone asks the host to explain the mug; the host sees it ranked.
+        await phone.click("#bag-btn")
+        row = phone.locator(f"#lineup-sheet .lineup-row[data-product='{mug}']")
+        await row.locator(".explain-btn").click()
+        await row.locator(".explain-btn", has_text="Asked").wait_for()
+        await studio.locator(f"#queue .queue-item[data-product='{mug}']").wait_for(timeout=10_000)
+        assert "1 request" in await studio.inner_text("#queue")
+        await phone.keyboard.press("Escape")
+
+        # The desktop viewer buys with the sandbox card.
+        await desk.click("#pinned .buy-btn")
+        card = await desk.input_value("#card-number")
+        assert card.replace(" ", "") == "4242424242424242"
+        assert "Sandbox" in await desk.inner_text("#checkout-sheet")
+        await desk.click("#checkout-sheet .pay-btn")
+        order_id = (await desk.locator("#order-id").inner_text(timeout=15_000)).strip()
+        assert order_id.startswith("o_")
+
+        # The phone sees the units drop and a toast.
+        await phone.locator("#pinned", has_text="9 left").wait_for(timeout=10_000)
+        await phone.locator("#toasts .toast.bought", has_text="just bought").wait_for(
+            timeout=10_000
+        )
+        await screenshot(phone, "viewer-phone")
+        await desk.keyboard.press("Escape")
+        await desk.locator("#chat .msg", has_text="lovely").wait_for()
+        await screenshot(desk, "viewer-desktop")
+
+        # The host sees the order in the figures.
+        await studio.locator(f".order-row[data-order='{order_id}']").wait_for(timeout=10_000)
+        assert (await studio.inner_text("#fig-orders")).strip() == "1"
+        await screenshot(studio, "studio")
+
+        shows = await new_page(browser, errors, **DESKTOP)
+        await shows.goto(f"{n.url}/")
+        await shows.locator(f".show-card[data-room='{ROOM}']", has_text="Live").wait_for()
+        await screenshot(shows, "shows")
+
+        # End the show and download the CSV.
+        await studio.click("#end-show")
+        await studio.click("#confirm-ok")
+        await studio.locator("#end-card", has_text="Show ended").wait_for(timeout=15_000)
+        await poll(phone, "document.getElementById('app').dataset.state === 'ended'", 10)
+        async with studio.expect_download() as download_info:
+            await studio.click("#download-csv")
+        download = await download_info.value
+        csv_path = tmp_path / "orders.csv"
+        await download.save_as(csv_path)
+        csv_text = await asyncio.to_thread(csv_path.read_text)
+        assert download.suggested_filename == f"{ROOM}-orders.csv"
+        assert order_id in csv_text and "Ben" in csv_text
+        assert "configured" in await studio.inner_text("#webhook-status")
+        for page in (studio, phone, desk, shows):
+            await page.context.close()
+    assert errors == []
