@@ -1,9 +1,11 @@
 """Group one-frame fragments into HLS/recording segments.
 
 Sans-I/O. A segment starts on a keyframe and closes at the first keyframe
-after ``target`` seconds, or when a new init segment (generation) arrives, in
-which case the next segment is marked as a discontinuity. The publisher is
-asked for a keyframe every ~2 s, so segments are ~2 s long.
+after ``target - slack`` seconds, or when a new init segment (generation)
+arrives, in which case the next segment is marked as a discontinuity. The
+publisher is asked for a keyframe every ~2 s; the slack (a quarter of the
+target) keeps a keyframe that lands just before the 2 s mark from doubling the
+segment, so segments are 1.5–2.5 s long.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ class Segmenter:
         closed: list[Segment] = []
         seg = self._open
         elapsed = (frag.decode_time - seg.start) / VIDEO_TIMESCALE if seg is not None else 0.0
-        if seg is not None and frag.keyframe and elapsed >= self.target:
+        if seg is not None and frag.keyframe and elapsed >= self.target * 0.75:
             closed.extend(self._close())
             seg = None
         if seg is None:

@@ -168,6 +168,32 @@ async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> N
         assert len(packets) == len(kinds) // 2
         assert packets[0].is_keyframe
 
+        # The host changes resolution: a new init segment, playback goes on at the new
+        # size, and HLS marks the change with a discontinuity.
+        await host.evaluate(
+            """(async () => {
+                const sender = window.whip.publisher.pc.getSenders()
+                    .find((s) => s.track && s.track.kind === "video");
+                await sender.track.applyConstraints({ width: 320, height: 180 });
+            })()"""
+        )
+        await wait_for(lambda: channel.last_init.width == 320, 10, "a 320-wide init segment")
+        assert channel.last_init.generation == 2
+        await poll_js(
+            viewer, "document.getElementById('v').videoWidth === 320", 10, "new size playing"
+        )
+        t3 = await eval_js(viewer, "document.getElementById('v').currentTime")
+        await asyncio.sleep(1.0)
+        assert await eval_js(viewer, "document.getElementById('v').currentTime") > t3
+        await wait_for(
+            lambda: any(s["generation"] == 2 for s in show.recorder.index["segments"]),
+            10,
+            "a segment of the new size",
+        )
+        video_playlist = show.playlist("video") or ""
+        assert "#EXT-X-DISCONTINUITY" in video_playlist
+        assert "init-2.mp4" in video_playlist
+
         # The host stops: DELETE ends the session, the room goes offline.
         await host.evaluate("window.whip.publisher.stop()")
         await wait_for(lambda: service.peer_connections() == 0, 10, "publisher closed")

@@ -122,19 +122,20 @@ def test_non_increasing_timestamps_are_dropped() -> None:
 def test_segments_start_on_keyframes_and_mark_discontinuities() -> None:
     packager = VideoPackager()
     segmenter = Segmenter(target=2.0)
-    small = clip(320, 180, 150, 30)  # keyframe every second, 5 s
+    small = clip(320, 180, 150, 45)  # keyframe every 1.5 s, 5 s
     large = clip(640, 360, 60, 30)
     events = run(packager, small) + run(packager, large, offset=small[-1].timestamp + 3000)
     events += packager.flush()
     segments = [s for e in events for s in segmenter.push(e)] + segmenter.flush()
-    assert [round(s.duration, 2) for s in segments] == [2.0, 2.0, 1.0, 2.0]
-    assert [s.discontinuity for s in segments] == [False, False, False, True]
-    assert [s.generation for s in segments] == [1, 1, 1, 2]
+    # keyframes at 0, 1.5, 3, 4.5 s; the size change cuts the last small segment short
+    assert [round(s.duration, 2) for s in segments] == [1.5, 1.5, 1.5, 0.5, 2.0]
+    assert [s.discontinuity for s in segments] == [False, False, False, False, True]
+    assert [s.generation for s in segments] == [1, 1, 1, 1, 2]
     for seg in segments:
         kinds = [k for k, _ in read_boxes(seg.data)]
         assert kinds[0] == b"moof" and set(kinds) == {b"moof", b"mdat"}
     init2 = segmenter.inits[2].data
-    packets = demux(init2 + segments[3].data)
+    packets = demux(init2 + segments[4].data)
     assert len(packets) == 60 and packets[0].is_keyframe
 
 
