@@ -182,6 +182,8 @@ def parse_sps(unit: bytes) -> SpsInfo:
     if len(unit) < 4 or nal_type(unit) != NAL_SPS:
         raise BitstreamError("not an SPS")
     data = _rbsp(unit[1:])
+    if len(data) < 4:
+        raise BitstreamError("SPS is truncated")
     profile_idc, constraint_flags, level_idc = data[0], data[1], data[2]
     bits = _Bits(data[3:])
     bits.ue()  # seq_parameter_set_id

@@ -129,7 +129,7 @@ class VideoPackager:
         if unit.keyframe and sps is not None and pps is not None and (sps, pps) != self._params:
             try:
                 info = parse_sps(sps)
-            except (BitstreamError, IndexError):
+            except BitstreamError:
                 self.dropped += 1
                 return events
             self.generation += 1
