@@ -198,6 +198,7 @@ async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> N
         await host.evaluate("window.whip.publisher.stop()")
         await wait_for(lambda: service.peer_connections() == 0, 10, "publisher closed")
         await wait_for(lambda: server.live_events[-1] == (ROOM, False), 5, "offline event")
+        await poll_js(viewer, "window.player.status === 'ended'", 5, "the player told of the end")
         assert decoders == [], "the ingest path must not create a decoder"
         frames_in = show.packager.frames_in
         assert frames_in >= 30
