@@ -3,8 +3,9 @@
 A :class:`Channel` lives while its room has a publisher or viewers. Viewers
 stay attached across shows (they get ``ended`` and later a new ``init``). A
 :class:`Show` is one publish session: packager -> (fan-out, segmenter ->
-recorder/HLS). No aiohttp or aiortc here; the WHIP adapter feeds frames in and
-supplies the function that sends a PLI.
+recorder/HLS), plus the audio track and its AAC rendition. No aiohttp or aiortc
+here (the clock is injected; disk writes go through the recorder); the WHIP
+adapter feeds frames in and supplies the function that sends a PLI.
 """
 
 from __future__ import annotations
