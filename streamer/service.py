@@ -59,9 +59,11 @@ class StreamerService:
         return ch
 
     def forget_channel_if_idle(self, room: str) -> None:
-        """Drop a channel with no show and no viewers."""
+        """Drop a channel with no show, no viewers and no publisher negotiating for it."""
         ch = self.channels.get(room)
-        if ch is not None and not ch.live and not ch.fanout.viewers:
+        if ch is None or ch.live or ch.fanout.viewers:
+            return
+        if not any(p.channel is ch for p in self.pending):
             del self.channels[room]
             lock = self._room_locks.get(room)
             if lock is not None and not lock.locked():
