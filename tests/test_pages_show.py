@@ -137,6 +137,10 @@ async def test_scripted_show(
         await phone.locator("#toasts .toast.bought", has_text="just bought").wait_for(
             timeout=10_000
         )
+        # Hearts float up on the phone and add up in the host's figures.
+        for _ in range(3):
+            await phone.click("#heart-btn")
+        await poll(studio, "Number(document.getElementById('fig-hearts').textContent) >= 3", 10)
         await screenshot(phone, "viewer-phone")
         await desk.keyboard.press("Escape")
         await desk.locator("#chat .msg", has_text="lovely").wait_for()
@@ -145,12 +149,20 @@ async def test_scripted_show(
         # The host sees the order in the figures.
         await studio.locator(f".order-row[data-order='{order_id}']").wait_for(timeout=10_000)
         assert (await studio.inner_text("#fig-orders")).strip() == "1"
+        await asyncio.sleep(0.4)  # let the new order row finish fading in
         await screenshot(studio, "studio")
 
         shows = await new_page(browser, errors, **DESKTOP)
         await shows.goto(f"{n.url}/")
         await shows.locator(f".show-card[data-room='{ROOM}']", has_text="Live").wait_for()
         await screenshot(shows, "shows")
+
+        # Moderation is one click: delete Ben's message, mute Ana.
+        await studio.locator(".desk-msg", has_text="it's lovely").locator(".delete-btn").click()
+        await phone.locator("#chat .msg", has_text="it's lovely").wait_for(state="detached")
+        await studio.locator(".desk-msg", has_text="blue").locator(".mute-btn").click()
+        await poll(phone, "document.getElementById('chat-input').disabled", 10, "muted")
+        await studio.locator(".chip-unmute", has_text="Ana").wait_for()
 
         # End the show and download the CSV.
         await studio.click("#end-show")

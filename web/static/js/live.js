@@ -5,6 +5,7 @@ import { LivePlayer } from "/static/streamer/player.js";
 import { RoomConnection } from "./conn.js";
 import { $, h, icon, replace } from "./dom.js";
 import { count, money, roomFromPath } from "./format.js";
+import { HlsPlayer, needsHls } from "./hls-fallback.js";
 import { Shop } from "./live-shop.js";
 import { RoomModel } from "./model.js";
 import { closeSheet, openSheet, setupSheets } from "./sheets.js";
@@ -21,7 +22,9 @@ const input = $("#chat-input");
 const note = $("#composer-note");
 const model = new RoomModel();
 const conn = new RoomConnection(room, { name: readName() });
-const player = new LivePlayer(video, `/ws/video/${encodeURIComponent(room)}`);
+const player = needsHls(video)
+  ? new HlsPlayer(video, `/hls/${encodeURIComponent(room)}/index.m3u8`)
+  : new LivePlayer(video, `/ws/video/${encodeURIComponent(room)}`);
 const shop = new Shop(model, conn, toast);
 let playerStatus = "connecting";
 let videoPlaying = false;
@@ -72,7 +75,8 @@ function renderState() {
   else if (!model.ready) state = "loading";
   else if (r.status === "ended" || playerStatus === "ended") state = "ended";
   else if (videoPlaying && playerStatus === "live") state = "playing";
-  else if (r.status === "scheduled" || playerStatus === "offline") state = "scheduled";
+  else if (r.status === "scheduled") state = "scheduled";
+  else if (playerStatus === "offline") state = "paused";
   else state = "starting";
   app.dataset.state = state;
   app.dataset.roomStatus = r.status;
@@ -93,6 +97,11 @@ function renderState() {
       h("p", { class: "muted" }, `Thanks for watching ${r.title || "the show"}.`),
       all,
     ],
+    paused: [
+      h("div", { class: "spinner" }),
+      h("h2", {}, "Back in a moment"),
+      h("p", { class: "muted" }, `${host}'s video paused. Stay here: it comes back by itself.`),
+    ],
     missing: [h("h2", {}, "No such show"), h("p", { class: "muted" }, "Check the link, or pick a show."), all],
     banned: [h("h2", {}, "You can't join this show"), h("p", { class: "muted" }, "The host removed you from this room.")],
     playing: [],
@@ -102,7 +111,6 @@ function renderState() {
     card.dataset.state = state;
   }
   card.hidden = state === "playing";
-  if (state === "ended" && player._running) player.stop();
 }
 
 // -- chat ------------------------------------------------------------------------------

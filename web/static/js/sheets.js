@@ -16,7 +16,8 @@ export function openSheet(sheet, onClose) {
     scrim.classList.add("show");
     sheet.classList.add("show");
   });
-  const focus = sheet.querySelector("[autofocus], input, button.btn-primary");
+  // Focus what the sheet asks for, else its main button (not a field: no phone keyboard).
+  const focus = sheet.querySelector("[autofocus]") || sheet.querySelector("button.btn-primary");
   if (focus) setTimeout(() => focus.focus({ preventScroll: true }), 60);
 }
 

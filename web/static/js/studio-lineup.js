@@ -208,12 +208,14 @@ export class Lineup {
       return;
     }
     this.saleStatus = h("div", { class: "sale-status" });
+    this.saleSig = null;
     const parts = [
       h("div", { class: "sale-product" }, thumb(p.image_url, p.name, "thumb"), h("div", {}, h("div", { class: "item-name", text: p.name }), h("div", { class: "faint" }, `List price ${money(p.price, p.currency)}`))),
       this.saleStatus,
     ];
     const state = saleState(sale, this.conn.now());
-    if (sale && state !== "closed") {
+    this.showsForm = !sale || state === "closed";
+    if (!this.showsForm) {
       const close = h("button", { class: "btn btn-danger", type: "button", id: "close-sale" }, "Close sale");
       const err = h("p", { class: "form-error", role: "alert" });
       close.addEventListener("click", () => run(close, err, () => this.conn.command("close_sale", { product_id: pid })));
@@ -289,18 +291,16 @@ export class Lineup {
         ];
       } else parts = [h("span", { class: "badge badge-ended" }, "Closed"), h("span", { class: "faint" }, `${price} · ${left ?? 0} of ${sale.units} left. Open a new one below.`)];
     }
+    if ((!sale || state === "closed") !== this.showsForm) {
+      // The sale just ended by its clock (or appeared): switch between form and button.
+      this.saleKey = null;
+      this.renderSale();
+      return;
+    }
     const sig = parts.map((p) => p.textContent).join("|");
     if (sig !== this.saleSig) {
       replace(this.saleStatus, parts);
       this.saleSig = sig;
-      // A sale that just ended by its clock: show the form again.
-      if (state === "closed" && this.saleState !== "closed") {
-        this.saleKey = null;
-        this.saleState = state;
-        this.renderSale();
-        return;
-      }
-      this.saleState = state;
     }
   }
 
