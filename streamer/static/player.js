@@ -2,7 +2,8 @@
 //
 //   import { LivePlayer } from "/static/streamer/player.js";
 //   const player = new LivePlayer(videoElement, "/ws/video/my-room");
-//   player.addEventListener("status", (e) => console.log(e.detail)); // live|offline|ended|connecting
+//   player.addEventListener("status", (e) => console.log(e.detail));
+//   // connecting | live | offline | ended | unsupported (no MSE support for the codec)
 //   player.start();  ...  player.stop();
 //
 // Framing (docs/streaming.md): a JSON text message {"type":"init",...} announces the
@@ -70,13 +71,18 @@ export class LivePlayer extends EventTarget {
   _reset() {
     this._ms = null;
     this._stream = null;
-    // per track: SourceBuffer, its MIME type and its queue of pending appends
+    // index = wire track number (0 video, 1 audio); null when absent or unplayable.
+    // Each: SourceBuffer, its MIME type and its queue of pending appends.
     this._tracks = [];
     this._waitKey = true;
   }
 
   _queuedBytes() {
-    return this._tracks.reduce((n, t) => n + t.queued, 0);
+    return this._live().reduce((n, t) => n + t.queued, 0);
+  }
+
+  _live() {
+    return this._tracks.filter(Boolean);
   }
 
   _connect() {
@@ -106,8 +112,13 @@ export class LivePlayer extends EventTarget {
   _onText(msg) {
     if (msg.type === "init") {
       const mimes = [msg.mime, msg.audio ? msg.audio.mime : null];
-      const playable = mimes.filter((m) => m && MediaSource.isTypeSupported(m));
-      const sameTracks = this._tracks.length === playable.length;
+      if (!MediaSource.isTypeSupported(msg.mime)) {
+        this._status("unsupported");
+        return;
+      }
+      const playable = mimes.map((m) => Boolean(m && MediaSource.isTypeSupported(m)));
+      const sameTracks =
+        this._tracks.length === 2 && playable.every((p, i) => p === Boolean(this._tracks[i]));
       if (msg.stream !== this._stream || !this._ms || !sameTracks) {
         this._teardown();
         this._stream = msg.stream;
@@ -139,12 +150,12 @@ export class LivePlayer extends EventTarget {
       return;
     }
     if (kind !== KIND_FRAGMENT) return;
-    const isVideo = track === this._tracks[0];
+    const isVideo = view.getUint16(2) === 0;
     const key = isVideo && (flags & FLAG_KEYFRAME) !== 0;
     if (this._waitKey && !key) return;
     if (isVideo && this._queuedBytes() > this.maxQueueBytes) {
       // Appends fall behind: drop what is queued and restart at a keyframe.
-      for (const t of this._tracks) this._dropQueuedFragments(t);
+      for (const t of this._live()) this._dropQueuedFragments(t);
       this.stats.skips += 1;
       if (!key) {
         this._waitKey = true;
@@ -166,23 +177,25 @@ export class LivePlayer extends EventTarget {
   _open(mimes) {
     const ms = new MediaSource();
     this._ms = ms;
-    this._tracks = mimes
-      .filter((mime) => mime && MediaSource.isTypeSupported(mime))
-      .map((mime) => ({ mime, sb: null, queue: [], queued: 0, pendingMime: null }));
+    this._tracks = mimes.map((mime) =>
+      mime && MediaSource.isTypeSupported(mime)
+        ? { mime, sb: null, queue: [], queued: 0, pendingMime: null }
+        : null,
+    );
     this._objectUrl = URL.createObjectURL(ms);
     this.video.src = this._objectUrl;
     ms.addEventListener(
       "sourceopen",
       () => {
         if (this._ms !== ms) return;
-        for (const track of this._tracks) {
+        for (const track of this._live()) {
           const sb = ms.addSourceBuffer(track.mime);
           sb.mode = "segments";
           sb.addEventListener("updateend", () => this._afterAppend(track));
           sb.addEventListener("error", () => this._restart());
           track.sb = sb;
         }
-        for (const track of this._tracks) this._pump(track);
+        for (const track of this._live()) this._pump(track);
       },
       { once: true },
     );
