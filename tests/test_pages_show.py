@@ -141,6 +141,7 @@ async def test_scripted_show(
         for _ in range(3):
             await phone.click("#heart-btn")
         await poll(studio, "Number(document.getElementById('fig-hearts').textContent) >= 3", 10)
+        await phone.evaluate("document.activeElement.blur()")
         await screenshot(phone, "viewer-phone")
         await desk.keyboard.press("Escape")
         await desk.locator("#chat .msg", has_text="lovely").wait_for()
@@ -152,9 +153,12 @@ async def test_scripted_show(
         await asyncio.sleep(0.4)  # let the new order row finish fading in
         await screenshot(studio, "studio")
 
+        await create_room(http, n, "sunday-kitchen", "Sunday kitchen haul", "Leo")
+        await create_room(http, n, "denim-drop", "Vintage denim drop", "Ama")
         shows = await new_page(browser, errors, **DESKTOP)
         await shows.goto(f"{n.url}/")
         await shows.locator(f".show-card[data-room='{ROOM}']", has_text="Live").wait_for()
+        await shows.locator(".show-card[data-room='denim-drop']", has_text="Upcoming").wait_for()
         await screenshot(shows, "shows")
 
         # Moderation is one click: delete Ben's message, mute Ana.

@@ -95,6 +95,9 @@ async def test_payloads_render_as_text(
         viewer = await new_page(browser, errors, **PHONE)
         await viewer.goto(f"{n.url}/live/{ROOM}")
         await poll(viewer, "window.livecart && window.livecart.conn.status === 'open'")
+        # The room never went live: the viewer is told so.
+        await poll(viewer, "document.getElementById('app').dataset.state === 'scheduled'")
+        assert "Not live yet" in await viewer.inner_text("#state-card")
         studio = await new_page(browser, errors, **STUDIO)
         await studio.goto(f"{n.url}/studio/{ROOM}#token={token}")
         await poll(studio, "window.livecart && window.livecart.conn.status === 'open'")
