@@ -107,6 +107,12 @@ async def test_scripted_show(
             assert "$99.00" in await page.inner_text("#pinned")
             assert "10 left" in await page.inner_text("#pinned")
 
+        # The host greets; viewers see the line with the host's name and badge.
+        await studio.fill("#host-chat-input", "Welcome! 20% off the scarf right now")
+        await studio.press("#host-chat-input", "Enter")
+        greeting = phone.locator("#chat .msg.host", has_text="20% off")
+        assert "Mia" in await greeting.inner_text()
+
         # They chat with each other.
         await chat(phone, "Does the scarf come in blue?", name="Ana")
         await desk.locator("#chat .msg", has_text="Does the scarf come in blue?").wait_for()

@@ -90,7 +90,7 @@ function main() {
   }
   $("#studio").hidden = false;
   const model = new RoomModel();
-  const conn = new RoomConnection(room, { token, name: "host" });
+  const conn = new RoomConnection(room, { token });
   const broadcast = new Broadcast($("#broadcast"), room, token);
   const lineup = new Lineup($("#lineup"), $("#sale"), model, conn);
   const queue = new ExplainQueue($("#queue"), model, conn);
@@ -253,7 +253,13 @@ function main() {
     renderBar();
   });
 
-  conn.start();
+  // Chat as the room's host name (the connection's name is what viewers see).
+  api(`/api/rooms/${encodeURIComponent(room)}`)
+    .then((data) => {
+      conn.name = (data.room && data.room.host) || "";
+    })
+    .catch(() => {})
+    .finally(() => conn.start());
   broadcast.start();
   figures.start();
   renderBar();
