@@ -49,6 +49,8 @@ HEADER = struct.Struct(">BBHIQ")
 SOFT_LIMIT = 512 * 1024
 HARD_LIMIT = 4 * 1024 * 1024
 MAX_MISSED_KEYFRAMES = 3
+AUDIO_ALONE_AFTER = 0.1
+"""Audio waits to ride with the next video fragment unless video is this far behind."""
 GOP_CACHE_BYTES = 8 * 1024 * 1024
 
 
@@ -155,6 +157,8 @@ class VideoFanout:
     _init: bytes | None = None
     _gop: list[bytes] = field(default_factory=list)
     _gop_bytes: int = 0
+    _audio_pending: list[bytes] = field(default_factory=list)
+    _last_video_at: float | None = None
 
     def add(self, transport: ViewerTransport) -> Viewer:
         """Register a viewer and send it the init segment and the GOP so far.
@@ -178,6 +182,7 @@ class VideoFanout:
 
     def publish_init(self, init: InitSegment, stream: str, audio_init: bytes | None = None) -> None:
         """A new generation: every viewer reinitialises; the GOP cache restarts."""
+        self._flush_audio()
         self._init = init_messages(init, stream, audio_init)
         self._gop.clear()
         self._gop_bytes = 0
@@ -186,9 +191,18 @@ class VideoFanout:
             self._write(viewer, self._init)
 
     def publish_fragment(self, frag: Fragment) -> None:
-        """Deliver one fragment to every viewer according to the skip/drop policy."""
+        """Deliver one fragment to every viewer according to the skip/drop policy.
+
+        Audio fragments waiting since the last video fragment go out in the same
+        ``write`` (one system call per viewer per video frame).
+        """
         message = fragment_message(frag)
         self.stats.fragments += 1
+        self._last_video_at = frag.produced_at
+        payload = message
+        if self._audio_pending:
+            payload = b"".join(self._audio_pending) + message
+            self._audio_pending.clear()
         if frag.keyframe:
             self._gop.clear()
             self._gop_bytes = 0
@@ -221,21 +235,34 @@ class VideoFanout:
                 viewer.skipped += 1
                 self.stats.skipped += 1
                 continue
-            transport.write(message)
+            transport.write(payload)
             viewer.sent += 1
             self.stats.writes += 1
-            self.stats.bytes_written += len(message)
+            self.stats.bytes_written += len(payload)
 
     def publish_audio(self, frag: AudioFragment) -> None:
-        """Deliver one audio fragment to the viewers that are not skipping.
+        """Queue one audio fragment to ride with the next video fragment.
 
-        Audio follows video's state: a skipping viewer gets no audio either and
-        resumes with both at the next video keyframe; a full buffer starts a skip.
+        It is written on its own at once when video is more than
+        :data:`AUDIO_ALONE_AFTER` behind (a frozen camera must not mute the
+        host). Audio follows video's state: a skipping viewer gets no audio
+        either and resumes with both at the next video keyframe.
         """
         message = audio_message(frag)
         if self._gop and self._gop_bytes + len(message) <= GOP_CACHE_BYTES:
             self._gop.append(message)
             self._gop_bytes += len(message)
+        self._audio_pending.append(message)
+        last = self._last_video_at
+        if last is None or frag.produced_at - last > AUDIO_ALONE_AFTER:
+            self._flush_audio()
+
+    def _flush_audio(self) -> None:
+        """Write waiting audio to every viewer that is not skipping."""
+        if not self._audio_pending:
+            return
+        message = b"".join(self._audio_pending)
+        self._audio_pending.clear()
         for viewer in list(self.viewers):
             transport = viewer.transport
             if viewer.skipping or transport.is_closing():
@@ -252,6 +279,8 @@ class VideoFanout:
 
     def end(self) -> None:
         """The publish ended: tell viewers, forget the init and GOP."""
+        self._flush_audio()
+        self._last_video_at = None
         self._init = None
         self._gop.clear()
         self._gop_bytes = 0

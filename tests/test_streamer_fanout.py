@@ -80,19 +80,26 @@ async def test_a_slow_viewer_skips_to_the_next_keyframe_then_resumes() -> None:
             await read_all(fast_t, fast_s)
         assert slow.skipping and slow.skipped > 0
         assert fast.skipped == 0 and fast.sent == 30
-        # Audio follows the video state: nothing for the skipping viewer.
+        # Audio follows the video state: nothing for the skipping viewer. With video
+        # stalled (last frame 0.5 s older than the audio) it goes out on its own.
         before = slow_t.get_write_buffer_size()
-        fanout.publish_audio(AudioFragment(1, 0, 2880, time.time(), b"\0" * 3000))
+        stale = frags[29].produced_at + 0.5
+        fanout.publish_audio(AudioFragment(1, 0, 2880, stale, b"\0" * 3000))
         assert slow_t.get_write_buffer_size() == before
-        assert await read_all(fast_t, fast_s) > 3000
+        assert 3000 < await read_all(fast_t, fast_s) < 3100
         # The slow viewer catches up; it resumes exactly at the next keyframe.
         await read_all(slow_t, slow_s)
         assert slow_t.get_write_buffer_size() == 0
         skipped_before = slow.skipped
+        # With video flowing, audio waits and rides in the next video fragment's write.
+        fanout.publish_audio(AudioFragment(2, 2880, 2880, frags[30].produced_at, b"\1" * 2000))
+        assert await read_all(fast_t, fast_s) == 0
         fanout.publish_fragment(frags[30])
         assert frags[30].keyframe and not slow.skipping
         assert slow.skipped == skipped_before
         assert fast.sent == 31
+        got = await read_all(fast_t, fast_s)
+        assert got > 2000 + len(frags[30].data)
     finally:
         fast_t.close()
         slow_t.close()
