@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 PRESENCE_INTERVAL = 1.0
 SALE_LIVE_INTERVAL = 0.25
+APPLY_WAIT = 5.0
 UNLOAD_AFTER = 30.0
 
 
@@ -219,6 +220,7 @@ class Hub:
         if applied:
             room.enqueue(event)
             self._side_effects(room, event)
+            room.release_waiters()
 
     def _side_effects(self, room: Room, event: dict[str, Any]) -> None:
         if event.get("type") == "moderation" and event.get("action") == "ban":
@@ -257,6 +259,7 @@ class Hub:
                 if state.apply(event):
                     room.enqueue(event)
                     self._side_effects(room, event)
+            room.release_waiters()
             return
         if not meta:
             for session in list(room.sessions):
@@ -268,6 +271,7 @@ class Hub:
             fresh.sales = await self.checkout.sales(room.room_id)
         log.warning("room %s: history gap, sending fresh snapshots", room.room_id)
         room.state = fresh
+        room.release_waiters()
         room.pending = []
         room.live["hearts_total"] = hearts
         for session in list(room.sessions):
@@ -451,8 +455,16 @@ class Hub:
             raise CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable, retry") from exc
 
     async def _emit(self, room: Room, event: dict[str, Any], *ops: Op) -> int:
+        """Sequence ``event`` and return its seq once this node has applied it, so the
+        sender's next command sees its effect (read your writes). If pub/sub is slow
+        beyond ``APPLY_WAIT`` the reply goes anyway: the event is committed and arrives."""
         event = {"ts": round(time.time() * 1000, 1), **event}
-        return await self.store.emit(room.room_id, event, ops)
+        seq = await self.store.emit(room.room_id, event, ops)
+        waiter = room.applied(seq)
+        if waiter is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, APPLY_WAIT)
+        return seq
 
     async def _run(
         self, room: Room, actor: Actor, command: c.Command, session: Session | None

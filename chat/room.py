@@ -9,6 +9,7 @@ rate.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from chat.codec import WireFormat, encode_frame
@@ -37,6 +38,7 @@ class Room:
         self.local_hearts = 0  # tapped on this node, not yet published
         self.live: dict[str, Any] = {"viewers": 0, "hearts_total": hearts_total, "explain": []}
         self.next_flush = 0.0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.empty_since: float | None = None
         # Counters for /metrics and the benchmark.
         self.frames_written = 0
@@ -50,6 +52,28 @@ class Room:
 
     def enqueue(self, event: dict[str, Any]) -> None:
         self.pending.append(event)
+
+    def applied(self, seq: int) -> asyncio.Future[None] | None:
+        """A future done once this node's state has applied ``seq`` (None if it has)."""
+        if self.state.seq >= seq:
+            return None
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((seq, future))
+        return future
+
+    def release_waiters(self) -> None:
+        """Wake the commands waiting for an event this node has now applied."""
+        if not self._waiters:
+            return
+        seq = self.state.seq
+        keep = []
+        for wanted, future in self._waiters:
+            if wanted <= seq:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                keep.append((wanted, future))
+        self._waiters = keep
 
     def set_live(self, name: str, value: Any) -> None:
         """Record a live value; it goes out with the next batch only if it changed."""

@@ -15,6 +15,7 @@ Write policy (see "Slow consumers" in docs/protocol.md):
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -50,6 +51,7 @@ class Session:
     commands: TokenBucket = field(default_factory=lambda: TokenBucket(rate=20, burst=40))
     chat_bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=1, burst=3))
     last_chat: float | None = None
+    closer: Callable[[int, str], None] | None = None
     lagging: bool = False
     lagging_since: float = 0.0
     closed: bool = False
@@ -72,16 +74,23 @@ class Session:
         self.write(encode_frame(self.fmt, obj))
 
     def close(self, code: int, reason: str = "") -> None:
-        """Queue a close frame and drop the connection once it is flushed (at most
-        ``CLOSE_GRACE`` seconds later, whatever the peer does)."""
+        """Close with ``code``. Never waits.
+
+        A client that reads gets the full closing handshake (through ``closer``, the web
+        adapter's graceful close). A slow consumer, or a session without a closer, gets a
+        close frame queued behind its backlog and the connection dropped once that is
+        flushed, at most ``CLOSE_GRACE`` seconds later whatever the peer does.
+        """
         if self.closed:
             return
         self.closed = True
         self.close_code = code
+        if self.closer is not None and code != CloseCode.SLOW_CONSUMER:
+            self.closer(code, reason)
+            return
         transport = self.transport
         if transport.is_closing():
             return
         transport.write(close_frame(code, reason))
         transport.close()
-        if code == CloseCode.SLOW_CONSUMER:
-            asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)

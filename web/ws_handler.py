@@ -8,6 +8,7 @@ the fan-out never touches this coroutine.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import WSMsgType, web
@@ -59,6 +60,14 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     if query.get("since", "").isdigit():
         since = int(query["since"])
     session = Session(transport, fmt, vid, vtoken, display_name(query.get("name")), role)
+    closing: set[asyncio.Task[bool]] = set()
+
+    def graceful_close(code: int, reason: str) -> None:
+        task = asyncio.ensure_future(ws.close(code=code, message=reason.encode()))
+        closing.add(task)
+        task.add_done_callback(closing.discard)
+
+    session.closer = graceful_close
     try:
         await hub.join(room_id, session, since, query.get("epoch"))
     except RoomNotFound:
