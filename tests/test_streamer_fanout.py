@@ -171,7 +171,7 @@ async def test_a_viewer_that_stops_reading_does_not_slow_the_others(tmp_path: Pa
         delivered = channel.fanout.stats.fragments
         assert all(c == delivered for c in counts), (counts, delivered)
         delays.sort()
-        assert delays[int(len(delays) * 0.99)] < 0.25, delays[-5:]
-        assert worst_call < 0.05
+        assert delays[int(len(delays) * 0.99)] < 0.5, delays[-5:]
+        assert worst_call < 0.1, worst_call
         assert len(channel.fanout.viewers) == 3
         stalled.close()
