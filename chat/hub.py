@@ -293,6 +293,8 @@ class Hub:
         """
         room = await self.room(room_id)
         session.room_id = room_id
+        if session.is_host and room.state.host:
+            session.name = room.state.host  # the room's host speaks under the room's name
         if session.vid in room.state.banned and not session.is_host:
             session.close(CloseCode.BANNED, "banned")
             return room
@@ -330,6 +332,8 @@ class Hub:
         )
         if session.is_host:
             snap["banned_words"] = list(room.state.banned_words)
+            snap["muted"] = sorted(room.state.muted)
+            snap["banned"] = sorted(room.state.banned)
         return snap
 
     def leave(self, session: Session) -> None:
@@ -400,7 +404,8 @@ class Hub:
         """Report this node's viewers and read the room's live values (one round trip,
         plus one for checkout when the room has sales)."""
         if presence:
-            total, ranked, hearts = await self.store.presence(room.room_id, len(room.sessions))
+            viewers = sum(1 for s in room.sessions if not s.is_host)
+            total, ranked, hearts = await self.store.presence(room.room_id, viewers)
             room.set_live("viewers", total)
             room.set_live("explain", ranked)
             room.live["hearts_total"] = max(room.live.get("hearts_total", 0), hearts)

@@ -17,8 +17,7 @@ from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from chat import commands as c
-from chat.hub import Actor, Hub
+from chat.hub import Hub
 from checkout.hub_adapter import HubCheckout
 from checkout.sandbox import SandboxProvider
 from checkout.service import CheckoutService
@@ -28,6 +27,7 @@ from web.api import errors_middleware, setup_api
 from web.auth import admin_token, is_host
 from web.config import Config
 from web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
+from web.live_status import LiveStatus
 from web.pages import setup_pages
 from web.show_api import CHECKOUT, setup_show_api
 from web.ws_handler import ws_handler
@@ -76,18 +76,17 @@ def _stream_hooks(app: web.Application) -> None:
     async def authorize(room_id: str, token: str) -> bool:
         return await is_host(app[HUB].store, room_id, token, app[ADMIN_TOKEN])
 
-    async def on_live(room_id: str, live: bool) -> None:
-        hub = app[HUB]
-        room = await hub.room(room_id)
-        status = "live" if live else "ended"
-        if room.state.status != status:
-            host = Actor(vid="vhost-" + room_id[:30], name=room.state.host, role="host")
-            await hub.execute(room, host, c.SetStatus(status))
+    status = LiveStatus(lambda: app[HUB], app[CONFIG].stream_end_grace)
 
+    async def close_status(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        await status.close()
+
+    app.cleanup_ctx.append(close_status)
     setup_streamer(
         app,
         authorize=authorize,
-        on_live=on_live,
+        on_live=status.on_live,
         data_dir=app[CONFIG].data_dir,
         ice_hosts=app[CONFIG].ice_hosts,
     )

@@ -33,6 +33,7 @@ class Config:
     webhook_secret: str | None = None
     webhook_base_delay: float = 1.0
     hold_seconds: float = 300.0
+    stream_end_grace: float = 20.0
     demo: bool = True
     workers: int = 1
 
