@@ -8,6 +8,8 @@ offered and accepted messages/s, deliveries/s, frames/s, server CPU-seconds per 
 deliveries, p50/p99 delivery latency, server RSS per idle viewer, and the clients' own
 CPU so that a saturated generator is not mistaken for a slow server.
 
+``--scenario flash-sale`` is the checkout benchmark instead (``loadtest.flashbench``).
+
 Only 127.0.0.1 is ever targeted; every loop is bounded in count and time.
 """
 
@@ -19,27 +21,15 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import resource
 import secrets
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from loadtest.wsclient import JSON, MSGPACK, Viewer, ViewerStats, open_viewer
-
-ADMIN = "adm_bench_" + secrets.token_hex(8)
-
-
-def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+from loadtest.localserver import http_json, local_server
+from loadtest.target import Target
+from loadtest.wsclient import JSON, MSGPACK, Viewer, ViewerStats, open_viewer, raise_fd_limit
 
 
 @dataclass
@@ -149,16 +139,6 @@ async def _client_main(plan: Plan, conn: Any) -> None:
     await asyncio.sleep(0.2)
 
 
-def _http(url: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -167,62 +147,21 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import psutil
-
-    from web.redis_process import RedisProcess, free_port
-
     raise_fd_limit()
-    redis_proc = None
-    server = None
-    tmp = tempfile.TemporaryDirectory(prefix="livecart-bench-")
-    stack = contextlib.ExitStack()
-    try:
+    with contextlib.ExitStack() as stack:
         if args.url:
-            base = args.url.rstrip("/")
+            base = Target.parse(args.url).base  # 127.0.0.1 only
             admin = args.admin_token
             server_ps = None
         else:
-            redis_proc = RedisProcess(Path(tmp.name) / "redis", appendfsync="everysec")
-            redis_proc.start()
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            admin = ADMIN
-            server_log = stack.enter_context((Path(tmp.name) / "server.log").open("wb"))
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "web.cli",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--redis-url",
-                    redis_proc.url,
-                    "--admin-token",
-                    admin,
-                    "--no-demo",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=server_log,
-            )
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    _http(f"{base}/healthz")
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError("the server did not start") from None
-                    time.sleep(0.1)
-            server_ps = psutil.Process(server.pid)
+            server = stack.enter_context(local_server(appendfsync="everysec"))
+            base, admin, server_ps = server.base, server.admin, server.ps
         room = "bench-" + secrets.token_hex(3)
-        _http(f"{base}/api/rooms", {"id": room, "title": "bench", "host": "bench"}, admin)
+        http_json(f"{base}/api/rooms", {"id": room, "title": "bench", "host": "bench"}, admin)
         parsed = urlparse(base)
         host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise SystemExit("livecart bench only targets this machine (127.0.0.1)")
         rss0 = server_ps.memory_info().rss if server_ps else 0
-        procs = max(1, args.procs)
+        procs = max(1, args.procs or 1)
         sample = min(args.sample, args.viewers)
         senders = min(args.rate, max(0, args.viewers - sample))
         light = args.viewers - sample - senders
@@ -292,17 +231,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "client_cpu_percent": [round(100 * d["cpu"] / d["elapsed"]) for d in done],
         }
         return result
-    finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        if redis_proc is not None:
-            redis_proc.stop()
-        stack.close()
-        tmp.cleanup()
 
 
 def report(r: dict[str, Any]) -> str:
@@ -328,6 +256,10 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.scenario == "flash-sale":
+        from loadtest import flashbench
+
+        return flashbench.main(args)
     result = run(args)
     print(report(result))
     if args.json:
@@ -336,11 +268,16 @@ def main(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("bench", help="chat fan-out benchmark: one room, N viewers")
+    p = sub.add_parser("bench", help="benchmarks: chat fan-out (default) or a flash sale")
+    p.add_argument("--scenario", choices=("chat", "flash-sale"), default="chat",
+                   help="chat: one room, N viewers, R chat/s; flash-sale: N viewers press "
+                   "buy within one second on a --units sale")  # fmt: skip
     p.add_argument("--viewers", type=int, default=2000)
     p.add_argument("--rate", type=int, default=200, help="chat messages per second offered")
     p.add_argument("--duration", type=float, default=20.0)
-    p.add_argument("--procs", type=int, default=1, help="client processes")
+    p.add_argument("--procs", type=int, default=None,
+                   help="client processes (chat: 1; flash-sale: one per core)")  # fmt: skip
+    p.add_argument("--units", type=int, default=100, help="flash-sale: units on sale")
     p.add_argument("--sample", type=int, default=100, help="viewers that decode and measure")
     p.add_argument("--url", help="bench a running server (127.0.0.1 only) instead")
     p.add_argument("--admin-token", default=os.environ.get("LIVECART_ADMIN_TOKEN"))

@@ -1,4 +1,4 @@
-"""The ``livecart bench`` and ``livecart loadtest`` sub-commands."""
+"""The ``livecart bench``, ``livecart bench-peers`` and ``livecart loadtest`` sub-commands."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from loadtest import bench
+    from loadtest import bench, runner
 
     bench.add_parser(sub)
+    runner.add_parser(sub)

@@ -5,6 +5,18 @@ count frames and bytes (it never decodes a payload), while a *sample* viewer dec
 every batch, checks that sequence numbers follow on with no gap the server did not
 report, and measures delivery latency from the events' server timestamps.
 
+Three protocols share the framing in :class:`WsConn` (handshake, frame walk, ping ->
+pong, close codes):
+
+- :class:`Viewer` speaks livecart's protocol (docs/protocol.md). Every viewer decodes
+  its first frame (the snapshot: its viewer token, epoch and sequence) and, while it
+  has commands in flight, every frame until their replies are in; a light viewer reads
+  nothing else.
+- :class:`VideoViewer` reads ``/ws/video/{room}`` (docs/streaming.md): it counts
+  fragments; a sample one measures "behind live" from each fragment's header.
+- :class:`EioViewer` speaks Engine.IO v4 / Socket.IO over a raw WebSocket, for the
+  side-by-side comparison with python-socketio.
+
 Client frames are masked with an all-zero key (allowed by RFC 6455: the key is random
 per spec for proxies' sake; on loopback it costs nothing and keeps frames prebuilt).
 """
@@ -13,10 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
+import resource
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -24,6 +39,22 @@ import msgpack
 
 JSON = "livecart.v1.json"
 MSGPACK = "livecart.v1.msgpack"
+
+CLOSE, PING, PONG = 0x8, 0x9, 0xA
+
+
+def raise_fd_limit() -> None:
+    """Thousands of sockets per process: lift the soft limit on open files to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _fail(fut: asyncio.Future[None], exc: BaseException) -> None:
+    """Fail ``fut`` unless done, without a "never retrieved" complaint if nobody waits."""
+    if not fut.done():
+        fut.set_exception(exc)
+        fut.exception()
 
 
 def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -39,15 +70,22 @@ def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
 
 
 class FrameReader:
-    """Incremental parser of server frames (unmasked). ``feed`` returns complete frames
-    as (opcode, payload) when ``keep`` is true, else only counts them."""
+    """Incremental parser of server frames (unmasked).
 
-    __slots__ = ("_buf", "bytes", "frames", "keep")
+    ``feed`` returns complete frames as (opcode, payload): every frame when ``keep`` is
+    true; otherwise only control frames (close, ping, pong) and data frames of at most
+    ``keep_small`` bytes (Engine.IO's one-byte ping); the rest are only counted.
+    ``frames`` counts every frame, ``control`` the control frames among them.
+    """
 
-    def __init__(self, keep: bool) -> None:
+    __slots__ = ("_buf", "bytes", "control", "frames", "keep", "keep_small")
+
+    def __init__(self, keep: bool, keep_small: int = -1) -> None:
         self._buf = b""
         self.keep = keep
+        self.keep_small = keep_small
         self.frames = 0
+        self.control = 0
         self.bytes = 0
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
@@ -73,7 +111,10 @@ class FrameReader:
             if end - pos < head + n:
                 break
             self.frames += 1
-            if self.keep or b0 & 0x0F == 0x8:
+            if b0 & 0x08:
+                self.control += 1
+                out.append((b0 & 0x0F, buf[pos + head : pos + head + n]))
+            elif self.keep or n <= self.keep_small:
                 out.append((b0 & 0x0F, buf[pos + head : pos + head + n]))
             pos += head + n
         self._buf = buf[pos:]
@@ -85,38 +126,47 @@ class ViewerStats:
     """What a group of viewers saw (sample viewers fill the decoded fields)."""
 
     chat: int = 0
+    events: int = 0
     latencies: list[float] = field(default_factory=list)
     gaps: int = 0
+    repeats: int = 0
     skipped: int = 0
     errors: int = 0
     closed: int = 0
     close_codes: dict[int, int] = field(default_factory=dict)
+    live_viewers: int = 0
 
 
-class Viewer(asyncio.Protocol):
-    """One simulated viewer. ``sample`` decodes and measures; otherwise it only counts."""
+class WsConn(asyncio.Protocol):
+    """The WebSocket layer: upgrade request, frame walk, pong to every ping, close code.
 
-    def __init__(self, path: str, sample: bool, fmt: str, stats: ViewerStats) -> None:
+    Subclasses implement ``on_message(opcode, payload)`` for the data frames that the
+    reader keeps and may override ``on_open`` and ``on_lost``.
+    """
+
+    def __init__(
+        self, path: str, *, keep: bool, subprotocol: str | None = None, keep_small: int = -1
+    ) -> None:
         self.path = path
-        self.sample = sample
-        self.fmt = fmt
-        self.stats = stats
-        self.reader = FrameReader(keep=sample)
+        self.subprotocol = subprotocol
+        self.reader = FrameReader(keep, keep_small)
         self.transport: asyncio.Transport | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._handshake = b""
-        self.seq = -1
-        self.first: dict[str, Any] | None = None
-        self.measuring = False
+        self.close_code: int | None = None
+        self.lost = False
+        self.leaving = False  # closed by us, not by the server
+        self.started = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         key = base64.b64encode(os.urandom(16)).decode()
+        proto = f"Sec-WebSocket-Protocol: {self.subprotocol}\r\n" if self.subprotocol else ""
         self.transport.write(
             f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Protocol: {self.fmt}\r\n\r\n".encode()
+            f"{proto}\r\n".encode()
         )
 
     def data_received(self, data: bytes) -> None:
@@ -124,66 +174,274 @@ class Viewer(asyncio.Protocol):
             self._handshake += data
             end = self._handshake.find(b"\r\n\r\n")
             if end < 0:
+                if len(self._handshake) > 16384:
+                    _fail(self.ready, ConnectionError("oversized handshake"))
                 return
             if not self._handshake.startswith(b"HTTP/1.1 101"):
-                self.ready.set_exception(ConnectionError(self._handshake[:80].decode()))
+                _fail(self.ready, ConnectionError(self._handshake[:80].decode("latin-1")))
                 return
             data = self._handshake[end + 4 :]
             self._handshake = b""
             self.ready.set_result(None)
+            self.on_open()
             if not data:
                 return
-        frames = self.reader.feed(data)
-        for opcode, payload in frames:
-            if opcode == 0x8:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-                self.stats.close_codes[code] = self.stats.close_codes.get(code, 0) + 1
-                continue
-            self._decode(payload)
+        for opcode, payload in self.reader.feed(data):
+            if opcode & 0x08:
+                self._control(opcode, payload)
+            else:
+                self.on_message(opcode, payload)
 
-    def _decode(self, payload: bytes) -> None:
-        frame = json.loads(payload) if self.fmt == JSON else msgpack.unpackb(payload)
-        kind = frame.get("t")
-        if kind in ("snapshot", "resume"):
-            self.first = frame
-            self.seq = frame["seq"]
-            return
-        if kind == "reply":
-            if not frame.get("ok"):
-                self.stats.errors += 1
-            return
-        if kind != "batch":
-            return
-        now = time.time() * 1000
-        if frame.get("skipped"):
-            self.stats.skipped += frame["skipped"]
-        for event in frame["events"]:
-            seq = event["seq"]
-            if self.seq >= 0 and seq != self.seq + 1 and not frame.get("skipped"):
-                self.stats.gaps += 1
-            self.seq = seq
-            if event["type"] == "chat" and self.measuring:
-                self.stats.chat += 1
-                self.stats.latencies.append(now - event["ts"])
+    def _control(self, opcode: int, payload: bytes) -> None:
+        if opcode == PING:
+            self.write(payload, PONG)
+        elif opcode == CLOSE and self.close_code is None:
+            self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+            self.on_close_frame(self.close_code)
 
-    def send(self, obj: dict[str, Any]) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(client_frame(json.dumps(obj).encode()))
+    def on_open(self) -> None:
+        """The upgrade succeeded."""
+
+    def on_message(self, opcode: int, payload: bytes) -> None:
+        """A data frame the reader kept."""
+
+    def on_close_frame(self, code: int) -> None:
+        """The server sent a close frame with ``code``."""
+
+    def on_lost(self) -> None:
+        """The connection is gone (closed by either side)."""
+
+    def write(self, payload: bytes, opcode: int = 0x1) -> bool:
+        if self.transport is None or self.transport.is_closing():
+            return False
+        self.transport.write(client_frame(payload, opcode))
+        return True
+
+    @property
+    def open(self) -> bool:
+        return self.ready.done() and not self.lost and self.close_code is None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.stats.closed += 1
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError("closed during handshake"))
+        self.lost = True
+        _fail(self.ready, ConnectionError("closed during handshake"))
+        self.on_lost()
 
     def close(self) -> None:
+        self.leaving = True
         if self.transport is not None:
             self.transport.close()
 
 
+class Viewer(WsConn):
+    """One simulated livecart viewer. ``sample`` decodes and measures; otherwise it only
+    counts, except for its first frame and the frames that arrive while it waits for
+    replies (it decodes those to find the replies)."""
+
+    def __init__(
+        self,
+        path: str,
+        sample: bool,
+        fmt: str,
+        stats: ViewerStats,
+        *,
+        on_reply: Callable[[Viewer, dict[str, Any]], None] | None = None,
+        measure_all: bool = False,
+    ) -> None:
+        super().__init__(path, keep=True, subprotocol=fmt)
+        self.sample = sample
+        self.fmt = fmt
+        self.stats = stats
+        self.on_reply = on_reply
+        self.measure_all = measure_all
+        self.seq = -1
+        self.first: dict[str, Any] | None = None
+        self.first_at: float | None = None
+        self.token: str | None = None
+        self.epoch: str | None = None
+        self.measuring = False
+        self.pending = 0
+        self.replies = 0
+        self.ident: int = 0  # the owner's index for this viewer
+        self.got_first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @property
+    def batches(self) -> int:
+        """Batch frames received: every data frame but the first and the replies."""
+        data = self.reader.frames - self.reader.control
+        return max(0, data - (1 if self.first is not None else 0) - self.replies)
+
+    def on_message(self, opcode: int, payload: bytes) -> None:
+        frame = json.loads(payload) if self.fmt == JSON else msgpack.unpackb(payload)
+        if self.first is None:
+            self.first = frame
+            self.first_at = time.monotonic()
+            self.seq = frame.get("seq", -1)
+            self.epoch = frame.get("epoch")
+            self.token = (frame.get("you") or {}).get("token")
+            if frame.get("t") == "resume" and self.sample:
+                self._events(frame.get("events") or [], False)
+            self.reader.keep = self.sample or self.pending > 0
+            if not self.got_first.done():
+                self.got_first.set_result(None)
+            return
+        kind = frame.get("t")
+        if kind == "reply":
+            self.replies += 1
+            self.pending = max(0, self.pending - 1)
+            self.reader.keep = self.sample or self.pending > 0
+            if not frame.get("ok"):
+                self.stats.errors += 1
+            if self.on_reply is not None:
+                self.on_reply(self, frame)
+            return
+        if kind != "batch" or not self.sample:
+            return
+        if frame.get("skipped"):
+            self.stats.skipped += frame["skipped"]
+        live = frame.get("live")
+        if live and "viewers" in live:
+            self.stats.live_viewers = live["viewers"]
+        self._events(frame["events"], bool(frame.get("skipped")))
+
+    def _events(self, events: list[dict[str, Any]], skipped: bool) -> None:
+        now = time.time() * 1000
+        stats = self.stats
+        for event in events:
+            seq = event["seq"]
+            if seq <= self.seq:
+                # Already applied: a batch right after the snapshot can repeat events the
+                # snapshot holds. A client drops them.
+                stats.repeats += 1
+                continue
+            if self.seq >= 0 and seq != self.seq + 1 and not skipped:
+                stats.gaps += 1
+            self.seq = seq
+            if not self.measuring:
+                continue
+            if event["type"] == "chat":
+                stats.chat += 1
+            elif not self.measure_all:
+                continue
+            stats.events += 1
+            if "ts" in event:
+                stats.latencies.append(now - event["ts"])
+
+    def send(self, obj: dict[str, Any]) -> bool:
+        """Send one command; its reply is decoded (and passed to ``on_reply``)."""
+        raw = json.dumps(obj).encode() if self.fmt == JSON else msgpack.packb(obj)
+        if not self.write(raw, 0x1 if self.fmt == JSON else 0x2):
+            return False
+        self.pending += 1
+        self.reader.keep = True
+        return True
+
+    def on_close_frame(self, code: int) -> None:
+        self.stats.close_codes[code] = self.stats.close_codes.get(code, 0) + 1
+
+    def on_lost(self) -> None:
+        self.stats.closed += 1
+        _fail(self.got_first, ConnectionError(f"closed before the snapshot ({self.close_code})"))
+
+
 async def open_viewer(
-    host: str, port: int, path: str, *, sample: bool, fmt: str, stats: ViewerStats
+    host: str,
+    port: int,
+    path: str,
+    *,
+    sample: bool,
+    fmt: str,
+    stats: ViewerStats,
+    timeout: float = 30.0,
+    **kwargs: Any,
 ) -> Viewer:
+    """Connect a :class:`Viewer` and wait for its first frame (snapshot or resume)."""
     loop = asyncio.get_running_loop()
-    _, proto = await loop.create_connection(lambda: Viewer(path, sample, fmt, stats), host, port)
-    await asyncio.wait_for(proto.ready, 30)
-    return proto
+    made: list[Viewer] = []
+
+    def factory() -> Viewer:
+        made.append(Viewer(path, sample, fmt, stats, **kwargs))
+        return made[0]
+
+    try:
+        async with asyncio.timeout(timeout):
+            await loop.create_connection(factory, host, port)
+            await made[0].ready
+            await made[0].got_first
+    except BaseException:
+        for proto in made:
+            proto.close()
+        raise
+    return made[0]
+
+
+class VideoViewer(WsConn):
+    """A ``/ws/video/{room}`` viewer: counts fragments; a sample one records how far
+    behind live each video fragment arrives (header microseconds vs. this clock)."""
+
+    def __init__(self, path: str, sample: bool, delays: list[float]) -> None:
+        super().__init__(path, keep=sample, keep_small=256)
+        self.sample = sample
+        self.delays = delays
+        self.status = "connecting"
+
+    def on_message(self, opcode: int, payload: bytes) -> None:
+        if opcode == 0x1:
+            with contextlib.suppress(ValueError):
+                self.status = str(json.loads(payload).get("type", "?"))
+            return
+        if len(payload) >= 16 and payload[0] == 2 and payload[3] == 0:  # video fragment
+            self.status = "live"
+            (produced,) = struct.unpack_from("!Q", payload, 8)
+            self.delays.append(time.time() * 1000 - produced / 1000)
+
+
+class EioViewer(WsConn):
+    """A Socket.IO client over Engine.IO v4 on a raw WebSocket.
+
+    ``0{...}`` (open) -> send ``40``; ``40{...}`` = joined; ``2`` (ping) -> ``3``;
+    ``42["chat", {..., "ts": ms}]`` is a chat message. Light viewers keep only the
+    one-byte frames (pings) and count the rest.
+    """
+
+    def __init__(self, path: str, sample: bool, stats: ViewerStats) -> None:
+        super().__init__(path, keep=True, keep_small=1)
+        self.sample = sample
+        self.stats = stats
+        self.joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.measuring = False
+        self.pings = 0
+
+    @property
+    def messages(self) -> int:
+        """Socket.IO event frames received (everything but the handshake and pings)."""
+        return max(0, self.reader.frames - self.reader.control - 2 - self.pings)
+
+    def on_message(self, opcode: int, payload: bytes) -> None:
+        if payload == b"2":
+            self.pings += 1
+            self.write(b"3")
+            return
+        if not self.joined.done():
+            if payload[:1] == b"0":
+                self.write(b"40")
+            elif payload[:2] == b"40":
+                self.joined.set_result(None)
+                self.reader.keep = self.sample
+            elif payload[:2] == b"44":
+                _fail(self.joined, ConnectionError(payload[:80].decode()))
+            return
+        if self.measuring and payload[:2] == b"42":
+            name, data = json.loads(payload[2:])[:2]
+            if name == "chat":
+                self.stats.chat += 1
+                self.stats.latencies.append(time.time() * 1000 - data["ts"])
+
+    def emit(self, event: str, data: Any) -> bool:
+        return self.write(b"42" + json.dumps([event, data]).encode())
+
+    def on_close_frame(self, code: int) -> None:
+        self.stats.close_codes[code] = self.stats.close_codes.get(code, 0) + 1
+
+    def on_lost(self) -> None:
+        self.stats.closed += 1
+        _fail(self.joined, ConnectionError("closed before joining"))

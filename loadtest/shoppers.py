@@ -1,0 +1,646 @@
+"""The client process of ``livecart loadtest``: a share of the viewers, on one uvloop.
+
+The parent (``loadtest.runner``) starts one process per core with a
+:class:`WorkerPlan` and a pipe. The process says ``ready``, gets ``go`` with the start
+time, and then, all from a few central loops rather than one task per viewer:
+
+- joins its viewers on their schedule (at most ``CONNECTS_IN_FLIGHT`` handshakes at a
+  time), reconnects dropped ones with the protocol's backoff (bounded in count);
+- chats, taps hearts and "explain this" at its share of the room's rates;
+- presses "buy" for each buyer at its moment after the sale opens and drives every
+  :class:`~loadtest.purchase.Purchase` (retries with the same key, pay or abandon);
+- sends the parent a tick every second (cumulative counters, the second's latency
+  histograms) and a final summary;
+- stops at the end of the run, waits a bounded time for replies in flight, closes every
+  socket and exits. Nothing here runs past ``end + settle``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+import time
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from loadtest.purchase import REPLY_TIMEOUT, STATE_EVENTS, Purchase, Send
+from loadtest.scenarios import (
+    BUYER,
+    CHAT_GAP,
+    CHATTER,
+    PAYER,
+    SAMPLE,
+    TAPPER,
+    Behaviour,
+    Timeline,
+    ViewerSpec,
+    assign,
+    split,
+)
+from loadtest.stats import Histogram
+from loadtest.wsclient import VideoViewer, Viewer, ViewerStats, open_viewer, raise_fd_limit
+
+# Handshakes in flight, across all client processes. Kept under a listen backlog of 128
+# (aiohttp's default): past it the kernel drops SYNs and a joiner waits 1-7 s for the
+# retransmission, which measures the backlog rather than the server. The join storm
+# deliberately goes past it.
+CONNECTS_IN_FLIGHT = 96
+STORM_CONNECTS_IN_FLIGHT = 2000
+MAX_RECONNECTS = 5
+CHAT_LINES = (
+    "hello from the load test",
+    "how much is shipping?",
+    "is this in size M?",
+    "wow",
+    "can you show the back?",
+    "just bought one!",
+    "what colours are there?",
+    "love it",
+)
+
+
+@dataclass(frozen=True)
+class SalePlan:
+    product_id: str
+    open_at: float  # seconds after the start
+    think: tuple[float, float] = (0.3, 2.0)  # seconds between the hold and "pay"
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    index: int
+    host: str
+    port: int
+    room: str
+    fmt: str
+    procs: int
+    viewers_total: int  # the whole room; this process takes its share of assign()
+    samples: int
+    behaviour: Behaviour
+    share: float  # this process's share of the room-wide rates
+    timeline: Timeline
+    lineup: list[str]
+    sale: SalePlan | None
+    settle: float = 10.0
+    seed: int = 1
+
+    def viewers(self) -> list[ViewerSpec]:
+        """This process's viewers: every process draws the same seeded assignment (a
+        small plan to pickle, whatever the room's size) and keeps its share."""
+        specs = assign(
+            self.viewers_total,
+            self.behaviour,
+            samples=self.samples,
+            ramp=self.timeline.ramp,
+            seed=self.seed,
+        )
+        return split(specs, self.procs)[self.index]
+
+
+def worker_main(plan: WorkerPlan, conn: Any) -> None:
+    """Process entry point."""
+    raise_fd_limit()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    asyncio.run(_run(plan, conn))
+
+
+async def _run(plan: WorkerPlan, conn: Any) -> None:
+    await Worker(plan, conn).run()
+
+
+class Worker:
+    def __init__(self, plan: WorkerPlan, conn: Any) -> None:
+        self.plan = plan
+        self.conn = conn
+        self.rng = random.Random(plan.seed * 1000 + plan.index)
+        self.viewers = plan.viewers()
+        self.specs = {s.index: s for s in self.viewers}
+        self.conns: dict[int, Viewer] = {}
+        self.everyone: list[Viewer] = []
+        self.videos: list[VideoViewer] = []
+        self.light = ViewerStats()
+        self.sampled = ViewerStats()
+        self.video_delays: list[float] = []
+        self.join = Histogram()
+        self.rejoin = Histogram()
+        self.count: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.buy_events: Counter[str] = Counter()
+        self.buy_ms: list[float] = []
+        self.reply_times: list[float] = []
+        self.reserved_times: list[float] = []
+        self.pay_ms: list[float] = []
+        self.buy_hist = Histogram()
+        self.orders: list[str] = []
+        self.ordered_units = 0
+        self.inflight: dict[int, tuple[str, int]] = {}
+        self.purchases: dict[int, Purchase] = {}
+        self.purchase_cid: dict[int, int] = {}
+        self.queued: set[int] = set()
+        self.late: set[int] = set()
+        self.seen: dict[int, int] = {}
+        self.reconnects: Counter[int] = Counter()
+        self.reconnecting: set[int] = set()
+        self.ids = itertools.count(1)
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.handles: list[asyncio.TimerHandle] = []
+        total = STORM_CONNECTS_IN_FLIGHT if plan.behaviour.storm else CONNECTS_IN_FLIGHT
+        self.gate = asyncio.Semaphore(max(8, round(total * plan.share)))
+        self.stopping = False
+        self.m0 = 0.0
+        self.cpu0 = 0.0
+        self.go: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Seconds since the start of the run."""
+        return time.monotonic() - self.m0
+
+    async def until(self, t: float) -> None:
+        delay = self.m0 + t - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def later(self, delay: float, fn: Any, *args: Any) -> None:
+        self.handles.append(asyncio.get_running_loop().call_later(delay, fn, *args))
+
+    def _on_pipe(self) -> None:
+        try:
+            msg = self.conn.recv()
+        except (EOFError, OSError):
+            msg = {"kind": "stop"}
+        if msg.get("kind") == "go" and not self.go.done():
+            if msg.get("sale"):
+                sale = SalePlan(msg["sale"]["product_id"], float(msg["sale"]["open_at"]))
+                self.plan = replace(self.plan, sale=sale)
+            self.go.set_result(float(msg["t0"]))
+        elif msg.get("kind") == "stop":
+            self.stopping = True
+            if not self.go.done():
+                self.go.cancel()
+
+    # -- the run -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.conn.fileno(), self._on_pipe)
+        self.conn.send({"kind": "ready", "w": self.plan.index})
+        try:
+            try:
+                t0 = await asyncio.wait_for(self.go, 120)
+            except (TimeoutError, asyncio.CancelledError):
+                return
+            self.m0 = time.monotonic() + (t0 - time.time())
+            await self.until(0)
+            self.cpu0 = time.process_time()
+            tl = self.plan.timeline
+            loops = [self._join_all(), self._ticks(), self._watch()]
+            b = self.plan.behaviour
+            if b.chat_rate:
+                loops.append(self._chat())
+            if b.heart_rate and b.tappers:
+                loops.append(self._hearts())
+            if b.explain_rate and self.plan.lineup:
+                loops.append(self._explain())
+            if self.plan.sale is not None:
+                loops.append(self._sale(self.plan.sale))
+            if tl.storm_at is not None:
+                loops.append(self._storm(tl.storm_at))
+            main = [loop.create_task(c) for c in loops]
+            await self.until(tl.end)
+            self.stopping = True
+            await self._settle()
+            for task in main:
+                task.cancel()
+            await asyncio.gather(*main, return_exceptions=True)
+            self._final()
+        finally:
+            loop.remove_reader(self.conn.fileno())
+            await self._close()
+
+    async def _settle(self) -> None:
+        """Let buys and commands in flight finish (bounded), then give up on the rest."""
+        deadline = time.monotonic() + self.plan.settle
+        while time.monotonic() < deadline:
+            busy = any(not p.done for p in self.purchases.values() if p.presses)
+            if not busy and not self.inflight:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # the last tick's batch
+        for p in self.purchases.values():
+            if not p.done:
+                p.give_up(self.now())
+                self._record(p)
+        self._tick()
+
+    async def _close(self) -> None:
+        for handle in self.handles:
+            handle.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for v in self.everyone:
+            v.close()
+        for video in self.videos:
+            video.close()
+        await asyncio.sleep(0.2)
+
+    # -- joining -----------------------------------------------------------------------
+
+    async def _join_all(self) -> None:
+        for spec in sorted(self.viewers, key=lambda s: s.join_at):
+            if self.stopping:
+                return
+            await self.until(spec.join_at)
+            self.spawn(self._connect(spec))
+
+    def _path(self, spec: ViewerSpec, old: Viewer | None) -> str:
+        query = {"name": f"viewer{spec.index}"}
+        if old is not None and old.token:
+            query["vid"] = old.token
+            if spec.flags & SAMPLE and old.epoch and old.seq >= 0:
+                query.update(since=str(old.seq), epoch=old.epoch)
+        return f"/ws/{self.plan.room}?{urlencode(query)}"
+
+    async def _connect(self, spec: ViewerSpec, rejoin: bool = False) -> None:
+        old = self.conns.get(spec.index)
+        sample = bool(spec.flags & SAMPLE)
+        self.count["connect_attempts"] += 1
+        async with self.gate:
+            if self.stopping:
+                return
+            try:
+                v = await open_viewer(
+                    self.plan.host,
+                    self.plan.port,
+                    self._path(spec, old),
+                    sample=sample,
+                    fmt=self.plan.fmt,
+                    stats=self.sampled if sample else self.light,
+                    timeout=15.0,
+                    on_reply=self._on_reply,
+                    measure_all=True,
+                )
+            except (OSError, TimeoutError) as exc:
+                self.count["connect_failed"] += 1
+                self.errors["connect:" + type(exc).__name__] += 1
+                return
+        v.ident = spec.index
+        v.measuring = sample
+        self.conns[spec.index] = v
+        self.everyone.append(v)
+        join_ms = ((v.first_at or v.started) - v.started) * 1000
+        (self.rejoin if rejoin or old is not None else self.join).add(join_ms)
+        if old is not None and v.first is not None:
+            self.count["resumed" if v.first.get("t") == "resume" else "fresh_snapshots"] += 1
+        if spec.index in self.late:
+            self.late.discard(spec.index)
+            self._press(spec.index)
+        if self.plan.behaviour.video and not rejoin and old is None:
+            await self._open_video(sample)
+
+    async def _open_video(self, sample: bool) -> None:
+        loop = asyncio.get_running_loop()
+        video: VideoViewer | None = None
+        try:
+            async with asyncio.timeout(15):
+                _, video = await loop.create_connection(
+                    lambda: VideoViewer(f"/ws/video/{self.plan.room}", sample, self.video_delays),
+                    self.plan.host,
+                    self.plan.port,
+                )
+                self.videos.append(video)
+                await video.ready
+        except (OSError, TimeoutError) as exc:
+            self.errors["video:" + type(exc).__name__] += 1
+
+    async def _watch(self) -> None:
+        """Find connections the server dropped and reconnect them (backoff 0.5 s doubling
+        to 10 s, with jitter; at most MAX_RECONNECTS per viewer)."""
+        while not self.stopping:
+            await asyncio.sleep(0.5)
+            for i, v in list(self.conns.items()):
+                if v.lost and not v.leaving and i not in self.reconnecting:
+                    self.count["drops"] += 1
+                    if self.reconnects[i] < MAX_RECONNECTS:
+                        self.reconnecting.add(i)
+                        self.spawn(self._reconnect(i))
+                    else:
+                        del self.conns[i]
+
+    async def _reconnect(self, i: int) -> None:
+        try:
+            k = self.reconnects[i]
+            self.reconnects[i] += 1
+            await asyncio.sleep(min(10.0, 0.5 * 2**k) * self.rng.uniform(0.8, 1.2))
+            if not self.stopping:
+                self.count["reconnects"] += 1
+                await self._connect(self.specs[i], rejoin=True)
+        finally:
+            self.reconnecting.discard(i)
+
+    async def _storm(self, at: float) -> None:
+        """Half the room leaves at once and comes straight back (fresh snapshots for the
+        light viewers, resume for the samples)."""
+        await self.until(at)
+        wave = [i for i, v in sorted(self.conns.items()) if v.open][::2]
+        for i in wave:
+            self.conns[i].close()
+        self.count["storm_wave"] += len(wave)
+        for i in wave:
+            self.spawn(self._connect(self.specs[i], rejoin=True))
+
+    # -- commands ----------------------------------------------------------------------
+
+    def _send(self, i: int, kind: str, command: dict[str, Any]) -> int | None:
+        v = self.conns.get(i)
+        if v is None or not v.open:
+            return None
+        cid = next(self.ids)
+        if not v.send({"id": cid, **command}):
+            return None
+        self.inflight[cid] = (kind, i)
+        self.count["commands"] += 1
+        self.count[kind + "_sent"] += 1
+        return cid
+
+    def _on_reply(self, viewer: Viewer, frame: dict[str, Any]) -> None:
+        entry = self.inflight.pop(frame.get("id"), None)  # type: ignore[arg-type]
+        if entry is None:
+            self.errors["reply:unknown"] += 1
+            return
+        kind, i = entry
+        ok = bool(frame.get("ok"))
+        code = "ok" if ok else str((frame.get("error") or {}).get("code", "?"))
+        if kind in ("buy", "pay"):
+            p = self.purchases.get(i)
+            if p is None or self.purchase_cid.get(i) != frame.get("id"):
+                self.count["stale_replies"] += 1
+                return
+            self.purchase_cid.pop(i, None)
+            self._step(p, p.on_reply(frame, self.now()))
+            return
+        if ok:
+            self.count[kind + "_ok"] += 1
+        else:
+            self.errors[f"{kind}:{code}"] += 1
+
+    async def _chat(self) -> None:
+        chatters = [s.index for s in self.viewers if s.flags & CHATTER]
+        if not chatters:
+            return
+        rate = self.plan.behaviour.chat_rate * self.plan.share
+        last: dict[int, float] = {}
+        credit, rr, period = 0.0, 0, 0.05
+        t = self.now()
+        while not self.stopping:
+            t += period
+            await self.until(t)
+            credit = min(credit + rate * period, max(1.0, rate))
+            now = self.now()
+            for _ in range(len(chatters)):
+                if credit < 1:
+                    break
+                i = chatters[rr % len(chatters)]
+                rr += 1
+                if now - last.get(i, -10.0) < CHAT_GAP:
+                    continue
+                line = CHAT_LINES[rr % len(CHAT_LINES)]
+                if self._send(i, "chat", {"cmd": "chat", "text": line}) is not None:
+                    last[i] = now
+                    credit -= 1
+
+    async def _hearts(self) -> None:
+        tappers = [s.index for s in self.viewers if s.flags & TAPPER]
+        if not tappers:
+            return
+        rate = self.plan.behaviour.heart_rate * self.plan.share
+        per = max(1, min(50, round(rate / len(tappers))))  # taps per command, ~1 a second
+        last: dict[int, float] = {}
+        credit, rr, period = 0.0, 0, 0.25
+        t = self.now()
+        while not self.stopping:
+            t += period
+            await self.until(t)
+            credit = min(credit + rate * period, max(per, rate))
+            now = self.now()
+            for _ in range(len(tappers)):
+                if credit < per:
+                    break
+                i = tappers[rr % len(tappers)]
+                rr += 1
+                if now - last.get(i, -10.0) < 1.0:
+                    continue
+                if self._send(i, "heart", {"cmd": "heart", "n": per}) is not None:
+                    last[i] = now
+                    credit -= per
+                    self.count["heart_taps"] += per
+
+    async def _explain(self) -> None:
+        rate = self.plan.behaviour.explain_rate * self.plan.share
+        credit, period = 0.0, 0.5
+        t = self.now()
+        while not self.stopping:
+            t += period
+            await self.until(t)
+            credit = min(credit + rate * period, max(1.0, rate))
+            while credit >= 1 and self.conns:
+                credit -= 1
+                i = self.rng.choice(list(self.conns))
+                product = self.rng.choice(self.plan.lineup)
+                self._send(i, "explain", {"cmd": "explain", "product_id": product})
+
+    # -- the flash sale ----------------------------------------------------------------
+
+    async def _sale(self, sale: SalePlan) -> None:
+        buyers = sorted((s for s in self.viewers if s.flags & BUYER), key=lambda s: s.buy_at)
+        for s in buyers:
+            self.purchases[s.index] = Purchase(
+                s.index, sale.product_id, bool(s.flags & PAYER), self.rng.uniform(*sale.think)
+            )
+        ticker = asyncio.get_running_loop().create_task(self._purchase_timeouts())
+        try:
+            for s in buyers:
+                await self.until(sale.open_at + s.buy_at)
+                if self.stopping:
+                    break
+                self._press(s.index)
+            await asyncio.sleep(3600)  # cancelled at the end of the run
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    def _press(self, i: int) -> None:
+        v = self.conns.get(i)
+        if v is None or not v.open:
+            self.late.add(i)  # presses as soon as it has joined
+            return
+        p = self.purchases[i]
+        if p.state == "waiting":
+            self._step(p, p.press(self.now()))
+
+    def _step(self, p: Purchase, step: Send | None) -> None:
+        self._record(p)
+        if step is None:
+            return
+        self.queued.add(p.viewer)
+        if step.delay > 0:
+            self.later(step.delay, self._fire, p, step)
+        else:
+            self._fire(p, step)
+
+    def _fire(self, p: Purchase, step: Send) -> None:
+        self.queued.discard(p.viewer)
+        now = self.now()
+        if step.kind == "press":
+            if not self.stopping:
+                self._step(p, p.press(now))
+            return
+        assert step.command is not None
+        p.sent_at = now
+        cid = self._send(p.viewer, step.kind, step.command)
+        if cid is not None:
+            self.purchase_cid[p.viewer] = cid
+        # Not sent (no connection): the time-out sends the same key again.
+
+    async def _purchase_timeouts(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            now = self.now()
+            for p in self.purchases.values():
+                stale = now - p.sent_at > REPLY_TIMEOUT
+                if p.waiting_reply and p.viewer not in self.queued and stale:
+                    self.purchase_cid.pop(p.viewer, None)
+                    self._step(p, p.on_timeout(now))
+
+    def _record(self, p: Purchase) -> None:
+        """Count the purchase's new outcomes (for the per-second plot) and times."""
+        start = self.seen.get(p.viewer, 0)
+        for _, what in p.history[start:]:
+            if what in ("refused", "failed"):
+                continue  # the reply code before it was counted
+            self.buy_events[what] += 1
+            if what not in STATE_EVENTS and p.reply_ms is not None:
+                self.buy_ms.append(p.reply_ms)
+                self.buy_hist.add(p.reply_ms)
+                self.reply_times.append(self.now())
+                if what == "reserved":
+                    self.reserved_times.append(self.now())
+            if what == "ordered" and p.order_id and p.pay_started is not None:
+                self.orders.append(p.order_id)
+                self.ordered_units += p.qty
+                self.pay_ms.append((self.now() - p.pay_started) * 1000)
+        self.seen[p.viewer] = len(p.history)
+
+    # -- reporting ---------------------------------------------------------------------
+
+    def _snapshot(self) -> dict[str, Any]:
+        everyone = self.everyone
+        open_ = [v for v in self.conns.values() if v.open]
+        lat, self.sampled.latencies = self.sampled.latencies, []
+        delays = list(self.video_delays)
+        self.video_delays.clear()  # the video viewers hold this list
+        hist = Histogram()
+        hist.add_many(lat)
+        video = Histogram()
+        video.add_many(delays)
+        keys = [p.definite_keys for p in self.purchases.values()]
+        tick: dict[str, Any] = {
+            "kind": "tick",
+            "w": self.plan.index,
+            "t": round(self.now(), 3),
+            "connected": len(open_),
+            "samples_open": sum(1 for v in open_ if v.sample),
+            "frames": sum(v.reader.frames - v.reader.control for v in everyone),
+            "batches": sum(v.batches for v in everyone),
+            "bytes": sum(v.reader.bytes for v in everyone),
+            "events": self.sampled.events,
+            "chat_seen": self.sampled.chat,
+            "gaps": self.sampled.gaps,
+            "repeats": self.sampled.repeats,
+            "skipped": self.sampled.skipped + self.light.skipped,
+            "live_viewers": self.sampled.live_viewers,
+            "close_codes": dict(
+                Counter(self.light.close_codes) + Counter(self.sampled.close_codes)
+            ),
+            "count": dict(self.count),
+            "errors": dict(self.errors),
+            "buys": dict(self.buy_events),
+            "keys": sum(p.presses for p in self.purchases.values()),
+            "definite_keys": sum(keys),
+            "lat": hist.to_dict(),
+            "join": self.join.to_dict(),
+            "rejoin": self.rejoin.to_dict(),
+            "buy_lat": self.buy_hist.to_dict(),
+            "video": {
+                "sockets": sum(1 for v in self.videos if v.open),
+                "frames": sum(v.reader.frames - v.reader.control for v in self.videos),
+                "bytes": sum(v.reader.bytes for v in self.videos),
+                "live": sum(1 for v in self.videos if v.status == "live"),
+                "offline": sum(1 for v in self.videos if v.status in ("offline", "ended")),
+                "lat": video.to_dict(),
+            },
+            "cpu": time.process_time() - self.cpu0,
+        }
+        self.join = Histogram()
+        self.rejoin = Histogram()
+        self.buy_hist = Histogram()
+        return tick
+
+    def _tick(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(self._snapshot())
+
+    async def _ticks(self) -> None:
+        k = 1
+        while True:
+            await self.until(float(k))
+            self._tick()
+            k += 1
+
+    def _final(self) -> None:
+        states = Counter(p.state for p in self.purchases.values())
+        outcome = Counter(p.outcome or "none" for p in self.purchases.values() if p.presses)
+        final = {
+            "kind": "final",
+            "w": self.plan.index,
+            "purchases": len(self.purchases),
+            "pressed": sum(1 for p in self.purchases.values() if p.presses),
+            "states": dict(states),
+            "outcomes": dict(outcome),
+            "buy_ms": self.buy_ms,
+            "reply_times": self.reply_times,
+            "reserved_times": self.reserved_times,
+            "pay_ms": self.pay_ms,
+            "orders": self.orders,
+            "ordered_units": self.ordered_units,
+            "reserved_units": sum(
+                p.qty for p in self.purchases.values() if p.outcome == "reserved"
+            ),
+            "held_units": sum(p.qty for p in self.purchases.values() if p.state == "abandoned"),
+            "pay_outcomes": dict(
+                Counter(p.pay_outcome for p in self.purchases.values() if p.pay_outcome)
+            ),
+            "replies": sum(v.replies for v in self.everyone),
+            "unreplied": len(self.inflight),
+            "first_frames": sum(1 for v in self.everyone if v.first is not None),
+        }
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(final)
