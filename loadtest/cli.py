@@ -7,6 +7,8 @@ import argparse
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from loadtest import bench, runner
+    from loadtest.peers import compare
 
     bench.add_parser(sub)
+    compare.add_parser(sub)
     runner.add_parser(sub)

@@ -1,0 +1,1 @@
+"""The side-by-side comparison (``livecart bench-peers``) and the peer servers it runs."""

@@ -1,0 +1,409 @@
+"""``livecart bench-peers`` (``make bench-peers``): livecart next to python-socketio.
+
+The same fan-out workload against both servers on this machine, in one run: one room,
+N viewers (1,000 and 5,000), R chat messages a second sent by viewers of the room.
+Each server runs as one process with uvloop on its own Redis (``appendfsync
+everysec``): ``livecart serve`` and ``loadtest.peers.socketio_server`` (AsyncServer on
+aiohttp with ``AsyncRedisManager``). For each server and N, a fresh server process:
+
+1. N viewers connect (``loadtest.peers.fanout``); server RSS before and after, idle,
+   gives the RSS per viewer;
+2. chat steps of ``--step`` seconds search the highest rate at which the p99 delivery
+   latency (server timestamp to sample viewer) stays under 250 ms with at least 99 %
+   of the messages delivered and no viewer dropped: doubling from ``--start-rate``
+   until a step fails, then bisecting, at most ``--max-steps`` steps;
+3. at the highest passing rate: deliveries (messages x viewers, counted by sample
+   viewers) per CPU-second of the server process.
+
+It prints one markdown table with both servers and the ratio, and the command that made
+it. The whole run is bounded by ``--budget`` seconds; what did not fit is marked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import multiprocessing as mp
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from loadtest.localserver import http_json, private_redis, spawn_server
+from loadtest.peers.fanout import LIVECART, SOCKETIO, FanoutPlan, fanout_main
+from loadtest.stats import Histogram
+from loadtest.wsclient import raise_fd_limit
+from web.redis_process import free_port
+
+P99_LIMIT_MS = 250.0
+MIN_DELIVERED = 0.99
+SAMPLES = 50
+
+
+@contextlib.contextmanager
+def start_server(kind: str, redis_url: str) -> Iterator[tuple[int, psutil.Process, str | None]]:
+    """A fresh server process of ``kind`` on a free port: (port, process, admin token)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="livecart-peers-") as tmp:
+        if kind == LIVECART:
+            admin = "adm_peers_" + secrets.token_hex(8)
+            argv = [
+                sys.executable,
+                "-m",
+                "web.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--redis-url",
+                redis_url,
+                "--admin-token",
+                admin,
+                "--no-demo",
+                "--data-dir",
+                tmp,
+            ]
+            health = f"http://127.0.0.1:{port}/healthz"
+        else:
+            admin = None
+            argv = [
+                sys.executable,
+                "-m",
+                "loadtest.peers.socketio_server",
+                "--port",
+                str(port),
+                "--redis-url",
+                redis_url,
+            ]
+            health = f"http://127.0.0.1:{port}/healthz"
+        with spawn_server(argv, health, Path(tmp) / "server.log") as proc:
+            yield port, psutil.Process(proc.pid), admin
+
+
+def _cpu(ps: psutil.Process) -> float:
+    t = ps.cpu_times()
+    return float(t.user + t.system)
+
+
+class Clients:
+    """N viewers over ``procs`` client processes, driven step by step."""
+
+    def __init__(self, kind: str, port: int, room: str, viewers: int, procs: int) -> None:
+        sample = min(SAMPLES, viewers)
+        senders = max(0, viewers - sample)
+        ctx = mp.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.procs: list[Any] = []
+        self.senders = senders
+        for k in range(procs):
+
+            def share(n: int, k: int = k) -> int:
+                return n // procs + (1 if k < n % procs else 0)
+
+            plan = FanoutPlan(
+                kind,
+                "127.0.0.1",
+                port,
+                room,
+                light=0,
+                sample=share(sample),
+                senders=share(senders),
+                index=k,
+            )
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=fanout_main, args=(plan, child), daemon=True)
+            proc.start()
+            child.close()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+
+    def connected(self, timeout: float) -> dict[str, Any]:
+        answers = [self._recv(p, timeout) for p in self.pipes]
+        return {
+            "connected": sum(a["connected"] for a in answers),
+            "failed": sum(a["failed"] for a in answers),
+            "connect_s": max(a["connect_s"] for a in answers),
+        }
+
+    @staticmethod
+    def _recv(pipe: Connection, timeout: float) -> dict[str, Any]:
+        if not pipe.poll(timeout):
+            raise TimeoutError("a client process did not answer")
+        answer: dict[str, Any] = pipe.recv()
+        return answer
+
+    def step(self, rate: float, seconds: float) -> list[dict[str, Any]]:
+        for p in self.pipes:
+            p.send({"cmd": "step", "rate": rate / len(self.pipes), "seconds": seconds})
+        return [self._recv(p, seconds + 30) for p in self.pipes]
+
+    def close(self) -> None:
+        for p in self.pipes:
+            with contextlib.suppress(OSError):
+                p.send({"cmd": "stop"})
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+        for p in self.pipes:
+            p.close()
+
+
+def judge(parts: list[dict[str, Any]], viewers: int, cpu_s: float) -> dict[str, Any]:
+    """One step's figures from the client processes' answers (pure)."""
+    hist = Histogram()
+    for part in parts:
+        hist.merge(part["lat"])
+    sent = sum(p["sent"] for p in parts)
+    samples = sum(p["samples"] for p in parts)
+    received = sum(p["sample_chat"] for p in parts)
+    per_sample = received / samples if samples else 0.0
+    sending = max(p["sending_s"] for p in parts)
+    elapsed = max(p["elapsed"] for p in parts)
+    deliveries = per_sample * viewers
+    delivered = per_sample / sent if sent else 0.0
+    p99 = hist.percentile(0.99)
+    closed = sum(p["closed"] for p in parts)
+    client_cpu = [round(100 * p["cpu"] / p["elapsed"]) for p in parts]
+    ok = p99 is not None and p99 < P99_LIMIT_MS and delivered >= MIN_DELIVERED and not closed
+    return {
+        "rate": round(sent / sending, 1) if sending else 0.0,
+        "sent": sent,
+        "p50_ms": hist.percentile(0.5),
+        "p99_ms": p99,
+        "delivered": round(delivered, 4),
+        "deliveries_per_s": round(deliveries / elapsed),
+        "server_cpu_s": round(cpu_s, 3),
+        "server_cpu_percent": round(100 * cpu_s / elapsed),
+        "deliveries_per_cpu_s": round(deliveries / cpu_s) if cpu_s > 0 else None,
+        "closed": closed,
+        "client_cpu_percent": client_cpu,
+        "client_saturated": max(client_cpu) >= 90,
+        "ok": ok,
+    }
+
+
+def next_rate(lo: float | None, hi: float | None, rate: float, cap: float) -> float | None:
+    """The next rate to try (``None``: done): double until a failure, halve until a
+    pass, then bisect until the bounds are within 25 % (pure)."""
+    if lo is not None and hi is not None:
+        if hi / lo <= 1.25:
+            return None
+        return float(round(math.sqrt(lo * hi)))
+    if hi is None:
+        return None if rate >= cap else min(cap, rate * 2)
+    return None if rate <= 1 else max(1.0, round(rate / 2))
+
+
+def measure(
+    kind: str,
+    redis_url: str,
+    viewers: int,
+    args: argparse.Namespace,
+    deadline: float,
+    common_rate: float | None = None,
+) -> dict[str, Any]:
+    """Search the server's max rate for ``viewers``; with ``common_rate``, also run one
+    step at that rate (the other server's max) to compare costs on equal work."""
+    result: dict[str, Any] = {"server": kind, "viewers": viewers, "steps": []}
+    with start_server(kind, redis_url) as (port, ps, admin):
+        room = "peers-" + secrets.token_hex(3)
+        if kind == LIVECART:
+            http_json(
+                f"http://127.0.0.1:{port}/api/rooms",
+                {"id": room, "title": "peers", "host": "peers"},
+                admin,
+            )
+        time.sleep(0.5)
+        rss0 = ps.memory_info().rss
+        clients = Clients(kind, port, room, viewers, args.procs)
+        try:
+            result.update(clients.connected(timeout=120))
+            time.sleep(2.0)  # presence settles, buffers drain: idle RSS
+            rss1 = ps.memory_info().rss
+            connected = result["connected"] or 1
+            result["rss_per_viewer_kib"] = round((rss1 - rss0) / 1024 / connected, 1)
+            cap = float(min(clients.senders, args.max_rate))
+            lo: float | None = None
+            hi: float | None = None
+            rate: float | None = float(min(args.start_rate, cap))
+            for _ in range(args.max_steps):
+                if rate is None or time.monotonic() + args.step + 10 > deadline:
+                    break
+                cpu0 = _cpu(ps)
+                parts = clients.step(rate, args.step)
+                step = judge(parts, result["connected"], _cpu(ps) - cpu0)
+                step["asked"] = rate
+                result["steps"].append(step)
+                print(
+                    f"  {kind:16} N={viewers:<5} {rate:6.0f} msg/s: p99 "
+                    f"{_fmt(step['p99_ms'])} ms, delivered {100 * step['delivered']:.1f} %, "
+                    f"server CPU {step['server_cpu_percent']} %, clients "
+                    f"{step['client_cpu_percent']} % -> {'pass' if step['ok'] else 'fail'}",
+                    flush=True,
+                )
+                if step["ok"]:
+                    lo = rate
+                else:
+                    hi = rate
+                rate = next_rate(lo, hi, rate, cap)
+                time.sleep(1.0)  # drain between steps
+            result["max_rate"] = lo
+            result["cap"] = cap
+            result["searched_to_end"] = rate is None
+            passing = [s for s in result["steps"] if s["ok"] and s["asked"] == lo]
+            best = passing[-1] if passing else None
+            result["at_max"] = best
+            result["client_limited"] = any(
+                s["client_saturated"] for s in result["steps"] if s["asked"] in (lo, hi)
+            )
+            result["capped"] = lo is not None and lo >= cap
+            if common_rate and time.monotonic() + args.step + 10 < deadline:
+                cpu0 = _cpu(ps)
+                parts = clients.step(min(common_rate, cap), args.step)
+                same = judge(parts, result["connected"], _cpu(ps) - cpu0)
+                same["asked"] = common_rate
+                result["at_common"] = same
+                print(
+                    f"  {kind:16} N={viewers:<5} {common_rate:6.0f} msg/s (the peer's max): "
+                    f"{_fmt(same['deliveries_per_cpu_s'])} deliveries per CPU-second",
+                    flush=True,
+                )
+        finally:
+            clients.close()
+    return result
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def table(results: list[dict[str, Any]], command: str) -> str:
+    def find(kind: str, n: int) -> dict[str, Any] | None:
+        return next((r for r in results if r["server"] == kind and r["viewers"] == n), None)
+
+    def rate(r: dict[str, Any] | None) -> str:
+        if r is None or "max_rate" not in r:
+            return "not measured"
+        if r["max_rate"] is None:
+            return f"< {min(s['asked'] for s in r['steps']):.0f}" if r["steps"] else "-"
+        mark = "≥ " if r.get("capped") else ""
+        mark += "" if r.get("searched_to_end") else "~"
+        return f"{mark}{r['max_rate']:,.0f}"
+
+    def eff(r: dict[str, Any] | None) -> float | None:
+        best = (r or {}).get("at_max")
+        return None if best is None else best["deliveries_per_cpu_s"]
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.1f}×" if a and b else "-"
+
+    ns = sorted({int(r["viewers"]) for r in results})
+    lines = [
+        "| figure (one room, N viewers, chat fan-out) | livecart | python-socketio | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for n in ns:
+        lc, sio = find(LIVECART, n), find(SOCKETIO, n)
+        lr = lc.get("max_rate") if lc else None
+        sr = sio.get("max_rate") if sio else None
+        lines.append(
+            f"| max chat rate at p99 < 250 ms, N = {n:,} (msg/s) | {rate(lc)} | "
+            f"{rate(sio)} | {ratio(lr, sr)} |"
+        )
+    for n in ns:
+        lc, sio = find(LIVECART, n), find(SOCKETIO, n)
+        same = (lc or {}).get("at_common")
+        a = same["deliveries_per_cpu_s"] if same else None
+        at = f"{same['asked']:,.0f} msg/s" if same else "the same rate"
+        lines.append(
+            f"| deliveries per server CPU-second, N = {n:,}, both at {at} | "
+            f"{_fmt(a)} | {_fmt(eff(sio))} | {ratio(a, eff(sio))} |"
+        )
+    for n in ns:
+        lc, sio = find(LIVECART, n), find(SOCKETIO, n)
+        lines.append(
+            f"| deliveries per server CPU-second, N = {n:,}, each at its max rate | "
+            f"{_fmt(eff(lc))} | {_fmt(eff(sio))} | {ratio(eff(lc), eff(sio))} |"
+        )
+    for n in ns:
+        lc, sio = find(LIVECART, n), find(SOCKETIO, n)
+        a = (lc or {}).get("rss_per_viewer_kib")
+        b = (sio or {}).get("rss_per_viewer_kib")
+        less = f"{ratio(b, a)} less" if a and b else "-"
+        lines.append(
+            f"| server RSS per idle viewer, N = {n:,} (KiB) | {_fmt(a)} | {_fmt(b)} | {less} |"
+        )
+    notes = []
+    for r in results:
+        if r.get("capped"):
+            notes.append(
+                f"{r['server']} N={r['viewers']:,}: passed the highest rate tried "
+                f"({r['cap']:.0f} msg/s: every sender at its 1 msg/s)"
+            )
+        if r.get("client_limited"):
+            notes.append(
+                f"{r['server']} N={r['viewers']:,}: the client processes were "
+                "saturated near the limit: the client, not the server, was the limit"
+            )
+        if not r.get("searched_to_end", True):
+            notes.append(
+                f"{r['server']} N={r['viewers']:,}: search stopped by the step or "
+                "time budget (~: within the last bounds tried)"
+            )
+    out = "\n".join(lines)
+    if notes:
+        out += "\n\n" + "\n".join(f"- {n}" for n in notes)
+    return out + f"\n\nMade with `{command}` on this machine ({psutil.cpu_count()} cores)."
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    raise_fd_limit()
+    deadline = time.monotonic() + args.budget
+    results = []
+    with private_redis("everysec") as redis:
+        for n in args.viewers:
+            # The peer first: livecart then also runs a step at the peer's max rate.
+            common: float | None = None
+            for kind in (SOCKETIO, LIVECART):
+                if time.monotonic() + 30 > deadline:
+                    results.append({"server": kind, "viewers": n, "skipped": "time budget"})
+                    continue
+                print(f"{kind}: {n} viewers...", flush=True)
+                res = measure(kind, redis.url, n, args, deadline, common)
+                results.append(res)
+                common = res.get("max_rate")
+    return results
+
+
+def main(args: argparse.Namespace) -> int:
+    results = run(args)
+    command = "make bench-peers" if args.make else "livecart " + " ".join(sys.argv[1:])
+    print()
+    print(table(results, command))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+        print(f"\nfigures: {args.json}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("bench-peers", help="the same chat fan-out on livecart and python-socketio")
+    p.add_argument("--viewers", type=int, nargs="+", default=[1000, 5000])
+    p.add_argument("--procs", type=int, default=1, help="client processes")
+    p.add_argument("--step", type=float, default=4.0, help="seconds per rate step")
+    p.add_argument("--start-rate", type=float, default=40.0)
+    p.add_argument("--max-rate", type=float, default=1600.0)
+    p.add_argument("--max-steps", type=int, default=7, help="rate steps per server and N")
+    p.add_argument("--budget", type=float, default=420.0, help="seconds for the whole run")
+    p.add_argument("--json", default=None, help="also write the figures to this file")
+    p.add_argument("--make", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(handler=main)
