@@ -28,6 +28,11 @@ lint: install-dev
 bench: install
 	livecart bench --viewers 2000 --rate 200 --duration 20
 	livecart bench --viewers 5000 --rate 200 --duration 20
+	livecart bench --scenario flash-sale --viewers 5000
+
+## livecart next to python-socketio (a dev dependency) on the same fan-out workload (a few minutes).
+bench-peers: install-dev
+	livecart bench-peers --make
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache
