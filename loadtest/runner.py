@@ -153,6 +153,42 @@ def open_sale(
     }
 
 
+class Publisher:
+    """A synthetic host publishing video to the room during the run (``--publish``)."""
+
+    def __init__(self, ctx: Any, target: Target, args: argparse.Namespace, seconds: float) -> None:
+        from loadtest.publisher import publisher_main
+
+        token = _token(args)
+        if not token:
+            raise SetupError("--publish needs --host-token or --admin-token")
+        self.pipe, child = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=publisher_main,
+            args=(target.base, args.room, token, seconds, child),
+            daemon=True,
+        )
+        self.proc.start()
+        child.close()
+
+    def wait_live(self) -> str:
+        if not self.pipe.poll(60):
+            raise SetupError("the video publisher did not start in 60 s")
+        answer = self.pipe.recv()
+        if not answer.get("ok"):
+            raise SetupError(f"the video publisher failed: {answer.get('error')}")
+        return "a synthetic host published 640x360 H.264 + Opus over WHIP during the run"
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.pipe.send({"kind": "stop"})
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)
+        self.pipe.close()
+
+
 def server_processes(target: Target) -> list[Any]:
     """The processes listening on the target's port, when it is on this machine."""
     try:
@@ -269,6 +305,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     pipes: list[Connection] = []
     children: list[Any] = []
     sale_info: dict[str, Any] | None = None
+    publisher: Publisher | None = None
     books_before: dict[str, Any] | None = None
     metrics_before: dict[str, Any] | None = None
     agg = Aggregate(procs)
@@ -300,6 +337,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
             child.close()
             pipes.append(parent)
             children.append(proc)
+        if args.publish:
+            publisher = Publisher(ctx, target, args, tl.end + args.settle + 60)
+            notes.append(publisher.wait_live())
         ready = 0
         deadline = time.monotonic() + 60
         while ready < procs and time.monotonic() < deadline:
@@ -370,6 +410,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     finally:
         for proc in children:
             proc.join(5)
+        if publisher is not None:
+            publisher.stop()
             if proc.is_alive():
                 proc.terminate()
                 proc.join(5)
@@ -712,6 +754,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--currency", default="CNY")
     p.add_argument("--product", default=None, help="buy this product's existing sale instead")
     p.add_argument("--settle", type=float, default=10.0, help="max wait for replies at the end")
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="video scenario: publish a synthetic stream over WHIP (host token)",
+    )
     p.add_argument("--seed", type=int, default=secrets.randbelow(10**6))
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(handler=main)

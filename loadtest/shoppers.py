@@ -593,7 +593,9 @@ class Worker:
                 "sockets": sum(1 for v in self.videos if v.open),
                 "frames": sum(v.reader.frames - v.reader.control for v in self.videos),
                 "bytes": sum(v.reader.bytes for v in self.videos),
-                "live": sum(1 for v in self.videos if v.status == "live"),
+                # Receiving: more than the one "offline" message (light sockets do not
+                # decode, so they count as live by what they received).
+                "live": sum(1 for v in self.videos if v.reader.frames - v.reader.control > 2),
                 "offline": sum(1 for v in self.videos if v.status in ("offline", "ended")),
                 "lat": video.to_dict(),
             },

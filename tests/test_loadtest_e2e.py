@@ -148,6 +148,17 @@ def test_scenarios_count_what_the_server_delivered(
         assert rep["config"]["ramp"] == 0
 
 
+def test_video_viewers_get_the_published_stream(server: str, tmp_path: Path) -> None:
+    code, rep, out = loadtest(
+        server, "lt-video-live", tmp_path, "--scenario", "video", "--publish", viewers=200
+    )
+    v = rep["summary"]["video"]
+    assert code == 0, out
+    assert v["live"] == 200 and v["offline"] == 0
+    assert v["frames_per_s"] > 200 * 30  # video frames at 30/s (and audio) to every viewer
+    assert v["behind_live"]["n"] > 0 and v["behind_live"]["p50"] < 500
+
+
 def test_hearts_reach_the_room_total(
     server: str, tmp_path: Path, redis_server: RedisProcess
 ) -> None:
