@@ -28,36 +28,21 @@ TARGET_P99_MS = 500.0
 
 
 def loadtest_args(args: argparse.Namespace, url: str, admin: str | None) -> argparse.Namespace:
-    """The load test's arguments for the benchmark's flash sale."""
-    return argparse.Namespace(
-        url=url,
-        room="flash-" + secrets.token_hex(3),
-        viewers=args.viewers,
-        duration=8.0,
-        scenario="flash-sale",
-        procs=args.procs or os.cpu_count() or 1,
-        ramp=str(max(2.0, args.viewers / 1000)),
-        slo=[f"buy_p99<{TARGET_P99_MS:g}ms", "unresolved<1", "oversold<1"],
-        out=None,
-        admin_token=admin,
-        host_token=None,
-        allow_remote=False,
-        sample=0,
-        format="msgpack",
-        chat_rate=0.0,
-        heart_rate=None,
-        explain_rate=None,
-        buyers=1.0,
-        pay=1.0,
-        units=args.units,
-        limit=1,
-        price=9900,
-        currency="CNY",
-        product=None,
-        settle=15.0,
-        seed=1,
-        quiet=True,
-    )
+    """The load test's arguments for the benchmark's flash sale (parsed by the load
+    test's own parser, so every option has its default)."""
+    parser = argparse.ArgumentParser(prog="livecart")
+    runner.add_parser(parser.add_subparsers())
+    argv = ["loadtest", "--url", url, "--room", "flash-" + secrets.token_hex(3),
+            "--viewers", str(args.viewers), "--duration", "8", "--scenario", "flash-sale",
+            "--procs", str(args.procs or os.cpu_count() or 1),
+            "--ramp", f"{max(2.0, args.viewers / 1000):g}s",
+            "--slo", f"buy_p99<{TARGET_P99_MS:g}ms", "--slo", "unresolved<1",
+            "--slo", "oversold<1", "--sample", "0", "--chat-rate", "0", "--buyers", "1",
+            "--pay", "1", "--units", str(args.units), "--limit", "1", "--settle", "15",
+            "--seed", "1", "--quiet", "--out", ""]  # fmt: skip
+    if admin:
+        argv += ["--admin-token", admin]
+    return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import struct
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loadtest import books
+from loadtest import books, flashbench
 from loadtest.peers.compare import judge, next_rate
 from loadtest.purchase import CARD, MAX_ATTEMPTS, Purchase
 from loadtest.report import render_html
@@ -313,3 +314,18 @@ def test_report_page_is_self_contained_and_script_safe() -> None:
     assert "__REPORT_JSON__" not in page
     for external in ('src="http', "src='http", 'href="http', "@import", "url(http"):
         assert external not in page
+
+
+def test_flash_bench_asks_the_load_test_for_the_issue_3_workload() -> None:
+    bench = argparse.Namespace(viewers=5000, procs=None, units=100)
+    ns = flashbench.loadtest_args(bench, "http://127.0.0.1:1", "adm")
+    assert (ns.scenario, ns.viewers, ns.units, ns.limit, ns.buyers, ns.pay) == (
+        "flash-sale",
+        5000,
+        100,
+        1,
+        1.0,
+        1.0,
+    )
+    assert ns.chat_rate == 0 and ns.admin_token == "adm" and not ns.publish and ns.quiet
+    assert "buy_p99<500ms" in ns.slo and ns.product is None
