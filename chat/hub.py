@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 
 from chat import commands as c
 from chat import identity
+from chat.cancellation import stop_if_cancelled
 from chat.chat_rules import check_banned_words, check_slow_mode, clean_text
 from chat.errors import CloseCode, CommandError, ErrorCode
 from chat.room import BASE_TICK, Room
@@ -349,6 +350,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while True:
+            stop_if_cancelled()
             next_tick += BASE_TICK
             delay = next_tick - loop.time()
             if delay > 0:
@@ -381,6 +383,7 @@ class Hub:
         rounds_per_presence = round(PRESENCE_INTERVAL / SALE_LIVE_INTERVAL)
         n = 0
         while True:
+            stop_if_cancelled()
             await asyncio.sleep(SALE_LIVE_INTERVAL)
             n += 1
             presence = n % rounds_per_presence == 0

@@ -22,6 +22,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from chat.cancellation import stop_if_cancelled
+
 log = logging.getLogger(__name__)
 
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -66,6 +68,7 @@ class Subscriber:
         backoff = 0.1
         first = True
         while True:
+            stop_if_cancelled()
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self._home, *self._wanted)
@@ -90,6 +93,7 @@ class Subscriber:
 
     async def _pump(self, pubsub: Any) -> None:
         while True:
+            stop_if_cancelled()
             while not self._requests.empty():
                 action, channel = self._requests.get_nowait()
                 if action == "subscribe":

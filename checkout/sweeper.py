@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from chat.cancellation import stop_if_cancelled
 from checkout.errors import CheckoutError
 
 log = logging.getLogger("livecart.checkout.sweeper")
@@ -42,6 +43,7 @@ async def run_sweeper(service: Sweepable, *, interval: float = 1.0) -> None:
             log.warning("sweep skipped: %s", exc)
         except Exception:
             log.exception("sweep failed")
+        stop_if_cancelled()
         await asyncio.sleep(pause)
 
 
