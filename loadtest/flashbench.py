@@ -90,8 +90,8 @@ def report(rep: dict[str, Any]) -> str:
             f"final check              sold {k.get('sold')}, oversold {k.get('oversold')}, "
             f"orders {k.get('orders')} ({'books balanced' if k.get('ok') else 'BOOKS FAILED'})",
             *[f"                         ! {p}" for p in k.get("problems", [])],
-            f"server CPU               {server.get('cpu_percent_avg')} % of a core (avg over "
-            "the run)",
+            f"server CPU               {server.get('cpu_percent_max')} % of a core in the "
+            f"busiest second ({server.get('cpu_percent_avg')} % on average over the run)",
             f"client CPU               {g['cpu_percent_avg']} % avg per process "
             f"(max {g['cpu_percent_max']}){limit}",
             f"target                   all definite: {yes(all_definite)}; p99 < "

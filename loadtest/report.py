@@ -126,7 +126,8 @@ def text_summary(rep: dict[str, Any]) -> str:
     if s.get("server"):
         sv = s["server"]
         lines.append(
-            f"server process   CPU {sv['cpu_percent_avg']} % of a core (avg), RSS {sv['rss_mb']} MB"
+            f"server process   CPU {sv['cpu_percent_avg']} % of a core on average, "
+            f"{sv['cpu_percent_max']} % in the busiest second; RSS {sv['rss_mb']} MB"
         )
     g = s["generator"]
     lines.append(

@@ -529,6 +529,7 @@ def build_report(
     busy = [sum(1 for x in c if x >= 95) / len(c) if c else 0 for c in per_proc]
     saturated = any((a or 0) >= 85 for a in gen_avg) or any(x > 0.2 for x in busy)
     server_rows = [r["server_cpu"] for r in steady if "server_cpu" in r]
+    server_peak = max((r["server_cpu"] for r in series if "server_cpu" in r), default=None)
     summary: dict[str, Any] = {
         "viewers": args.viewers,
         "connected_peak": max((r["connected"] for r in series), default=0),
@@ -580,6 +581,7 @@ def build_report(
             "cpu_percent_avg": round(sum(server_rows) / len(server_rows), 1)
             if server_rows
             else None,
+            "cpu_percent_max": server_peak,
             "rss_mb": round(rss1 / 2**20, 1),
             "rss_growth_per_viewer_kib": round((rss1 - rss0) / 1024 / max(1, args.viewers), 1),
         }

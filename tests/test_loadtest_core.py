@@ -296,6 +296,7 @@ def test_rate_search_doubles_halves_then_bisects() -> None:
         "lat": Histogram().to_dict(),
         "closed": 0,
         "cpu": 1.0,
+        "cpu_sending": 1.0,
     }
     assert not judge([part], 1000, 2.0)["ok"]  # no latency measured: not a pass
     h = Histogram()

@@ -144,6 +144,12 @@ class Clients:
             p.send({"cmd": "step", "rate": rate / len(self.pipes), "seconds": seconds})
         return [self._recv(p, seconds + 30) for p in self.pipes]
 
+    def drain(self, quiet: float, timeout: float) -> bool:
+        """Wait until no client has received anything for ``quiet`` seconds."""
+        for p in self.pipes:
+            p.send({"cmd": "drain", "quiet": quiet, "timeout": timeout})
+        return all(self._recv(p, timeout + 30)["drained"] for p in self.pipes)
+
     def close(self) -> None:
         for p in self.pipes:
             with contextlib.suppress(OSError):
@@ -172,7 +178,7 @@ def judge(parts: list[dict[str, Any]], viewers: int, cpu_s: float) -> dict[str, 
     delivered = per_sample / sent if sent else 0.0
     p99 = hist.percentile(0.99)
     closed = sum(p["closed"] for p in parts)
-    client_cpu = [round(100 * p["cpu"] / p["elapsed"]) for p in parts]
+    client_cpu = [round(100 * p["cpu_sending"] / max(p["sending_s"], 0.001)) for p in parts]
     ok = p99 is not None and p99 < P99_LIMIT_MS and delivered >= MIN_DELIVERED and not closed
     return {
         "rate": round(sent / sending, 1) if sending else 0.0,
@@ -186,7 +192,7 @@ def judge(parts: list[dict[str, Any]], viewers: int, cpu_s: float) -> dict[str, 
         "deliveries_per_cpu_s": round(deliveries / cpu_s) if cpu_s > 0 else None,
         "closed": closed,
         "client_cpu_percent": client_cpu,
-        "client_saturated": max(client_cpu) >= 90,
+        "client_saturated": max(client_cpu) >= 85,
         "ok": ok,
     }
 
@@ -210,9 +216,11 @@ def measure(
     args: argparse.Namespace,
     deadline: float,
     common_rate: float | None = None,
+    start_rate: float | None = None,
 ) -> dict[str, Any]:
-    """Search the server's max rate for ``viewers``; with ``common_rate``, also run one
-    step at that rate (the other server's max) to compare costs on equal work."""
+    """Search the server's max rate for ``viewers`` from ``start_rate``; with
+    ``common_rate``, also run one step at that rate (the other server's max) to compare
+    costs on equal work."""
     result: dict[str, Any] = {"server": kind, "viewers": viewers, "steps": []}
     with start_server(kind, redis_url) as (port, ps, admin):
         room = "peers-" + secrets.token_hex(3)
@@ -234,7 +242,7 @@ def measure(
             cap = float(min(clients.senders, args.max_rate))
             lo: float | None = None
             hi: float | None = None
-            rate: float | None = float(min(args.start_rate, cap))
+            rate: float | None = float(min(start_rate or args.start_rate, cap))
             for _ in range(args.max_steps):
                 if rate is None or time.monotonic() + args.step + 10 > deadline:
                     break
@@ -255,10 +263,16 @@ def measure(
                 else:
                     hi = rate
                 rate = next_rate(lo, hi, rate, cap)
-                time.sleep(1.0)  # drain between steps
+                # An overloaded server is still sending this step's messages: wait for
+                # quiet before the next step, or stop (its figures would be polluted).
+                budget = min(30.0, max(1.0, deadline - time.monotonic() - 10))
+                if not clients.drain(quiet=1.0, timeout=budget):
+                    result["backlog"] = f"still sending {budget:.0f}s after a step"
+                    rate = None
+                    break
             result["max_rate"] = lo
             result["cap"] = cap
-            result["searched_to_end"] = rate is None
+            result["searched_to_end"] = rate is None and "backlog" not in result
             passing = [s for s in result["steps"] if s["ok"] and s["asked"] == lo]
             best = passing[-1] if passing else None
             result["at_max"] = best
@@ -354,7 +368,9 @@ def table(results: list[dict[str, Any]], command: str) -> str:
                 f"{r['server']} N={r['viewers']:,}: the client processes were "
                 "saturated near the limit: the client, not the server, was the limit"
             )
-        if not r.get("searched_to_end", True):
+        if r.get("backlog"):
+            notes.append(f"{r['server']} N={r['viewers']:,}: {r['backlog']}; search stopped")
+        if not r.get("searched_to_end", True) and not r.get("backlog"):
             notes.append(
                 f"{r['server']} N={r['viewers']:,}: search stopped by the step or "
                 "time budget (~: within the last bounds tried)"
@@ -370,6 +386,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     deadline = time.monotonic() + args.budget
     results = []
     with private_redis("everysec") as redis:
+        found: dict[str, tuple[int, float]] = {}  # server -> (N, max rate) so far
         for n in args.viewers:
             # The peer first: livecart then also runs a step at the peer's max rate.
             common: float | None = None
@@ -378,9 +395,16 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     results.append({"server": kind, "viewers": n, "skipped": "time budget"})
                     continue
                 print(f"{kind}: {n} viewers...", flush=True)
-                res = measure(kind, redis.url, n, args, deadline, common)
+                # Start where the last room size left off, at the same deliveries/s.
+                start = None
+                if kind in found:
+                    prev_n, prev_rate = found[kind]
+                    start = max(1.0, float(round(prev_rate * prev_n / n)))
+                res = measure(kind, redis.url, n, args, deadline, common, start)
                 results.append(res)
                 common = res.get("max_rate")
+                if res.get("max_rate"):
+                    found[kind] = (n, res["max_rate"])
     return results
 
 
@@ -403,7 +427,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--start-rate", type=float, default=40.0)
     p.add_argument("--max-rate", type=float, default=1600.0)
     p.add_argument("--max-steps", type=int, default=7, help="rate steps per server and N")
-    p.add_argument("--budget", type=float, default=420.0, help="seconds for the whole run")
+    p.add_argument("--budget", type=float, default=480.0, help="seconds for the whole run")
     p.add_argument("--json", default=None, help="also write the figures to this file")
     p.add_argument("--make", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(handler=main)

@@ -9,7 +9,8 @@ most once a second (livecart's per-viewer limit). Speaks livecart's protocol
 Pipe protocol with the parent: the process connects everyone and sends
 ``{"connected", "failed", "connect_s"}``; then for each ``{"cmd": "step", "rate",
 "seconds"}`` it chats for that long and answers with the step's figures; ``{"cmd":
-"stop"}`` (or a closed pipe, or a silent parent for 10 minutes) ends it.
+"stop"}`` (or a closed pipe, or a silent parent for 10 minutes) ends it. ``{"cmd":
+"drain", "quiet", "timeout"}`` waits until nothing has arrived for ``quiet`` seconds.
 """
 
 from __future__ import annotations
@@ -122,15 +123,35 @@ async def _main(plan: FanoutPlan, conn: Any) -> None:
             if not ready:
                 return
             msg = conn.recv()
-            if msg.get("cmd") != "step":
+            if msg.get("cmd") == "step":
+                conn.send(await _step(plan, msg, everyone, samples, senders, sampled))
+            elif msg.get("cmd") == "drain":
+                conn.send(await _drain(everyone, float(msg["quiet"]), float(msg["timeout"])))
+            else:
                 return
-            conn.send(await _step(plan, msg, everyone, samples, senders, sampled))
     except (EOFError, OSError):
         return
     finally:
         for v in everyone:
             v.close()
         await asyncio.sleep(0.2)
+
+
+async def _drain(everyone: list[WsConn], quiet: float, timeout: float) -> dict[str, Any]:
+    """Wait until nothing has arrived for ``quiet`` seconds (an overloaded server may
+    still be sending the previous step's messages), at most ``timeout`` seconds."""
+    start = time.monotonic()
+    last = -1
+    still_since = start
+    for _ in range(int(timeout / 0.1) + 1):
+        frames = sum(v.reader.frames for v in everyone)
+        now = time.monotonic()
+        if frames != last:
+            last, still_since = frames, now
+        elif now - still_since >= quiet:
+            return {"drained": True, "waited": round(now - start - quiet, 2)}
+        await asyncio.sleep(0.1)
+    return {"drained": False, "waited": round(time.monotonic() - start, 2)}
 
 
 def _set_measuring(samples: list[WsConn], on: bool) -> None:
@@ -177,6 +198,7 @@ async def _step(
     else:
         await asyncio.sleep(seconds)
     sending = time.monotonic() - start
+    cpu_sending = time.process_time() - cpu0
     # Messages sent near the end are still on their way: keep measuring for a moment.
     for _ in range(60):  # at most 3 s
         if sampled.chat >= sent * len(samples):
@@ -198,4 +220,5 @@ async def _step(
         "bytes": sum(v.reader.bytes for v in everyone) - bytes0,
         "closed": sum(1 for v in everyone if v.lost) - closed0,
         "cpu": time.process_time() - cpu0,
+        "cpu_sending": cpu_sending,
     }
