@@ -287,6 +287,7 @@ def test_rate_search_doubles_halves_then_bisects() -> None:
     assert next_rate(None, 40, 40, 1000) == 20
     assert next_rate(20, 40, 40, 1000) == 28
     assert next_rate(28, 33, 33, 1000) is None  # within 25 %
+    assert next_rate(3, 4, 4, 1000) is None  # nothing new between them
     part = {
         "sent": 100,
         "sending_s": 4.0,

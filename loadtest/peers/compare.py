@@ -192,7 +192,7 @@ def judge(parts: list[dict[str, Any]], viewers: int, cpu_s: float) -> dict[str, 
         "deliveries_per_cpu_s": round(deliveries / cpu_s) if cpu_s > 0 else None,
         "closed": closed,
         "client_cpu_percent": client_cpu,
-        "client_saturated": max(client_cpu) >= 85,
+        "client_saturated": max(client_cpu) >= 80,
         "ok": ok,
     }
 
@@ -201,9 +201,8 @@ def next_rate(lo: float | None, hi: float | None, rate: float, cap: float) -> fl
     """The next rate to try (``None``: done): double until a failure, halve until a
     pass, then bisect until the bounds are within 25 % (pure)."""
     if lo is not None and hi is not None:
-        if hi / lo <= 1.25:
-            return None
-        return float(round(math.sqrt(lo * hi)))
+        middle = float(round(math.sqrt(lo * hi)))
+        return None if hi / lo <= 1.25 or middle in (lo, hi) else middle
     if hi is None:
         return None if rate >= cap else min(cap, rate * 2)
     return None if rate <= 1 else max(1.0, round(rate / 2))
@@ -276,8 +275,12 @@ def measure(
             passing = [s for s in result["steps"] if s["ok"] and s["asked"] == lo]
             best = passing[-1] if passing else None
             result["at_max"] = best
-            result["client_limited"] = any(
-                s["client_saturated"] for s in result["steps"] if s["asked"] in (lo, hi)
+            edge = [s for s in result["steps"] if s["asked"] in (lo, hi)]
+            result["client_limited"] = any(s["client_saturated"] for s in edge)
+            # Server, clients and Redis share the machine's cores.
+            cores = 100 * (psutil.cpu_count() or 1)
+            result["machine_bound"] = any(
+                s["server_cpu_percent"] + sum(s["client_cpu_percent"]) >= 0.75 * cores for s in edge
             )
             result["capped"] = lo is not None and lo >= cap
             if common_rate and time.monotonic() + args.step + 10 < deadline:
@@ -365,8 +368,14 @@ def table(results: list[dict[str, Any]], command: str) -> str:
             )
         if r.get("client_limited"):
             notes.append(
-                f"{r['server']} N={r['viewers']:,}: the client processes were "
-                "saturated near the limit: the client, not the server, was the limit"
+                f"{r['server']} N={r['viewers']:,}: a client process was near saturation "
+                "(>= 80 % of a core) at the limit: the client, not the server, was the limit"
+            )
+        elif r.get("machine_bound"):
+            notes.append(
+                f"{r['server']} N={r['viewers']:,}: server + clients used >= 75 % of the "
+                "machine's cores at the limit: the shared machine, not the server alone, "
+                "set it"
             )
         if r.get("backlog"):
             notes.append(f"{r['server']} N={r['viewers']:,}: {r['backlog']}; search stopped")
