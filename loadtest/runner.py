@@ -402,7 +402,6 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         if open_pipes:
             notes.append("a client process did not finish in time and was stopped")
     except KeyboardInterrupt:
-        notes.append("interrupted")
         for p in pipes:
             with contextlib.suppress(OSError):
                 p.send({"kind": "stop"})
@@ -423,9 +422,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     books_result = None
     if sale_info is not None and books_before is not None and token:
         buyers = buyer_figures(finals, agg)
-        books_result = books.check(
-            books_before, books.read(target, args.room, token), buyers, sale_info
-        )
+        try:
+            after = books.read(target, args.room, token)
+        except (ApiError, OSError, ValueError) as exc:
+            after = {"audit": {"ok": False, "problems": [f"could not read the books: {exc}"]}}
+        books_result = books.check(books_before, after, buyers, sale_info)
     rep = build_report(
         args,
         b,
@@ -702,6 +703,9 @@ def print_summary(rep: dict[str, Any], paths: list[Path]) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         rep, code = run(args)
+    except KeyboardInterrupt:
+        print("livecart loadtest: interrupted; the clients were told to stop", file=sys.stderr)
+        return 130
     except (TargetRefused, SetupError, ValueError) as exc:
         print(f"livecart loadtest: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import random
+import signal
 import time
 from collections import Counter
 from collections.abc import Coroutine
@@ -103,7 +104,8 @@ class WorkerPlan:
 
 
 def worker_main(plan: WorkerPlan, conn: Any) -> None:
-    """Process entry point."""
+    """Process entry point. Ctrl-C is the parent's to handle: it tells us to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise_fd_limit()
     try:
         import uvloop
@@ -160,6 +162,7 @@ class Worker:
         self.m0 = 0.0
         self.cpu0 = 0.0
         self.go: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.stopped = asyncio.Event()
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -192,8 +195,11 @@ class Worker:
             self.go.set_result(float(msg["t0"]))
         elif msg.get("kind") == "stop":
             self.stopping = True
+            self.stopped.set()
             if not self.go.done():
                 self.go.cancel()
+            # A closed pipe stays readable: stop listening to it.
+            asyncio.get_running_loop().remove_reader(self.conn.fileno())
 
     # -- the run -----------------------------------------------------------------------
 
@@ -223,7 +229,8 @@ class Worker:
             if tl.storm_at is not None:
                 loops.append(self._storm(tl.storm_at))
             main = [loop.create_task(c) for c in loops]
-            await self.until(tl.end)
+            with contextlib.suppress(TimeoutError):  # the end, or the parent says stop
+                await asyncio.wait_for(self.stopped.wait(), self.m0 + tl.end - time.monotonic())
             self.stopping = True
             await self._settle()
             for task in main:
