@@ -19,6 +19,7 @@ from chat.errors import CommandError, ErrorCode
 from chat.hub import Actor
 from chat.store import RoomNotFound, key, text
 from chat.subscriber import REDIS_DOWN
+from checkout.errors import CheckoutError
 from web.auth import bearer, is_admin, is_host
 from web.keys import ADMIN_TOKEN, CONFIG, HUB
 
@@ -36,6 +37,7 @@ STATUS = {
     "rate_limited": 429,
     "unavailable": 503,
     "internal": 500,
+    "unauthorized": 401,
 }
 
 
@@ -62,7 +64,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     try:
         response: web.StreamResponse = await handler(request)
         return response
-    except CommandError as exc:
+    except (CommandError, CheckoutError) as exc:
         return error(exc.code, exc.message)
     except RoomNotFound:
         return error("not_found", "no such room")
@@ -149,7 +151,7 @@ async def host_actor(request: web.Request) -> Actor:
     token = bearer(request.headers.get("Authorization"))
     room_id = request.match_info["room"]
     if not await is_host(hub.store, room_id, token, request.app[ADMIN_TOKEN]):
-        raise _Unauthorized()
+        raise CommandError("unauthorized", "host token required")
     return Actor(
         vid="vhost-" + room_id[:30],
         name=(await hub.store.meta(room_id)).get("host", "host"),
@@ -157,16 +159,8 @@ async def host_actor(request: web.Request) -> Actor:
     )
 
 
-class _Unauthorized(CommandError):
-    def __init__(self) -> None:
-        super().__init__("unauthorized", "host token required")
-
-
 async def _run(request: web.Request, obj: dict[str, Any]) -> web.Response:
-    try:
-        actor = await host_actor(request)
-    except _Unauthorized:
-        return error("unauthorized", "host token required", 401)
+    actor = await host_actor(request)
     hub = request.app[HUB]
     room = await hub.room(request.match_info["room"])
     data = await hub.execute(room, actor, c.parse_command(obj))

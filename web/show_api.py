@@ -7,7 +7,8 @@
 - ``GET  /api/rooms/{room}/orders.csv`` / ``orders.json``  the show's orders
 - ``GET  /api/rooms/{room}/fulfilment``  the webhook delivery status
 
-All need the room's host token (or the admin token) as a Bearer token.
+All need the room's host token (or the admin token) as a Bearer token. Refusals (401,
+checkout's error codes, 503) are answered by ``web.api.errors_middleware``.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ import aiohttp
 from aiohttp import web
 
 from chat import commands as c
-from chat.errors import CommandError
 from checkout.errors import CheckoutError
 from checkout.fulfilment import DeliveryStatus, WebhookDelivery
 from checkout.service import CheckoutService
-from web.api import error, host_actor
+from web.api import host_actor
 from web.keys import CONFIG, HUB
 
 log = logging.getLogger(__name__)
@@ -35,49 +35,25 @@ CHECKOUT = web.AppKey("checkout", CheckoutService)
 DELIVERIES = web.AppKey("deliveries", dict[str, "asyncio.Task[DeliveryStatus]"])
 
 
-async def _guard(request: web.Request) -> web.Response | None:
-    try:
-        await host_actor(request)
-    except CommandError as exc:
-        return error(exc.code, exc.message, 401 if exc.code == "unauthorized" else None)
-    return None
-
-
-def _checkout_error(exc: CheckoutError) -> web.Response:
-    return error(exc.code, exc.message)
-
-
 async def figures(request: web.Request) -> web.Response:
-    if (denied := await _guard(request)) is not None:
-        return denied
+    await host_actor(request)
     room = request.match_info["room"]
     service = request.app[CHECKOUT]
-    try:
-        data = await service.figures(room)
-        data["stock"] = await service.stock(room)
-    except CheckoutError as exc:
-        return _checkout_error(exc)
+    data = await service.figures(room)
+    data["stock"] = await service.stock(room)
     return web.json_response(data)
 
 
 async def audit(request: web.Request) -> web.Response:
-    if (denied := await _guard(request)) is not None:
-        return denied
-    try:
-        problems = await request.app[CHECKOUT].audit(request.match_info["room"])
-    except CheckoutError as exc:
-        return _checkout_error(exc)
+    await host_actor(request)
+    problems = await request.app[CHECKOUT].audit(request.match_info["room"])
     return web.json_response({"ok": not problems, "problems": problems})
 
 
 async def orders_csv(request: web.Request) -> web.Response:
-    if (denied := await _guard(request)) is not None:
-        return denied
+    await host_actor(request)
     room = request.match_info["room"]
-    try:
-        text, _ = await request.app[CHECKOUT].export(room)
-    except CheckoutError as exc:
-        return _checkout_error(exc)
+    text, _ = await request.app[CHECKOUT].export(room)
     return web.Response(
         text=text,
         content_type="text/csv",
@@ -86,19 +62,13 @@ async def orders_csv(request: web.Request) -> web.Response:
 
 
 async def orders_json(request: web.Request) -> web.Response:
-    if (denied := await _guard(request)) is not None:
-        return denied
-    try:
-        _, records = await request.app[CHECKOUT].export(request.match_info["room"])
-    except CheckoutError as exc:
-        return _checkout_error(exc)
+    await host_actor(request)
+    _, records = await request.app[CHECKOUT].export(request.match_info["room"])
     return web.json_response({"orders": records})
 
 
 async def end_show(request: web.Request) -> web.Response:
     """End the show: idempotent; a second call re-reports and does not deliver twice."""
-    if (denied := await _guard(request)) is not None:
-        return denied
     actor = await host_actor(request)
     room_id = request.match_info["room"]
     hub = request.app[HUB]
@@ -111,11 +81,8 @@ async def end_show(request: web.Request) -> web.Response:
             )
     if room.state.status != "ended":
         await hub.execute(room, actor, c.parse_command({"cmd": "status", "status": "ended"}))
-    try:
-        text, records = await service.export(room_id)
-        totals = await service.figures(room_id)
-    except CheckoutError as exc:
-        return _checkout_error(exc)
+    text, records = await service.export(room_id)
+    totals = await service.figures(room_id)
     config = request.app[CONFIG]
     webhook: dict[str, Any] | None = None
     if config.webhook_url:
@@ -155,12 +122,8 @@ def _start_delivery(app: web.Application, room_id: str, records: list[dict[str, 
 
 
 async def fulfilment(request: web.Request) -> web.Response:
-    if (denied := await _guard(request)) is not None:
-        return denied
-    try:
-        status = await request.app[CHECKOUT].delivery_status(request.match_info["room"])
-    except CheckoutError as exc:
-        return _checkout_error(exc)
+    await host_actor(request)
+    status = await request.app[CHECKOUT].delivery_status(request.match_info["room"])
     return web.json_response(
         {"webhook": status, "configured": bool(request.app[CONFIG].webhook_url)}
     )
