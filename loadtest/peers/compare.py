@@ -341,9 +341,11 @@ def table(results: list[dict[str, Any]], command: str) -> str:
         same = (lc or {}).get("at_common")
         a = same["deliveries_per_cpu_s"] if same else None
         at = f"{same['asked']:,.0f} msg/s" if same else "the same rate"
+        peer = [st for st in (sio or {}).get("steps", []) if same and st["asked"] == same["asked"]]
+        b = peer[-1]["deliveries_per_cpu_s"] if peer else None
         lines.append(
             f"| deliveries per server CPU-second, N = {n:,}, both at {at} | "
-            f"{_fmt(a)} | {_fmt(eff(sio))} | {ratio(a, eff(sio))} |"
+            f"{_fmt(a)} | {_fmt(b)} | {ratio(a, b)} |"
         )
     for n in ns:
         lc, sio = find(LIVECART, n), find(SOCKETIO, n)
@@ -376,6 +378,13 @@ def table(results: list[dict[str, Any]], command: str) -> str:
                 f"{r['server']} N={r['viewers']:,}: server + clients used >= 75 % of the "
                 "machine's cores at the limit: the shared machine, not the server alone, "
                 "set it"
+            )
+        if r.get("steps") and r.get("max_rate") is None:
+            low = min(r["steps"], key=lambda st: st["asked"])
+            notes.append(
+                f"{r['server']} N={r['viewers']:,}: no rate passed; at {low['asked']:,.0f} "
+                f"msg/s p99 was {_fmt(low['p99_ms'])} ms with the server at "
+                f"{low['server_cpu_percent']} % CPU"
             )
         if r.get("backlog"):
             notes.append(f"{r['server']} N={r['viewers']:,}: {r['backlog']}; search stopped")
@@ -411,7 +420,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     start = max(1.0, float(round(prev_rate * prev_n / n)))
                 res = measure(kind, redis.url, n, args, deadline, common, start)
                 results.append(res)
-                common = res.get("max_rate")
+                # Equal work for livecart: the peer's max rate, or its lowest rate tried
+                # when none passed.
+                tried = [st["asked"] for st in res.get("steps", [])]
+                common = res.get("max_rate") or (min(tried) if tried else None)
                 if res.get("max_rate"):
                     found[kind] = (n, res["max_rate"])
     return results
