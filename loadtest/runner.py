@@ -267,6 +267,12 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     """Run the load test; return the report and the exit code (0 pass, 1 fail)."""
     target = Target.parse(args.url, allow_remote=args.allow_remote)
     slos = [Slo.parse(s) for s in args.slo or []]
+    if args.viewers < 1 or args.duration <= 0:
+        raise SetupError("--viewers must be at least 1 and --duration above 0")
+    for name in ("buyers", "pay"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= 1:
+            raise SetupError(f"--{name} is a share between 0 and 1")
     b: Behaviour = behaviour(
         args.scenario,
         chat_rate=args.chat_rate,
