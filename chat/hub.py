@@ -202,7 +202,9 @@ class Hub:
             if kind == b"E":
                 self._receive(room, json.loads(data[1:]))
             elif kind == b"H":
-                room.pending_hearts += int(data[1:])
+                n, total = data[1:].split(b":")
+                room.pending_hearts += int(n)
+                room.live["hearts_total"] = max(room.live.get("hearts_total", 0), int(total))
             elif kind == b"C":
                 self._control(room, json.loads(data[1:]))
         except Exception:

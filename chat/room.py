@@ -93,7 +93,6 @@ class Room:
         live = self.pending_live
         if self.pending_hearts:
             live["hearts"] = self.pending_hearts
-            self.live["hearts_total"] = self.live.get("hearts_total", 0) + self.pending_hearts
             self.pending_hearts = 0
         if not events and not live:
             return 0

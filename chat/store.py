@@ -101,6 +101,12 @@ local ranked = redis.call('ZREVRANGE', KEYS[2], 0, 19, 'WITHSCORES')
 return {total, ranked, redis.call('GET', KEYS[3]) or '0'}
 """
 
+_HEARTS = """
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'H' .. ARGV[1] .. ':' .. total)
+return total
+"""
+
 _EXPLAIN = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
   redis.call('EXPIRE', KEYS[1], 86400)
@@ -123,6 +129,7 @@ class RoomStore:
         self._emit = redis.register_script(_EMIT)
         self._presence = redis.register_script(_PRESENCE)
         self._explain = redis.register_script(_EXPLAIN)
+        self._hearts = redis.register_script(_HEARTS)
 
     async def secret(self) -> bytes:
         """The cluster-wide secret for viewer tokens (created once, shared by every node)."""
@@ -277,11 +284,13 @@ class RoomStore:
         return int(total), pairs, int(hearts)
 
     async def add_hearts(self, counts: dict[str, int]) -> None:
-        """Add each room's hearts to its total and tell every node, in one round trip."""
+        """Add each room's hearts to its total and tell every node ``H<n>:<new total>``,
+        in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for room_id, n in counts.items():
-                pipe.incrby(key(room_id, "hearts"), n)
-                pipe.publish(channel(room_id), f"H{n}")
+                await self._hearts(
+                    keys=[key(room_id, "hearts")], args=[n, channel(room_id)], client=pipe
+                )
             await pipe.execute()
 
     async def explain(self, room_id: str, product_id: str, vid: str) -> int:

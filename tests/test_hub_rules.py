@@ -147,6 +147,10 @@ async def test_hearts_are_aggregated_and_explain_queue_ranks(
     heart_frames = [f for f in host.frames[frames_before:] if f.get("live", {}).get("hearts")]
     assert sum(f["live"]["hearts"] for f in heart_frames) == 30
     assert len(heart_frames) < 30  # aggregated per tick, not one event per tap
+    await asyncio.sleep(1.2)  # a presence round: the total is read back, never counted twice
+    late = await connect(http, node, name="Late")
+    assert late.first["live"]["hearts_total"] == 30
+    await late.ws.close()
     others = [await connect(http, node, name=f"V{i}") for i in range(3)]
     for other in others:
         assert (await other.command("explain", product_id=pid2))["data"]["requests"] >= 1

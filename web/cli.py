@@ -67,7 +67,9 @@ def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
     if sock is not None:
         web.run_app(app, sock=sock, print=None, handle_signals=True)
     else:
-        web.run_app(app, host=config.host, port=config.port, print=None, reuse_port=True)
+        web.run_app(
+            app, host=config.host, port=config.port, print=None, reuse_port=True, backlog=4096
+        )
 
 
 def serve(config: Config) -> int:

@@ -12,6 +12,7 @@ export class RoomModel {
   }
 
   clear() {
+    this.seq = null;
     this.room = { id: "", title: "", host: "", status: "scheduled", slow_mode: 0 };
     this.products = {};
     this.lineup = [];
@@ -33,6 +34,7 @@ export class RoomModel {
       const keepNames = this.names;
       this.clear();
       this.names = keepNames;
+      this.seq = frame.seq;
       this.room = { ...this.room, ...frame.room };
       this.products = { ...frame.products };
       this.lineup = [...(frame.lineup || [])];
@@ -49,16 +51,26 @@ export class RoomModel {
     if (frame.t === "resume") {
       this._you(frame.you);
       changes.you = true;
-      for (const ev of frame.events || []) this._event(ev, changes);
+      for (const ev of frame.events || []) this._next(ev, changes);
       this._live(frame.live || {}, changes);
       return changes;
     }
     if (frame.t === "batch") {
-      for (const ev of frame.events || []) this._event(ev, changes);
+      for (const ev of frame.events || []) this._next(ev, changes);
       this._live(frame.live || {}, changes);
       if (frame.skipped) changes.skipped = frame.skipped;
     }
     return changes;
+  }
+
+  // Apply an event once: the first batch after a snapshot may repeat events the
+  // snapshot already holds (protocol.md, "Sequenced events").
+  _next(ev, changes) {
+    if (typeof ev.seq === "number") {
+      if (this.seq !== null && ev.seq <= this.seq) return;
+      this.seq = ev.seq;
+    }
+    this._event(ev, changes);
   }
 
   _you(you) {
