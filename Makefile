@@ -29,6 +29,10 @@ bench: install
 	livecart bench --viewers 2000 --rate 200 --duration 20
 	livecart bench --viewers 5000 --rate 200 --duration 20
 	livecart bench --scenario flash-sale --viewers 5000
+	livecart bench --scenario flash-sale --viewers 5000 --server-workers 2
+	$(PYTHON) -m streamer.bench_video --viewers 100 --seconds 10
+	$(PYTHON) -m streamer.bench_video --viewers 500 --seconds 10
+	$(PYTHON) -m streamer.bench_video --viewers 1000 --seconds 10
 
 ## livecart next to python-socketio (a dev dependency) on the same fan-out workload (a few minutes).
 bench-peers: install-dev

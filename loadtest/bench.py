@@ -278,6 +278,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--procs", type=int, default=None,
                    help="client processes (chat: 1; flash-sale: one per core)")  # fmt: skip
     p.add_argument("--units", type=int, default=100, help="flash-sale: units on sale")
+    p.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="flash-sale: processes of the server it starts (livecart serve --workers)",
+    )
     p.add_argument("--sample", type=int, default=100, help="viewers that decode and measure")
     p.add_argument("--url", help="bench a running server (127.0.0.1 only) instead")
     p.add_argument("--admin-token", default=os.environ.get("LIVECART_ADMIN_TOKEN"))

@@ -50,9 +50,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.url:
             url, admin = Target.parse(args.url).base, args.admin_token
         else:
-            server = stack.enter_context(local_server(appendfsync="always"))
+            server = stack.enter_context(
+                local_server(appendfsync="always", workers=args.server_workers)
+            )
             url, admin = server.base, server.admin
-        print(f"flash sale: {args.viewers} viewers, {args.units} units...", flush=True)
+        where = "" if args.url else f", server: {args.server_workers} process(es)"
+        print(f"flash sale: {args.viewers} viewers, {args.units} units{where}...", flush=True)
         rep, _ = runner.run(loadtest_args(args, url, admin))
         return rep
 

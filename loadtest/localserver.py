@@ -94,9 +94,10 @@ def spawn_server(
 
 @contextlib.contextmanager
 def local_server(
-    appendfsync: str = "everysec", redis_url: str | None = None
+    appendfsync: str = "everysec", redis_url: str | None = None, workers: int = 1
 ) -> Iterator[LocalServer]:
-    """A livecart node on a free port with its own Redis (or ``redis_url``)."""
+    """A livecart node on a free port with its own Redis (or ``redis_url``), run as
+    ``workers`` processes sharing the port (``livecart serve --workers``)."""
     admin = "adm_bench_" + secrets.token_hex(8)
     with contextlib.ExitStack() as stack:
         if redis_url is None:
@@ -118,6 +119,8 @@ def local_server(
             "--no-demo",
             "--data-dir",
             str(tmp),
+            "--workers",
+            str(workers),
         ]
         proc = stack.enter_context(spawn_server(argv, f"{base}/healthz", tmp / "server.log"))
         yield LocalServer(base, port, admin, redis_url, proc)

@@ -55,6 +55,7 @@ def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
     import uvloop
     from aiohttp import web
 
+    from web import gc_tuning
     from web.app import create_app
     from web.demo import announce_on_startup
 
@@ -63,6 +64,7 @@ def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
     app = create_app(config)
     if announce:
         app.on_startup.append(announce_on_startup)
+    gc_tuning.tune()
     uvloop.install()
     if sock is not None:
         web.run_app(app, sock=sock, print=None, handle_signals=True)
