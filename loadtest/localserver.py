@@ -92,6 +92,17 @@ def spawn_server(
                 proc.wait(5)
 
 
+def serve_argv(
+    port: int, redis_url: str, admin: str, data_dir: str | Path, workers: int = 1
+) -> list[str]:
+    """The command line of a ``livecart serve`` node on 127.0.0.1:``port`` (no demo room)."""
+    return [
+        sys.executable, "-m", "web.cli", "serve", "--port", str(port),
+        "--redis-url", redis_url, "--admin-token", admin, "--no-demo",
+        "--data-dir", str(data_dir), "--workers", str(workers),
+    ]  # fmt: skip
+
+
 @contextlib.contextmanager
 def local_server(
     appendfsync: str = "everysec", redis_url: str | None = None, workers: int = 1
@@ -105,22 +116,6 @@ def local_server(
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="livecart-bench-")))
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        argv = [
-            sys.executable,
-            "-m",
-            "web.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--redis-url",
-            redis_url,
-            "--admin-token",
-            admin,
-            "--no-demo",
-            "--data-dir",
-            str(tmp),
-            "--workers",
-            str(workers),
-        ]
+        argv = serve_argv(port, redis_url, admin, tmp, workers)
         proc = stack.enter_context(spawn_server(argv, f"{base}/healthz", tmp / "server.log"))
         yield LocalServer(base, port, admin, redis_url, proc)

@@ -22,17 +22,11 @@ from typing import Any
 import pytest
 import redis
 
-from loadtest.localserver import http_json, spawn_server
+from loadtest.localserver import http_json, serve_argv, spawn_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from web.redis_process import RedisProcess, free_port
 
 ADMIN = "adm_loadtest_e2e"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +36,7 @@ def server(redis_server: RedisProcess) -> Iterator[str]:
         redis_server.start()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="livecart-loadtest-e2e-") as tmp:
-        argv = [
-            sys.executable,
-            "-m",
-            "web.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--redis-url",
-            redis_server.url,
-            "--admin-token",
-            ADMIN,
-            "--no-demo",
-            "--data-dir",
-            tmp,
-        ]
+        argv = serve_argv(port, redis_server.url, ADMIN, tmp)
         with spawn_server(argv, f"http://127.0.0.1:{port}/healthz", Path(tmp) / "server.log"):
             yield f"http://127.0.0.1:{port}"
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import psutil
 
-from loadtest.localserver import http_json, private_redis, spawn_server
+from loadtest.localserver import http_json, private_redis, serve_argv, spawn_server
 from loadtest.peers.fanout import LIVECART, SOCKETIO, FanoutPlan, fanout_main
 from loadtest.stats import Histogram
 from loadtest.wsclient import raise_fd_limit
@@ -55,21 +55,7 @@ def start_server(kind: str, redis_url: str) -> Iterator[tuple[int, psutil.Proces
     with tempfile.TemporaryDirectory(prefix="livecart-peers-") as tmp:
         if kind == LIVECART:
             admin = "adm_peers_" + secrets.token_hex(8)
-            argv = [
-                sys.executable,
-                "-m",
-                "web.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--redis-url",
-                redis_url,
-                "--admin-token",
-                admin,
-                "--no-demo",
-                "--data-dir",
-                tmp,
-            ]
+            argv = serve_argv(port, redis_url, admin, tmp)
             health = f"http://127.0.0.1:{port}/healthz"
         else:
             admin = None

@@ -13,28 +13,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from streamer.app import STREAMER, setup_streamer
 from streamer.service import StreamerService
+from tests.browser import chromium  # noqa: F401  (re-exported for the tests)
 
 TOKEN = "host-secret"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 PUBLISH_PAGE = """<!doctype html><meta charset="utf-8"><title>publish</title>
 <script type="module">
@@ -114,21 +100,6 @@ async def running_server(data_dir: Path, room: str = "room1") -> AsyncIterator[S
         yield server
     finally:
         await runner.cleanup()
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Any]:
-    """A headless Chromium browser (Playwright async API)."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def wait_for(
