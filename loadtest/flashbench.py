@@ -9,7 +9,7 @@ random moment in the sale's first second (retrying with the same key on
 to a definite buy reply (p50/p99), reservations and replies per second, and the final
 check of the books through the server's API: sold, oversold, orders.
 
-Target (issue 3): every viewer gets a definite reply, p99 under 500 ms, 0 oversold.
+Target: every viewer gets a definite reply, p99 under 500 ms, 0 oversold.
 """
 
 from __future__ import annotations
