@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from web.redis_process import RedisProcess, RedisStartError, find_redis_server
+from web.redis_process import RedisProcess, RedisStartError, find_redis_server, process_alive
 
 
 def test_find_redis_server_returns_an_executable() -> None:
@@ -35,3 +35,23 @@ def test_bad_binary_raises_clear_error(tmp_path: Path) -> None:
     proc = RedisProcess(tmp_path, binary="/bin/false")
     with pytest.raises(RedisStartError, match="exited at start"):
         proc.start(timeout=3)
+
+
+def test_a_server_left_behind_on_the_same_data_is_stopped_first(tmp_path: Path) -> None:
+    first = RedisProcess(tmp_path)
+    first.start()
+    client = redis.Redis.from_url(first.url)
+    client.set("order:2", "paid")
+    client.close()
+    old_pid = int((tmp_path / "redis.pid").read_text())
+    # The launcher dies without stopping its server; a new one starts on the same data.
+    second = RedisProcess(tmp_path)
+    second.start()
+    try:
+        assert not process_alive(old_pid)
+        client = redis.Redis.from_url(second.url)
+        assert client.get("order:2") == b"paid"
+        client.close()
+    finally:
+        second.stop()
+        first.kill()

@@ -74,6 +74,65 @@ def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
         )
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM to this worker if the supervisor dies, so a
+    killed ``livecart serve --workers N`` never leaves workers holding the port."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _forked_worker(config: Config, sock: socket.socket, announce: bool) -> None:
+    os.setpgrp()  # terminal signals go to the supervisor, which tells each worker once
+    _die_with_parent()
+    _worker(config, sock, announce)
+
+
+def _run_workers(config: Config) -> None:
+    """Fork ``config.workers`` processes sharing one listening socket and supervise
+    them: SIGTERM or SIGINT to the supervisor stops every worker gracefully (SIGKILL
+    after 15 s), and the supervisor returns once all have exited."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.host, config.port))
+    sock.listen(4096)
+    sock.set_inheritable(True)
+    ctx = multiprocessing.get_context("fork")
+    procs = [
+        ctx.Process(target=_forked_worker, args=(config, sock, i == 0), daemon=False)
+        for i in range(config.workers)
+    ]
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        for proc in procs:
+            if proc.pid and proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        stop(signal.SIGTERM, None)
+        for proc in procs:
+            proc.join(15)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        sock.close()
+
+
 def serve(config: Config) -> int:
     redis_proc = None
     if not config.redis_url:
@@ -91,27 +150,7 @@ def serve(config: Config) -> int:
         if config.workers == 1:
             _worker(config, None, announce=True)
         else:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((config.host, config.port))
-            sock.listen(4096)
-            sock.set_inheritable(True)
-            ctx = multiprocessing.get_context("fork")
-            procs = [
-                ctx.Process(target=_worker, args=(config, sock, i == 0), daemon=False)
-                for i in range(config.workers)
-            ]
-            for proc in procs:
-                proc.start()
-            try:
-                for proc in procs:
-                    proc.join()
-            except KeyboardInterrupt:
-                for proc in procs:
-                    if proc.pid:
-                        os.kill(proc.pid, signal.SIGINT)
-                for proc in procs:
-                    proc.join(10)
+            _run_workers(config)
     finally:
         if redis_proc is not None:
             redis_proc.stop()

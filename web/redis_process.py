@@ -11,6 +11,8 @@ Guarantees:
 - ``stop()`` asks the server to exit (SIGTERM, which flushes the AOF) and waits for it;
   ``kill()`` is SIGKILL, what a crash looks like. ``start()`` after either reuses the same
   port and data directory, so the data survives according to its AOF.
+- A server left running on the same data directory by a launcher that was killed is
+  stopped first (found through its pidfile): one AOF never has two writers.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ def find_redis_server() -> str:
     return binary
 
 
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (an exited process waiting to be reaped does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port that was free a moment ago on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -71,6 +82,10 @@ class RedisProcess:
         self.appendfsync = appendfsync
         self.binary = binary or find_redis_server()
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data_dir / "redis.pid"
 
     @property
     def url(self) -> str:
@@ -99,6 +114,8 @@ class RedisProcess:
             "no",
             "--logfile",
             str(self.data_dir / "redis.log"),
+            "--pidfile",
+            str(self.pidfile),
             "--protected-mode",
             "yes",
             "--client-output-buffer-limit",
@@ -113,6 +130,7 @@ class RedisProcess:
         if self.running:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_stale()
         self._proc = subprocess.Popen(
             self._args(),
             stdin=subprocess.DEVNULL,
@@ -130,6 +148,23 @@ class RedisProcess:
             time.sleep(0.02)
         self.kill()
         raise RedisStartError(f"redis-server did not answer within {timeout}s: {self._log_tail()}")
+
+    def _stop_stale(self, timeout: float = 10.0) -> None:
+        """Stop a redis-server left running on this data directory by a launcher that
+        was killed (its pidfile is still there): two servers must never share one AOF."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"redis-server" not in cmdline:
+            return
+        os.kill(pid, signal.SIGTERM)  # it flushes its AOF and exits
+        deadline = time.monotonic() + timeout
+        while process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
     def _ping(self) -> bool:
         try:
