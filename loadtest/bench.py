@@ -279,6 +279,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="client processes (chat: 1; flash-sale: one per core)")  # fmt: skip
     p.add_argument("--units", type=int, default=100, help="flash-sale: units on sale")
     p.add_argument(
+        "--appendfsync",
+        choices=("always", "everysec", "no"),
+        default="always",
+        help="flash-sale: the private Redis' AOF fsync policy (orders rely on always)",
+    )
+    p.add_argument(
         "--server-workers",
         type=int,
         default=1,

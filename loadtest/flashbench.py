@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             url, admin = Target.parse(args.url).base, args.admin_token
         else:
             server = stack.enter_context(
-                local_server(appendfsync="always", workers=args.server_workers)
+                local_server(appendfsync=args.appendfsync, workers=args.server_workers)
             )
             url, admin = server.base, server.admin
         where = "" if args.url else f", server: {args.server_workers} process(es)"
