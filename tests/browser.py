@@ -7,6 +7,8 @@ fake camera and microphone, which is a real WebRTC publisher.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -40,3 +42,16 @@ async def chromium() -> AsyncIterator[Any]:
             yield browser
         finally:
             await browser.close()
+
+
+async def poll(page: Any, expr: str, within: float = 10.0, what: str = "") -> Any:
+    """Evaluate ``expr`` in the page until it is truthy; return its value (AssertionError
+    naming ``what`` after ``within`` seconds)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await page.evaluate(expr)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or expr}: {expr}")
+        await asyncio.sleep(0.1)

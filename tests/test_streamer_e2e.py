@@ -18,6 +18,7 @@ import pytest
 from aiortc import rtcrtpreceiver
 
 from streamer.fmp4 import read_boxes
+from tests.browser import poll
 from tests.streamer_fixtures.harness import chromium, running_server, wait_for
 
 ROOM = "room1"
@@ -41,23 +42,12 @@ async def eval_js(page: Any, expr: str) -> Any:
     return await page.evaluate(expr)
 
 
-async def poll_js(page: Any, expr: str, within: float, what: str) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = await page.evaluate(expr)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {expr}")
-        await asyncio.sleep(0.2)
-
-
 async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> None:
     async with running_server(tmp_path) as server, chromium() as browser:
         service = server.service
         host = await browser.new_page()
         await host.goto(f"{server.url}/test/publish/{ROOM}")
-        state = await poll_js(
+        state = await poll(
             host,
             "window.whip && ['connected','failed','error'].includes(window.whip.state)"
             " && window.whip.state",
@@ -82,7 +72,7 @@ async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> N
         # A viewer plays the low-latency stream.
         viewer = await browser.new_page()
         await viewer.goto(f"{server.url}/test/play/{ROOM}")
-        await poll_js(
+        await poll(
             viewer,
             "(() => { const v = document.getElementById('v');"
             " return v.videoWidth > 0 && v.currentTime > 1.5; })()",
@@ -179,7 +169,7 @@ async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> N
         )
         await wait_for(lambda: channel.last_init.width == 320, 10, "a 320-wide init segment")
         assert channel.last_init.generation == 2
-        await poll_js(
+        await poll(
             viewer, "document.getElementById('v').videoWidth === 320", 10, "new size playing"
         )
         t3 = await eval_js(viewer, "document.getElementById('v').currentTime")
@@ -198,7 +188,7 @@ async def test_publish_play_hls_record(tmp_path: Path, decoders: list[str]) -> N
         await host.evaluate("window.whip.publisher.stop()")
         await wait_for(lambda: service.peer_connections() == 0, 10, "publisher closed")
         await wait_for(lambda: server.live_events[-1] == (ROOM, False), 5, "offline event")
-        await poll_js(viewer, "window.player.status === 'ended'", 5, "the player told of the end")
+        await poll(viewer, "window.player.status === 'ended'", 5, "the player told of the end")
         assert decoders == [], "the ingest path must not create a decoder"
         frames_in = show.packager.frames_in
         assert frames_in >= 30

@@ -8,8 +8,6 @@ profile (Playwright creates and deletes one per browser).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.browser import chromium  # noqa: F401  (re-exported for the tests)
+from tests.browser import chromium, poll  # noqa: F401  (re-exported for the tests)
 from tests.hubclient import ADMIN, Node
 from web.app import create_app
 from web.config import Config
@@ -61,18 +59,6 @@ async def new_page(browser: Any, errors: list[str], **context: Any) -> Any:
     page = await ctx.new_page()
     page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
     return page
-
-
-async def poll(page: Any, expr: str, within: float = 10.0, what: str = "") -> Any:
-    """Evaluate ``expr`` in the page until it is truthy; return its value."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await page.evaluate(expr)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or expr}")
-        await asyncio.sleep(0.1)
 
 
 async def create_room(
