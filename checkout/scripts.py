@@ -3,7 +3,9 @@
 Each script in ``checkout/lua`` is loaded as ``prelude.lua`` (with the life-cycle table
 rendered in) followed by its own body, and registered with ``register_script``: calls go
 out as EVALSHA, and after a Redis restart (empty script cache) the NOSCRIPT reply makes
-redis-py load the script and send it again.
+redis-py load the script and send it again. ``reserve.lua`` is not loaded on its own: it
+is the body of the function ``reserve`` that ``reserve_many.lua`` calls per request
+(buys are sent in batches, see ``checkout.reserve_batch``).
 
 Guarantees of ``Scripts.run``:
 
@@ -17,7 +19,7 @@ Guarantees of ``Scripts.run``:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from importlib import resources
@@ -37,7 +39,7 @@ NAMES = (
     "pay_begin",
     "refund_done",
     "release",
-    "reserve",
+    "reserve_many",
     "sale",
     "snapshot",
     "stock",
@@ -45,6 +47,9 @@ NAMES = (
 )
 
 Arg = str | int | float
+
+# Scripts that call another script's body as a local function of the same name.
+_FUNCTIONS = {"reserve_many": ("reserve",)}
 
 
 @cache
@@ -54,6 +59,9 @@ def source(name: str) -> str:
     prelude = (lua / "prelude.lua").read_text(encoding="utf-8")
     prelude = prelude.replace("__TRANSITIONS__", lifecycle.lua_table())
     body = (lua / f"{name}.lua").read_text(encoding="utf-8")
+    for inner in _FUNCTIONS.get(name, ()):
+        text = (lua / f"{inner}.lua").read_text(encoding="utf-8")
+        prelude += f"\n-- {inner}.lua\nlocal function {inner}(ARGV)\n{text}\nend\n"
     return f"{prelude}\n-- {name}.lua\n{body}"
 
 
@@ -88,12 +96,37 @@ class Scripts:
             raw = await self._scripts[name](
                 keys=[RoomKeys(room).prefix], args=[now_ms, key_ttl_ms, *args]
             )
-        if isinstance(raw, bytes):
-            raw = raw.decode()
-        reply = json.loads(raw)
-        if not isinstance(reply, dict):
-            raise TypeError(f"{name}.lua replied with {reply!r}")
-        return reply
+        return _decode(name, raw)
+
+    async def run_many(
+        self, name: str, room: str, now_ms: int, key_ttl_ms: int, requests: Sequence[Sequence[Arg]]
+    ) -> list[dict[str, Any]]:
+        """Run batch script ``name`` (``reserve_many``) for ``room`` over ``requests``,
+        each a sequence of the same length; returns one reply per request, in order.
+        Failures as for ``run``: after ``unavailable`` the whole batch may or may not have
+        run (every request is idempotent, so each may be sent again)."""
+        width = len(requests[0])
+        flat: list[Arg] = [now_ms, key_ttl_ms, width]
+        for request in requests:
+            if len(request) != width:
+                raise ValueError("every request of a batch has the same fields")
+            flat.extend(request)
+        with redis_failures():
+            raw = await self._scripts[name](keys=[RoomKeys(room).prefix], args=flat)
+        if not isinstance(raw, list) or len(raw) != len(requests):
+            raise TypeError(f"{name}.lua replied with {raw!r}")
+        return [_decode(name, item) for item in raw]
+
+
+def _decode(name: str, raw: object) -> dict[str, Any]:
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    if not isinstance(raw, str):
+        raise TypeError(f"{name}.lua replied with {raw!r}")
+    reply = json.loads(raw)
+    if not isinstance(reply, dict):
+        raise TypeError(f"{name}.lua replied with {reply!r}")
+    return reply
 
 
 def unwrap(reply: dict[str, Any], field: str) -> Any:

@@ -47,6 +47,7 @@ from checkout import audit, orders
 from checkout.errors import CheckoutError, ProviderError, ProviderTimeout
 from checkout.keys import ROOMS, RoomKeys
 from checkout.payments import ChargeLookup, PaymentProvider
+from checkout.reserve_batch import ReserveBatcher
 from checkout.scripts import Scripts, redis_failures, unwrap
 from checkout.validation import (
     MAX_STOCK,
@@ -113,6 +114,7 @@ class CheckoutService:
         self._clock = clock
         self._hold_ms = int(hold_seconds * 1000)
         self._ttl_ms = int(key_ttl_seconds * 1000)
+        self._reserves = ReserveBatcher(self._scripts, self._now_ms, self._ttl_ms)
         self._charge_timeout = charge_timeout
         lease = pay_lease_seconds if pay_lease_seconds is not None else charge_timeout + 10
         if lease <= charge_timeout:
@@ -267,18 +269,19 @@ class CheckoutService:
         """
         req = BuyRequest.parse(room, product_id, buyer_vid, buyer_name, qty, key)
         await self._touch(req.room)
-        reply = await self._run(
-            "reserve",
+        reply = await self._reserves.reserve(
             req.room,
-            req.key,
-            req.fingerprint(),
-            f"r_{secrets.token_hex(10)}",
-            req.product_id,
-            req.buyer_vid,
-            req.buyer_name,
-            req.qty,
-            self._hold_ms,
-            req.room,
+            (
+                req.key,
+                req.fingerprint(),
+                f"r_{secrets.token_hex(10)}",
+                req.product_id,
+                req.buyer_vid,
+                req.buyer_name,
+                req.qty,
+                self._hold_ms,
+                req.room,
+            ),
         )
         result: dict[str, Any] = unwrap(reply, "reservation")
         return result

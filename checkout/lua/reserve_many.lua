@@ -1,0 +1,18 @@
+-- Reserve for a batch of buy requests of one room, one after another in the order given,
+-- in one atomic call. checkout/scripts.py renders reserve.lua above this as the local
+-- function `reserve(ARGV)`, so each request runs exactly the single reserve, with its
+-- own arguments in ARGV[3..11] and the batch's NOW and KEY_TTL.
+--
+-- ARGV[3] the number of fields per request (9), then each request's reserve.lua
+-- arguments (its ARGV[3..11]) back to back. Returns an array: reserve.lua's reply for
+-- each request, in order.
+local width = tonumber(ARGV[3])
+local replies = {}
+local one = {ARGV[1], ARGV[2]}
+for first = 4, #ARGV, width do
+  for i = 0, width - 1 do
+    one[3 + i] = ARGV[first + i]
+  end
+  replies[#replies + 1] = reserve(one)
+end
+return replies
