@@ -28,6 +28,7 @@ lint: install-dev
 bench: install
 	livecart bench --viewers 2000 --rate 200 --duration 20
 	livecart bench --viewers 5000 --rate 200 --duration 20
+	livecart bench --scenario reserve --viewers 5000 --rounds 2
 	livecart bench --scenario flash-sale --viewers 5000
 	livecart bench --scenario flash-sale --viewers 5000 --server-workers 2
 	$(PYTHON) -m streamer.bench_video --viewers 100 --seconds 10

@@ -88,6 +88,8 @@ class CheckoutService:
     ``charge_timeout + 10``). ``in_progress_wait``: how long a duplicate ``pay`` waits for
     the running one. ``confirm_retry_seconds``: how long an approved payment keeps trying
     to record its order while Redis is unreachable before answering ``unavailable``.
+    ``reserve_batch``: the most buys of a room sent to Redis in one call
+    (``checkout.reserve_batch``; 1 sends each buy on its own).
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class CheckoutService:
         in_progress_wait: float = 2.0,
         confirm_retry_seconds: float = 5.0,
         sweep_batch: int = 200,
+        reserve_batch: int = 200,
     ) -> None:
         if key_ttl_seconds < MIN_KEY_TTL:
             raise ValueError("idempotency keys must be kept at least 24 hours")
@@ -114,7 +117,9 @@ class CheckoutService:
         self._clock = clock
         self._hold_ms = int(hold_seconds * 1000)
         self._ttl_ms = int(key_ttl_seconds * 1000)
-        self._reserves = ReserveBatcher(self._scripts, self._now_ms, self._ttl_ms)
+        self._reserves = ReserveBatcher(
+            self._scripts, self._now_ms, self._ttl_ms, max_batch=reserve_batch
+        )
         self._charge_timeout = charge_timeout
         lease = pay_lease_seconds if pay_lease_seconds is not None else charge_timeout + 10
         if lease <= charge_timeout:
@@ -126,6 +131,10 @@ class CheckoutService:
         self._touched: dict[str, float] = {}
         self._unconfirmed: dict[tuple[str, str], _ApprovedCharge] = {}
         self._settling: set[asyncio.Future[dict[str, Any]]] = set()
+
+    def reserve_counts(self) -> tuple[int, int]:
+        """(reserve calls made to Redis, buys sent in them) since this service started."""
+        return self._reserves.calls, self._reserves.requests
 
     # -- helpers -------------------------------------------------------------------
 

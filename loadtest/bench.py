@@ -8,7 +8,8 @@ offered and accepted messages/s, deliveries/s, frames/s, server CPU-seconds per 
 deliveries, p50/p99 delivery latency, server RSS per idle viewer, and the clients' own
 CPU so that a saturated generator is not mistaken for a slow server.
 
-``--scenario flash-sale`` is the checkout benchmark instead (``loadtest.flashbench``).
+``--scenario flash-sale`` is the checkout benchmark instead (``loadtest.flashbench``);
+``--scenario reserve`` measures the checkout service alone (``loadtest.reservebench``).
 
 Only 127.0.0.1 is ever targeted; every loop is bounded in count and time.
 """
@@ -260,6 +261,10 @@ def main(args: argparse.Namespace) -> int:
         from loadtest import flashbench
 
         return flashbench.main(args)
+    if args.scenario == "reserve":
+        from loadtest import reservebench
+
+        return reservebench.main(args)
     result = run(args)
     print(report(result))
     if args.json:
@@ -269,9 +274,10 @@ def main(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="benchmarks: chat fan-out (default) or a flash sale")
-    p.add_argument("--scenario", choices=("chat", "flash-sale"), default="chat",
+    p.add_argument("--scenario", choices=("chat", "flash-sale", "reserve"), default="chat",
                    help="chat: one room, N viewers, R chat/s; flash-sale: N viewers press "
-                   "buy within one second on a --units sale")  # fmt: skip
+                   "buy within one second on a --units sale; reserve: the checkout service "
+                   "alone, N buys at once, batched and one call per buy")  # fmt: skip
     p.add_argument("--viewers", type=int, default=2000)
     p.add_argument("--rate", type=int, default=200, help="chat messages per second offered")
     p.add_argument("--duration", type=float, default=20.0)
@@ -282,7 +288,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--appendfsync",
         choices=("always", "everysec", "no"),
         default="always",
-        help="flash-sale: the private Redis' AOF fsync policy (orders rely on always)",
+        help="flash-sale, reserve: the private Redis' AOF fsync policy (orders rely on always)",
     )
     p.add_argument(
         "--server-workers",
@@ -290,6 +296,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=1,
         help="flash-sale: processes of the server it starts (livecart serve --workers)",
     )
+    p.add_argument("--rounds", type=int, default=3, help="reserve: rounds of each mode")
     p.add_argument("--sample", type=int, default=100, help="viewers that decode and measure")
     p.add_argument("--url", help="bench a running server (127.0.0.1 only) instead")
     p.add_argument("--admin-token", default=os.environ.get("LIVECART_ADMIN_TOKEN"))

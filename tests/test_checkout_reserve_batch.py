@@ -17,7 +17,8 @@ from checkout import CheckoutError, CheckoutService, SandboxProvider
 from checkout.reserve_batch import ReserveBatcher
 from checkout.scripts import Scripts
 from checkout.validation import BuyRequest
-from web.redis_process import free_port
+from loadtest import reservebench
+from web.redis_process import RedisProcess, free_port
 
 NOW_MS = 1_763_760_000_000
 TTL_MS = 24 * 3600 * 1000
@@ -159,3 +160,16 @@ def test_batcher_arguments_are_checked() -> None:
         ReserveBatcher(None, now_ms, TTL_MS, max_batch=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         ReserveBatcher(None, now_ms, TTL_MS, max_inflight=0)  # type: ignore[arg-type]
+
+
+async def test_the_reserve_benchmark_reports_real_figures(redis_server: RedisProcess) -> None:
+    pid = int(redis_server.pidfile.read_text())
+    batched = await reservebench._round(redis_server.url, pid, 300, 10, 200)
+    single = await reservebench._round(redis_server.url, pid, 300, 10, 1)
+    for r in (batched, single):
+        assert r["books_ok"] and r["problems"] == []
+        assert r["outcomes"] == {"reserved": 10, "sold_out": 290}
+        assert r["redis_cpu_us"] is not None and r["node_cpu_us"] > 0
+    assert batched["sent"] == single["sent"] == 300
+    assert single["calls"] == 300
+    assert batched["calls"] <= 3  # two full calls, and the room's very first buy alone

@@ -50,7 +50,7 @@ def redis_client(url: str) -> aioredis.Redis:
         socket_timeout=5.0,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
     )
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
 
 
 async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
