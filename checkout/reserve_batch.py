@@ -16,6 +16,8 @@ Guarantees:
   when fewer than ``max_inflight`` calls for its room are out, together with whatever
   else arrived in the same turn. Requests that arrive while the calls are out go
   together, in arrival order, in the next call (at most ``max_batch`` per call).
+- A script error in one request (a bug) is raised to that request alone, as the
+  ``redis.exceptions.ResponseError`` its own call would have raised.
 - A failure of a call (``CheckoutError("unavailable")``, or anything else) is raised to
   every request of that call; after ``unavailable`` each may or may not have been
   applied, and a retry with the same key resolves it, as with a single call.
@@ -28,6 +30,8 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from redis.exceptions import ResponseError
 
 from checkout.errors import CheckoutError
 from checkout.scripts import Arg, Scripts
@@ -121,7 +125,9 @@ class ReserveBatcher:
                 _fail(future, exc)
             return
         for (_, future), reply in zip(batch, replies, strict=True):
-            if not future.done():
+            if "script_error" in reply:
+                _fail(future, ResponseError(f"reserve_many: {reply['script_error']}"))
+            elif not future.done():
                 future.set_result(reply)
 
 

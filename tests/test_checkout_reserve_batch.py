@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ResponseError
 
 from checkout import CheckoutError, CheckoutService, SandboxProvider
 from checkout.reserve_batch import ReserveBatcher
@@ -173,3 +174,18 @@ async def test_the_reserve_benchmark_reports_real_figures(redis_server: RedisPro
     assert batched["sent"] == single["sent"] == 300
     assert single["calls"] == 300
     assert batched["calls"] <= 3  # two full calls, and the room's very first buy alone
+
+
+async def test_a_script_error_fails_its_own_request_only(redis_client: aioredis.Redis) -> None:
+    await shop(redis_client, "bug")
+    batcher = ReserveBatcher(Scripts(redis_client), now_ms, TTL_MS, max_inflight=1)
+    requests = [args("bug", f"v{i}", f"key-bug-{i}") for i in range(3)]
+    await redis_client.hset(f"lc:{{bug}}:hold:{requests[1][2]}", "id", "taken")  # collision
+    replies = await asyncio.gather(
+        *(batcher.reserve("bug", a) for a in requests), return_exceptions=True
+    )
+    assert batcher.calls == 1
+    assert isinstance(replies[1], ResponseError) and "collision" in str(replies[1])
+    assert all(isinstance(r, dict) and "ok" in r for r in (replies[0], replies[2]))
+    assert (await books(redis_client, "bug"))["reserved"] == 2
+    assert not await redis_client.exists("lc:{bug}:idem:buy:key-bug-1")  # nothing written

@@ -5,7 +5,8 @@
 --
 -- ARGV[3] the number of fields per request (9), then each request's reserve.lua
 -- arguments (its ARGV[3..11]) back to back. Returns an array: reserve.lua's reply for
--- each request, in order.
+-- each request, in order. A request whose reserve raises a script error (a bug) gets
+-- {"script_error": message} and the others go on, as if each had been its own call.
 local width = tonumber(ARGV[3])
 local replies = {}
 local one = {ARGV[1], ARGV[2]}
@@ -13,6 +14,13 @@ for first = 4, #ARGV, width do
   for i = 0, width - 1 do
     one[3 + i] = ARGV[first + i]
   end
-  replies[#replies + 1] = reserve(one)
+  local done, reply = pcall(reserve, one)
+  if not done then
+    if type(reply) == "table" then
+      reply = reply.err
+    end
+    reply = cjson.encode({script_error = tostring(reply)})
+  end
+  replies[#replies + 1] = reply
 end
 return replies
