@@ -36,7 +36,7 @@ from loadtest.scenarios import (
     seconds,
     timeline,
 )
-from loadtest.shoppers import WorkerPlan, worker_main
+from loadtest.shoppers import worker_main
 from loadtest.show import (
     Publisher,
     SetupError,
@@ -51,6 +51,7 @@ from loadtest.show import (
 from loadtest.slo import Slo, verdicts
 from loadtest.summary import build_report, buyer_figures
 from loadtest.target import ApiError, Target, TargetRefused
+from loadtest.worker_plan import WorkerPlan
 from loadtest.wsclient import JSON, MSGPACK, raise_fd_limit
 
 

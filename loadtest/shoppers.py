@@ -1,8 +1,9 @@
 """The client process of ``livecart loadtest``: a share of the viewers, on one uvloop.
 
 The parent (``loadtest.runner``) starts one process per core with a
-:class:`WorkerPlan` and a pipe. The process says ``ready``, gets ``go`` with the start
-time, and then, all from a few central loops rather than one task per viewer:
+:class:`~loadtest.worker_plan.WorkerPlan` and a pipe. The process says ``ready``, gets
+``go`` with the start time, and then, all from a few central loops rather than one task
+per viewer:
 
 - joins its viewers on their schedule (at most ``CONNECTS_IN_FLIGHT`` handshakes at a
   time), reconnects dropped ones with the protocol's backoff (bounded in count);
@@ -10,7 +11,7 @@ time, and then, all from a few central loops rather than one task per viewer:
 - presses "buy" for each buyer at its moment after the sale opens and drives every
   :class:`~loadtest.purchase.Purchase` (retries with the same key, pay or abandon);
 - sends the parent a tick every second (cumulative counters, the second's latency
-  histograms) and a final summary;
+  histograms) and a final summary (``loadtest.worker_report``);
 - stops at the end of the run, waits a bounded time for replies in flight, closes every
   socket and exits. Nothing here runs past ``end + settle``.
 """
@@ -25,10 +26,11 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
+from loadtest import worker_report
 from loadtest.purchase import REPLY_TIMEOUT, STATE_EVENTS, Purchase, Send
 from loadtest.scenarios import (
     BUYER,
@@ -37,13 +39,10 @@ from loadtest.scenarios import (
     PAYER,
     SAMPLE,
     TAPPER,
-    Behaviour,
-    Timeline,
     ViewerSpec,
-    assign,
-    split,
 )
 from loadtest.stats import Histogram
+from loadtest.worker_plan import SalePlan, WorkerPlan
 from loadtest.wsclient import VideoViewer, Viewer, ViewerStats, open_viewer, raise_fd_limit
 
 # Handshakes in flight, across all client processes. Kept under a listen backlog of 128
@@ -63,44 +62,6 @@ CHAT_LINES = (
     "what colours are there?",
     "love it",
 )
-
-
-@dataclass(frozen=True)
-class SalePlan:
-    product_id: str
-    open_at: float  # seconds after the start
-    think: tuple[float, float] = (0.3, 2.0)  # seconds between the hold and "pay"
-
-
-@dataclass(frozen=True)
-class WorkerPlan:
-    index: int
-    host: str
-    port: int
-    room: str
-    fmt: str
-    procs: int
-    viewers_total: int  # the whole room; this process takes its share of assign()
-    samples: int
-    behaviour: Behaviour
-    share: float  # this process's share of the room-wide rates
-    timeline: Timeline
-    lineup: list[str]
-    sale: SalePlan | None
-    settle: float = 10.0
-    seed: int = 1
-
-    def viewers(self) -> list[ViewerSpec]:
-        """This process's viewers: every process draws the same seeded assignment (a
-        small plan to pickle, whatever the room's size) and keeps its share."""
-        specs = assign(
-            self.viewers_total,
-            self.behaviour,
-            samples=self.samples,
-            ramp=self.timeline.ramp,
-            seed=self.seed,
-        )
-        return split(specs, self.procs)[self.index]
 
 
 def worker_main(plan: WorkerPlan, conn: Any) -> None:
@@ -558,64 +519,9 @@ class Worker:
 
     # -- reporting ---------------------------------------------------------------------
 
-    def _snapshot(self) -> dict[str, Any]:
-        everyone = self.everyone
-        open_ = [v for v in self.conns.values() if v.open]
-        lat, self.sampled.latencies = self.sampled.latencies, []
-        delays = list(self.video_delays)
-        self.video_delays.clear()  # the video viewers hold this list
-        hist = Histogram()
-        hist.add_many(lat)
-        video = Histogram()
-        video.add_many(delays)
-        keys = [p.definite_keys for p in self.purchases.values()]
-        tick: dict[str, Any] = {
-            "kind": "tick",
-            "w": self.plan.index,
-            "t": round(self.now(), 3),
-            "connected": len(open_),
-            "samples_open": sum(1 for v in open_ if v.sample),
-            "frames": sum(v.reader.frames - v.reader.control for v in everyone),
-            "batches": sum(v.batches for v in everyone),
-            "bytes": sum(v.reader.bytes for v in everyone),
-            "events": self.sampled.events,
-            "chat_seen": self.sampled.chat,
-            "gaps": self.sampled.gaps,
-            "repeats": self.sampled.repeats,
-            "skipped": self.sampled.skipped + self.light.skipped,
-            "live_viewers": self.sampled.live_viewers,
-            "close_codes": dict(
-                Counter(self.light.close_codes) + Counter(self.sampled.close_codes)
-            ),
-            "count": dict(self.count),
-            "errors": dict(self.errors),
-            "buys": dict(self.buy_events),
-            "keys": sum(p.presses for p in self.purchases.values()),
-            "definite_keys": sum(keys),
-            "lat": hist.to_dict(),
-            "join": self.join.to_dict(),
-            "rejoin": self.rejoin.to_dict(),
-            "buy_lat": self.buy_hist.to_dict(),
-            "video": {
-                "sockets": sum(1 for v in self.videos if v.open),
-                "frames": sum(v.reader.frames - v.reader.control for v in self.videos),
-                "bytes": sum(v.reader.bytes for v in self.videos),
-                # Receiving: more than the one "offline" message (light sockets do not
-                # decode, so they count as live by what they received).
-                "live": sum(1 for v in self.videos if v.reader.frames - v.reader.control > 2),
-                "offline": sum(1 for v in self.videos if v.status in ("offline", "ended")),
-                "lat": video.to_dict(),
-            },
-            "cpu": time.process_time() - self.cpu0,
-        }
-        self.join = Histogram()
-        self.rejoin = Histogram()
-        self.buy_hist = Histogram()
-        return tick
-
     def _tick(self) -> None:
         with contextlib.suppress(OSError, ValueError):
-            self.conn.send(self._snapshot())
+            self.conn.send(worker_report.snapshot(self))
 
     async def _ticks(self) -> None:
         k = 1
@@ -625,31 +531,5 @@ class Worker:
             k += 1
 
     def _final(self) -> None:
-        states = Counter(p.state for p in self.purchases.values())
-        outcome = Counter(p.outcome or "none" for p in self.purchases.values() if p.presses)
-        final = {
-            "kind": "final",
-            "w": self.plan.index,
-            "purchases": len(self.purchases),
-            "pressed": sum(1 for p in self.purchases.values() if p.presses),
-            "states": dict(states),
-            "outcomes": dict(outcome),
-            "buy_ms": self.buy_ms,
-            "reply_times": self.reply_times,
-            "reserved_times": self.reserved_times,
-            "pay_ms": self.pay_ms,
-            "orders": self.orders,
-            "ordered_units": self.ordered_units,
-            "reserved_units": sum(
-                p.qty for p in self.purchases.values() if p.outcome == "reserved"
-            ),
-            "held_units": sum(p.qty for p in self.purchases.values() if p.state == "abandoned"),
-            "pay_outcomes": dict(
-                Counter(p.pay_outcome for p in self.purchases.values() if p.pay_outcome)
-            ),
-            "replies": sum(v.replies for v in self.everyone),
-            "unreplied": len(self.inflight),
-            "first_frames": sum(1 for v in self.everyone if v.first is not None),
-        }
         with contextlib.suppress(OSError, ValueError):
-            self.conn.send(final)
+            self.conn.send(worker_report.final(self))

@@ -1,0 +1,50 @@
+"""What one client process of ``livecart loadtest`` is told to do: its share of the room's
+viewers and rates, the run's timeline, and the sale (``loadtest.shoppers`` does it).
+
+Plans are small and picklable: every process draws the same seeded assignment of the
+whole room and keeps its own share, so nothing proportional to the room is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadtest.scenarios import Behaviour, Timeline, ViewerSpec, assign, split
+
+
+@dataclass(frozen=True)
+class SalePlan:
+    product_id: str
+    open_at: float  # seconds after the start
+    think: tuple[float, float] = (0.3, 2.0)  # seconds between the hold and "pay"
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    index: int
+    host: str
+    port: int
+    room: str
+    fmt: str
+    procs: int
+    viewers_total: int  # the whole room; this process takes its share of assign()
+    samples: int
+    behaviour: Behaviour
+    share: float  # this process's share of the room-wide rates
+    timeline: Timeline
+    lineup: list[str]
+    sale: SalePlan | None
+    settle: float = 10.0
+    seed: int = 1
+
+    def viewers(self) -> list[ViewerSpec]:
+        """This process's viewers: every process draws the same seeded assignment (a
+        small plan to pickle, whatever the room's size) and keeps its share."""
+        specs = assign(
+            self.viewers_total,
+            self.behaviour,
+            samples=self.samples,
+            ramp=self.timeline.ramp,
+            seed=self.seed,
+        )
+        return split(specs, self.procs)[self.index]
