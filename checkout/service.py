@@ -278,20 +278,8 @@ class CheckoutService:
         """
         req = BuyRequest.parse(room, product_id, buyer_vid, buyer_name, qty, key)
         await self._touch(req.room)
-        reply = await self._reserves.reserve(
-            req.room,
-            (
-                req.key,
-                req.fingerprint(),
-                f"r_{secrets.token_hex(10)}",
-                req.product_id,
-                req.buyer_vid,
-                req.buyer_name,
-                req.qty,
-                self._hold_ms,
-                req.room,
-            ),
-        )
+        rid = f"r_{secrets.token_hex(10)}"
+        reply = await self._reserves.reserve(req.room, req.reserve_args(rid, self._hold_ms))
         result: dict[str, Any] = unwrap(reply, "reservation")
         return result
 

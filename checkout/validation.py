@@ -143,6 +143,11 @@ class BuyRequest:
         """
         return _fingerprint("buy", self.product_id, self.buyer_vid, self.qty)
 
+    def reserve_args(self, reservation_id: str, hold_ms: int) -> tuple[str | int, ...]:
+        """``reserve.lua``'s own arguments (its ARGV[3..11]) for this buy."""
+        return (self.key, self.fingerprint(), reservation_id, self.product_id, self.buyer_vid,
+                self.buyer_name, self.qty, hold_ms, self.room)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class PayRequest:

@@ -39,9 +39,7 @@ async def shop(redis: aioredis.Redis, room: str, units: int = 5, limit: int = 2)
 def args(room: str, vid: str, key: str, qty: object = 1, pid: str = "p1") -> tuple[Any, ...]:
     """reserve.lua's arguments for one buy, as ``CheckoutService.buy`` builds them."""
     req = BuyRequest.parse(room, pid, vid, f"name-{vid}", qty, key)
-    rid = f"r_{secrets.token_hex(10)}"
-    return (req.key, req.fingerprint(), rid, req.product_id, vid, req.buyer_name, req.qty,
-            HOLD_MS, room)  # fmt: skip
+    return req.reserve_args(f"r_{secrets.token_hex(10)}", HOLD_MS)
 
 
 def outcome(reply: dict[str, Any]) -> Any:
