@@ -1,6 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
+COPY livecart livecart
 COPY chat chat
 COPY checkout checkout
 COPY streamer streamer

@@ -31,9 +31,9 @@ bench: install
 	livecart bench --scenario reserve --viewers 5000 --rounds 2
 	livecart bench --scenario flash-sale --viewers 5000
 	livecart bench --scenario flash-sale --viewers 5000 --server-workers 2
-	$(PYTHON) -m streamer.bench_video --viewers 100 --seconds 10
-	$(PYTHON) -m streamer.bench_video --viewers 500 --seconds 10
-	$(PYTHON) -m streamer.bench_video --viewers 1000 --seconds 10
+	$(PYTHON) -m livecart.streamer.bench_video --viewers 100 --seconds 10
+	$(PYTHON) -m livecart.streamer.bench_video --viewers 500 --seconds 10
+	$(PYTHON) -m livecart.streamer.bench_video --viewers 1000 --seconds 10
 
 ## livecart next to python-socketio (a dev dependency) on the same fan-out workload (a few minutes).
 bench-peers: install-dev

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chat.errors import CommandError, ErrorCode
+from livecart.chat.errors import CommandError, ErrorCode
 
 MAX_CHAT_LEN = 280
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import msgpack
 
-from chat.errors import ProtocolError
-from chat.wsframe import OP_BINARY, OP_TEXT, build_frame
+from livecart.chat.errors import ProtocolError
+from livecart.wsframe import OP_BINARY, OP_TEXT, build_frame
 
 
 class WireFormat(StrEnum):

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from chat.errors import CommandError, ErrorCode
+from livecart.chat.errors import CommandError, ErrorCode
 
 MAX_ID_LEN = 64
 _PRODUCT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")

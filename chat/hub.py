@@ -32,16 +32,16 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from chat import commands as c
-from chat import identity
-from chat.cancellation import stop_if_cancelled
-from chat.chat_rules import check_banned_words, check_slow_mode, clean_text
-from chat.errors import CloseCode, CommandError, ErrorCode
-from chat.room import BASE_TICK, Room
-from chat.room_state import RoomState, SequenceGap
-from chat.session import Session
-from chat.store import Op, RoomNotFound, RoomStore, channel, room_of_channel
-from chat.subscriber import REDIS_DOWN, Subscriber
+from livecart.cancellation import stop_if_cancelled
+from livecart.chat import commands as c
+from livecart.chat import identity
+from livecart.chat.chat_rules import check_banned_words, check_slow_mode, clean_text
+from livecart.chat.errors import CloseCode, CommandError, ErrorCode
+from livecart.chat.room import BASE_TICK, Room
+from livecart.chat.room_state import RoomState, SequenceGap
+from livecart.chat.session import Session
+from livecart.chat.store import Op, RoomNotFound, RoomStore, channel, room_of_channel
+from livecart.chat.subscriber import REDIS_DOWN, Subscriber
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from chat.codec import WireFormat, encode_frame
-from chat.errors import CloseCode
-from chat.room_state import CHAT_TYPES, RoomState
-from chat.session import HARD_LIMIT, LAG_OFF, LAG_ON, LAG_TIMEOUT, Session
+from livecart.chat.codec import WireFormat, encode_frame
+from livecart.chat.errors import CloseCode
+from livecart.chat.room_state import CHAT_TYPES, RoomState
+from livecart.chat.session import HARD_LIMIT, LAG_OFF, LAG_ON, LAG_TIMEOUT, Session
 
 BASE_TICK = 0.05
 MAX_TICK = 0.2

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat.chat_rules import compile_banned_words
+from livecart.chat.chat_rules import compile_banned_words
 
 HISTORY = 1000
 RECENT_CHAT = 50

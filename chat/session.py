@@ -17,26 +17,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from chat.chat_rules import TokenBucket
-from chat.codec import WireFormat, encode_frame
-from chat.errors import CloseCode
-from chat.wsframe import close_frame
+from livecart.chat.chat_rules import TokenBucket
+from livecart.chat.codec import WireFormat, encode_frame
+from livecart.chat.errors import CloseCode
+from livecart.transport import HARD_LIMIT_BYTES, SLOW_CONSUMER_BYTES, Transport
+from livecart.wsframe import close_frame
 
-LAG_ON = 512 * 1024
+LAG_ON = SLOW_CONSUMER_BYTES
 LAG_OFF = 128 * 1024
-HARD_LIMIT = 4 * 1024 * 1024
+HARD_LIMIT = HARD_LIMIT_BYTES
 LAG_TIMEOUT = 10.0
 CLOSE_GRACE = 5.0
-
-
-class Transport(Protocol):
-    def write(self, data: bytes) -> None: ...
-    def get_write_buffer_size(self) -> int: ...
-    def is_closing(self) -> bool: ...
-    def close(self) -> None: ...
-    def abort(self) -> None: ...
 
 
 @dataclass(eq=False, slots=True)

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from chat.room_state import HISTORY, RoomState
+from livecart.chat.room_state import HISTORY, RoomState
 
 ROOMS_INDEX = "lc:rooms"
 SECRET_KEY = "lc:secret"

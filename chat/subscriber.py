@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chat.cancellation import stop_if_cancelled
+from livecart.cancellation import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 

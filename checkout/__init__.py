@@ -4,10 +4,15 @@ Start at ``checkout.service.CheckoutService``; docs/checkout.md describes what c
 see, the life cycle, the Redis keys and how a real payment provider plugs in.
 """
 
-from checkout.errors import CheckoutError, IllegalTransition, ProviderError, ProviderTimeout
-from checkout.payments import ChargeLookup, ChargeResult, PaymentProvider, RefundResult
-from checkout.sandbox import SandboxProvider
-from checkout.service import CheckoutService
+from livecart.checkout.errors import (
+    CheckoutError,
+    IllegalTransition,
+    ProviderError,
+    ProviderTimeout,
+)
+from livecart.checkout.payments import ChargeLookup, ChargeResult, PaymentProvider, RefundResult
+from livecart.checkout.sandbox import SandboxProvider
+from livecart.checkout.service import CheckoutService
 
 __all__ = [
     "ChargeLookup",

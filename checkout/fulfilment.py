@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from checkout.orders import orders_csv
+from livecart.checkout.orders import orders_csv
 
 log = logging.getLogger("livecart.checkout.fulfilment")
 

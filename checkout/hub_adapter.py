@@ -29,9 +29,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from chat.errors import CommandError, ErrorCode
-from checkout.errors import CheckoutError
-from checkout.service import CheckoutService
+from livecart.chat.errors import CommandError, ErrorCode
+from livecart.checkout.errors import CheckoutError
+from livecart.checkout.service import CheckoutService
 
 BOUGHT_SAMPLE = 5
 T = TypeVar("T")

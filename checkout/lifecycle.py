@@ -35,7 +35,7 @@ import enum
 import itertools
 from collections.abc import Mapping
 
-from checkout.errors import IllegalTransition
+from livecart.checkout.errors import IllegalTransition
 
 
 class State(enum.StrEnum):

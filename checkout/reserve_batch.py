@@ -33,8 +33,8 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from checkout.errors import CheckoutError
-from checkout.scripts import Arg, Scripts
+from livecart.checkout.errors import CheckoutError
+from livecart.checkout.scripts import Arg, Scripts
 
 Request = tuple[Sequence[Arg], "asyncio.Future[dict[str, Any]]"]
 

@@ -22,8 +22,8 @@ import asyncio
 import itertools
 from dataclasses import dataclass
 
-from checkout.errors import ProviderError, ProviderTimeout
-from checkout.payments import ChargeResult, RefundResult
+from livecart.checkout.errors import ProviderError, ProviderTimeout
+from livecart.checkout.payments import ChargeResult, RefundResult
 
 APPROVE_CARD = "4242424242424242"
 DECLINE_CARD = "4000000000000002"

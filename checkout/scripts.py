@@ -29,9 +29,9 @@ import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.commands.core import AsyncScript
 
-from checkout import lifecycle
-from checkout.errors import CheckoutError
-from checkout.keys import RoomKeys
+from livecart.checkout import lifecycle
+from livecart.checkout.errors import CheckoutError
+from livecart.checkout.keys import RoomKeys
 
 NAMES = (
     "audit",
@@ -55,7 +55,7 @@ _FUNCTIONS = {"reserve_many": ("reserve",)}
 @cache
 def source(name: str) -> str:
     """The full text of script ``name`` as sent to Redis."""
-    lua = resources.files("checkout") / "lua"
+    lua = resources.files("livecart.checkout") / "lua"
     prelude = (lua / "prelude.lua").read_text(encoding="utf-8")
     prelude = prelude.replace("__TRANSITIONS__", lifecycle.lua_table())
     body = (lua / f"{name}.lua").read_text(encoding="utf-8")

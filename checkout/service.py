@@ -43,13 +43,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from checkout import audit, orders
-from checkout.errors import CheckoutError, ProviderError, ProviderTimeout
-from checkout.keys import ROOMS, RoomKeys
-from checkout.payments import ChargeLookup, PaymentProvider
-from checkout.reserve_batch import ReserveBatcher
-from checkout.scripts import Scripts, redis_failures, unwrap
-from checkout.validation import (
+from livecart.checkout import audit, orders
+from livecart.checkout.errors import CheckoutError, ProviderError, ProviderTimeout
+from livecart.checkout.keys import ROOMS, RoomKeys
+from livecart.checkout.payments import ChargeLookup, PaymentProvider
+from livecart.checkout.reserve_batch import ReserveBatcher
+from livecart.checkout.scripts import Scripts, redis_failures, unwrap
+from livecart.checkout.validation import (
     MAX_STOCK,
     BuyRequest,
     PayRequest,

@@ -17,8 +17,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from chat.cancellation import stop_if_cancelled
-from checkout.errors import CheckoutError
+from livecart.cancellation import stop_if_cancelled
+from livecart.checkout.errors import CheckoutError
 
 log = logging.getLogger("livecart.checkout.sweeper")
 

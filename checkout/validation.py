@@ -24,7 +24,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from checkout.errors import CheckoutError
+from livecart.checkout.errors import CheckoutError
 
 MAX_QTY = 1000
 MAX_LIMIT = 1000

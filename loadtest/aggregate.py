@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from loadtest.stats import Histogram, percentiles
+from livecart.loadtest.stats import Histogram, percentiles
 
 # Error counters that are outcomes of the scenario, not failures.
 NOT_ERRORS = ("chat:slow_mode",)

@@ -28,9 +28,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from loadtest.localserver import http_json, local_server
-from loadtest.target import Target
-from loadtest.wsclient import JSON, MSGPACK, Viewer, ViewerStats, open_viewer, raise_fd_limit
+from livecart.loadtest.localserver import http_json, local_server
+from livecart.loadtest.target import Target
+from livecart.loadtest.wsclient import (
+    JSON,
+    MSGPACK,
+    Viewer,
+    ViewerStats,
+    open_viewer,
+    raise_fd_limit,
+)
 
 
 @dataclass
@@ -258,11 +265,11 @@ def report(r: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     if args.scenario == "flash-sale":
-        from loadtest import flashbench
+        from livecart.loadtest import flashbench
 
         return flashbench.main(args)
     if args.scenario == "reserve":
-        from loadtest import reservebench
+        from livecart.loadtest import reservebench
 
         return reservebench.main(args)
     result = run(args)

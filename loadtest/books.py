@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtest.target import Target
+from livecart.loadtest.target import Target
 
 
 def read(target: Target, room: str, token: str) -> dict[str, Any]:

@@ -6,8 +6,8 @@ import argparse
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from loadtest import bench, runner
-    from loadtest.peers import compare
+    from livecart.loadtest import bench, runner
+    from livecart.loadtest.peers import compare
 
     bench.add_parser(sub)
     compare.add_parser(sub)

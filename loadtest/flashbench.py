@@ -20,9 +20,9 @@ import os
 import secrets
 from typing import Any
 
-from loadtest import runner
-from loadtest.localserver import local_server
-from loadtest.target import Target
+from livecart.loadtest import runner
+from livecart.loadtest.localserver import local_server
+from livecart.loadtest.target import Target
 
 TARGET_P99_MS = 500.0
 

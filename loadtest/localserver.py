@@ -23,7 +23,7 @@ from typing import Any
 
 import psutil
 
-from web.redis_process import RedisProcess, free_port
+from livecart.redis_process import RedisProcess, free_port
 
 
 @dataclass
@@ -97,7 +97,7 @@ def serve_argv(
 ) -> list[str]:
     """The command line of a ``livecart serve`` node on 127.0.0.1:``port`` (no demo room)."""
     return [
-        sys.executable, "-m", "web.cli", "serve", "--port", str(port),
+        sys.executable, "-m", "livecart", "serve", "--port", str(port),
         "--redis-url", redis_url, "--admin-token", admin, "--no-demo",
         "--data-dir", str(data_dir), "--workers", str(workers),
     ]  # fmt: skip

@@ -24,7 +24,7 @@ def publisher_main(base: str, room: str, token: str, seconds: float, conn: Any) 
 
 
 async def _publish(base: str, room: str, token: str, seconds: float, conn: Any) -> None:
-    from streamer.synthetic import (
+    from livecart.streamer.synthetic import (
         OpusPacketTrack,
         PacketTrack,
         encode_clip,

@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from checkout.errors import CheckoutError
-from checkout.sandbox import SandboxProvider
-from checkout.service import CheckoutService
-from loadtest.localserver import private_redis
-from web.app import redis_client
+from livecart.checkout.errors import CheckoutError
+from livecart.checkout.sandbox import SandboxProvider
+from livecart.checkout.service import CheckoutService
+from livecart.loadtest.localserver import private_redis
+from livecart.redis_client import redis_client
 
 MODES = (("batched", 200), ("one call per buy", 1))
 

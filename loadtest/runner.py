@@ -25,9 +25,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from loadtest import books, report
-from loadtest.aggregate import Aggregate
-from loadtest.scenarios import (
+from livecart.loadtest import books, report
+from livecart.loadtest.aggregate import Aggregate
+from livecart.loadtest.scenarios import (
     SCENARIOS,
     Behaviour,
     Timeline,
@@ -36,8 +36,8 @@ from loadtest.scenarios import (
     seconds,
     timeline,
 )
-from loadtest.shoppers import worker_main
-from loadtest.show import (
+from livecart.loadtest.shoppers import worker_main
+from livecart.loadtest.show import (
     Publisher,
     SetupError,
     add_products,
@@ -48,11 +48,11 @@ from loadtest.show import (
     server_processes,
     token_of,
 )
-from loadtest.slo import Slo, verdicts
-from loadtest.summary import build_report, buyer_figures
-from loadtest.target import ApiError, Target, TargetRefused
-from loadtest.worker_plan import WorkerPlan
-from loadtest.wsclient import JSON, MSGPACK, raise_fd_limit
+from livecart.loadtest.slo import Slo, verdicts
+from livecart.loadtest.summary import build_report, buyer_figures
+from livecart.loadtest.target import ApiError, Target, TargetRefused
+from livecart.loadtest.worker_plan import WorkerPlan
+from livecart.loadtest.wsclient import JSON, MSGPACK, raise_fd_limit
 
 
 def _fmt_k(x: float | None) -> str:

@@ -30,9 +30,9 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-from loadtest import worker_report
-from loadtest.purchase import REPLY_TIMEOUT, STATE_EVENTS, Purchase, Send
-from loadtest.scenarios import (
+from livecart.loadtest import worker_report
+from livecart.loadtest.purchase import REPLY_TIMEOUT, STATE_EVENTS, Purchase, Send
+from livecart.loadtest.scenarios import (
     BUYER,
     CHAT_GAP,
     CHATTER,
@@ -41,9 +41,9 @@ from loadtest.scenarios import (
     TAPPER,
     ViewerSpec,
 )
-from loadtest.stats import Histogram
-from loadtest.worker_plan import SalePlan, WorkerPlan
-from loadtest.wsclient import VideoViewer, Viewer, ViewerStats, open_viewer, raise_fd_limit
+from livecart.loadtest.stats import Histogram
+from livecart.loadtest.worker_plan import SalePlan, WorkerPlan
+from livecart.loadtest.wsclient import VideoViewer, Viewer, ViewerStats, open_viewer, raise_fd_limit
 
 # Handshakes in flight, across all client processes. Kept under a listen backlog of 128
 # (aiohttp's default): past it the kernel drops SYNs and a joiner waits 1-7 s for the

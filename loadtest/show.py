@@ -13,7 +13,7 @@ import argparse
 import contextlib
 from typing import Any
 
-from loadtest.target import ApiError, Target
+from livecart.loadtest.target import ApiError, Target
 
 
 class SetupError(RuntimeError):
@@ -129,7 +129,7 @@ class Publisher:
     """A synthetic host publishing video to the room during the run (``--publish``)."""
 
     def __init__(self, ctx: Any, target: Target, args: argparse.Namespace, seconds: float) -> None:
-        from loadtest.publisher import publisher_main
+        from livecart.loadtest.publisher import publisher_main
 
         token = token_of(args)
         if not token:

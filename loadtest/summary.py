@@ -9,10 +9,10 @@ import shlex
 import sys
 from typing import Any
 
-from loadtest.aggregate import NOT_ERRORS, Aggregate, error_count
-from loadtest.purchase import FAILURES
-from loadtest.scenarios import Behaviour, Timeline
-from loadtest.stats import exact_percentile, percentiles
+from livecart.loadtest.aggregate import NOT_ERRORS, Aggregate, error_count
+from livecart.loadtest.purchase import FAILURES
+from livecart.loadtest.scenarios import Behaviour, Timeline
+from livecart.loadtest.stats import exact_percentile, percentiles
 
 SECRET_FLAGS = ("--admin-token", "--host-token")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loadtest.scenarios import Behaviour, Timeline, ViewerSpec, assign, split
+from livecart.loadtest.scenarios import Behaviour, Timeline, ViewerSpec, assign, split
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from loadtest.stats import Histogram
+from livecart.loadtest.stats import Histogram
 
 if TYPE_CHECKING:
-    from loadtest.shoppers import Worker
+    from livecart.loadtest.shoppers import Worker
 
 
 def snapshot(w: Worker) -> dict[str, Any]:

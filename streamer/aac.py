@@ -18,8 +18,8 @@ from fractions import Fraction
 
 import av
 
-from streamer.fmp4 import aac_init_segment
-from streamer.segmenter import AAC_FRAME, AacFrame
+from livecart.streamer.fmp4 import aac_init_segment
+from livecart.streamer.segmenter import AAC_FRAME, AacFrame
 
 AAC_CODEC = "mp4a.40.2"
 AAC_BITRATE = 96_000

@@ -30,7 +30,7 @@ import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc import rtcrtpreceiver as _receiver_module
 
-from streamer.errors import HookBroken
+from livecart.streamer.errors import HookBroken
 
 PINNED_AIORTC = "1.16.0"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from streamer.aiortc_hook import check_aiortc
-from streamer.playback import PlaybackHandlers
-from streamer.service import StreamerService
-from streamer.whip import WhipHandlers
+from livecart.streamer.aiortc_hook import check_aiortc
+from livecart.streamer.playback import PlaybackHandlers
+from livecart.streamer.service import StreamerService
+from livecart.streamer.whip import WhipHandlers
 
 STATIC_DIR = Path(__file__).with_name("static")
 STREAMER = web.AppKey("streamer", StreamerService)

@@ -1,6 +1,6 @@
 """Video fan-out benchmark: one WHIP publisher, N low-latency WebSocket viewers.
 
-    python -m streamer.bench_video --viewers 100 --seconds 10
+    python -m livecart.streamer.bench_video --viewers 100 --seconds 10
 
 What it runs, all on 127.0.0.1:
 
@@ -52,7 +52,7 @@ HOST = "127.0.0.1"
 async def _serve(data_dir: Path) -> None:
     from aiohttp import web
 
-    from streamer.app import STREAMER, setup_streamer
+    from livecart.streamer.app import STREAMER, setup_streamer
 
     app = web.Application()
 
@@ -266,7 +266,7 @@ async def _stats(port: int) -> dict[str, Any]:
 
 
 async def _bench(args: argparse.Namespace) -> dict[str, Any]:
-    from streamer.synthetic import (
+    from livecart.streamer.synthetic import (
         OpusPacketTrack,
         PacketTrack,
         encode_clip,
@@ -280,7 +280,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     clip_bitrate = sum(len(f.data) for f in clip) * 8 / 10
     with tempfile.TemporaryDirectory(prefix="livecart-bench-") as tmp:
         server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "streamer.bench_video", "--serve", tmp,
+            sys.executable, "-m", "livecart.streamer.bench_video", "--serve", tmp,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )  # fmt: skip
         viewers_proc: asyncio.subprocess.Process | None = None
@@ -305,7 +305,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             baseline = (_cpu(server_ps) - c0) / base_window
 
             viewers_proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "streamer.bench_video", "--viewers-process",
+                sys.executable, "-m", "livecart.streamer.bench_video", "--viewers-process",
                 str(port), str(args.viewers), str(args.seconds), str(args.record_every),
                 stdout=subprocess.PIPE,
             )  # fmt: skip
@@ -356,7 +356,9 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; see the module docstring."""
-    parser = argparse.ArgumentParser(prog="python -m streamer.bench_video", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m livecart.streamer.bench_video", description=__doc__
+    )
     parser.add_argument("--viewers", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--width", type=int, default=1280)

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streamer.aac import AacTranscoder
-from streamer.fanout import VideoFanout
-from streamer.fmp4 import OPUS_TIMESCALE
-from streamer.hls import LIVE_WINDOW
-from streamer.opus import AudioFragment, AudioPackager, packet_duration
-from streamer.packager import InitSegment, PackagerEvent, VideoPackager
-from streamer.recording import ShowRecorder, render_playlist
-from streamer.segmenter import Segmenter
+from livecart.streamer.aac import AacTranscoder
+from livecart.streamer.fanout import VideoFanout
+from livecart.streamer.fmp4 import OPUS_TIMESCALE
+from livecart.streamer.hls import LIVE_WINDOW
+from livecart.streamer.opus import AudioFragment, AudioPackager, packet_duration
+from livecart.streamer.packager import InitSegment, PackagerEvent, VideoPackager
+from livecart.streamer.recording import ShowRecorder, render_playlist
+from livecart.streamer.segmenter import Segmenter
 
 KEYFRAME_INTERVAL = 2.0
 """Seconds between periodic keyframe requests (PLI); also the HLS segment target."""

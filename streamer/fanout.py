@@ -24,8 +24,8 @@ followed by fMP4 bytes::
     u32 generation    init segment generation the fragment belongs to
     u64 produced_at   wall-clock microseconds when the frame reached the packager
 
-This module imports neither aiohttp nor aiortc; it frames WebSocket messages
-itself (RFC 6455, server frames are unmasked, no compression).
+This module imports neither aiohttp nor aiortc; it frames WebSocket messages with
+``livecart.wsframe`` (RFC 6455, server frames are unmasked, no compression).
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from streamer.opus import OPUS_CODEC, OPUS_MIME, AudioFragment
-from streamer.packager import Fragment, InitSegment
+from livecart.streamer.opus import OPUS_CODEC, OPUS_MIME, AudioFragment
+from livecart.streamer.packager import Fragment, InitSegment
+from livecart.transport import HARD_LIMIT_BYTES, SLOW_CONSUMER_BYTES, Transport
+from livecart.wsframe import OP_BINARY, OP_TEXT, build_frame
 
 KIND_INIT = 1
 KIND_FRAGMENT = 2
@@ -46,42 +47,17 @@ TRACK_VIDEO = 0
 TRACK_AUDIO = 1
 HEADER = struct.Struct(">BBHIQ")
 
-SOFT_LIMIT = 512 * 1024
-HARD_LIMIT = 4 * 1024 * 1024
+SOFT_LIMIT = SLOW_CONSUMER_BYTES
+HARD_LIMIT = HARD_LIMIT_BYTES
 MAX_MISSED_KEYFRAMES = 3
 AUDIO_ALONE_AFTER = 0.1
 """Audio waits to ride with the next video fragment unless video is this far behind."""
 GOP_CACHE_BYTES = 8 * 1024 * 1024
 
 
-class ViewerTransport(Protocol):
-    """The part of ``asyncio.WriteTransport`` the fan-out uses."""
-
-    def write(self, data: bytes) -> None: ...
-
-    def get_write_buffer_size(self) -> int: ...
-
-    def is_closing(self) -> bool: ...
-
-    def abort(self) -> None: ...
-
-
-def ws_frame(payload: bytes, *, text: bool = False) -> bytes:
-    """One unmasked, final WebSocket frame (server to client)."""
-    first = 0x81 if text else 0x82
-    n = len(payload)
-    if n < 126:
-        head = struct.pack(">BB", first, n)
-    elif n < 65536:
-        head = struct.pack(">BBH", first, 126, n)
-    else:
-        head = struct.pack(">BBQ", first, 127, n)
-    return head + payload
-
-
 def text_message(obj: dict[str, object]) -> bytes:
     """A prebuilt text frame carrying ``obj`` as compact JSON."""
-    return ws_frame(json.dumps(obj, separators=(",", ":")).encode(), text=True)
+    return build_frame(OP_TEXT, json.dumps(obj, separators=(",", ":")).encode())
 
 
 def init_messages(init: InitSegment, stream: str, audio_init: bytes | None = None) -> bytes:
@@ -101,9 +77,9 @@ def init_messages(init: InitSegment, stream: str, audio_init: bytes | None = Non
         }
     )
     header = HEADER.pack(KIND_INIT, 0, TRACK_VIDEO, init.generation, 0)
-    out = announce + ws_frame(header + init.data)
+    out = announce + build_frame(OP_BINARY, header + init.data)
     if audio_init is not None:
-        out += ws_frame(HEADER.pack(KIND_INIT, 0, TRACK_AUDIO, 0, 0) + audio_init)
+        out += build_frame(OP_BINARY, HEADER.pack(KIND_INIT, 0, TRACK_AUDIO, 0, 0) + audio_init)
     return out
 
 
@@ -112,21 +88,21 @@ def fragment_message(frag: Fragment) -> bytes:
     flags = FLAG_KEYFRAME if frag.keyframe else 0
     produced = int(frag.produced_at * 1_000_000)
     header = HEADER.pack(KIND_FRAGMENT, flags, TRACK_VIDEO, frag.generation, produced)
-    return ws_frame(header + frag.data)
+    return build_frame(OP_BINARY, header + frag.data)
 
 
 def audio_message(frag: AudioFragment) -> bytes:
     """The binary frame for one audio fragment."""
     produced = int(frag.produced_at * 1_000_000)
     header = HEADER.pack(KIND_FRAGMENT, FLAG_KEYFRAME, TRACK_AUDIO, 0, produced)
-    return ws_frame(header + frag.data)
+    return build_frame(OP_BINARY, header + frag.data)
 
 
 @dataclass(eq=False, slots=True)
 class Viewer:
     """One viewer socket and its delivery state."""
 
-    transport: ViewerTransport
+    transport: Transport
     skipping: bool = False
     missed_keyframes: int = 0
     sent: int = 0
@@ -160,7 +136,7 @@ class VideoFanout:
     _audio_pending: list[bytes] = field(default_factory=list)
     _last_video_at: float | None = None
 
-    def add(self, transport: ViewerTransport) -> Viewer:
+    def add(self, transport: Transport) -> Viewer:
         """Register a viewer and send it the init segment and the GOP so far.
 
         The joiner thus starts at the latest keyframe without waiting for the

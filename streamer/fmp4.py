@@ -21,7 +21,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from streamer.h264 import SpsInfo, is_high_profile
+from livecart.streamer.h264 import SpsInfo, is_high_profile
 
 VIDEO_TIMESCALE = 90_000
 OPUS_TIMESCALE = 48_000

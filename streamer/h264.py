@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamer.errors import BitstreamError
+from livecart.streamer.errors import BitstreamError
 
 NAL_SLICE = 1
 NAL_IDR = 5

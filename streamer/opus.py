@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streamer.fmp4 import Sample, media_fragment, opus_init_segment
+from livecart.streamer.fmp4 import Sample, media_fragment, opus_init_segment
 
 PACKETS_PER_FRAGMENT = 3
 OPUS_CODEC = "opus"

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamer.errors import BitstreamError
-from streamer.fmp4 import Sample, media_fragment, video_init_segment
-from streamer.h264 import AccessUnit, SpsInfo, parse_access_unit, parse_sps
+from livecart.streamer.errors import BitstreamError
+from livecart.streamer.fmp4 import Sample, media_fragment, video_init_segment
+from livecart.streamer.h264 import AccessUnit, SpsInfo, parse_access_unit, parse_sps
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from streamer.recording import read_index, render_playlist, show_dir, valid_name
-from streamer.service import StreamerService
+from livecart.streamer.recording import read_index, render_playlist, show_dir, valid_name
+from livecart.streamer.service import StreamerService
 
 M3U8 = "application/vnd.apple.mpegurl"
 LIVE_PLAYLIST_CACHE = "public, max-age=1"

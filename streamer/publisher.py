@@ -24,10 +24,10 @@ from aiortc import (
 )
 from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
-from streamer.aiortc_hook import gather_with_hosts, send_pli, tap_encoded_frames
-from streamer.channel import Channel
-from streamer.errors import OfferRejected
-from streamer.sdp_check import check_offer
+from livecart.streamer.aiortc_hook import gather_with_hosts, send_pli, tap_encoded_frames
+from livecart.streamer.channel import Channel
+from livecart.streamer.errors import OfferRejected
+from livecart.streamer.sdp_check import check_offer
 
 log = logging.getLogger(__name__)
 

@@ -37,14 +37,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streamer.hls import (
+from livecart.streamer.hls import (
     DEFAULT_BANDWIDTH,
     PlaylistEntry,
     master_playlist,
     media_playlist,
 )
-from streamer.packager import InitSegment
-from streamer.segmenter import Segment
+from livecart.streamer.packager import InitSegment
+from livecart.streamer.segmenter import Segment
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

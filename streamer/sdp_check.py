@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamer.errors import NoH264Video, OfferRejected
+from livecart.streamer.errors import NoH264Video, OfferRejected
 
 MAX_OFFER_BYTES = 64 * 1024
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streamer.fmp4 import VIDEO_TIMESCALE, Sample, media_fragment
-from streamer.packager import Fragment, InitSegment, PackagerEvent
+from livecart.streamer.fmp4 import VIDEO_TIMESCALE, Sample, media_fragment
+from livecart.streamer.packager import Fragment, InitSegment, PackagerEvent
 
 AAC_FRAME = 1024
 """Samples in one AAC-LC access unit."""

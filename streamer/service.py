@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from streamer.channel import Channel
-from streamer.publisher import Publisher
-from streamer.registry import RateLimiter, SessionRegistry, new_session_id
+from livecart.streamer.channel import Channel
+from livecart.streamer.publisher import Publisher
+from livecart.streamer.registry import RateLimiter, SessionRegistry, new_session_id
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from streamer.fmp4 import VIDEO_TIMESCALE
+from livecart.streamer.fmp4 import VIDEO_TIMESCALE
 
 
 @dataclass(frozen=True, slots=True)

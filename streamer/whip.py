@@ -22,10 +22,10 @@ import time
 
 from aiohttp import web
 
-from streamer.errors import OfferRejected
-from streamer.recording import valid_name
-from streamer.sdp_check import MAX_OFFER_BYTES
-from streamer.service import MAX_NEGOTIATIONS, StreamerService
+from livecart.streamer.errors import OfferRejected
+from livecart.streamer.recording import valid_name
+from livecart.streamer.sdp_check import MAX_OFFER_BYTES
+from livecart.streamer.service import MAX_NEGOTIATIONS, StreamerService
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from livecart.redis_process import RedisProcess
 from tests.hubclient import Node, running_node
-from web.redis_process import RedisProcess
 
 
 @pytest.fixture(scope="session")

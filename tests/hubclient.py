@@ -18,9 +18,9 @@ import aiohttp
 import msgpack
 from aiohttp import web
 
-from web.app import create_app
-from web.config import Config
-from web.keys import ADMIN_TOKEN, HUB
+from livecart.web.app import create_app
+from livecart.web.config import Config
+from livecart.web.keys import ADMIN_TOKEN, HUB
 
 ADMIN = "adm_test_token"
 

@@ -12,20 +12,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chat import commands as c
-from chat import identity
-from chat.chat_rules import (
+from livecart.chat import commands as c
+from livecart.chat import identity
+from livecart.chat.chat_rules import (
     TokenBucket,
     check_banned_words,
     check_slow_mode,
     clean_text,
     compile_banned_words,
 )
-from chat.codec import WireFormat, decode, encode_frame
-from chat.errors import CommandError, ProtocolError
-from chat.room import tick_interval
-from chat.room_state import RoomState, SequenceGap
-from chat.wsframe import close_frame
+from livecart.chat.codec import WireFormat, decode, encode_frame
+from livecart.chat.errors import CommandError, ProtocolError
+from livecart.chat.room import tick_interval
+from livecart.chat.room_state import RoomState, SequenceGap
+from livecart.wsframe import close_frame
 
 
 def code_of(fn: Any, *args: Any) -> str:

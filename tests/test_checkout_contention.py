@@ -15,9 +15,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from checkout import CheckoutError, CheckoutService, SandboxProvider
-from checkout.sandbox import APPROVE_CARD
-from web.redis_process import RedisProcess
+from livecart.checkout import CheckoutError, CheckoutService, SandboxProvider
+from livecart.checkout.sandbox import APPROVE_CARD
+from livecart.redis_process import RedisProcess
 
 ROOM = "flash"
 

@@ -11,8 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from checkout import CheckoutService, SandboxProvider
-from checkout.fulfilment import (
+from livecart.checkout import CheckoutService, SandboxProvider
+from livecart.checkout.fulfilment import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     DeliveryStatus,
@@ -21,7 +21,7 @@ from checkout.fulfilment import (
     sign,
     verify_signature,
 )
-from checkout.sandbox import APPROVE_CARD
+from livecart.checkout.sandbox import APPROVE_CARD
 
 SECRET = b"shop-secret"
 ROOM = "show"

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from chat.errors import CommandError
-from chat.hub import Actor, CheckoutPort
-from chat.room_state import RoomState
-from checkout import CheckoutService, SandboxProvider
-from checkout.hub_adapter import HubCheckout, mask_name
-from checkout.sandbox import APPROVE_CARD
+from livecart.chat.errors import CommandError
+from livecart.chat.hub import Actor, CheckoutPort
+from livecart.chat.room_state import RoomState
+from livecart.checkout import CheckoutService, SandboxProvider
+from livecart.checkout.hub_adapter import HubCheckout, mask_name
+from livecart.checkout.sandbox import APPROVE_CARD
 
 ROOM = "live1"
 HOST = Actor("vhost0001", "Mia", "host")

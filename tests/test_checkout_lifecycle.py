@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from checkout.errors import IllegalTransition
-from checkout.lifecycle import (
+from livecart.checkout.errors import IllegalTransition
+from livecart.checkout.lifecycle import (
     FINAL,
     HOLDING,
     INITIAL,

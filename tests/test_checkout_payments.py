@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from checkout import ChargeResult, CheckoutError, PaymentProvider, SandboxProvider
-from checkout.errors import ProviderError, ProviderTimeout
-from checkout.payments import ChargeLookup
-from checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
-from checkout.sweeper import run_sweeper, sweeping
+from livecart.checkout import ChargeResult, CheckoutError, PaymentProvider, SandboxProvider
+from livecart.checkout.errors import ProviderError, ProviderTimeout
+from livecart.checkout.payments import ChargeLookup
+from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
+from livecart.checkout.sweeper import run_sweeper, sweeping
 
 
 def test_sandbox_is_a_payment_provider() -> None:

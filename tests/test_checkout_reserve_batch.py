@@ -14,12 +14,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
-from checkout import CheckoutError, CheckoutService, SandboxProvider
-from checkout.reserve_batch import ReserveBatcher
-from checkout.scripts import Scripts
-from checkout.validation import BuyRequest
-from loadtest import reservebench
-from web.redis_process import RedisProcess, free_port
+from livecart.checkout import CheckoutError, CheckoutService, SandboxProvider
+from livecart.checkout.reserve_batch import ReserveBatcher
+from livecart.checkout.scripts import Scripts
+from livecart.checkout.validation import BuyRequest
+from livecart.loadtest import reservebench
+from livecart.redis_process import RedisProcess, free_port
 
 NOW_MS = 1_763_760_000_000
 TTL_MS = 24 * 3600 * 1000

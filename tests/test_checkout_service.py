@@ -15,13 +15,13 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from checkout import CheckoutError, CheckoutService, SandboxProvider
-from checkout.errors import ProviderError
-from checkout.payments import ChargeResult, RefundResult
-from checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
-from checkout.sweeper import sweeping
-from checkout.validation import PayRequest
-from web.redis_process import RedisProcess, free_port
+from livecart.checkout import CheckoutError, CheckoutService, SandboxProvider
+from livecart.checkout.errors import ProviderError
+from livecart.checkout.payments import ChargeResult, RefundResult
+from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
+from livecart.checkout.sweeper import sweeping
+from livecart.checkout.validation import PayRequest
+from livecart.redis_process import RedisProcess, free_port
 
 ROOM = "demo"
 

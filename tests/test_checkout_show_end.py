@@ -10,10 +10,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from checkout.fulfilment import verify_signature
+from livecart.checkout.fulfilment import verify_signature
+from livecart.redis_process import RedisProcess
 from tests.hubclient import Client, connect, create_room, running_node
 from tests.test_checkout_e2e import CARD_OK, many, open_sale
-from web.redis_process import RedisProcess
 
 
 def key() -> str:

@@ -31,10 +31,10 @@ from hypothesis.stateful import (
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from checkout import CheckoutError, CheckoutService, SandboxProvider
-from checkout.lifecycle import is_legal_path
-from checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
-from web.redis_process import RedisProcess
+from livecart.checkout import CheckoutError, CheckoutService, SandboxProvider
+from livecart.checkout.lifecycle import is_legal_path
+from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
+from livecart.redis_process import RedisProcess
 
 ROOM = "prop"
 PRODUCTS = {"p1": 4, "p2": 3}

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checkout.errors import CheckoutError
-from checkout.validation import BuyRequest, PayRequest, SaleRequest
+from livecart.checkout.errors import CheckoutError
+from livecart.checkout.validation import BuyRequest, PayRequest, SaleRequest
 
 NOW = 1_763_760_000_000
 GOOD_BUY: dict[str, Any] = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 import redis.asyncio as aioredis
 
+from livecart.redis_process import RedisProcess
 from tests.hubclient import Node, connect, create_room, running_node
-from web.redis_process import RedisProcess
 
 
 async def host_chat(http: aiohttp.ClientSession, node: Node, token: str, text: str) -> int:

@@ -7,8 +7,8 @@ import time
 
 import aiohttp
 
+from livecart.redis_process import RedisProcess
 from tests.hubclient import Node, connect, create_room
-from web.redis_process import RedisProcess
 
 
 async def test_redis_restart_keeps_viewers_and_recovers(

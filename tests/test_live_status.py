@@ -6,9 +6,9 @@ import asyncio
 
 import aiohttp
 
+from livecart.web.keys import HUB
+from livecart.web.live_status import LiveStatus
 from tests.hubclient import Node, connect, create_room
-from web.keys import HUB
-from web.live_status import LiveStatus
 
 
 async def test_status_follows_stream_with_grace(http: aiohttp.ClientSession, node: Node) -> None:

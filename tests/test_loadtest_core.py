@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from loadtest import books, flashbench
-from loadtest.peers.compare import judge, next_rate
-from loadtest.purchase import CARD, MAX_ATTEMPTS, Purchase
-from loadtest.report import render_html
-from loadtest.scenarios import (
+from livecart.loadtest import books, flashbench
+from livecart.loadtest.peers.compare import judge, next_rate
+from livecart.loadtest.purchase import CARD, MAX_ATTEMPTS, Purchase
+from livecart.loadtest.report import render_html
+from livecart.loadtest.scenarios import (
     BUYER,
     CHATTER,
     PAYER,
@@ -25,10 +25,10 @@ from loadtest.scenarios import (
     split,
     timeline,
 )
-from loadtest.slo import Slo, verdicts
-from loadtest.stats import Histogram, exact_percentile
-from loadtest.target import Target, TargetRefused
-from loadtest.wsclient import FrameReader, client_frame
+from livecart.loadtest.slo import Slo, verdicts
+from livecart.loadtest.stats import Histogram, exact_percentile
+from livecart.loadtest.target import Target, TargetRefused
+from livecart.loadtest.wsclient import FrameReader, client_frame
 
 # -- histograms ------------------------------------------------------------------------
 

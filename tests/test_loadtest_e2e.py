@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import redis
 
-from loadtest.localserver import http_json, serve_argv, spawn_server
+from livecart.loadtest.localserver import http_json, serve_argv, spawn_server
+from livecart.redis_process import RedisProcess, free_port
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from web.redis_process import RedisProcess, free_port
 
 ADMIN = "adm_loadtest_e2e"
 
@@ -48,7 +48,7 @@ def loadtest(
     argv = [
         sys.executable,
         "-m",
-        "web.cli",
+        "livecart",
         "loadtest",
         "--url",
         server,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.localserver import spawn_server
-from loadtest.peers.fanout import SOCKETIO, FanoutPlan, _open_eio
-from loadtest.wsclient import EioViewer, ViewerStats
-from web.redis_process import RedisProcess, free_port
+from livecart.loadtest.localserver import spawn_server
+from livecart.loadtest.peers.fanout import SOCKETIO, FanoutPlan, _open_eio
+from livecart.loadtest.wsclient import EioViewer, ViewerStats
+from livecart.redis_process import RedisProcess, free_port
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def socketio_port(redis_server: RedisProcess) -> Iterator[int]:
     argv = [
         sys.executable,
         "-m",
-        "loadtest.peers.socketio_server",
+        "livecart.loadtest.peers.socketio_server",
         "--port",
         str(port),
         "--redis-url",

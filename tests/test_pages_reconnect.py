@@ -14,9 +14,9 @@ from typing import Any
 
 import aiohttp
 
+from livecart.redis_process import RedisProcess
 from tests.hubclient import connect
 from tests.pages_fixtures.harness import PHONE, chromium, create_room, new_page, node, poll
-from web.redis_process import RedisProcess
 
 ROOM = "comeback"
 MISSED = ["are you still there?", "the host is showing the mug now", "back in stock!"]

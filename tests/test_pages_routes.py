@@ -7,8 +7,8 @@ import re
 import aiohttp
 import pytest
 
+from livecart.web.pages import STATIC
 from tests.hubclient import Node
-from web.pages import STATIC
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from livecart.redis_process import RedisProcess
 from tests.pages_fixtures.harness import (
     DESKTOP,
     PHONE,
@@ -26,7 +27,6 @@ from tests.pages_fixtures.harness import (
     poll,
     screenshot,
 )
-from web.redis_process import RedisProcess
 
 ROOM = "friday-deals"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from web.redis_process import RedisProcess, RedisStartError, find_redis_server, process_alive
+from livecart.redis_process import RedisProcess, RedisStartError, find_redis_server, process_alive
 
 
 def test_find_redis_server_returns_an_executable() -> None:

@@ -13,16 +13,16 @@ import aiortc
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, rtcrtpreceiver
 
-from streamer.aiortc_hook import (
+from livecart.streamer.aiortc_hook import (
     PINNED_AIORTC,
     check_aiortc,
     gather_with_hosts,
     send_pli,
     tap_encoded_frames,
 )
-from streamer.errors import HookBroken
-from streamer.h264 import split_annexb
-from streamer.synthetic import PacketTrack, encode_clip
+from livecart.streamer.errors import HookBroken
+from livecart.streamer.h264 import split_annexb
+from livecart.streamer.synthetic import PacketTrack, encode_clip
 from tests.streamer_fixtures.harness import wait_for
 
 

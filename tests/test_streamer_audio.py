@@ -7,11 +7,11 @@ import itertools
 
 import av
 
-from streamer.aac import AacTranscoder
-from streamer.fmp4 import Sample, media_fragment
-from streamer.opus import PACKETS_PER_FRAGMENT, AudioPackager, packet_duration
-from streamer.segmenter import AacFrame, Segmenter
-from streamer.synthetic import encode_opus
+from livecart.streamer.aac import AacTranscoder
+from livecart.streamer.fmp4 import Sample, media_fragment
+from livecart.streamer.opus import PACKETS_PER_FRAGMENT, AudioPackager, packet_duration
+from livecart.streamer.segmenter import AacFrame, Segmenter
+from livecart.streamer.synthetic import encode_opus
 
 
 def opus_packets(count: int) -> list[bytes]:

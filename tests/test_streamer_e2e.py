@@ -17,7 +17,7 @@ import av
 import pytest
 from aiortc import rtcrtpreceiver
 
-from streamer.fmp4 import read_boxes
+from livecart.streamer.fmp4 import read_boxes
 from tests.browser import poll
 from tests.streamer_fixtures.harness import chromium, running_server, wait_for
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import aiohttp
 
-from streamer.fanout import HEADER, KIND_FRAGMENT, TRACK_VIDEO, VideoFanout
-from streamer.opus import AudioFragment
-from streamer.packager import Fragment, InitSegment, VideoPackager
-from streamer.synthetic import EncodedFrame, encode_clip
+from livecart.streamer.fanout import HEADER, KIND_FRAGMENT, TRACK_VIDEO, VideoFanout
+from livecart.streamer.opus import AudioFragment
+from livecart.streamer.packager import Fragment, InitSegment, VideoPackager
+from livecart.streamer.synthetic import EncodedFrame, encode_clip
 from tests.streamer_fixtures.harness import running_server, wait_for
 
 

@@ -7,12 +7,12 @@ import contextlib
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from streamer.errors import BitstreamError, OfferRejected
-from streamer.fmp4 import read_boxes
-from streamer.h264 import parse_access_unit, parse_sps, split_annexb
-from streamer.opus import AudioPackager, packet_duration
-from streamer.packager import VideoPackager
-from streamer.sdp_check import check_offer
+from livecart.streamer.errors import BitstreamError, OfferRejected
+from livecart.streamer.fmp4 import read_boxes
+from livecart.streamer.h264 import parse_access_unit, parse_sps, split_annexb
+from livecart.streamer.opus import AudioPackager, packet_duration
+from livecart.streamer.packager import VideoPackager
+from livecart.streamer.sdp_check import check_offer
 
 NAL = st.binary(min_size=1, max_size=64)
 START = st.sampled_from([b"\x00\x00\x01", b"\x00\x00\x00\x01"])

@@ -11,13 +11,13 @@ from functools import cache
 import av
 import pytest
 
-from streamer.errors import BitstreamError
-from streamer.fmp4 import Sample, media_fragment, opus_init_segment, read_boxes
-from streamer.h264 import parse_access_unit, parse_sps, split_annexb
-from streamer.hls import PlaylistEntry, master_playlist, media_playlist
-from streamer.packager import Fragment, InitSegment, PackagerEvent, VideoPackager
-from streamer.segmenter import Segmenter
-from streamer.synthetic import EncodedFrame, encode_clip
+from livecart.streamer.errors import BitstreamError
+from livecart.streamer.fmp4 import Sample, media_fragment, opus_init_segment, read_boxes
+from livecart.streamer.h264 import parse_access_unit, parse_sps, split_annexb
+from livecart.streamer.hls import PlaylistEntry, master_playlist, media_playlist
+from livecart.streamer.packager import Fragment, InitSegment, PackagerEvent, VideoPackager
+from livecart.streamer.segmenter import Segmenter
+from livecart.streamer.synthetic import EncodedFrame, encode_clip
 
 
 @cache

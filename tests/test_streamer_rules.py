@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.channel import KeyframeClock
-from streamer.errors import NoH264Video, OfferRejected
-from streamer.registry import RateLimiter, SessionRegistry, new_session_id
-from streamer.sdp_check import check_offer
+from livecart.streamer.channel import KeyframeClock
+from livecart.streamer.errors import NoH264Video, OfferRejected
+from livecart.streamer.registry import RateLimiter, SessionRegistry, new_session_id
+from livecart.streamer.sdp_check import check_offer
 
 OFFER = """v=0
 o=- 1 2 IN IP4 127.0.0.1

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from streamer import publisher as publisher_module
-from streamer.synthetic import PacketTrack, encode_clip, whip_publish
+from livecart.streamer import publisher as publisher_module
+from livecart.streamer.synthetic import PacketTrack, encode_clip, whip_publish
 from tests.streamer_fixtures.harness import TOKEN, running_server, wait_for
 
 SDP = {"Content-Type": "application/sdp"}

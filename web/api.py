@@ -13,15 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
-from chat import commands as c
-from chat import identity
-from chat.errors import CommandError, ErrorCode
-from chat.hub import Actor
-from chat.store import RoomNotFound, key, text
-from chat.subscriber import REDIS_DOWN
-from checkout.errors import CheckoutError
-from web.auth import bearer, is_admin, is_host
-from web.keys import ADMIN_TOKEN, CONFIG, HUB
+from livecart.chat import commands as c
+from livecart.chat import identity
+from livecart.chat.errors import CommandError, ErrorCode
+from livecart.chat.hub import Actor
+from livecart.chat.store import RoomNotFound, key, text
+from livecart.chat.subscriber import REDIS_DOWN
+from livecart.checkout.errors import CheckoutError
+from livecart.web.auth import bearer, is_admin, is_host
+from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 
 ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 STATUS = {

@@ -10,47 +10,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-import redis.asyncio as aioredis
 from aiohttp import web
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 
-from chat.hub import Hub
-from checkout.hub_adapter import HubCheckout
-from checkout.sandbox import SandboxProvider
-from checkout.service import CheckoutService
-from checkout.sweeper import sweeping
-from streamer.app import setup_streamer
-from web.api import errors_middleware, setup_api
-from web.auth import admin_token, is_host
-from web.config import Config
-from web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
-from web.live_status import LiveStatus
-from web.pages import setup_pages
-from web.show_api import CHECKOUT, setup_show_api
-from web.ws_handler import ws_handler
+from livecart.chat.hub import Hub
+from livecart.checkout.hub_adapter import HubCheckout
+from livecart.checkout.sandbox import SandboxProvider
+from livecart.checkout.service import CheckoutService
+from livecart.checkout.sweeper import sweeping
+from livecart.redis_client import redis_client
+from livecart.streamer.app import setup_streamer
+from livecart.web.api import errors_middleware, setup_api
+from livecart.web.auth import admin_token, is_host
+from livecart.web.config import Config
+from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
+from livecart.web.live_status import LiveStatus
+from livecart.web.pages import setup_pages
+from livecart.web.show_api import CHECKOUT, setup_show_api
+from livecart.web.ws_handler import ws_handler
 
 log = logging.getLogger(__name__)
-
-STATIC = Path(__file__).parent / "static"
-
-
-def redis_client(url: str) -> aioredis.Redis:
-    """A client that fails fast when Redis is away (the hub answers ``unavailable``)
-    and retries once, so the first command after a Redis restart does not fail on a
-    stale pooled connection. The pool blocks (up to 5 s) rather than failing when a
-    burst of commands (a flash sale) wants more than its 64 connections."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=64,
-        timeout=5,
-        socket_connect_timeout=1.0,
-        socket_timeout=5.0,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
-    )
-    return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
 
 
 async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:

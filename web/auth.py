@@ -9,8 +9,8 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from chat import identity
-from chat.store import RoomStore
+from livecart.chat import identity
+from livecart.chat.store import RoomStore
 
 ADMIN_TOKEN_KEY = "lc:admin_token"
 

@@ -1,26 +1,22 @@
-"""``livecart``: the command line.
+"""``livecart serve``, the server's part of the command line (``livecart.cli`` composes it).
 
 - ``livecart serve``: one node (or ``--workers N`` processes sharing the port). Without
   ``REDIS_URL`` it starts a private redis-server with its data under ``--data-dir``
   (AOF ``appendfsync always``) and stops it on exit.
-- ``livecart bench``: the chat fan-out benchmark (see ``loadtest.bench``).
-- ``livecart loadtest``: simulated viewers against a running server (``loadtest``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import multiprocessing
 import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from web.config import Config
+from livecart.web.config import Config
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +31,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--ice-hosts", default=",".join(env.ice_hosts))
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     p.add_argument("--no-demo", action="store_true", help="do not create the demo room")
+    p.set_defaults(handler=lambda args: serve(_config(args)))
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -55,9 +52,9 @@ def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
     import uvloop
     from aiohttp import web
 
-    from web import gc_tuning
-    from web.app import create_app
-    from web.demo import announce_on_startup
+    from livecart.web import gc_tuning
+    from livecart.web.app import create_app
+    from livecart.web.demo import announce_on_startup
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
@@ -136,7 +133,7 @@ def _run_workers(config: Config) -> None:
 def serve(config: Config) -> int:
     redis_proc = None
     if not config.redis_url:
-        from web.redis_process import RedisProcess, RedisStartError
+        from livecart.redis_process import RedisProcess, RedisStartError
 
         redis_proc = RedisProcess(config.data_dir / "redis")
         try:
@@ -157,24 +154,6 @@ def serve(config: Config) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="livecart", description="live-stream shopping server")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``livecart serve`` to the ``livecart`` command line (see ``livecart.cli``)."""
     _serve_parser(sub)
-    from loadtest.cli import add_parsers
-
-    add_parsers(sub)
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        return serve(_config(args))
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.error(f"unknown command {args.command}")
-    result: int = (
-        asyncio.run(handler(args)) if asyncio.iscoroutinefunction(handler) else handler(args)
-    )
-    return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

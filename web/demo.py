@@ -6,10 +6,10 @@ import secrets
 
 from aiohttp import web
 
-from chat import commands as c
-from chat import identity
-from chat.hub import Actor
-from web.keys import ADMIN_TOKEN, CONFIG, HUB
+from livecart.chat import commands as c
+from livecart.chat import identity
+from livecart.chat.hub import Actor
+from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 
 DEMO_ROOM = "demo"
 DEMO_PRODUCTS = (

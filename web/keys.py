@@ -5,8 +5,8 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from chat.hub import Hub
-from web.config import Config
+from livecart.chat.hub import Hub
+from livecart.web.config import Config
 
 CONFIG = web.AppKey("config", Config)
 REDIS = web.AppKey("redis", aioredis.Redis)

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chat.commands import SetStatus
-from chat.errors import CommandError
-from chat.hub import Actor, Hub
+from livecart.chat.commands import SetStatus
+from livecart.chat.errors import CommandError
+from livecart.chat.hub import Actor, Hub
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from chat import commands as c
-from checkout.errors import CheckoutError
-from checkout.fulfilment import DeliveryStatus, WebhookDelivery
-from checkout.service import CheckoutService
-from web.api import host_actor
-from web.keys import CONFIG, HUB
+from livecart.chat import commands as c
+from livecart.checkout.errors import CheckoutError
+from livecart.checkout.fulfilment import DeliveryStatus, WebhookDelivery
+from livecart.checkout.service import CheckoutService
+from livecart.web.api import host_actor
+from livecart.web.keys import CONFIG, HUB
 
 log = logging.getLogger(__name__)
 

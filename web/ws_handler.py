@@ -13,13 +13,13 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from chat.codec import SUBPROTOCOLS, WireFormat, decode
-from chat.errors import CloseCode, CommandError, ProtocolError
-from chat.session import Session
-from chat.store import RoomNotFound
-from chat.subscriber import REDIS_DOWN
-from web.auth import is_host
-from web.keys import ADMIN_TOKEN, HUB
+from livecart.chat.codec import SUBPROTOCOLS, WireFormat, decode
+from livecart.chat.errors import CloseCode, CommandError, ProtocolError
+from livecart.chat.session import Session
+from livecart.chat.store import RoomNotFound
+from livecart.chat.subscriber import REDIS_DOWN
+from livecart.web.auth import is_host
+from livecart.web.keys import ADMIN_TOKEN, HUB
 
 log = logging.getLogger(__name__)
 

@@ -37,11 +37,11 @@ from typing import Any
 
 import psutil
 
-from loadtest.localserver import http_json, private_redis, serve_argv, spawn_server
-from loadtest.peers.fanout import LIVECART, SOCKETIO, FanoutPlan, fanout_main
-from loadtest.stats import Histogram
-from loadtest.wsclient import raise_fd_limit
-from web.redis_process import free_port
+from livecart.loadtest.localserver import http_json, private_redis, serve_argv, spawn_server
+from livecart.loadtest.peers.fanout import LIVECART, SOCKETIO, FanoutPlan, fanout_main
+from livecart.loadtest.stats import Histogram
+from livecart.loadtest.wsclient import raise_fd_limit
+from livecart.redis_process import free_port
 
 P99_LIMIT_MS = 250.0
 MIN_DELIVERED = 0.99
@@ -62,7 +62,7 @@ def start_server(kind: str, redis_url: str) -> Iterator[tuple[int, psutil.Proces
             argv = [
                 sys.executable,
                 "-m",
-                "loadtest.peers.socketio_server",
+                "livecart.loadtest.peers.socketio_server",
                 "--port",
                 str(port),
                 "--redis-url",

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from loadtest.stats import Histogram
-from loadtest.wsclient import (
+from livecart.loadtest.stats import Histogram
+from livecart.loadtest.wsclient import (
     JSON,
     MSGPACK,
     EioViewer,

@@ -16,10 +16,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from livecart.web.app import create_app
+from livecart.web.config import Config
 from tests.browser import chromium, poll  # noqa: F401  (re-exported for the tests)
 from tests.hubclient import ADMIN, Node
-from web.app import create_app
-from web.config import Config
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1, "has_touch": True}

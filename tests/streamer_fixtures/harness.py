@@ -16,8 +16,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from streamer.app import STREAMER, setup_streamer
-from streamer.service import StreamerService
+from livecart.streamer.app import STREAMER, setup_streamer
+from livecart.streamer.service import StreamerService
 from tests.browser import chromium  # noqa: F401  (re-exported for the tests)
 
 TOKEN = "host-secret"

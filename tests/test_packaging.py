@@ -1,0 +1,108 @@
+"""The wheel installs one top-level name, ``livecart``, and works without the source tree.
+
+Builds the wheel from this checkout, installs it into an empty target folder and, from a
+folder outside the checkout, imports every module in it and runs the command line: a
+module still importing a top-level ``chat``/``web``/... or a file missing from the wheel
+(Lua scripts, pages) fails here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+IMPORT_ALL = """
+import importlib, pkgutil, livecart
+names = [m.name for m in pkgutil.walk_packages(livecart.__path__, "livecart.")
+         if not m.name.endswith(".__main__")]
+for name in names:
+    importlib.import_module(name)
+from importlib import resources
+lua = sorted(p.name for p in (resources.files("livecart.checkout") / "lua").iterdir())
+assert "reserve.lua" in lua, lua
+from livecart.checkout.scripts import source
+assert "redis.call" in source("reserve")
+print(len(names), livecart.__file__)
+"""
+
+
+def test_wheel_installs_only_livecart(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(ROOT),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
+    (wheel,) = wheels.glob("livecart-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/", 1)[0] for n in names}
+    assert top == {"livecart", next(t for t in top if t.endswith(".dist-info"))}
+    for expected in (
+        "livecart/chat/hub.py",
+        "livecart/checkout/lua/reserve.lua",
+        "livecart/web/static/live.html",
+        "livecart/streamer/static/player.js",
+        "livecart/loadtest/static/report.html",
+        "livecart/loadtest/peers/fanout.py",
+    ):
+        assert expected in names, expected
+    entry = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "livecart = livecart.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_ALL],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    count, where = done.stdout.split()
+    assert int(count) > 80
+    assert where.startswith(str(target))
+    usage = subprocess.run(
+        [sys.executable, "-m", "livecart", "--help"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert usage.returncode == 0, usage.stderr
+    for verb in ("serve", "bench", "loadtest"):
+        assert verb in usage.stdout
