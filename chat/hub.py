@@ -40,8 +40,9 @@ from livecart.chat.errors import CloseCode, CommandError, ErrorCode
 from livecart.chat.room import BASE_TICK, Room
 from livecart.chat.room_state import RoomState, SequenceGap
 from livecart.chat.session import Session
-from livecart.chat.store import Op, RoomNotFound, RoomStore, channel, room_of_channel
+from livecart.chat.store import Op, RoomNotFound, RoomStore
 from livecart.chat.subscriber import REDIS_DOWN, Subscriber
+from livecart.keyspace import NODE_CHANNEL_PREFIX, node_channel, room_channel, room_of_channel
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class Hub:
         self._background: set[asyncio.Task[Any]] = set()
         self.secret = b""
         self.subscriber = Subscriber(
-            redis, f"lc:node:{self.node_id}", self._on_message, self._on_reconnect
+            redis, node_channel(self.node_id), self._on_message, self._on_reconnect
         )
         self.deliveries = 0
         self.commands_run = 0
@@ -158,7 +159,7 @@ class Hub:
     async def _load(self, room_id: str, done: asyncio.Future[Room]) -> None:
         self._buffers[room_id] = []
         try:
-            await self.subscriber.subscribe(channel(room_id))
+            await self.subscriber.subscribe(room_channel(room_id))
             state, hearts = await self.store.load(room_id)
             if self.checkout is not None:
                 state.sales = await self.checkout.sales(room_id)
@@ -168,7 +169,7 @@ class Hub:
                 self._dispatch(room, data)
             done.set_result(room)
         except RoomNotFound as exc:
-            self.subscriber.unsubscribe(channel(room_id))
+            self.subscriber.unsubscribe(room_channel(room_id))
             done.set_exception(exc)
         except (TimeoutError, CommandError, *REDIS_DOWN) as exc:
             done.set_exception(CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable"))
@@ -185,7 +186,7 @@ class Hub:
                 done.exception()  # retrieved: no "never retrieved" warning
 
     def _on_message(self, chan: str, data: bytes) -> None:
-        if chan.startswith("lc:node:"):
+        if chan.startswith(NODE_CHANNEL_PREFIX):
             return
         room_id = room_of_channel(chan)
         buffer = self._buffers.get(room_id)
@@ -424,7 +425,7 @@ class Hub:
 
     def _unload(self, room: Room) -> None:
         self.rooms.pop(room.room_id, None)
-        self.subscriber.unsubscribe(channel(room.room_id))
+        self.subscriber.unsubscribe(room_channel(room.room_id))
         self._spawn(self._leave_presence(room.room_id))
 
     async def _leave_presence(self, room_id: str) -> None:

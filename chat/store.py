@@ -23,26 +23,12 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from livecart.chat.room_state import HISTORY, RoomState
-
-ROOMS_INDEX = "lc:rooms"
-SECRET_KEY = "lc:secret"
+from livecart.keyspace import ROOMS_INDEX, SECRET_KEY, room_channel, room_key
 
 
 def text(value: bytes | str) -> str:
     """A Redis reply as str (the client returns bytes)."""
     return value.decode() if isinstance(value, bytes) else value
-
-
-def key(room_id: str, name: str) -> str:
-    return f"lc:{{{room_id}}}:{name}"
-
-
-def channel(room_id: str) -> str:
-    return f"lc:{{{room_id}}}:events"
-
-
-def room_of_channel(name: str) -> str:
-    return name[name.index("{") + 1 : name.rindex("}")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,18 +145,18 @@ class RoomStore:
             "commission_rate": repr(commission_rate),
             "created": int(time.time() * 1000),
         }
-        created = await self.redis.hsetnx(key(room_id, "meta"), "id", room_id)
+        created = await self.redis.hsetnx(room_key(room_id, "meta"), "id", room_id)
         if not created:
             return False
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key(room_id, "meta"), mapping=cast(Any, meta))
-            pipe.set(key(room_id, "seq"), 0, nx=True)
+            pipe.hset(room_key(room_id, "meta"), mapping=cast(Any, meta))
+            pipe.set(room_key(room_id, "seq"), 0, nx=True)
             pipe.sadd(ROOMS_INDEX, room_id)
             await pipe.execute()
         return True
 
     async def meta(self, room_id: str) -> dict[str, str]:
-        raw = await self.redis.hgetall(key(room_id, "meta"))
+        raw = await self.redis.hgetall(room_key(room_id, "meta"))
         return {text(k): text(v) for k, v in raw.items()}
 
     async def room_ids(self) -> list[str]:
@@ -182,16 +168,16 @@ class RoomStore:
         Raises ``RoomNotFound`` when the room has no record.
         """
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(key(room_id, "meta"))
-            pipe.hgetall(key(room_id, "catalog"))
-            pipe.get(key(room_id, "lineup"))
-            pipe.get(key(room_id, "pinned"))
-            pipe.smembers(key(room_id, "muted"))
-            pipe.smembers(key(room_id, "banned"))
-            pipe.get(key(room_id, "words"))
-            pipe.get(key(room_id, "seq"))
-            pipe.lrange(key(room_id, "history"), 0, -1)
-            pipe.get(key(room_id, "hearts"))
+            pipe.hgetall(room_key(room_id, "meta"))
+            pipe.hgetall(room_key(room_id, "catalog"))
+            pipe.get(room_key(room_id, "lineup"))
+            pipe.get(room_key(room_id, "pinned"))
+            pipe.smembers(room_key(room_id, "muted"))
+            pipe.smembers(room_key(room_id, "banned"))
+            pipe.get(room_key(room_id, "words"))
+            pipe.get(room_key(room_id, "seq"))
+            pipe.lrange(room_key(room_id, "history"), 0, -1)
+            pipe.get(room_key(room_id, "hearts"))
             (
                 meta_raw,
                 products_raw,
@@ -234,8 +220,13 @@ class RoomStore:
         body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
         try:
             seq = await self._emit(
-                keys=[key(room_id, "meta"), key(room_id, "seq"), key(room_id, "history"), *keys],
-                args=[channel(room_id), body, HISTORY, len(ops), *argv],
+                keys=[
+                    room_key(room_id, "meta"),
+                    room_key(room_id, "seq"),
+                    room_key(room_id, "history"),
+                    *keys,
+                ],
+                args=[room_channel(room_id), body, HISTORY, len(ops), *argv],
             )
         except aioredis.ResponseError as exc:
             if "NOROOM" in str(exc):
@@ -249,8 +240,13 @@ class RoomStore:
         payload = "C" + json.dumps(message, separators=(",", ":"))
         try:
             await self._emit(
-                keys=[key(room_id, "meta"), key(room_id, "seq"), key(room_id, "history"), *keys],
-                args=[channel(room_id), "", HISTORY, len(ops), *argv, payload],
+                keys=[
+                    room_key(room_id, "meta"),
+                    room_key(room_id, "seq"),
+                    room_key(room_id, "history"),
+                    *keys,
+                ],
+                args=[room_channel(room_id), "", HISTORY, len(ops), *argv, payload],
             )
         except aioredis.ResponseError as exc:
             if "NOROOM" in str(exc):
@@ -262,13 +258,13 @@ class RoomStore:
         keys: list[str] = []
         argv: list[str | int] = []
         for op in ops:
-            keys.append(key(room_id, op.name))
+            keys.append(room_key(room_id, op.name))
             argv += [op.cmd, 3 + len(keys), len(op.args), *op.args]
         return keys, argv
 
     async def history_after(self, room_id: str, seq: int) -> list[dict[str, Any]]:
         """Events with a seq above ``seq`` still in the room's history, in order."""
-        raw = await self.redis.lrange(key(room_id, "history"), 0, -1)
+        raw = await self.redis.lrange(room_key(room_id, "history"), 0, -1)
         events = [json.loads(e) for e in raw]
         return [e for e in events if e["seq"] > seq]
 
@@ -277,7 +273,11 @@ class RoomStore:
     ) -> tuple[int, list[list[Any]], int]:
         """Report this node's viewers; return (viewers on all nodes, explain ranking, hearts)."""
         total, ranked, hearts = await self._presence(
-            keys=[key(room_id, "presence"), key(room_id, "explain:rank"), key(room_id, "hearts")],
+            keys=[
+                room_key(room_id, "presence"),
+                room_key(room_id, "explain:rank"),
+                room_key(room_id, "hearts"),
+            ],
             args=[self.node_id, local_viewers, int(time.time() * 1000), stale_ms],
         )
         pairs = [[ranked[i].decode(), int(float(ranked[i + 1]))] for i in range(0, len(ranked), 2)]
@@ -289,20 +289,20 @@ class RoomStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             for room_id, n in counts.items():
                 await self._hearts(
-                    keys=[key(room_id, "hearts")], args=[n, channel(room_id)], client=pipe
+                    keys=[room_key(room_id, "hearts")], args=[n, room_channel(room_id)], client=pipe
                 )
             await pipe.execute()
 
     async def explain(self, room_id: str, product_id: str, vid: str) -> int:
         """Count one viewer's request once per product; return the product's count."""
         count = await self._explain(
-            keys=[key(room_id, f"explain:{product_id}"), key(room_id, "explain:rank")],
+            keys=[room_key(room_id, f"explain:{product_id}"), room_key(room_id, "explain:rank")],
             args=[vid, product_id],
         )
         return int(float(count))
 
     async def clear_explain(self, room_id: str, product_id: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key(room_id, f"explain:{product_id}"))
-            pipe.zrem(key(room_id, "explain:rank"), product_id)
+            pipe.delete(room_key(room_id, f"explain:{product_id}"))
+            pipe.zrem(room_key(room_id, "explain:rank"), product_id)
             await pipe.execute()

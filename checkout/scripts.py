@@ -31,7 +31,7 @@ from redis.commands.core import AsyncScript
 
 from livecart.checkout import lifecycle
 from livecart.checkout.errors import CheckoutError
-from livecart.checkout.keys import RoomKeys
+from livecart.keyspace import RoomKeys
 
 NAMES = (
     "audit",

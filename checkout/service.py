@@ -45,7 +45,6 @@ import redis.asyncio as aioredis
 
 from livecart.checkout import audit, orders
 from livecart.checkout.errors import CheckoutError, ProviderError, ProviderTimeout
-from livecart.checkout.keys import ROOMS, RoomKeys
 from livecart.checkout.payments import ChargeLookup, PaymentProvider
 from livecart.checkout.reserve_batch import ReserveBatcher
 from livecart.checkout.scripts import Scripts, redis_failures, unwrap
@@ -58,12 +57,13 @@ from livecart.checkout.validation import (
     identifier,
     integer,
 )
+from livecart.keyspace import CHECKOUT_ROOMS, RoomKeys
 
 log = logging.getLogger("livecart.checkout")
 
 MIN_KEY_TTL = 24 * 3600.0
 _STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
-_TOUCH_EVERY = 30.0  # seconds between refreshes of a room in the ROOMS index
+_TOUCH_EVERY = 30.0  # seconds between refreshes of a room in the CHECKOUT_ROOMS index
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +153,7 @@ class CheckoutService:
         self._touched[room] = now
         try:
             with redis_failures():
-                await self._redis.zadd(ROOMS, {room: self._now_ms()})
+                await self._redis.zadd(CHECKOUT_ROOMS, {room: self._now_ms()})
         except BaseException:
             self._touched.pop(room, None)
             raise
@@ -460,8 +460,8 @@ class CheckoutService:
     async def _active_rooms(self) -> list[str]:
         horizon = self._now_ms() - self._hold_ms - self._ttl_ms
         with redis_failures():
-            await self._redis.zremrangebyscore(ROOMS, "-inf", f"({horizon}")
-            members = await self._redis.zrangebyscore(ROOMS, horizon, "+inf")
+            await self._redis.zremrangebyscore(CHECKOUT_ROOMS, "-inf", f"({horizon}")
+            members = await self._redis.zrangebyscore(CHECKOUT_ROOMS, horizon, "+inf")
         return [orders.text(m) for m in members]
 
     async def _settle_refunds(self, room: str) -> None:

@@ -9,6 +9,7 @@ module still importing a top-level ``chat``/``web``/... or a file missing from t
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -31,7 +32,26 @@ print(len(names), livecart.__file__)
 """
 
 
+def source_copy(dest: Path) -> Path:
+    """The tracked tree as a fresh copy, so no stale ``build/`` of the checkout leaks in."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        src, dst = ROOT / name.decode(), dest / name.decode()
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            dst.symlink_to(os.readlink(src))
+        elif src.is_file():
+            shutil.copy2(src, dst)
+    return dest
+
+
 def test_wheel_installs_only_livecart(tmp_path: Path) -> None:
+    source = source_copy(tmp_path / "source")
     wheels = tmp_path / "wheels"
     subprocess.run(
         [
@@ -44,7 +64,7 @@ def test_wheel_installs_only_livecart(tmp_path: Path) -> None:
             "--no-build-isolation",
             "-w",
             str(wheels),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         cwd=tmp_path,

@@ -17,9 +17,10 @@ from livecart.chat import commands as c
 from livecart.chat import identity
 from livecart.chat.errors import CommandError, ErrorCode
 from livecart.chat.hub import Actor
-from livecart.chat.store import RoomNotFound, key, text
+from livecart.chat.store import RoomNotFound, text
 from livecart.chat.subscriber import REDIS_DOWN
 from livecart.checkout.errors import CheckoutError
+from livecart.keyspace import room_key
 from livecart.web.auth import bearer, is_admin, is_host
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 
@@ -132,7 +133,7 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 
 async def _viewers(request: web.Request, room_id: str) -> int:
-    raw = await request.app[HUB].redis.hvals(key(room_id, "presence"))
+    raw = await request.app[HUB].redis.hvals(room_key(room_id, "presence"))
     return sum(int(text(v).split(":")[0]) for v in raw)
 
 

@@ -11,8 +11,7 @@ import secrets
 
 from livecart.chat import identity
 from livecart.chat.store import RoomStore
-
-ADMIN_TOKEN_KEY = "lc:admin_token"
+from livecart.keyspace import ADMIN_TOKEN_KEY
 
 
 async def admin_token(store: RoomStore, configured: str | None) -> str:

@@ -1,0 +1,123 @@
+"""The Redis key space: every key and channel name livecart uses, in one place.
+
+Every key of one room starts with ``lc:{<room>}:`` so that all of them share one hash
+slot: a Lua script or MULTI touches one room and one slot (Redis Cluster). The Lua
+scripts build the same names from the prefix they get as ``KEYS[1]`` (``lc:{<room>}``).
+
+A room's keys, by owner (docs/checkout.md describes checkout's):
+
+- the room record and its events (``livecart.chat.store``): ``meta`` (hash: id, title,
+  host, commission_rate, epoch, ...; checkout's ``confirm.lua`` reads host and
+  commission_rate from it), ``seq``, ``history``, ``catalog``, ``lineup``, ``pinned``,
+  ``muted``, ``banned``, ``words``, ``hearts``, ``presence``, ``explain:rank``,
+  ``explain:<product>``; the channel ``events``;
+- commerce (``livecart.checkout``): ``stock:<p>``, ``sale:<p>``, ``buyers:<p>``,
+  ``hold:<r>``, ``idem:buy:<k>``, ``idem:pay:<k>``, ``products``, ``sales``, ``holds``,
+  ``refunds``, ``unsettled``, ``orders``, ``figures``, ``fulfilment``.
+
+Keys outside any room are the module constants below; none is written by a script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROOMS_INDEX = "lc:rooms"  # set of room ids
+SECRET_KEY = "lc:secret"  # the install's signing secret (viewer tokens)
+ADMIN_TOKEN_KEY = "lc:admin_token"  # the admin token, when generated
+CHECKOUT_ROOMS = "lc:checkout:rooms"  # zset: room -> last time a hold was taken there (ms)
+NODE_CHANNEL_PREFIX = "lc:node:"
+
+
+def room_prefix(room_id: str) -> str:
+    """``KEYS[1]`` of every checkout script: ``lc:{<room>}``."""
+    return f"lc:{{{room_id}}}"
+
+
+def room_key(room_id: str, name: str) -> str:
+    """The room's key ``name`` (one of those listed above)."""
+    return f"lc:{{{room_id}}}:{name}"
+
+
+def room_channel(room_id: str) -> str:
+    """The pub/sub channel carrying the room's events."""
+    return room_key(room_id, "events")
+
+
+def room_of_channel(name: str) -> str:
+    """The room id of a channel made by ``room_channel``."""
+    return name[name.index("{") + 1 : name.rindex("}")]
+
+
+def node_channel(node_id: str) -> str:
+    """The pub/sub channel of one node (messages addressed to that node alone)."""
+    return NODE_CHANNEL_PREFIX + node_id
+
+
+@dataclass(frozen=True, slots=True)
+class RoomKeys:
+    """Checkout's keys of one room."""
+
+    room: str
+
+    @property
+    def prefix(self) -> str:
+        """``KEYS[1]`` of every script."""
+        return room_prefix(self.room)
+
+    def _k(self, suffix: str) -> str:
+        return room_key(self.room, suffix)
+
+    def stock(self, product_id: str) -> str:
+        return self._k(f"stock:{product_id}")
+
+    def sale(self, product_id: str) -> str:
+        return self._k(f"sale:{product_id}")
+
+    def buyers(self, product_id: str) -> str:
+        return self._k(f"buyers:{product_id}")
+
+    def hold(self, reservation_id: str) -> str:
+        return self._k(f"hold:{reservation_id}")
+
+    def buy_key(self, key: str) -> str:
+        return self._k(f"idem:buy:{key}")
+
+    def pay_key(self, key: str) -> str:
+        return self._k(f"idem:pay:{key}")
+
+    @property
+    def products(self) -> str:
+        return self._k("products")
+
+    @property
+    def sales(self) -> str:
+        return self._k("sales")
+
+    @property
+    def holds(self) -> str:
+        return self._k("holds")
+
+    @property
+    def refunds(self) -> str:
+        return self._k("refunds")
+
+    @property
+    def unsettled(self) -> str:
+        return self._k("unsettled")
+
+    @property
+    def orders(self) -> str:
+        return self._k("orders")
+
+    @property
+    def meta(self) -> str:
+        return self._k("meta")
+
+    @property
+    def figures(self) -> str:
+        return self._k("figures")
+
+    @property
+    def fulfilment(self) -> str:
+        return self._k("fulfilment")
