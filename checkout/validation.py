@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from livecart.checkout.errors import CheckoutError
+from livecart.display_names import MAX_DISPLAY_NAME, is_display_name
 
 MAX_QTY = 1000
 MAX_LIMIT = 1000
@@ -32,7 +33,6 @@ MAX_UNITS = 1_000_000
 MAX_PRICE = 1_000_000_000
 MAX_STOCK = 1_000_000_000
 MAX_TIME_MS = 10**13
-MAX_NAME = 64
 
 _KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ID = re.compile(r"[!-z|~]{1,128}")  # printable ASCII without space, '{' and '}'
@@ -66,10 +66,8 @@ def idempotency_key(value: object, field: str = "key") -> str:
 
 
 def display_name(value: object, field: str = "buyer_name") -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME:
-        raise bad(field, f"must be a string of 1-{MAX_NAME} characters")
-    if any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in value):
-        raise bad(field, "must not contain control characters")
+    if not is_display_name(value):
+        raise bad(field, f"must be 1-{MAX_DISPLAY_NAME} printable characters")
     return value
 
 

@@ -18,18 +18,13 @@ from livecart.chat.errors import CloseCode, CommandError, ProtocolError
 from livecart.chat.session import Session
 from livecart.chat.store import RoomNotFound
 from livecart.chat.subscriber import REDIS_DOWN
+from livecart.display_names import clean_display_name
 from livecart.web.auth import is_host
 from livecart.web.keys import ADMIN_TOKEN, HUB
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 16 * 1024
-
-
-def display_name(raw: str | None) -> str:
-    name = (raw or "").strip()[:32]
-    name = "".join(ch for ch in name if ch.isprintable())
-    return name or "guest"
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
@@ -59,7 +54,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     since: int | None = None
     if query.get("since", "").isdigit():
         since = int(query["since"])
-    session = Session(transport, fmt, vid, vtoken, display_name(query.get("name")), role)
+    session = Session(transport, fmt, vid, vtoken, clean_display_name(query.get("name")), role)
     closing: set[asyncio.Task[bool]] = set()
 
     def graceful_close(code: int, reason: str) -> None:
