@@ -102,27 +102,23 @@ def test_wheel_installs_only_livecart(tmp_path: Path) -> None:
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    done = subprocess.run(
-        [sys.executable, "-c", IMPORT_ALL],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    count, where = done.stdout.split()
+
+    def python(*argv: str) -> str:
+        """Run the interpreter on the installed wheel alone, outside the checkout."""
+        done = subprocess.run(
+            [sys.executable, *argv],
+            cwd=elsewhere,
+            env={**os.environ, "PYTHONPATH": str(target)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    count, where = python("-c", IMPORT_ALL).split()
     assert int(count) > 80
     assert where.startswith(str(target))
-    usage = subprocess.run(
-        [sys.executable, "-m", "livecart", "--help"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert usage.returncode == 0, usage.stderr
+    usage = python("-m", "livecart", "--help")
     for verb in ("serve", "bench", "loadtest"):
-        assert verb in usage.stdout
+        assert verb in usage
