@@ -569,7 +569,7 @@ async def start_payment_and_die(
 ) -> None:
     """What a node that died mid-payment leaves behind: the lease, maybe a charge."""
     req = PayRequest.parse(ROOM, rid, "v1", APPROVE_CARD, "pay-key-1")
-    step = await svc._pay_begin(req, req.fingerprint())
+    step = await svc._payments.begin(req, req.fingerprint())
     if charge:
         await provider.charge(500, "EUR", APPROVE_CARD, step["charge"]["key"])
 
