@@ -12,9 +12,9 @@ import redis.asyncio as aioredis
 from livecart.chat.errors import CommandError
 from livecart.chat.hub import Actor, CheckoutPort
 from livecart.chat.room_state import RoomState
-from livecart.checkout import CheckoutService, SandboxProvider
 from livecart.checkout.hub_adapter import HubCheckout, mask_name
-from livecart.checkout.sandbox import APPROVE_CARD
+from livecart.checkout.sandbox import APPROVE_CARD, SandboxProvider
+from livecart.checkout.service import CheckoutService
 
 ROOM = "live1"
 HOST = Actor("vhost0001", "Mia", "host")

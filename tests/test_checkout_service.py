@@ -15,10 +15,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from livecart.checkout import CheckoutError, CheckoutService, SandboxProvider
-from livecart.checkout.errors import ProviderError
+from livecart.checkout.errors import CheckoutError, ProviderError
 from livecart.checkout.payments import ChargeResult, RefundResult
-from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
+from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD, SandboxProvider
+from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
 from livecart.checkout.validation import PayRequest
 from livecart.redis_process import RedisProcess, free_port
