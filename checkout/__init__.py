@@ -15,6 +15,8 @@ Pure (plain data, no I/O, no asyncio):
 Ports and their implementations:
 
 - ``payments``: the payment provider port; ``sandbox``: the built-in provider.
+- ``show_end``: ending a show (close sales, end, export, start the webhook) over ports
+  for the room, the books and the webhook.
 
 On Redis (the entry point is ``service.CheckoutService``, the facade over the parts):
 
@@ -27,5 +29,5 @@ On Redis (the entry point is ``service.CheckoutService``, the facade over the pa
 - ``reports``: figures, orders, export, audit, delivery status.
 
 Adapters: ``hub_adapter`` (the chat hub's ``CheckoutPort``), ``fulfilment`` (the
-webhook over aiohttp).
+webhook over aiohttp), ``deliveries`` (this node's webhook deliveries, one per room).
 """
