@@ -7,11 +7,14 @@
          │                   └──────────▶ declined / timed out ─▶ release.lua
          └── a replayed key: the first outcome (or ``in_progress`` while it runs)
 
+The saga is the one part of checkout that talks to the payment provider (charges,
+refunds, and the lookups the reconciliation asks for); ``Timings`` bounds each step.
+
 Guarantees:
 
-- ``pay_begin.lua`` takes a lease on the payment key (``lease_ms``) before any money
-  moves; a duplicate waits up to ``in_progress_wait`` seconds for the outcome, then gets
-  ``in_progress`` with ``retry_after``. Once the lease has run out (its runner died) a
+- ``pay_begin.lua`` takes a lease on the payment key (``lease_seconds``) before any
+  money moves; a duplicate waits up to ``in_progress_wait`` seconds for the outcome,
+  then gets ``in_progress`` with ``retry_after``. Once the lease has run out (its runner died) a
   retry takes over with the same charge key, so the provider does not charge twice.
 - A charge is made at most once per reservation and ends as one order or one refund,
   also when the caller is cancelled mid-payment: from the charge on, the saga runs in a
@@ -34,11 +37,33 @@ from typing import Any
 
 from livecart.checkout.datastore import Datastore
 from livecart.checkout.errors import CheckoutError, ProviderError, ProviderTimeout
-from livecart.checkout.payments import PaymentProvider
+from livecart.checkout.payments import ChargeLookup, ChargeResult, PaymentProvider
 from livecart.checkout.scripts import unwrap
 from livecart.checkout.validation import PayRequest
 
 log = logging.getLogger("livecart.checkout")
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """``charge_timeout``: seconds one call to the provider may take. ``lease_seconds``:
+    how long a started payment owns its key; it must outlast the charge.
+    ``in_progress_wait``: seconds a duplicate waits for the running payment.
+    ``confirm_retry``: seconds an approved payment keeps trying to record its order
+    while Redis is away."""
+
+    charge_timeout: float
+    lease_seconds: float
+    in_progress_wait: float
+    confirm_retry: float
+
+    def __post_init__(self) -> None:
+        if self.lease_seconds <= self.charge_timeout:
+            raise ValueError("pay_lease_seconds must exceed charge_timeout")
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.lease_seconds * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,25 +78,12 @@ class ApprovedCharge:
 
 
 class PaymentSaga:
-    """Payments on ``store`` through ``provider``; ``charge_timeout`` bounds one charge
-    or refund, in seconds."""
+    """Payments on ``store`` through ``provider``, the one part that talks to it."""
 
-    def __init__(
-        self,
-        store: Datastore,
-        provider: PaymentProvider,
-        *,
-        charge_timeout: float,
-        lease_ms: int,
-        in_progress_wait: float,
-        confirm_retry: float,
-    ) -> None:
+    def __init__(self, store: Datastore, provider: PaymentProvider, timings: Timings) -> None:
         self._store = store
         self._provider = provider
-        self._charge_timeout = charge_timeout
-        self._lease_ms = lease_ms
-        self._in_progress_wait = in_progress_wait
-        self._confirm_retry = confirm_retry
+        self._timings = timings
         self._unconfirmed: dict[tuple[str, str], ApprovedCharge] = {}
         self._settling: set[asyncio.Future[dict[str, Any]]] = set()
 
@@ -94,11 +106,11 @@ class PaymentSaga:
     async def begin(self, req: PayRequest, fp: str) -> dict[str, Any]:
         """``pay_begin.lua``'s reply: a replayed outcome, a refusal, or ``charge`` (the
         lease is ours: charge ``amount`` in ``currency`` under ``key``)."""
-        deadline = time.monotonic() + self._in_progress_wait
+        deadline = time.monotonic() + self._timings.in_progress_wait
         while True:
             step = await self._store.run(
                 "pay_begin", req.room, req.key, fp, req.reservation_id, req.buyer_vid,
-                self._lease_ms,
+                self._timings.lease_ms,
             )  # fmt: skip
             error = step.get("error")
             if error is None or error["code"] != "in_progress":
@@ -129,11 +141,23 @@ class PaymentSaga:
         """Refund a late charge (``charge_id``, ``key``); on failure it stays in the room's
         refunds set, to be retried with the same key. Never raises a checkout error."""
         try:
-            async with asyncio.timeout(self._charge_timeout):
+            async with asyncio.timeout(self._timings.charge_timeout):
                 done = await self._provider.refund(refund["charge_id"], "refund:" + refund["key"])
             await self._store.run("refund_done", room, reservation_id, done.refund_id)
         except (ProviderError, TimeoutError, CheckoutError) as exc:
             log.warning("refund of %s in %s not done yet: %s", reservation_id, room, exc)
+
+    def can_look_up(self) -> bool:
+        """Whether the provider can find a charge by its key (``ChargeLookup``)."""
+        return isinstance(self._provider, ChargeLookup)
+
+    async def find_charge(self, charge_key: str) -> ChargeResult | None:
+        """The provider's final result for ``charge_key`` (``None``: no charge, or no
+        lookup). Raises ``ProviderError`` or ``TimeoutError`` past ``charge_timeout``."""
+        if not isinstance(self._provider, ChargeLookup):
+            return None
+        async with asyncio.timeout(self._timings.charge_timeout):
+            return await self._provider.find_charge(charge_key)
 
     def _settled(self, task: asyncio.Future[dict[str, Any]]) -> None:
         self._settling.discard(task)
@@ -144,7 +168,7 @@ class PaymentSaga:
         self, req: PayRequest, fp: str, charge: Mapping[str, Any]
     ) -> dict[str, Any]:
         try:
-            async with asyncio.timeout(self._charge_timeout):
+            async with asyncio.timeout(self._timings.charge_timeout):
                 answer = await self._provider.charge(
                     charge["amount"], charge["currency"], req.card, charge["key"]
                 )
@@ -167,7 +191,7 @@ class PaymentSaga:
         """Record an approved charge, retrying while Redis is away; past
         ``confirm_retry`` it is left to the reconciliation and the caller gets
         ``unavailable``."""
-        deadline = time.monotonic() + self._confirm_retry
+        deadline = time.monotonic() + self._timings.confirm_retry
         delay = 0.05
         while True:
             try:

@@ -8,8 +8,9 @@ For each room of the index (``checkout.room_index``), or for one room:
    their units to the sale;
 3. settle the holds that expired with a payment attempt on them whose node never came
    back (``lc:{room}:unsettled``): once the attempt's lease is over, ask the provider
-   (when it offers ``ChargeLookup``) and refund a charge that went through; without a
-   lookup they stay listed for reconciliation against the provider's records;
+   through the saga (when it offers ``ChargeLookup``) and refund a charge that went
+   through; without a lookup they stay listed for reconciliation against the
+   provider's records;
 4. retry the refunds that failed (``lc:{room}:refunds``), with their first key.
 
 Every step is idempotent and atomic where it changes the books, so several nodes may
@@ -18,14 +19,12 @@ sweep at once: each hold expires exactly once and each charge is refunded at mos
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from livecart.checkout import orders
 from livecart.checkout.datastore import Datastore
 from livecart.checkout.errors import ProviderError
 from livecart.checkout.payment_saga import ApprovedCharge, PaymentSaga
-from livecart.checkout.payments import ChargeLookup, PaymentProvider
 from livecart.checkout.room_index import RoomIndex
 from livecart.checkout.scripts import redis_failures
 from livecart.keyspace import RoomKeys
@@ -34,24 +33,13 @@ log = logging.getLogger("livecart.checkout")
 
 
 class Reconciliation:
-    """Sweeps on ``store`` for the payments of ``saga``; ``charge_timeout`` bounds one
-    lookup at the provider, in seconds."""
+    """Sweeps on ``store`` for the payments of ``saga`` (which asks the provider), over
+    the rooms of ``rooms``, ``batch`` entries at a time."""
 
-    def __init__(
-        self,
-        store: Datastore,
-        saga: PaymentSaga,
-        rooms: RoomIndex,
-        provider: PaymentProvider,
-        *,
-        charge_timeout: float,
-        batch: int,
-    ) -> None:
+    def __init__(self, store: Datastore, saga: PaymentSaga, rooms: RoomIndex, batch: int) -> None:
         self._store = store
         self._saga = saga
         self._rooms = rooms
-        self._provider = provider
-        self._charge_timeout = charge_timeout
         self._batch = batch
 
     async def sweep(self, room: str | None = None) -> int:
@@ -72,7 +60,7 @@ class Reconciliation:
         return expired
 
     async def _settle_unsettled(self, room: str) -> None:
-        if not isinstance(self._provider, ChargeLookup):
+        if not self._saga.can_look_up():
             return
         keys = RoomKeys(room)
         redis = self._store.redis
@@ -91,8 +79,7 @@ class Reconciliation:
             if int(pay_until) > now:
                 continue  # the attempt may still be running
             try:
-                async with asyncio.timeout(self._charge_timeout):
-                    found = await self._provider.find_charge(charge_key)
+                found = await self._saga.find_charge(charge_key)
             except (ProviderError, TimeoutError) as exc:
                 log.warning("could not look up the charge of %s in %s: %s", rid, room, exc)
                 continue

@@ -47,7 +47,7 @@ import redis.asyncio as aioredis
 
 from livecart.checkout.buying import Buying
 from livecart.checkout.datastore import Datastore
-from livecart.checkout.payment_saga import PaymentSaga
+from livecart.checkout.payment_saga import PaymentSaga, Timings
 from livecart.checkout.payments import PaymentProvider
 from livecart.checkout.reconciliation import Reconciliation
 from livecart.checkout.reports import Reports
@@ -101,25 +101,15 @@ class CheckoutService:
         if hold_seconds <= 0 or charge_timeout <= 0 or sweep_batch < 1:
             raise ValueError("hold_seconds, charge_timeout and sweep_batch must be positive")
         lease = pay_lease_seconds if pay_lease_seconds is not None else charge_timeout + 10
-        if lease <= charge_timeout:
-            raise ValueError("pay_lease_seconds must exceed charge_timeout")
+        timings = Timings(charge_timeout, lease, in_progress_wait, confirm_retry_seconds)
         hold_ms = int(hold_seconds * 1000)
         store = Datastore(redis, clock=clock, key_ttl_ms=int(key_ttl_seconds * 1000))
         rooms = RoomIndex(store, keep_ms=hold_ms + store.key_ttl_ms)
         self._store = store
         self._sales = Sales(store)
         self._buying = Buying(store, rooms, hold_ms=hold_ms, max_batch=reserve_batch)
-        self._payments = PaymentSaga(
-            store,
-            provider,
-            charge_timeout=charge_timeout,
-            lease_ms=int(lease * 1000),
-            in_progress_wait=in_progress_wait,
-            confirm_retry=confirm_retry_seconds,
-        )
-        self._reconciliation = Reconciliation(
-            store, self._payments, rooms, provider, charge_timeout=charge_timeout, batch=sweep_batch
-        )
+        self._payments = PaymentSaga(store, provider, timings)
+        self._reconciliation = Reconciliation(store, self._payments, rooms, sweep_batch)
         self._reports = Reports(store)
 
     def reserve_counts(self) -> tuple[int, int]:
