@@ -3,32 +3,44 @@
 ::
 
     Exception
-    ├── CheckoutError            a client-facing refusal; ``code`` is one of CODES
-    ├── IllegalTransition        a reservation was asked to make a move its life cycle
-    │                            forbids: a bug in the caller, never shown to a client
-    └── ProviderError            a payment provider reports that the charge or refund
-        │                        did not happen (no money moved)
-        └── ProviderTimeout      the provider did not answer in time
+    └── CheckoutException            the root: every error checkout defines derives
+        │                            from it, so ``except CheckoutException`` catches
+        │                            them all
+        ├── CheckoutError            a client-facing refusal; ``code`` is one of CODES
+        ├── IllegalTransition        a reservation was asked to make a move its life
+        │                            cycle forbids: a bug in the caller, never shown
+        │                            to a client
+        └── ProviderError            a payment provider reports that the charge or
+            │                        refund did not happen (no money moved)
+            └── ProviderTimeout      the provider did not answer in time
+
+Only ``CheckoutError`` leaves the service's public methods; provider errors are turned
+into ``payment_declined`` / ``payment_timeout`` refusals (or retried later, for a
+refund) and an ``IllegalTransition`` is a bug. Outside the tree, and bugs as well:
+``ValueError`` for bad constructor arguments or an unknown error code, ``TypeError``
+for a malformed Redis reply, and redis-py's ``ResponseError`` for a failing script.
 
 ``CheckoutError`` codes (the hub copies ``code``, ``message`` and ``retry_after`` into the
 reply frame unchanged; docs/checkout.md lists when each is returned):
 
-==================  ========================================================================
-``bad_args``        a field is missing, of the wrong type or out of range; ``message``
-                    starts with the field's name
-``not_found``       no such room product, sale or reservation
-``sale_not_open``   the product has no sale, or it is scheduled for later, or closed
-``sold_out``        fewer units left than asked for
-``limit_reached``   this buyer's holds and orders for the product would pass the limit
-``key_reused``      the idempotency key was used before with different parameters
-``in_progress``     the same key is still executing elsewhere; retry after ``retry_after``
-``hold_expired``    the reservation is no longer held (expired, released or refunded)
+====================  ======================================================================
+``bad_args``          a field is missing, of the wrong type or out of range; ``message``
+                      starts with the field's name
+``not_found``         no such room product, sale or reservation
+``sale_not_open``     the product has no sale, or it is scheduled for later (with
+                      ``retry_after``: seconds until it opens), or closed
+``sold_out``          fewer units left than asked for
+``limit_reached``     this buyer's holds and orders for the product would pass the limit
+``key_reused``        the idempotency key was used before with different parameters
+``in_progress``       the same key, or another payment of the same reservation, is still
+                      running; retry after ``retry_after``
+``hold_expired``      the reservation is no longer held (expired, released or refunded)
 ``payment_declined``  the provider declined the card; the hold was released
 ``payment_timeout``   the provider did not answer in time; the hold was released
-``forbidden``       e.g. paying someone else's reservation
-``unavailable``     Redis could not be reached; retry with the same key, which resolves
-                    to exactly one outcome
-==================  ========================================================================
+``forbidden``         e.g. paying someone else's reservation
+``unavailable``       Redis could not be reached; retry with the same key, which resolves
+                      to exactly one outcome
+====================  ======================================================================
 """
 
 from __future__ import annotations
@@ -53,7 +65,11 @@ CODES: frozenset[str] = frozenset(
 )
 
 
-class CheckoutError(Exception):
+class CheckoutException(Exception):
+    """The root of checkout's errors; raised only through its subclasses."""
+
+
+class CheckoutError(CheckoutException):
     """A refusal with a documented ``code``. Nothing was changed by the refused call,
     except that an idempotency key may now remember this refusal (see docs/checkout.md).
 
@@ -77,7 +93,7 @@ class CheckoutError(Exception):
         return out
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(CheckoutException):
     """A reservation in ``state`` cannot take ``event``; see ``checkout.lifecycle``."""
 
     def __init__(self, state: str, event: str) -> None:
@@ -86,7 +102,7 @@ class IllegalTransition(Exception):
         self.event = event
 
 
-class ProviderError(Exception):
+class ProviderError(CheckoutException):
     """Raised by a ``PaymentProvider`` when it is certain that no money moved."""
 
 

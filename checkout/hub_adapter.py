@@ -21,11 +21,18 @@ and ``retry_after``, so the client gets an error reply and not a closed socket.
 
 Live values (``live``): ``stock`` = units left per product on sale, and ``bought`` = up to
 ``BOUGHT_SAMPLE`` of the orders made since the previous call on this node, newest last,
-with the buyer's name masked (``"Alice"`` -> ``"A***e"``).
+with the buyer's name masked (``"Alice"`` -> ``"A***e"``). The first call for a room
+starts "from now on": it shows no orders.
+
+Memory: the adapter keeps one cursor (the last order seen) per room, for the
+``max_rooms`` rooms whose live values were read most recently (``MAX_ROOMS`` by
+default, far more rooms with sales than one node serves at once). A room pushed out
+starts again "from now on" at its next read; ``forget(room)`` drops one at once.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -34,6 +41,7 @@ from livecart.checkout.errors import CheckoutError
 from livecart.checkout.service import CheckoutService
 
 BOUGHT_SAMPLE = 5
+MAX_ROOMS = 10_000
 T = TypeVar("T")
 
 
@@ -62,9 +70,13 @@ async def _checkout(call: Callable[[], Awaitable[T]]) -> T:
 class HubCheckout:
     """Implements ``chat.hub.CheckoutPort``. One per node, shared by its rooms."""
 
-    def __init__(self, service: CheckoutService) -> None:
+    def __init__(self, service: CheckoutService, *, max_rooms: int = MAX_ROOMS) -> None:
+        if max_rooms < 1:
+            raise ValueError("max_rooms must be at least 1")
         self.service = service
-        self._cursors: dict[str, str] = {}  # room -> last order seen for ``bought``
+        self._max_rooms = max_rooms
+        # room -> last order seen for ``bought``, least recently read first
+        self._cursors: OrderedDict[str, str] = OrderedDict()
 
     async def init_stock(self, room_id: str, product_id: str, stock: int) -> None:
         await _checkout(lambda: self.service.init_stock(room_id, product_id, stock))
@@ -126,14 +138,19 @@ class HubCheckout:
         sales = await _checkout(lambda: self.service.sales(room_id))
         stock = {pid: sale["units_left"] for pid, sale in sales.items()}
         cursor = self._cursors.get(room_id)
-        orders, self._cursors[room_id] = await _checkout(
-            lambda: self.service.orders_after(room_id, cursor, 100)
-        )
+        orders, latest = await _checkout(lambda: self.service.orders_after(room_id, cursor, 100))
+        self._remember(room_id, latest)
         bought = [
             {"name": mask_name(o["buyer_name"]), "product_id": o["product_id"], "qty": o["qty"]}
             for o in orders[-BOUGHT_SAMPLE:]
         ]
         return {"stock": stock, "bought": bought}
+
+    def _remember(self, room_id: str, cursor: str) -> None:
+        self._cursors[room_id] = cursor
+        self._cursors.move_to_end(room_id)
+        while len(self._cursors) > self._max_rooms:
+            self._cursors.popitem(last=False)
 
     def forget(self, room_id: str) -> None:
         """Drop the ``bought`` cursor of a room this node no longer serves."""

@@ -15,6 +15,7 @@ cjson's 14 significant digits):
 - ``card``: 12-19 digits passing the Luhn check
 - ids (room, product, reservation, buyer): 1-128 printable characters without spaces,
   braces or control characters (braces would break the Redis hash tag)
+- orders cursor (``last_id``): a Redis stream id, ``<ms>`` or ``<ms>-<seq>``
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ID = re.compile(r"[!-z|~]{1,128}")  # printable ASCII without space, '{' and '}'
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _CARD = re.compile(r"[0-9]{12,19}")
+_STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
 
 
 def bad(field: str, problem: str) -> CheckoutError:
@@ -82,6 +84,12 @@ def card_number(value: object, field: str = "card") -> str:
         raise bad(field, "must be 12-19 digits")
     if not _luhn_ok(value):
         raise bad(field, "is not a valid card number")
+    return value
+
+
+def stream_id(value: object, field: str = "last_id") -> str:
+    if not isinstance(value, str) or _STREAM_ID.fullmatch(value) is None:
+        raise bad(field, "must be a stream id like 1763760000000-0")
     return value
 
 

@@ -15,8 +15,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from livecart.checkout import CheckoutError, CheckoutService, SandboxProvider
-from livecart.checkout.sandbox import APPROVE_CARD
+from livecart.checkout.errors import CheckoutError
+from livecart.checkout.sandbox import APPROVE_CARD, SandboxProvider
+from livecart.checkout.service import CheckoutService
 from livecart.redis_process import RedisProcess
 
 ROOM = "flash"

@@ -11,7 +11,6 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from livecart.checkout import CheckoutService, SandboxProvider
 from livecart.checkout.fulfilment import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -21,7 +20,8 @@ from livecart.checkout.fulfilment import (
     sign,
     verify_signature,
 )
-from livecart.checkout.sandbox import APPROVE_CARD
+from livecart.checkout.sandbox import APPROVE_CARD, SandboxProvider
+from livecart.checkout.service import CheckoutService
 
 SECRET = b"shop-secret"
 ROOM = "show"

@@ -12,9 +12,9 @@ import redis.asyncio as aioredis
 from livecart.chat.errors import CommandError
 from livecart.chat.hub import Actor, CheckoutPort
 from livecart.chat.room_state import RoomState
-from livecart.checkout import CheckoutService, SandboxProvider
 from livecart.checkout.hub_adapter import HubCheckout, mask_name
-from livecart.checkout.sandbox import APPROVE_CARD
+from livecart.checkout.sandbox import APPROVE_CARD, SandboxProvider
+from livecart.checkout.service import CheckoutService
 
 ROOM = "live1"
 HOST = Actor("vhost0001", "Mia", "host")
@@ -96,3 +96,32 @@ def test_mask_name() -> None:
     assert mask_name("Al") == "A***l"
     assert mask_name("A") == "A***"
     assert mask_name("") == "***"
+
+
+async def sell_one(svc: CheckoutService, room: str, n: int) -> None:
+    res = await svc.buy(room, "p1", buyer_vid=f"v{n}", buyer_name="Bea", qty=1, key=f"buy-{n:06}")
+    await svc.pay(room, res["id"], buyer_vid=f"v{n}", card=APPROVE_CARD, key=f"pay-{n:06}")
+
+
+async def test_cursors_are_kept_for_the_most_recently_read_rooms_only(
+    redis_client: aioredis.Redis,
+) -> None:
+    svc = CheckoutService(redis_client, SandboxProvider())
+    adapter = HubCheckout(svc, max_rooms=3)
+    for room in ("live", "gone"):
+        await svc.init_stock(room, "p1", 10)
+        await svc.open_sale(room, "p1", price=1, currency="CNY", units=10, limit=5)
+    await adapter.live("live", None)
+    await adapter.live("gone", None)
+    for n in range(20):  # one node reads many rooms over its life
+        await adapter.live(f"other{n}", None)
+        await adapter.live("live", None)  # the served room is read all along
+        assert len(adapter._cursors) <= 3
+    await sell_one(svc, "live", 1)
+    await sell_one(svc, "gone", 2)
+    assert [b["name"] for b in (await adapter.live("live", None))["bought"]] == ["B***a"]
+    # "gone" was pushed out long ago: it starts again from now on, like a new room
+    assert (await adapter.live("gone", None))["bought"] == []
+    await sell_one(svc, "gone", 3)
+    assert len((await adapter.live("gone", None))["bought"]) == 1
+    assert len(adapter._cursors) == 3

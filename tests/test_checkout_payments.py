@@ -6,10 +6,9 @@ import asyncio
 
 import pytest
 
-from livecart.checkout import ChargeResult, CheckoutError, PaymentProvider, SandboxProvider
-from livecart.checkout.errors import ProviderError, ProviderTimeout
-from livecart.checkout.payments import ChargeLookup
-from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
+from livecart.checkout.errors import CheckoutError, ProviderError, ProviderTimeout
+from livecart.checkout.payments import ChargeLookup, ChargeResult, PaymentProvider
+from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD, SandboxProvider
 from livecart.checkout.sweeper import run_sweeper, sweeping
 
 

@@ -14,9 +14,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
-from livecart.checkout import CheckoutError, CheckoutService, SandboxProvider
+from livecart.checkout.errors import CheckoutError
 from livecart.checkout.reserve_batch import ReserveBatcher
+from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.scripts import Scripts
+from livecart.checkout.service import CheckoutService
 from livecart.checkout.validation import BuyRequest
 from livecart.loadtest import reservebench
 from livecart.redis_process import RedisProcess, free_port

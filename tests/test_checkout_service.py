@@ -15,10 +15,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from livecart.checkout import CheckoutError, CheckoutService, SandboxProvider
-from livecart.checkout.errors import ProviderError
+from livecart.checkout.errors import CheckoutError, ProviderError
 from livecart.checkout.payments import ChargeResult, RefundResult
-from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
+from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD, SandboxProvider
+from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
 from livecart.checkout.validation import PayRequest
 from livecart.redis_process import RedisProcess, free_port
@@ -569,7 +569,7 @@ async def start_payment_and_die(
 ) -> None:
     """What a node that died mid-payment leaves behind: the lease, maybe a charge."""
     req = PayRequest.parse(ROOM, rid, "v1", APPROVE_CARD, "pay-key-1")
-    step = await svc._pay_begin(req, req.fingerprint())
+    step = await svc._payments.begin(req, req.fingerprint())
     if charge:
         await provider.charge(500, "EUR", APPROVE_CARD, step["charge"]["key"])
 

@@ -31,9 +31,10 @@ from hypothesis.stateful import (
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from livecart.checkout import CheckoutError, CheckoutService, SandboxProvider
+from livecart.checkout.errors import CheckoutError
 from livecart.checkout.lifecycle import is_legal_path
-from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD
+from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD, SandboxProvider
+from livecart.checkout.service import CheckoutService
 from livecart.redis_process import RedisProcess
 
 ROOM = "prop"

@@ -13,26 +13,20 @@ checkout's error codes, 503) are answered by ``web.api.errors_middleware``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from livecart.chat import commands as c
-from livecart.checkout.errors import CheckoutError
-from livecart.checkout.fulfilment import DeliveryStatus, WebhookDelivery
+from livecart.checkout.deliveries import Deliveries, WebhookTarget
 from livecart.checkout.service import CheckoutService
+from livecart.checkout.show_end import end_show
 from livecart.web.api import host_actor
 from livecart.web.keys import CONFIG, HUB
-
-log = logging.getLogger(__name__)
+from livecart.web.show_room import HubShowRoom
 
 CHECKOUT = web.AppKey("checkout", CheckoutService)
-DELIVERIES = web.AppKey("deliveries", dict[str, "asyncio.Task[DeliveryStatus]"])
+DELIVERIES = web.AppKey("deliveries", Deliveries)  # set only with a webhook configured
 
 
 async def figures(request: web.Request) -> web.Response:
@@ -67,58 +61,16 @@ async def orders_json(request: web.Request) -> web.Response:
     return web.json_response({"orders": records})
 
 
-async def end_show(request: web.Request) -> web.Response:
-    """End the show: idempotent; a second call re-reports and does not deliver twice."""
+async def end(request: web.Request) -> web.Response:
+    """End the show: ``checkout.show_end.end_show`` (idempotent; a second call while the
+    webhook delivery runs does not start another)."""
     actor = await host_actor(request)
     room_id = request.match_info["room"]
     hub = request.app[HUB]
-    service = request.app[CHECKOUT]
-    room = await hub.room(room_id)
-    for product_id, sale in list(room.state.sales.items()):
-        if sale.get("state") != "closed":
-            await hub.execute(
-                room, actor, c.parse_command({"cmd": "close_sale", "product_id": product_id})
-            )
-    if room.state.status != "ended":
-        await hub.execute(room, actor, c.parse_command({"cmd": "status", "status": "ended"}))
-    text, records = await service.export(room_id)
-    totals = await service.figures(room_id)
-    config = request.app[CONFIG]
-    webhook: dict[str, Any] | None = None
-    if config.webhook_url:
-        running = request.app[DELIVERIES].get(room_id)
-        if running is None or running.done():
-            _start_delivery(request.app, room_id, records)
-        webhook = await service.delivery_status(room_id) or {"delivered": False, "attempts": 0}
-    return web.json_response(
-        {"orders": records, "csv": text, "figures": totals, "webhook": webhook}
-    )
-
-
-def _start_delivery(app: web.Application, room_id: str, records: list[dict[str, Any]]) -> None:
-    config = app[CONFIG]
-    service = app[CHECKOUT]
-    assert config.webhook_url is not None
-
-    async def save(status: DeliveryStatus) -> None:
-        with contextlib.suppress(CheckoutError):
-            await service.save_delivery_status(room_id, status.to_dict())
-
-    async def deliver() -> DeliveryStatus:
-        async with aiohttp.ClientSession() as session:
-            delivery = WebhookDelivery(
-                room_id,
-                records,
-                url=config.webhook_url or "",
-                secret=(config.webhook_secret or "").encode(),
-                session=session,
-                base_delay=config.webhook_base_delay,
-                on_status=save,
-            )
-            await save(delivery.status)
-            return await delivery.run()
-
-    app[DELIVERIES][room_id] = asyncio.get_running_loop().create_task(deliver())
+    room = HubShowRoom(hub, await hub.room(room_id), actor)
+    webhook = request.app.get(DELIVERIES)
+    ended = await end_show(room_id, room, request.app[CHECKOUT], webhook)
+    return web.json_response(ended.to_dict())
 
 
 async def fulfilment(request: web.Request) -> web.Response:
@@ -130,20 +82,29 @@ async def fulfilment(request: web.Request) -> web.Response:
 
 
 async def deliveries_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[DELIVERIES] = {}
+    """The webhook deliveries of this node, when a webhook is configured; cancelled and
+    awaited on shutdown."""
+    config = app[CONFIG]
+    if not config.webhook_url:
+        yield
+        return
+
+    async def save(room_id: str, status: Mapping[str, Any]) -> None:
+        await app[CHECKOUT].save_delivery_status(room_id, status)
+
+    target = WebhookTarget(
+        config.webhook_url, (config.webhook_secret or "").encode(), config.webhook_base_delay
+    )
+    app[DELIVERIES] = deliveries = Deliveries(target, save)
     yield
-    for task in app[DELIVERIES].values():
-        task.cancel()
-    for task in app[DELIVERIES].values():
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await deliveries.close()
 
 
 def setup_show_api(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/rooms/{room}/figures", figures)
     r.add_get("/api/rooms/{room}/audit", audit)
-    r.add_post("/api/rooms/{room}/end", end_show)
+    r.add_post("/api/rooms/{room}/end", end)
     r.add_get("/api/rooms/{room}/orders.csv", orders_csv)
     r.add_get("/api/rooms/{room}/orders.json", orders_json)
     r.add_get("/api/rooms/{room}/fulfilment", fulfilment)

@@ -1,0 +1,36 @@
+"""``HubShowRoom``: ``checkout.show_end.ShowRoom`` on a room of the chat hub.
+
+Every change runs through ``Hub.execute`` as the host, the same path as the host's
+WebSocket commands: viewers get the ``sale`` and ``room`` events, and a refusal is the
+hub's ``CommandError`` (``unavailable`` when Redis is away). What the room shows is the
+hub's state of it on this node.
+"""
+
+from __future__ import annotations
+
+from livecart.chat import commands as c
+from livecart.chat.hub import Actor, Hub
+from livecart.chat.room import Room
+
+
+class HubShowRoom:
+    def __init__(self, hub: Hub, room: Room, actor: Actor) -> None:
+        self._hub = hub
+        self._room = room
+        self._actor = actor
+
+    def unclosed_sales(self) -> list[str]:
+        sales = self._room.state.sales
+        return [pid for pid, sale in sales.items() if sale.get("state") != "closed"]
+
+    @property
+    def ended(self) -> bool:
+        return self._room.state.status == "ended"
+
+    async def close_sale(self, product_id: str) -> None:
+        command = c.parse_command({"cmd": "close_sale", "product_id": product_id})
+        await self._hub.execute(self._room, self._actor, command)
+
+    async def end(self) -> None:
+        command = c.parse_command({"cmd": "status", "status": "ended"})
+        await self._hub.execute(self._room, self._actor, command)
