@@ -9,11 +9,13 @@ and awaited on shutdown. No module globals: state hangs off ``web.AppKey``s.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from livecart.chat.hub import Hub
+from livecart.chat.store_redis import RedisRoomStore
 from livecart.checkout.hub_adapter import HubCheckout
 from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.service import CheckoutService
@@ -39,7 +41,8 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = redis
     service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
     app[CHECKOUT] = service
-    hub = Hub(redis, node_id=config.node_id, checkout=HubCheckout(service))
+    store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))
+    hub = Hub(store, checkout=HubCheckout(service))
     app[HUB] = hub
     await hub.start()
     app[ADMIN_TOKEN] = await admin_token(hub.store, config.admin_token)
