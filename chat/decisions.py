@@ -22,29 +22,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from livecart.chat import commands as c
+from livecart.chat import events as ev
+from livecart.chat import store
 from livecart.chat.actor import Actor
 from livecart.chat.chat_rules import ChatLimits, check_banned_words, clean_text
 from livecart.chat.errors import CommandError, ErrorCode
-from livecart.chat.events import (
-    ChatDeleted,
-    ChatMessage,
-    ChatUser,
-    LineupChanged,
-    Moderated,
-    Pinned,
-    ProductChanged,
-    RoomChanged,
-    RoomEvent,
-)
 from livecart.chat.room_state import RoomState
-from livecart.chat.store import (
-    SaveLineup,
-    SaveModeration,
-    SavePin,
-    SaveProduct,
-    SaveRoomField,
-    Write,
-)
 
 
 def new_product_id() -> str:
@@ -66,8 +49,8 @@ class Decision:
     """What a command does. Every field but ``reply`` is empty unless the rule sets it."""
 
     reply: Mapping[str, Any] = field(default_factory=dict)  # the reply's fixed data
-    event: RoomEvent | None = None  # emitted with ``writes``, atomically
-    writes: tuple[Write, ...] = ()
+    event: ev.RoomEvent | None = None  # emitted with ``writes``, atomically
+    writes: tuple[store.Write, ...] = ()
     reply_seq: bool = False  # the reply carries the event's ``seq``
     records_chat: bool = False  # once emitted, the message counts against ``Context.limits``
     init_stock: tuple[str, int] | None = None  # (product, units) for checkout, before the emit
@@ -108,9 +91,9 @@ def _chat(state: RoomState, actor: Actor, cmd: c.Chat, ctx: Context) -> Decision
     check_banned_words(text, state.banned_pattern)
     if ctx.limits is not None:
         ctx.limits.check(state.slow_mode, ctx.now, exempt_from_slow_mode=actor.is_host)
-    user = ChatUser(actor.vid, actor.name, actor.role)
+    user = ev.ChatUser(actor.vid, actor.name, actor.role)
     return Decision(
-        event=ChatMessage(ts=ctx.wall_ms, user=user, text=text),
+        event=ev.ChatMessage(ts=ctx.wall_ms, user=user, text=text),
         reply_seq=True,
         records_chat=ctx.limits is not None,
     )
@@ -130,11 +113,11 @@ def _explain(state: RoomState, _actor: Actor, cmd: c.Explain, _ctx: Context) -> 
     return Decision(count_explain=cmd.product_id)
 
 
-def _product_decision(product: dict[str, Any], ctx: Context, *writes: Write) -> Decision:
+def _product_decision(product: dict[str, Any], ctx: Context, *writes: store.Write) -> Decision:
     return Decision(
         reply={"product": product},
-        event=ProductChanged(ts=ctx.wall_ms, product=product),
-        writes=(SaveProduct(product), *writes),
+        event=ev.ProductChanged(ts=ctx.wall_ms, product=product),
+        writes=(store.SaveProduct(product), *writes),
     )
 
 
@@ -148,7 +131,7 @@ def _add_product(state: RoomState, _actor: Actor, cmd: c.AddProduct, ctx: Contex
         "image_url": cmd.image_url,
         "stock": cmd.stock,
     }
-    decision = _product_decision(product, ctx, SaveLineup((*state.lineup, pid)))
+    decision = _product_decision(product, ctx, store.SaveLineup((*state.lineup, pid)))
     return replace(decision, init_stock=(pid, cmd.stock))
 
 
@@ -165,7 +148,8 @@ def _reorder(state: RoomState, _actor: Actor, cmd: c.Reorder, ctx: Context) -> D
     if sorted(cmd.lineup) != sorted(state.lineup):
         raise CommandError(ErrorCode.BAD_ARGS, "lineup: must list every product once")
     return Decision(
-        event=LineupChanged(ts=ctx.wall_ms, lineup=cmd.lineup), writes=(SaveLineup(cmd.lineup),)
+        event=ev.LineupChanged(ts=ctx.wall_ms, lineup=cmd.lineup),
+        writes=(store.SaveLineup(cmd.lineup),),
     )
 
 
@@ -174,7 +158,9 @@ def _pin(state: RoomState, _actor: Actor, cmd: c.Pin, ctx: Context) -> Decision:
     if pin is not None and pin not in state.products:
         raise _not_found("product")
     return Decision(
-        event=Pinned(ts=ctx.wall_ms, product_id=pin), writes=(SavePin(pin),), clear_explain=pin
+        event=ev.Pinned(ts=ctx.wall_ms, product_id=pin),
+        writes=(store.SavePin(pin),),
+        clear_explain=pin,
     )
 
 
@@ -185,27 +171,27 @@ def _dismiss(_state: RoomState, _actor: Actor, cmd: c.Dismiss, _ctx: Context) ->
 def _delete(state: RoomState, _actor: Actor, cmd: c.Delete, ctx: Context) -> Decision:
     if not state.is_message(cmd.message_id):
         raise _not_found("message")
-    return Decision(event=ChatDeleted(ts=ctx.wall_ms, id=cmd.message_id))
+    return Decision(event=ev.ChatDeleted(ts=ctx.wall_ms, id=cmd.message_id))
 
 
 def _moderate(_state: RoomState, _actor: Actor, cmd: c.Moderate, ctx: Context) -> Decision:
     return Decision(
-        event=Moderated(ts=ctx.wall_ms, action=cmd.action, vid=cmd.vid),
-        writes=(SaveModeration(cmd.action, cmd.vid),),
+        event=ev.Moderated(ts=ctx.wall_ms, action=cmd.action, vid=cmd.vid),
+        writes=(store.SaveModeration(cmd.action, cmd.vid),),
     )
 
 
 def _slow_mode(state: RoomState, _actor: Actor, cmd: c.SlowMode, ctx: Context) -> Decision:
     return Decision(
-        event=RoomChanged(ts=ctx.wall_ms, room=replace(state.info(), slow_mode=cmd.seconds)),
-        writes=(SaveRoomField("slow_mode", cmd.seconds),),
+        event=ev.RoomChanged(ts=ctx.wall_ms, room=replace(state.info(), slow_mode=cmd.seconds)),
+        writes=(store.SaveRoomField("slow_mode", cmd.seconds),),
     )
 
 
 def _status(state: RoomState, _actor: Actor, cmd: c.SetStatus, ctx: Context) -> Decision:
     return Decision(
-        event=RoomChanged(ts=ctx.wall_ms, room=replace(state.info(), status=cmd.status)),
-        writes=(SaveRoomField("status", cmd.status),),
+        event=ev.RoomChanged(ts=ctx.wall_ms, room=replace(state.info(), status=cmd.status)),
+        writes=(store.SaveRoomField("status", cmd.status),),
     )
 
 

@@ -9,24 +9,11 @@ from typing import Any
 import pytest
 
 from livecart.chat import commands as c
+from livecart.chat import events as ev
 from livecart.chat.actor import Actor
 from livecart.chat.chat_rules import ChatLimits, TokenBucket
 from livecart.chat.decisions import RULES, Context, Decision, authorize, decide
 from livecart.chat.errors import CommandError
-from livecart.chat.events import (
-    ChatDeleted,
-    ChatMessage,
-    ChatUser,
-    LineupChanged,
-    Moderated,
-    Pinned,
-    ProductChanged,
-    RoomChanged,
-    RoomEvent,
-    RoomInfo,
-    SaleChanged,
-    event_from_wire,
-)
 from livecart.chat.room_state import RoomState
 from livecart.chat.store import SaveLineup, SaveModeration, SavePin, SaveProduct, SaveRoomField
 
@@ -39,8 +26,10 @@ SCARF = {"id": "p1", "name": "Scarf", "price": 100, "currency": "CNY", "image_ur
 
 def room() -> RoomState:
     state = RoomState("r1", "e1", title="Show", host="Mia")
-    state.apply(ProductChanged(seq=1, ts=1.0, product=dict(SCARF)))
-    state.apply(ChatMessage(seq=2, ts=2.0, user=ChatUser("vviewer01", "Ann", "viewer"), text="hi"))
+    state.apply(ev.ProductChanged(seq=1, ts=1.0, product=dict(SCARF)))
+    state.apply(
+        ev.ChatMessage(seq=2, ts=2.0, user=ev.ChatUser("vviewer01", "Ann", "viewer"), text="hi")
+    )
     return state
 
 
@@ -108,8 +97,8 @@ def test_viewers_may_buy_and_pay() -> None:
 def test_chat_becomes_a_trimmed_message_from_the_actor() -> None:
     limits = ChatLimits()
     decision = run(c.Chat("  hello  "), VIEWER, limits=limits)
-    assert decision.event == ChatMessage(
-        ts=WALL, user=ChatUser("vviewer01", "Ann", "viewer"), text="hello"
+    assert decision.event == ev.ChatMessage(
+        ts=WALL, user=ev.ChatUser("vviewer01", "Ann", "viewer"), text="hello"
     )
     assert decision.reply_seq and decision.records_chat and not decision.writes
     assert limits == ChatLimits()  # only recorded once the message is committed
@@ -206,7 +195,7 @@ def test_add_product_mints_an_id_and_appends_it_to_the_lineup() -> None:
     }
     assert list(decision.reply["product"]) == list(product)  # wire order
     assert decision.reply == {"product": product}
-    assert decision.event == ProductChanged(ts=WALL, product=product)
+    assert decision.event == ev.ProductChanged(ts=WALL, product=product)
     assert decision.writes == (SaveProduct(product), SaveLineup(("p1", "pbag0001")))
     assert decision.init_stock == ("pbag0001", 12)
 
@@ -221,21 +210,21 @@ def test_update_product_merges_changes_and_keeps_the_lineup() -> None:
 
 def test_reorder_must_list_every_product_once() -> None:
     state = room()
-    state.apply(ProductChanged(seq=3, product={**SCARF, "id": "p2"}))
+    state.apply(ev.ProductChanged(seq=3, product={**SCARF, "id": "p2"}))
     assert refused(c.Reorder(("p1",)), state=state).code == "bad_args"
     assert refused(c.Reorder(("p1", "p3")), state=state).code == "bad_args"
     decision = run(c.Reorder(("p2", "p1")), state=state)
-    assert decision.event == LineupChanged(ts=WALL, lineup=("p2", "p1"))
+    assert decision.event == ev.LineupChanged(ts=WALL, lineup=("p2", "p1"))
     assert decision.writes == (SaveLineup(("p2", "p1")),)
 
 
 def test_pin_a_known_product_clears_its_explain_requests_and_unpin_clears_none() -> None:
     assert refused(c.Pin("p9")).code == "not_found"
     pinned = run(c.Pin("p1"))
-    assert pinned.event == Pinned(ts=WALL, product_id="p1")
+    assert pinned.event == ev.Pinned(ts=WALL, product_id="p1")
     assert pinned.writes == (SavePin("p1"),) and pinned.clear_explain == "p1"
     unpinned = run(c.Pin(None))
-    assert unpinned.event == Pinned(ts=WALL, product_id=None)
+    assert unpinned.event == ev.Pinned(ts=WALL, product_id=None)
     assert unpinned.writes == (SavePin(None),) and unpinned.clear_explain is None
 
 
@@ -245,7 +234,7 @@ def test_pin_a_known_product_clears_its_explain_requests_and_unpin_clears_none()
 def test_delete_needs_a_chat_message_of_the_history() -> None:
     assert refused(c.Delete(9)).code == "not_found"
     assert refused(c.Delete(1)).code == "not_found"  # seq 1 is the product, not a message
-    assert run(c.Delete(2)).event == ChatDeleted(ts=WALL, id=2)
+    assert run(c.Delete(2)).event == ev.ChatDeleted(ts=WALL, id=2)
 
 
 @pytest.mark.parametrize(
@@ -260,53 +249,58 @@ def test_moderation_event_and_write_change_the_right_set(
     before = {"v1"} if action.startswith("un") else set()
     state.muted, state.banned = set(before), set(before)
     decision = run(c.Moderate(action, "v1"), state=state)
-    assert decision.event == Moderated(ts=WALL, action=action, vid="v1")
+    assert decision.event == ev.Moderated(ts=WALL, action=action, vid="v1")
     assert decision.writes == (SaveModeration(action, "v1"),)
-    state.apply(Moderated(seq=3, action=action, vid="v1"))
+    state.apply(ev.Moderated(seq=3, action=action, vid="v1"))
     assert (state.muted, state.banned) == (muted, banned)
 
 
 def test_slow_mode_and_status_change_one_field_of_the_room() -> None:
-    info = RoomInfo("r1", "Show", "Mia", "scheduled", 0)
+    info = ev.RoomInfo("r1", "Show", "Mia", "scheduled", 0)
     slow = run(c.SlowMode(15))
-    assert slow.event == RoomChanged(ts=WALL, room=RoomInfo("r1", "Show", "Mia", "scheduled", 15))
+    assert slow.event == ev.RoomChanged(
+        ts=WALL, room=ev.RoomInfo("r1", "Show", "Mia", "scheduled", 15)
+    )
     assert slow.writes == (SaveRoomField("slow_mode", 15),)
     live = run(c.SetStatus("live"))
-    assert live.event == RoomChanged(ts=WALL, room=RoomInfo("r1", "Show", "Mia", "live", 0))
+    assert live.event == ev.RoomChanged(ts=WALL, room=ev.RoomInfo("r1", "Show", "Mia", "live", 0))
     assert live.writes == (SaveRoomField("status", "live"),)
     assert room().info() == info
 
 
 # -- events on the wire --------------------------------------------------------------------
 
-USER = ChatUser("v1", "A", "viewer")
+USER = ev.ChatUser("v1", "A", "viewer")
 WIRE = [
     (
-        ChatMessage(seq=7, ts=1.5, user=USER, text="hi"),
+        ev.ChatMessage(seq=7, ts=1.5, user=USER, text="hi"),
         '{"seq":7,"ts":1.5,"type":"chat","user":{"vid":"v1","name":"A","role":"viewer"},'
         '"text":"hi","id":7}',
     ),
-    (ChatDeleted(seq=7, ts=1.5, id=3), '{"seq":7,"ts":1.5,"type":"chat_deleted","id":3}'),
+    (ev.ChatDeleted(seq=7, ts=1.5, id=3), '{"seq":7,"ts":1.5,"type":"chat_deleted","id":3}'),
     (
-        RoomChanged(seq=7, ts=1.5, room=RoomInfo("r", "T", "Mia", "live", 5)),
+        ev.RoomChanged(seq=7, ts=1.5, room=ev.RoomInfo("r", "T", "Mia", "live", 5)),
         '{"seq":7,"ts":1.5,"type":"room","room":{"id":"r","title":"T","host":"Mia",'
         '"status":"live","slow_mode":5}}',
     ),
     (
-        ProductChanged(seq=7, ts=1.5, product={"id": "p1", "name": "A"}),
+        ev.ProductChanged(seq=7, ts=1.5, product={"id": "p1", "name": "A"}),
         '{"seq":7,"ts":1.5,"type":"product","product":{"id":"p1","name":"A"}}',
     ),
     (
-        LineupChanged(seq=7, ts=1.5, lineup=("p2", "p1")),
+        ev.LineupChanged(seq=7, ts=1.5, lineup=("p2", "p1")),
         '{"seq":7,"ts":1.5,"type":"lineup","lineup":["p2","p1"]}',
     ),
-    (Pinned(seq=7, ts=1.5, product_id=None), '{"seq":7,"ts":1.5,"type":"pin","product_id":null}'),
     (
-        Moderated(seq=7, ts=1.5, action="ban", vid="v2"),
+        ev.Pinned(seq=7, ts=1.5, product_id=None),
+        '{"seq":7,"ts":1.5,"type":"pin","product_id":null}',
+    ),
+    (
+        ev.Moderated(seq=7, ts=1.5, action="ban", vid="v2"),
         '{"seq":7,"ts":1.5,"type":"moderation","action":"ban","vid":"v2"}',
     ),
     (
-        SaleChanged(seq=7, ts=1.5, product_id="p1", sale=None),
+        ev.SaleChanged(seq=7, ts=1.5, product_id="p1", sale=None),
         '{"seq":7,"ts":1.5,"type":"sale","product_id":"p1","sale":null}',
     ),
 ]
@@ -317,30 +311,30 @@ def dump(obj: Any) -> str:
 
 
 @pytest.mark.parametrize(("event", "wire"), WIRE, ids=lambda x: getattr(x, "TYPE", ""))
-def test_events_keep_the_documented_wire_shape(event: RoomEvent, wire: str) -> None:
+def test_events_keep_the_documented_wire_shape(event: ev.RoomEvent, wire: str) -> None:
     assert dump(event.to_wire()) == wire
-    assert event_from_wire(json.loads(wire)) == event
+    assert ev.event_from_wire(json.loads(wire)) == event
     record = event.to_record()  # what the store keeps: no seq (it puts it first), no chat id
     assert "seq" not in record and list(record)[:2] == ["ts", "type"]
-    assert event_from_wire({"seq": 7, **record}).to_wire() == event.to_wire()
+    assert ev.event_from_wire({"seq": 7, **record}).to_wire() == event.to_wire()
 
 
 def test_unknown_or_malformed_events_are_value_errors() -> None:
     with pytest.raises(ValueError):
-        event_from_wire({"seq": 1, "type": "launch"})
+        ev.event_from_wire({"seq": 1, "type": "launch"})
     with pytest.raises(ValueError):
-        event_from_wire({"seq": 1, "type": "chat", "text": "no user"})
+        ev.event_from_wire({"seq": 1, "type": "chat", "text": "no user"})
     with pytest.raises(ValueError):
-        Moderated(action="smite", vid="v1")
+        ev.Moderated(action="smite", vid="v1")
 
 
 def test_apply_returns_a_new_wire_dict_and_leaves_the_event_alone() -> None:
     state = RoomState("r", "e")
-    event = ChatMessage(seq=1, ts=1.5, user=USER, text="hi")
+    event = ev.ChatMessage(seq=1, ts=1.5, user=USER, text="hi")
     wire = state.apply(event)
     assert wire == event.to_wire() and wire is state.history[-1] and wire is state.chat[-1]
-    assert event == ChatMessage(seq=1, ts=1.5, user=USER, text="hi")
-    state.apply(SaleChanged(seq=2, product_id="p1", sale={"state": "open"}))
+    assert event == ev.ChatMessage(seq=1, ts=1.5, user=USER, text="hi")
+    state.apply(ev.SaleChanged(seq=2, product_id="p1", sale={"state": "open"}))
     assert state.sales == {"p1": {"state": "open"}}
-    state.apply(SaleChanged(seq=3, product_id="p1", sale=None))
+    state.apply(ev.SaleChanged(seq=3, product_id="p1", sale=None))
     assert state.sales == {}
