@@ -25,7 +25,7 @@ from livecart.streamer.app import setup_streamer
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
 from livecart.web.config import Config
-from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
+from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 from livecart.web.live_status import LiveStatus
 from livecart.web.pages import setup_pages
 from livecart.web.show_api import CHECKOUT, setup_show_api
@@ -38,7 +38,6 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.redis_url, "create_app needs config.redis_url"
     redis = redis_client(config.redis_url)
-    app[REDIS] = redis
     service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
     app[CHECKOUT] = service
     store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))
