@@ -227,7 +227,10 @@ def event_from_wire(obj: Mapping[str, Any]) -> RoomEvent:
     read = EVENT_TYPES.get(obj.get("type", ""))
     if read is None:
         raise ValueError(f"not a room event: {str(obj.get('type'))[:40]!r}")
+    ts = obj.get("ts", 0.0)  # kept as it came (an int stays an int on the wire)
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        raise ValueError("ts: must be a number")
     try:
-        return read(obj, int(obj.get("seq", 0)), float(obj.get("ts", 0.0)))
+        return read(obj, int(obj.get("seq", 0)), ts)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed {obj.get('type')} event") from exc
