@@ -41,6 +41,7 @@ from livecart.chat.session import Session
 from livecart.chat.store import RoomStore, Write
 from livecart.chat.subscriber import REDIS_DOWN
 
+# Actor and CheckoutPort live in their own modules; importing them from here still works.
 __all__ = ["APPLY_WAIT", "Actor", "CheckoutPort", "Hub"]
 
 APPLY_WAIT = 5.0

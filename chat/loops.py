@@ -97,7 +97,7 @@ class Loops:
                     continue
                 try:
                     await self.refresh_live(room, presence=presence)
-                except (*REDIS_DOWN, CommandError):
+                except (*REDIS_DOWN, CommandError):  # REDIS_DOWN: checkout's live values
                     pass  # the store is away: the values stay as they were until it is back
                 except Exception:
                     log.exception("live values of room %s failed", room.room_id)

@@ -82,7 +82,7 @@ class Rooms:
         except RoomNotFound as exc:
             self.feed.unsubscribe(room_id)
             done.set_exception(exc)
-        except (TimeoutError, CommandError, *REDIS_DOWN) as exc:
+        except (TimeoutError, CommandError, *REDIS_DOWN) as exc:  # REDIS_DOWN: checkout
             done.set_exception(CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable"))
             log.warning("loading room %s failed: %s", room_id, exc)
         except Exception as exc:  # a bug: tell the joiner, keep the hub up
@@ -169,7 +169,7 @@ class Rooms:
                 try:
                     await self._fill_gap(room)
                     break
-                except (CommandError, *REDIS_DOWN):
+                except (CommandError, *REDIS_DOWN):  # REDIS_DOWN: checkout's sales
                     await asyncio.sleep(min(2.0, 0.1 * (attempt + 1)))
         finally:
             self._resyncing.discard(room_id)
