@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from livecart.chat.errors import CommandError, ErrorCode
 
@@ -50,34 +50,56 @@ def check_banned_words(text: str, pattern: re.Pattern[str] | None) -> None:
 
 @dataclass(slots=True)
 class TokenBucket:
-    """A token bucket: ``rate`` tokens a second, at most ``burst`` saved up."""
+    """A token bucket: ``rate`` tokens a second, at most ``burst`` saved up.
+
+    ``check`` only reads; only ``spend`` changes the bucket."""
 
     rate: float
     burst: float
-    tokens: float = -1.0
+    tokens: float = -1.0  # negative: never used, full
     stamp: float = 0.0
 
-    def _refill(self, now: float) -> None:
+    def level(self, now: float) -> float:
+        """The tokens available at ``now``."""
         if self.tokens < 0:
-            self.tokens, self.stamp = self.burst, now
-            return
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+            return self.burst
+        return min(self.burst, self.tokens + (now - self.stamp) * self.rate)
 
     def check(self, now: float, cost: float = 1.0) -> None:
         """Raise ``rate_limited`` (with ``retry_after``) if a spend of ``cost`` would fail."""
-        self._refill(now)
-        if self.tokens < cost:
+        tokens = self.level(now)
+        if tokens < cost:
             raise CommandError(
                 ErrorCode.RATE_LIMITED,
                 "too many messages",
-                retry_after=(cost - self.tokens) / self.rate,
+                retry_after=(cost - tokens) / self.rate,
             )
 
     def spend(self, now: float, cost: float = 1.0) -> None:
         """Check and take ``cost`` tokens."""
         self.check(now, cost)
-        self.tokens -= cost
+        self.tokens, self.stamp = self.level(now) - cost, now
+
+
+@dataclass(slots=True)
+class ChatLimits:
+    """How often one connection may speak: its message bucket and its last message.
+
+    The rules only read it (``check``); the hub records a message (``record``) once the
+    message is committed, so a refused or failed message costs nothing."""
+
+    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=1, burst=3))
+    last_sent: float | None = None
+
+    def check(self, slow_mode: int, now: float, *, exempt_from_slow_mode: bool) -> None:
+        """Raise ``slow_mode`` or ``rate_limited`` when a message now would break a limit."""
+        if not exempt_from_slow_mode:
+            check_slow_mode(slow_mode, self.last_sent, now)
+        self.bucket.check(now)
+
+    def record(self, now: float) -> None:
+        self.bucket.spend(now)
+        self.last_sent = now
 
 
 def check_slow_mode(slow_mode: int, last_sent: float | None, now: float) -> None:

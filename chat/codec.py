@@ -36,10 +36,6 @@ def encode_msgpack(obj: Any) -> bytes:
     return packed
 
 
-def encode_payload(fmt: WireFormat, obj: Any) -> bytes:
-    return encode_json(obj) if fmt is WireFormat.JSON else encode_msgpack(obj)
-
-
 def encode_frame(fmt: WireFormat, obj: Any) -> bytes:
     """One WebSocket frame: a text frame for JSON, a binary frame for msgpack."""
     if fmt is WireFormat.JSON:

@@ -4,8 +4,15 @@ Error tree::
 
     HubError                  base of this package's errors
     ├── CommandError          a client mistake or a refusal: answered with an error reply
-    │                         (``code`` from ``ErrorCode``); nothing was changed
-    └── ProtocolError         a frame that is not a command at all (``bad_frame``)
+    │   │                     (``code`` from ``ErrorCode``); nothing was changed
+    │   ├── ProtocolError     a frame that is not a command at all (``bad_frame``)
+    │   └── StoreUnavailable  the datastore could not be reached (``unavailable``); the
+    │                         store raises it, so callers answer it like any refusal:
+    │                         an error reply, HTTP 503, or close 1013 on a join
+    ├── RoomNotFound          the room has no record (close 4004, HTTP 404, or
+    │                         ``not_found`` for a command in a room that was deleted)
+    └── SequenceGap           an event arrived ahead of the next seq; the hub fills the
+                              gap from the store's history (never reaches a client)
 
 Our own bugs are not ``HubError``: the WebSocket adapter logs them and closes the socket
 with ``CloseCode.INTERNAL`` (1011). Codes and close codes are documented in
@@ -72,3 +79,23 @@ class ProtocolError(CommandError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.BAD_FRAME, message)
+
+
+class StoreUnavailable(CommandError):
+    """The datastore is unreachable; nothing was changed, the same command may be retried."""
+
+    def __init__(self, message: str = "datastore unreachable, retry") -> None:
+        super().__init__(ErrorCode.UNAVAILABLE, message)
+
+
+class RoomNotFound(HubError):
+    """The room has no record in the store."""
+
+
+class SequenceGap(HubError):
+    """An event arrived with a seq beyond the next one; the events between are missing."""
+
+    def __init__(self, have: int, got: int) -> None:
+        super().__init__(f"have seq {have}, got {got}")
+        self.have = have
+        self.got = got

@@ -14,7 +14,8 @@ from typing import Any
 
 from livecart.chat.codec import WireFormat, encode_frame
 from livecart.chat.errors import CloseCode
-from livecart.chat.room_state import CHAT_TYPES, RoomState
+from livecart.chat.events import CHAT_TYPES
+from livecart.chat.room_state import RoomState
 from livecart.chat.session import HARD_LIMIT, LAG_OFF, LAG_ON, LAG_TIMEOUT, Session
 
 BASE_TICK = 0.05
@@ -51,6 +52,7 @@ class Room:
         return self.state.room_id
 
     def enqueue(self, event: dict[str, Any]) -> None:
+        """Add an applied event's wire dict (``RoomState.apply``'s result) to the next batch."""
         self.pending.append(event)
 
     def applied(self, seq: int) -> asyncio.Future[None] | None:

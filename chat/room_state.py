@@ -1,15 +1,18 @@
 """The state of one room as every node sees it, rebuilt from sequenced events.
 
-A node loads a ``RoomState`` from Redis once and then applies every event the room
+A node loads a ``RoomState`` from the store once and then applies every event the room
 publishes, in ``seq`` order. ``apply`` is deterministic: two nodes that applied the same
 events hold equal states, so any node can answer a join with a snapshot from memory.
 
 Guarantees:
 - ``apply`` accepts only the next event (``seq == self.seq + 1``); an older one is
-  ignored (returns False), a newer one raises ``SequenceGap`` and changes nothing: the
+  ignored (returns None), a newer one raises ``SequenceGap`` and changes nothing: the
   caller fetches what is missing.
-- ``history`` keeps the last ``HISTORY`` events, so ``events_since`` can answer a resume
-  exactly or say it cannot (None).
+- ``apply`` never changes the event; what each event type does is one entry of
+  ``_APPLY``. It returns the event's wire dict, made once here: the room enqueues that
+  same dict for its batch, and ``history`` keeps it for resumes.
+- ``history`` keeps the last ``HISTORY`` events (wire dicts), so ``events_since`` can
+  answer a resume exactly or say it cannot (None).
 Pure; no I/O.
 """
 
@@ -17,23 +20,32 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from livecart.chat.chat_rules import compile_banned_words
+from livecart.chat.errors import SequenceGap
+from livecart.chat.events import (
+    CHAT_TYPES,
+    MODERATION,
+    ChatDeleted,
+    ChatMessage,
+    LineupChanged,
+    Moderated,
+    Pinned,
+    ProductChanged,
+    RoomChanged,
+    RoomEvent,
+    RoomInfo,
+    SaleChanged,
+    event_from_wire,
+)
 
 HISTORY = 1000
 RECENT_CHAT = 50
-CHAT_TYPES = frozenset({"chat", "chat_deleted"})
 
-
-class SequenceGap(Exception):
-    """An event arrived with a seq beyond the next one; the events between are missing."""
-
-    def __init__(self, have: int, got: int) -> None:
-        super().__init__(f"have seq {have}, got {got}")
-        self.have = have
-        self.got = got
+__all__ = ["HISTORY", "RECENT_CHAT", "RoomState", "SequenceGap"]
 
 
 @dataclass
@@ -56,80 +68,46 @@ class RoomState:
     chat: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_CHAT))
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
 
-    def room_info(self) -> dict[str, Any]:
-        return {
-            "id": self.room_id,
-            "title": self.title,
-            "host": self.host,
-            "status": self.status,
-            "slow_mode": self.slow_mode,
-        }
+    def info(self) -> RoomInfo:
+        return RoomInfo(self.room_id, self.title, self.host, self.status, self.slow_mode)
 
     def set_banned_words(self, words: list[str]) -> None:
         self.banned_words = list(words)
         self.banned_pattern = compile_banned_words(words)
 
-    def apply(self, event: dict[str, Any]) -> bool:
-        """Apply the next event. Returns False for a duplicate; raises ``SequenceGap``."""
-        seq = event["seq"]
-        if seq <= self.seq:
-            return False
-        if seq != self.seq + 1:
-            raise SequenceGap(self.seq, seq)
-        self._mutate(event)
-        self.seq = seq
-        self.history.append(event)
-        return True
+    def is_message(self, message_id: int) -> bool:
+        """True when ``message_id`` is a chat message still in the history."""
+        return any(e["seq"] == message_id and e["type"] == "chat" for e in self.history)
 
-    def _mutate(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "chat":
-            event["id"] = event["seq"]
-            self.chat.append(event)
-        elif kind == "chat_deleted":
-            gone = event.get("id")
-            kept = [m for m in self.chat if m.get("id") != gone]
-            if len(kept) != len(self.chat):
-                self.chat = deque(kept, maxlen=RECENT_CHAT)
-        elif kind == "room":
-            info = event.get("room", {})
-            self.title = info.get("title", self.title)
-            self.host = info.get("host", self.host)
-            self.status = info.get("status", self.status)
-            self.slow_mode = int(info.get("slow_mode", self.slow_mode))
-        elif kind == "product":
-            product = event["product"]
-            self.products[product["id"]] = product
-            if product["id"] not in self.lineup:
-                self.lineup.append(product["id"])
-        elif kind == "lineup":
-            self.lineup = list(event["lineup"])
-        elif kind == "pin":
-            self.pinned = event.get("product_id")
-        elif kind == "moderation":
-            action, vid = event["action"], event["vid"]
-            target = self.muted if action in ("mute", "unmute") else self.banned
-            if action in ("mute", "ban"):
-                target.add(vid)
-            else:
-                target.discard(vid)
-        elif kind == "sale":
-            pid = event["product_id"]
-            if event.get("sale") is None:
-                self.sales.pop(pid, None)
-            else:
-                self.sales[pid] = event["sale"]
+    def apply(self, event: RoomEvent) -> dict[str, Any] | None:
+        """Apply the next event and return its wire dict; None for a duplicate.
 
-    def restore_history(self, events: list[dict[str, Any]]) -> None:
-        """Take the room's stored history (oldest first) and rebuild the recent chat.
+        Raises ``SequenceGap`` (nothing changed) when events before it are missing.
+        """
+        if event.seq <= self.seq:
+            return None
+        if event.seq != self.seq + 1:
+            raise SequenceGap(self.seq, event.seq)
+        wire = event.to_wire()
+        _APPLY[type(event)](self, event, wire)
+        self.seq = event.seq
+        self.history.append(wire)
+        return wire
+
+    def restore_history(self, records: list[dict[str, Any]]) -> None:
+        """Take the room's stored history (sequenced records, oldest first) and rebuild
+        the recent chat. Raises ``ValueError`` for a record that is not a room event.
 
         The other state comes from its own keys; only chat lives in the history alone.
         """
-        self.history = deque(events[-HISTORY:], maxlen=HISTORY)
+        self.history = deque(maxlen=HISTORY)
         self.chat = deque(maxlen=RECENT_CHAT)
-        for event in self.history:
-            if event.get("type") in CHAT_TYPES:
-                self._mutate(event)
+        for record in records[-HISTORY:]:
+            event = event_from_wire(record)
+            wire = event.to_wire()
+            if event.TYPE in CHAT_TYPES:
+                _APPLY[type(event)](self, event, wire)
+            self.history.append(wire)
 
     def events_since(self, since: int) -> list[dict[str, Any]] | None:
         """Every event after ``since`` in order, or None when history no longer has them."""
@@ -147,10 +125,72 @@ class RoomState:
         return {
             "epoch": self.epoch,
             "seq": self.seq,
-            "room": self.room_info(),
+            "room": self.info().to_wire(),
             "products": dict(self.products),
             "lineup": list(self.lineup),
             "pinned": self.pinned,
             "sales": dict(self.sales),
             "chat": list(self.chat),
         }
+
+
+# -- what each event does to the state: one entry per event type --------------------------
+
+
+def _chat(state: RoomState, _event: ChatMessage, wire: dict[str, Any]) -> None:
+    state.chat.append(wire)
+
+
+def _chat_deleted(state: RoomState, event: ChatDeleted, _wire: dict[str, Any]) -> None:
+    kept = [m for m in state.chat if m["id"] != event.id]
+    if len(kept) != len(state.chat):
+        state.chat = deque(kept, maxlen=RECENT_CHAT)
+
+
+def _room(state: RoomState, event: RoomChanged, _wire: dict[str, Any]) -> None:
+    info = event.room
+    state.title, state.host, state.status = info.title, info.host, info.status
+    state.slow_mode = info.slow_mode
+
+
+def _product(state: RoomState, event: ProductChanged, _wire: dict[str, Any]) -> None:
+    pid = event.product_id
+    state.products[pid] = dict(event.product)
+    if pid not in state.lineup:
+        state.lineup.append(pid)
+
+
+def _lineup(state: RoomState, event: LineupChanged, _wire: dict[str, Any]) -> None:
+    state.lineup = list(event.lineup)
+
+
+def _pin(state: RoomState, event: Pinned, _wire: dict[str, Any]) -> None:
+    state.pinned = event.product_id
+
+
+def _moderation(state: RoomState, event: Moderated, _wire: dict[str, Any]) -> None:
+    name, joins = MODERATION[event.action]
+    target = state.muted if name == "muted" else state.banned
+    if joins:
+        target.add(event.vid)
+    else:
+        target.discard(event.vid)
+
+
+def _sale(state: RoomState, event: SaleChanged, _wire: dict[str, Any]) -> None:
+    if event.sale is None:
+        state.sales.pop(event.product_id, None)
+    else:
+        state.sales[event.product_id] = dict(event.sale)
+
+
+_APPLY: Mapping[type[RoomEvent], Callable[[RoomState, Any, dict[str, Any]], None]] = {
+    ChatMessage: _chat,
+    ChatDeleted: _chat_deleted,
+    RoomChanged: _room,
+    ProductChanged: _product,
+    LineupChanged: _lineup,
+    Pinned: _pin,
+    Moderated: _moderation,
+    SaleChanged: _sale,
+}

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from livecart.chat.chat_rules import TokenBucket
+from livecart.chat.chat_rules import ChatLimits, TokenBucket
 from livecart.chat.codec import WireFormat, encode_frame
 from livecart.chat.errors import CloseCode
 from livecart.transport import HARD_LIMIT_BYTES, SLOW_CONSUMER_BYTES, Transport
@@ -42,8 +42,7 @@ class Session:
     role: str  # "viewer" or "host"
     room_id: str = ""
     commands: TokenBucket = field(default_factory=lambda: TokenBucket(rate=20, burst=40))
-    chat_bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=1, burst=3))
-    last_chat: float | None = None
+    chat_limits: ChatLimits = field(default_factory=ChatLimits)
     closer: Callable[[int, str], None] | None = None
     lagging: bool = False
     lagging_since: float = 0.0
@@ -53,9 +52,6 @@ class Session:
     @property
     def is_host(self) -> bool:
         return self.role == "host"
-
-    def user(self) -> dict[str, str]:
-        return {"vid": self.vid, "name": self.name, "role": self.role}
 
     def write(self, frame: bytes) -> None:
         """Queue a prebuilt frame; a closed or closing connection is skipped."""

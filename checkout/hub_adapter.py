@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from livecart.chat.errors import CommandError, ErrorCode
+from livecart.chat.events import SaleChanged
 from livecart.checkout.errors import CheckoutError
 from livecart.checkout.service import CheckoutService
 
@@ -86,7 +87,7 @@ class HubCheckout:
 
     async def execute(
         self, room_id: str, actor: Buyer, name: str, args: dict[str, Any], state: object
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    ) -> tuple[dict[str, Any], SaleChanged | None]:
         """Run one checkout command; returns (reply data, ``sale`` event or ``None``).
         Raises ``CommandError``."""
         svc = self.service
@@ -130,8 +131,7 @@ class HubCheckout:
             sale = await _checkout(lambda: svc.close_sale(room_id, args.get("product_id")))
         else:
             raise CommandError(ErrorCode.BAD_COMMAND, f"{name} is not a checkout command")
-        event = {"type": "sale", "product_id": sale["product_id"], "sale": sale}
-        return {"sale": sale}, event
+        return {"sale": sale}, SaleChanged(product_id=sale["product_id"], sale=sale)
 
     async def live(self, room_id: str, state: object) -> dict[str, Any]:
         """``{"stock": {product_id: units_left}, "bought": [...]}``, read now."""

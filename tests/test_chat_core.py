@@ -22,9 +22,17 @@ from livecart.chat.chat_rules import (
     compile_banned_words,
 )
 from livecart.chat.codec import WireFormat, decode, encode_frame
-from livecart.chat.errors import CommandError, ProtocolError
+from livecart.chat.errors import CommandError, ProtocolError, SequenceGap
+from livecart.chat.events import (
+    ChatDeleted,
+    ChatMessage,
+    ChatUser,
+    Moderated,
+    Pinned,
+    ProductChanged,
+)
 from livecart.chat.room import tick_interval
-from livecart.chat.room_state import RoomState, SequenceGap
+from livecart.chat.room_state import RoomState
 from livecart.wsframe import close_frame
 
 
@@ -37,24 +45,24 @@ def code_of(fn: Any, *args: Any) -> str:
 # -- room state --------------------------------------------------------------------------
 
 
-def chat(seq: int, text: str = "hi") -> dict[str, Any]:
-    return {"seq": seq, "ts": 1.0, "type": "chat", "user": {"vid": "v1", "name": "A"}, "text": text}
+def chat(seq: int, text: str = "hi") -> ChatMessage:
+    return ChatMessage(seq=seq, ts=1.0, user=ChatUser("v1", "A", "viewer"), text=text)
 
 
 def test_room_state_applies_in_order_ignores_duplicates_and_detects_gaps() -> None:
     state = RoomState("r", "e1")
     assert state.apply(chat(1))
-    assert not state.apply(chat(1))  # duplicate
+    assert state.apply(chat(1)) is None  # duplicate
     with pytest.raises(SequenceGap):
         state.apply(chat(3))
     assert state.seq == 1 and len(state.chat) == 1
-    state.apply({"seq": 2, "type": "product", "product": {"id": "p1", "name": "A"}})
-    state.apply({"seq": 3, "type": "pin", "product_id": "p1"})
-    state.apply({"seq": 4, "type": "moderation", "action": "mute", "vid": "v9"})
-    state.apply({"seq": 5, "type": "chat_deleted", "id": 1})
+    state.apply(ProductChanged(seq=2, product={"id": "p1", "name": "A"}))
+    state.apply(Pinned(seq=3, product_id="p1"))
+    state.apply(Moderated(seq=4, action="mute", vid="v9"))
+    state.apply(ChatDeleted(seq=5, id=1))
     assert state.lineup == ["p1"] and state.pinned == "p1" and state.muted == {"v9"}
     assert list(state.chat) == []
-    state.apply({"seq": 6, "type": "moderation", "action": "unmute", "vid": "v9"})
+    state.apply(Moderated(seq=6, action="unmute", vid="v9"))
     assert state.muted == set()
 
 
@@ -71,11 +79,15 @@ def test_room_state_keeps_last_50_chat_and_answers_resume_exactly() -> None:
 
 def test_restore_history_rebuilds_recent_chat_with_deletions() -> None:
     state = RoomState("r", "e1")
-    events = [chat(1, "a"), chat(2, "b"), {"seq": 3, "type": "chat_deleted", "id": 1}]
+    records = [
+        {"seq": 1, **chat(1, "a").to_record()},
+        {"seq": 2, **chat(2, "b").to_record()},
+        {"seq": 3, "ts": 1.0, "type": "chat_deleted", "id": 1},
+    ]
     state.seq = 3
-    state.restore_history(events)
+    state.restore_history(records)
     assert [m["text"] for m in state.chat] == ["b"]
-    assert state.events_since(1) == events[1:]
+    assert state.events_since(1) == [chat(2, "b").to_wire(), records[2]]
 
 
 # -- chat rules --------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Chat rules, moderation, hearts and the explain queue through a real node."""
+"""Chat rules, moderation, hearts and the explain queue through a real node: the wiring
+(frames in, replies and events out, sockets closed). Every rule case on its own is in the
+pure tests of ``test_chat_decisions.py``."""
 
 from __future__ import annotations
 

@@ -15,12 +15,10 @@ from aiohttp import web
 
 from livecart.chat import commands as c
 from livecart.chat import identity
-from livecart.chat.errors import CommandError, ErrorCode
-from livecart.chat.hub import Actor
-from livecart.chat.store import RoomNotFound, text
+from livecart.chat.actor import Actor
+from livecart.chat.errors import CommandError, ErrorCode, RoomNotFound
 from livecart.chat.subscriber import REDIS_DOWN
 from livecart.checkout.errors import CheckoutError
-from livecart.keyspace import room_key
 from livecart.web.auth import bearer, is_admin, is_host
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 
@@ -69,7 +67,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return error(exc.code, exc.message)
     except RoomNotFound:
         return error("not_found", "no such room")
-    except REDIS_DOWN:
+    except REDIS_DOWN:  # checkout's own Redis calls; the hub's store raises CommandError
         return error("unavailable", "datastore unreachable, retry")
 
 
@@ -116,8 +114,8 @@ async def list_rooms(request: web.Request) -> web.Response:
         meta = await hub.store.meta(room_id)
         if not meta:
             continue
-        loaded = hub.rooms.get(room_id)
-        viewers = loaded.live.get("viewers", 0) if loaded else await _viewers(request, room_id)
+        loaded = hub.loaded(room_id)
+        viewers = loaded.live.get("viewers", 0) if loaded else await hub.store.viewers(room_id)
         rooms.append(
             {
                 "id": room_id,
@@ -130,11 +128,6 @@ async def list_rooms(request: web.Request) -> web.Response:
     order = {"live": 0, "scheduled": 1, "ended": 2}
     rooms.sort(key=lambda r: (order.get(r["status"], 3), -r["viewers"], r["id"]))
     return web.json_response({"rooms": rooms})
-
-
-async def _viewers(request: web.Request, room_id: str) -> int:
-    raw = await request.app[HUB].redis.hvals(room_key(room_id, "presence"))
-    return sum(int(text(v).split(":")[0]) for v in raw)
 
 
 async def get_room(request: web.Request) -> web.Response:
@@ -153,11 +146,7 @@ async def host_actor(request: web.Request) -> Actor:
     room_id = request.match_info["room"]
     if not await is_host(hub.store, room_id, token, request.app[ADMIN_TOKEN]):
         raise CommandError("unauthorized", "host token required")
-    return Actor(
-        vid="vhost-" + room_id[:30],
-        name=(await hub.store.meta(room_id)).get("host", "host"),
-        role="host",
-    )
+    return Actor.host(room_id, (await hub.store.meta(room_id)).get("host", "host"))
 
 
 async def _run(request: web.Request, obj: dict[str, Any]) -> web.Response:
@@ -199,7 +188,7 @@ async def unpin(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    ok = hub.subscriber.connected.is_set()
+    ok = hub.connected
     return web.json_response({"ok": ok, "node": hub.node_id}, status=200 if ok else 503)
 
 

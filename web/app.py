@@ -9,11 +9,13 @@ and awaited on shutdown. No module globals: state hangs off ``web.AppKey``s.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from livecart.chat.hub import Hub
+from livecart.chat.store_redis import RedisRoomStore
 from livecart.checkout.hub_adapter import HubCheckout
 from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.service import CheckoutService
@@ -23,7 +25,7 @@ from livecart.streamer.app import setup_streamer
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
 from livecart.web.config import Config
-from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
+from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 from livecart.web.live_status import LiveStatus
 from livecart.web.pages import setup_pages
 from livecart.web.show_api import CHECKOUT, setup_show_api
@@ -36,10 +38,10 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.redis_url, "create_app needs config.redis_url"
     redis = redis_client(config.redis_url)
-    app[REDIS] = redis
     service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
     app[CHECKOUT] = service
-    hub = Hub(redis, node_id=config.node_id, checkout=HubCheckout(service))
+    store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))
+    hub = Hub(store, checkout=HubCheckout(service))
     app[HUB] = hub
     await hub.start()
     app[ADMIN_TOKEN] = await admin_token(hub.store, config.admin_token)

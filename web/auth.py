@@ -1,7 +1,8 @@
 """Who is calling: the admin token (any room) or a room's host token.
 
 Host tokens are stored only as SHA-256 in the room record. Comparisons are constant
-time. Raises nothing: callers get a bool and answer 401/4001 themselves.
+time. Refusals are a bool: callers answer 401/4001 themselves; a store that cannot be
+reached raises ``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import secrets
 
 from livecart.chat import identity
 from livecart.chat.store import RoomStore
-from livecart.keyspace import ADMIN_TOKEN_KEY
 
 
 async def admin_token(store: RoomStore, configured: str | None) -> str:
@@ -19,10 +19,7 @@ async def admin_token(store: RoomStore, configured: str | None) -> str:
     the first node that asks)."""
     if configured:
         return configured
-    await store.redis.set(ADMIN_TOKEN_KEY, "adm_" + secrets.token_urlsafe(24), nx=True)
-    value = await store.redis.get(ADMIN_TOKEN_KEY)
-    assert isinstance(value, bytes)
-    return value.decode()
+    return await store.admin_token("adm_" + secrets.token_urlsafe(24))
 
 
 def is_admin(token: str | None, admin: str) -> bool:

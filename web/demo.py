@@ -8,7 +8,7 @@ from aiohttp import web
 
 from livecart.chat import commands as c
 from livecart.chat import identity
-from livecart.chat.hub import Actor
+from livecart.chat.actor import Actor
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 
 DEMO_ROOM = "demo"
@@ -34,7 +34,7 @@ async def ensure_demo_room(app: web.Application) -> str | None:
     if not created:
         return None
     room = await hub.room(DEMO_ROOM)
-    host = Actor(vid="vhost-demo", name="Mia", role="host")
+    host = Actor.host(DEMO_ROOM, "Mia")
     for product in DEMO_PRODUCTS:
         await hub.execute(room, host, c.parse_command({"cmd": "add_product", **product}))
     return token

@@ -15,9 +15,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from livecart.chat.actor import Actor
 from livecart.chat.commands import SetStatus
 from livecart.chat.errors import CommandError
-from livecart.chat.hub import Actor, Hub
+from livecart.chat.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,7 @@ class LiveStatus:
         try:
             room = await hub.room(room_id)
             if room.state.status != status:
-                host = Actor(vid="vhost-" + room_id[:30], name=room.state.host, role="host")
-                await hub.execute(room, host, SetStatus(status))
+                await hub.execute(room, Actor.host(room_id, room.state.host), SetStatus(status))
         except CommandError as exc:
             log.warning("room %s: could not set status %s: %s", room_id, status, exc)
 

@@ -14,10 +14,14 @@ import logging
 from aiohttp import WSMsgType, web
 
 from livecart.chat.codec import SUBPROTOCOLS, WireFormat, decode
-from livecart.chat.errors import CloseCode, CommandError, ProtocolError
+from livecart.chat.errors import (
+    CloseCode,
+    CommandError,
+    ProtocolError,
+    RoomNotFound,
+    StoreUnavailable,
+)
 from livecart.chat.session import Session
-from livecart.chat.store import RoomNotFound
-from livecart.chat.subscriber import REDIS_DOWN
 from livecart.display_names import clean_display_name
 from livecart.web.auth import is_host
 from livecart.web.keys import ADMIN_TOKEN, HUB
@@ -43,7 +47,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     if query.get("token"):
         try:
             ok = await is_host(hub.store, room_id, query["token"], request.app[ADMIN_TOKEN])
-        except REDIS_DOWN:
+        except StoreUnavailable:
             await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"datastore unreachable")
             return ws
         if not ok:

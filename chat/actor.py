@@ -1,0 +1,25 @@
+"""Who runs a command: a session's user, or the host acting through the HTTP API or the
+server itself (live status, demo room). Pure; no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HOST_VID_PREFIX = "vhost-"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    vid: str
+    name: str
+    role: str  # "viewer" or "host"
+
+    @property
+    def is_host(self) -> bool:
+        return self.role == "host"
+
+    @classmethod
+    def host(cls, room_id: str, name: str) -> Actor:
+        """The room's host when no host session is involved: one vid per room
+        (``vhost-<room>``, cut to a viewer id's length), speaking under ``name``."""
+        return cls(vid=HOST_VID_PREFIX + room_id[:30], name=name, role="host")

@@ -1,0 +1,236 @@
+"""Room events: the sequenced events of docs/protocol.md as small frozen dataclasses.
+
+Every event has a ``seq`` (0 until the store sequences it), a server timestamp ``ts``
+(milliseconds since the Unix epoch) and fields of its own. Three forms, one per reader:
+
+- the object: what the hub, the room state and the rules work with; never mutated;
+- ``to_wire()``: the dict clients get, byte for byte the shape docs/protocol.md shows
+  (``{"seq", "ts", "type", <fields>}``; a ``chat`` event ends with ``"id"`` = its seq);
+- ``to_record()``: what the store keeps and publishes before the seq is known (the wire
+  dict without ``seq``, and without a chat event's ``id``); the store puts ``seq`` first.
+
+``event_from_wire(obj)`` reads either dict form back (a record with its ``seq``, as the
+store's history and pub/sub carry it) through one table, ``EVENT_TYPES``, and raises
+``ValueError`` for anything that is not a room event. Convert once per event, never per
+socket: the room keeps the wire dict it enqueues and replays. Pure; no I/O.
+
+Payload mappings (``product``, ``sale``) are JSON objects shared with the room state:
+nothing writes to them after the event is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+#: Moderation actions: the set each one changes and whether the viewer joins (True) or
+#: leaves (False) it. The room state and the store's writes both read this table.
+MODERATION: Mapping[str, tuple[str, bool]] = {
+    "mute": ("muted", True),
+    "unmute": ("muted", False),
+    "ban": ("banned", True),
+    "unban": ("banned", False),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomEvent:
+    TYPE: ClassVar[str] = ""
+    seq: int = 0
+    ts: float = 0.0
+
+    def fields(self) -> dict[str, Any]:
+        """The event's own fields, in wire order."""
+        raise NotImplementedError
+
+    def to_record(self) -> dict[str, Any]:
+        """The stored form, before sequencing: ``{"ts", "type", <fields>}``."""
+        return {"ts": self.ts, "type": self.TYPE, **self.fields()}
+
+    def to_wire(self) -> dict[str, Any]:
+        """The client form: ``{"seq", "ts", "type", <fields>}``."""
+        return {"seq": self.seq, "ts": self.ts, "type": self.TYPE, **self.fields()}
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUser:
+    vid: str
+    name: str
+    role: str
+
+    def to_wire(self) -> dict[str, str]:
+        return {"vid": self.vid, "name": self.name, "role": self.role}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatMessage(RoomEvent):
+    """A chat message; its id is its seq."""
+
+    TYPE: ClassVar[str] = "chat"
+    user: ChatUser
+    text: str
+
+    def fields(self) -> dict[str, Any]:
+        return {"user": self.user.to_wire(), "text": self.text}
+
+    def to_wire(self) -> dict[str, Any]:
+        return {**RoomEvent.to_wire(self), "id": self.seq}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatDeleted(RoomEvent):
+    TYPE: ClassVar[str] = "chat_deleted"
+    id: int
+
+    def fields(self) -> dict[str, Any]:
+        return {"id": self.id}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    id: str
+    title: str
+    host: str
+    status: str
+    slow_mode: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "host": self.host,
+            "status": self.status,
+            "slow_mode": self.slow_mode,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomChanged(RoomEvent):
+    TYPE: ClassVar[str] = "room"
+    room: RoomInfo
+
+    def fields(self) -> dict[str, Any]:
+        return {"room": self.room.to_wire()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProductChanged(RoomEvent):
+    TYPE: ClassVar[str] = "product"
+    product: Mapping[str, Any]
+
+    @property
+    def product_id(self) -> str:
+        return str(self.product["id"])
+
+    def fields(self) -> dict[str, Any]:
+        return {"product": self.product}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineupChanged(RoomEvent):
+    TYPE: ClassVar[str] = "lineup"
+    lineup: tuple[str, ...]
+
+    def fields(self) -> dict[str, Any]:
+        return {"lineup": list(self.lineup)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pinned(RoomEvent):
+    TYPE: ClassVar[str] = "pin"
+    product_id: str | None
+
+    def fields(self) -> dict[str, Any]:
+        return {"product_id": self.product_id}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Moderated(RoomEvent):
+    TYPE: ClassVar[str] = "moderation"
+    action: str
+    vid: str
+
+    def __post_init__(self) -> None:
+        if self.action not in MODERATION:
+            raise ValueError(f"moderation: unknown action {self.action!r}")
+
+    def fields(self) -> dict[str, Any]:
+        return {"action": self.action, "vid": self.vid}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaleChanged(RoomEvent):
+    """A flash sale was opened, scheduled or closed (``sale`` None: removed)."""
+
+    TYPE: ClassVar[str] = "sale"
+    product_id: str
+    sale: Mapping[str, Any] | None
+
+    def fields(self) -> dict[str, Any]:
+        return {"product_id": self.product_id, "sale": self.sale}
+
+
+def _chat(obj: Mapping[str, Any], seq: int, ts: float) -> RoomEvent:
+    user = obj["user"]
+    return ChatMessage(
+        seq=seq,
+        ts=ts,
+        user=ChatUser(str(user["vid"]), str(user["name"]), str(user["role"])),
+        text=str(obj["text"]),
+    )
+
+
+def _room(obj: Mapping[str, Any], seq: int, ts: float) -> RoomEvent:
+    info = obj["room"]
+    return RoomChanged(
+        seq=seq,
+        ts=ts,
+        room=RoomInfo(
+            str(info["id"]),
+            str(info["title"]),
+            str(info["host"]),
+            str(info["status"]),
+            int(info["slow_mode"]),
+        ),
+    )
+
+
+def _pin(obj: Mapping[str, Any], seq: int, ts: float) -> RoomEvent:
+    pid = obj.get("product_id")
+    return Pinned(seq=seq, ts=ts, product_id=None if pid is None else str(pid))
+
+
+Reader = Callable[[Mapping[str, Any], int, float], RoomEvent]
+
+#: Reads one event type's fields. One entry per type of docs/protocol.md.
+EVENT_TYPES: Mapping[str, Reader] = {
+    "chat": _chat,
+    "chat_deleted": lambda o, seq, ts: ChatDeleted(seq=seq, ts=ts, id=int(o["id"])),
+    "room": _room,
+    "product": lambda o, seq, ts: ProductChanged(seq=seq, ts=ts, product=dict(o["product"])),
+    "lineup": lambda o, seq, ts: LineupChanged(seq=seq, ts=ts, lineup=tuple(o["lineup"])),
+    "pin": _pin,
+    "moderation": lambda o, seq, ts: Moderated(
+        seq=seq, ts=ts, action=str(o["action"]), vid=str(o["vid"])
+    ),
+    "sale": lambda o, seq, ts: SaleChanged(
+        seq=seq, ts=ts, product_id=str(o["product_id"]), sale=o.get("sale")
+    ),
+}
+
+CHAT_TYPES = frozenset({ChatMessage.TYPE, ChatDeleted.TYPE})
+
+
+def event_from_wire(obj: Mapping[str, Any]) -> RoomEvent:
+    """The event a wire dict or a sequenced record holds. Raises ``ValueError``."""
+    read = EVENT_TYPES.get(obj.get("type", ""))
+    if read is None:
+        raise ValueError(f"not a room event: {str(obj.get('type'))[:40]!r}")
+    ts = obj.get("ts", 0.0)  # kept as it came (an int stays an int on the wire)
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        raise ValueError("ts: must be a number")
+    try:
+        return read(obj, int(obj.get("seq", 0)), ts)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed {obj.get('type')} event") from exc

@@ -1,0 +1,120 @@
+"""The hub's two background loops: the ticker and the live-values (presence) loop.
+
+- ``ticker``: every ``BASE_TICK`` it flushes each due room (``Room.flush``: one frame per
+  session, encoded once per format) and publishes the hearts tapped on this node since
+  the last tick, in one round trip. It never awaits a client or the store.
+- ``presence``: every second it reports this node's viewers of each room and reads back
+  the room's viewers, explain ranking and hearts total; every 250 ms while a room has a
+  sale that is not closed, it reads checkout's live values (a flash sale can sell out in
+  a second). A room empty for ``UNLOAD_AFTER`` seconds is unloaded. While the store is
+  away the values stay as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from livecart.cancellation import stop_if_cancelled
+from livecart.chat.checkout_port import CheckoutPort
+from livecart.chat.errors import CommandError
+from livecart.chat.room import BASE_TICK, Room
+from livecart.chat.rooms import Rooms, Spawn
+from livecart.chat.store import RoomStore
+from livecart.chat.subscriber import REDIS_DOWN
+
+log = logging.getLogger(__name__)
+
+PRESENCE_INTERVAL = 1.0
+SALE_LIVE_INTERVAL = 0.25
+UNLOAD_AFTER = 30.0
+
+
+class Loops:
+    def __init__(
+        self,
+        rooms: Rooms,
+        store: RoomStore,
+        checkout: CheckoutPort | None,
+        clock: Callable[[], float],
+        spawn: Spawn,
+    ) -> None:
+        self.rooms = rooms
+        self.store = store
+        self.checkout = checkout
+        self.clock = clock
+        self._spawn = spawn
+        self.deliveries = 0
+
+    async def ticker(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            stop_if_cancelled()
+            next_tick += BASE_TICK
+            delay = next_tick - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                next_tick = loop.time()  # fell behind: do not try to catch up in a burst
+            now = self.clock()
+            hearts: dict[str, int] = {}
+            for room in list(self.rooms.loaded.values()):
+                if room.local_hearts:
+                    hearts[room.room_id] = room.local_hearts
+                    room.local_hearts = 0
+                if room.due(now):
+                    try:
+                        self.deliveries += room.flush(now)
+                    except Exception:
+                        log.exception("flush of room %s failed", room.room_id)
+            if hearts:
+                self._spawn(self._publish_hearts(hearts))
+
+    async def _publish_hearts(self, hearts: dict[str, int]) -> None:
+        # Hearts are ephemeral: taps lost while the store is away are acceptable.
+        with contextlib.suppress(CommandError):
+            await self.store.add_hearts(hearts)
+
+    async def presence(self) -> None:
+        rounds_per_presence = round(PRESENCE_INTERVAL / SALE_LIVE_INTERVAL)
+        n = 0
+        while True:
+            stop_if_cancelled()
+            await asyncio.sleep(SALE_LIVE_INTERVAL)
+            n += 1
+            presence = n % rounds_per_presence == 0
+            now = self.clock()
+            for room in list(self.rooms.loaded.values()):
+                idle = room.empty_since is not None and now - room.empty_since > UNLOAD_AFTER
+                if presence and idle and not room.sessions:
+                    self.rooms.unload(room)
+                    continue
+                selling = any(s.get("state") != "closed" for s in room.state.sales.values())
+                if not (presence or selling):
+                    continue
+                try:
+                    await self.refresh_live(room, presence=presence)
+                except (*REDIS_DOWN, CommandError):  # REDIS_DOWN: checkout's live values
+                    pass  # the store is away: the values stay as they were until it is back
+                except Exception:
+                    log.exception("live values of room %s failed", room.room_id)
+
+    async def refresh_live(self, room: Room, presence: bool = True) -> None:
+        """Report this node's viewers and read the room's live values (one round trip,
+        plus one for checkout when the room has sales)."""
+        if presence:
+            viewers = sum(1 for s in room.sessions if not s.is_host)
+            read = await self.store.presence(room.room_id, viewers)
+            room.set_live("viewers", read.viewers)
+            room.set_live("explain", read.explain)
+            room.live["hearts_total"] = max(room.live.get("hearts_total", 0), read.hearts)
+        if self.checkout is not None and room.state.sales:
+            for name, value in (await self.checkout.live(room.room_id, room.state)).items():
+                if name == "bought":
+                    if value:
+                        room.pending_live["bought"] = value
+                else:
+                    room.set_live(name, value)

@@ -1,0 +1,409 @@
+"""``RoomStore`` (``livecart.chat.store``) on Redis: room records, the event log, presence,
+hearts, the explain queue, and the node's feed over pub/sub.
+
+Every key of a room carries the room's hash tag (``livecart.keyspace.room_key``), so each
+script and transaction touches one slot and works unchanged on Redis Cluster.
+
+How the contract is kept:
+- ``emit`` is one Lua script: it checks the room exists, applies the writes, INCRs
+  ``seq``, appends ``{"seq": n, <record>}`` to ``history`` (trimmed to ``HISTORY``) and
+  PUBLISHes it as ``E<json>`` on the room's channel. ``set_banned_words`` runs the same
+  script without a seq and publishes ``C<json>``; hearts publish ``H<n>:<total>``. The
+  feed reads those three kinds back (``_FeedReader``); nothing else knows them.
+- ``load`` reads a room in one MULTI/EXEC, so the state and ``seq`` it returns agree.
+- redis' ``ConnectionError``/``TimeoutError`` (and ``OSError``) become
+  ``StoreUnavailable``; the script's ``NOROOM`` becomes ``RoomNotFound``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from livecart.chat.errors import RoomNotFound, StoreUnavailable
+from livecart.chat.events import MODERATION, RoomEvent, event_from_wire
+from livecart.chat.room_state import HISTORY, RoomState
+from livecart.chat.store import (
+    FeedListener,
+    Presence,
+    SaveLineup,
+    SaveModeration,
+    SavePin,
+    SaveProduct,
+    SaveRoomField,
+    Write,
+)
+from livecart.chat.subscriber import REDIS_DOWN, Subscriber
+from livecart.keyspace import (
+    ADMIN_TOKEN_KEY,
+    NODE_CHANNEL_PREFIX,
+    ROOMS_INDEX,
+    SECRET_KEY,
+    node_channel,
+    room_channel,
+    room_key,
+    room_of_channel,
+)
+
+log = logging.getLogger(__name__)
+PRESENCE_STALE_MS = 5000
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as str (the client returns bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn "Redis is away" into the contract's ``StoreUnavailable``."""
+    try:
+        yield
+    except REDIS_DOWN as exc:
+        raise StoreUnavailable() from exc
+
+
+# One Redis command of an emit: ``cmd`` on the room key ``name`` with ``args``.
+_Op = tuple[str, str, tuple[str | int, ...]]
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _moderation_op(w: SaveModeration) -> _Op:
+    name, joins = MODERATION[w.action]
+    return ("SADD" if joins else "SREM", name, (w.vid,))
+
+
+def _pin_op(w: SavePin) -> _Op:
+    return ("SET", "pinned", (w.product_id,)) if w.product_id is not None else ("DEL", "pinned", ())
+
+
+#: How each write of the contract lands in Redis: one entry per kind of write.
+_WRITES: Mapping[type[Any], Callable[[Any], _Op]] = {
+    SaveProduct: lambda w: ("HSET", "catalog", (w.product["id"], json.dumps(dict(w.product)))),
+    SaveLineup: lambda w: ("SET", "lineup", (json.dumps(list(w.lineup)),)),
+    SavePin: _pin_op,
+    SaveModeration: _moderation_op,
+    SaveRoomField: lambda w: ("HSET", "meta", (w.name, w.value)),
+}
+
+
+_EMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOROOM') end
+local allowed = {HSET=true, HDEL=true, SET=true, DEL=true, SADD=true, SREM=true, ZREM=true}
+local i = 5
+for _ = 1, tonumber(ARGV[4]) do
+  local cmd = ARGV[i]
+  if not allowed[cmd] then return redis.error_reply('BADOP ' .. cmd) end
+  local k = KEYS[tonumber(ARGV[i + 1])]
+  local nargs = tonumber(ARGV[i + 2])
+  local args = {}
+  for j = 1, nargs do args[j] = ARGV[i + 2 + j] end
+  redis.call(cmd, k, unpack(args))
+  i = i + 3 + nargs
+end
+if ARGV[2] == '' then
+  redis.call('PUBLISH', ARGV[1], ARGV[#ARGV])
+  return 0
+end
+local seq = redis.call('INCR', KEYS[2])
+local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
+redis.call('RPUSH', KEYS[3], msg)
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
+redis.call('PUBLISH', ARGV[1], 'E' .. msg)
+return seq
+"""
+
+_PRESENCE = """
+local now = tonumber(ARGV[3])
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+local all = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #all, 2 do
+  local c, t = string.match(all[i + 1], '(%d+):(%d+)')
+  if tonumber(t) < now - tonumber(ARGV[4]) then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    total = total + tonumber(c)
+  end
+end
+local ranked = redis.call('ZREVRANGE', KEYS[2], 0, 19, 'WITHSCORES')
+return {total, ranked, redis.call('GET', KEYS[3]) or '0'}
+"""
+
+_HEARTS = """
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'H' .. ARGV[1] .. ':' .. total)
+return total
+"""
+
+_EXPLAIN = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], 86400)
+  return redis.call('ZINCRBY', KEYS[2], 1, ARGV[2])
+end
+return redis.call('ZSCORE', KEYS[2], ARGV[2]) or '0'
+"""
+
+
+class RedisRoomStore:
+    """Implements ``livecart.chat.store.RoomStore`` on one Redis (or Redis Cluster)."""
+
+    def __init__(self, redis: aioredis.Redis, node_id: str) -> None:
+        self._redis = redis
+        self._node_id = node_id
+        self._emit = redis.register_script(_EMIT)
+        self._presence = redis.register_script(_PRESENCE)
+        self._explain = redis.register_script(_EXPLAIN)
+        self._hearts = redis.register_script(_HEARTS)
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    def feed(self, listener: FeedListener) -> RedisFeed:
+        return RedisFeed(self._redis, self._node_id, listener)
+
+    async def _shared_value(self, key: str, new: str) -> str:
+        with _reachable():
+            await self._redis.set(key, new, nx=True)
+            value = await self._redis.get(key)
+        assert isinstance(value, bytes)
+        return value.decode()
+
+    async def secret(self) -> bytes:
+        return (await self._shared_value(SECRET_KEY, secrets.token_hex(32))).encode()
+
+    async def admin_token(self, new: str) -> str:
+        return await self._shared_value(ADMIN_TOKEN_KEY, new)
+
+    async def create_room(
+        self, room_id: str, *, title: str, host: str, host_token_hash: str, commission_rate: float
+    ) -> bool:
+        meta: dict[str, str | int] = {
+            "id": room_id,
+            "title": title,
+            "host": host,
+            "status": "scheduled",
+            "slow_mode": 0,
+            "epoch": secrets.token_urlsafe(8),
+            "host_token_sha": host_token_hash,
+            "commission_rate": repr(commission_rate),
+            "created": int(time.time() * 1000),
+        }
+        with _reachable():
+            created = await self._redis.hsetnx(room_key(room_id, "meta"), "id", room_id)
+            if not created:
+                return False
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(room_key(room_id, "meta"), mapping=cast(Any, meta))
+                pipe.set(room_key(room_id, "seq"), 0, nx=True)
+                pipe.sadd(ROOMS_INDEX, room_id)
+                await pipe.execute()
+        return True
+
+    async def meta(self, room_id: str) -> dict[str, str]:
+        with _reachable():
+            raw = await self._redis.hgetall(room_key(room_id, "meta"))
+        return {text(k): text(v) for k, v in raw.items()}
+
+    async def room_ids(self) -> list[str]:
+        with _reachable():
+            return sorted(text(m) for m in await self._redis.smembers(ROOMS_INDEX))
+
+    async def load(self, room_id: str) -> tuple[RoomState, int]:
+        with _reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for name in ("meta", "catalog"):
+                    pipe.hgetall(room_key(room_id, name))
+                for name in ("lineup", "pinned"):
+                    pipe.get(room_key(room_id, name))
+                for name in ("muted", "banned"):
+                    pipe.smembers(room_key(room_id, name))
+                for name in ("words", "seq"):
+                    pipe.get(room_key(room_id, name))
+                pipe.lrange(room_key(room_id, "history"), 0, -1)
+                pipe.get(room_key(room_id, "hearts"))
+                (
+                    meta_raw,
+                    products_raw,
+                    lineup,
+                    pinned,
+                    muted,
+                    banned,
+                    words,
+                    seq,
+                    history,
+                    hearts,
+                ) = await pipe.execute()
+        if not meta_raw:
+            raise RoomNotFound(room_id)
+        meta = {k.decode(): v.decode() for k, v in meta_raw.items()}
+        state = RoomState(room_id=room_id, epoch=meta.get("epoch", ""))
+        state.title = meta.get("title", "")
+        state.host = meta.get("host", "")
+        state.status = meta.get("status", "scheduled")
+        state.slow_mode = int(meta.get("slow_mode", 0))
+        state.products = {k.decode(): json.loads(v) for k, v in products_raw.items()}
+        order = json.loads(lineup) if lineup else []
+        state.lineup = [p for p in order if p in state.products]
+        state.lineup += [p for p in sorted(state.products) if p not in state.lineup]
+        state.pinned = pinned.decode() if pinned else None
+        state.muted = {m.decode() for m in muted}
+        state.banned = {b.decode() for b in banned}
+        state.set_banned_words(json.loads(words) if words else [])
+        state.seq = int(seq or 0)
+        state.restore_history([json.loads(e) for e in history])
+        return state, int(hearts or 0)
+
+    async def emit(self, room_id: str, event: RoomEvent, writes: tuple[Write, ...] = ()) -> int:
+        ops = [_WRITES[type(w)](w) for w in writes]
+        return int(await self._run_emit(room_id, _dump(event.to_record()), ops))
+
+    async def set_banned_words(self, room_id: str, words: list[str]) -> None:
+        message = "C" + _dump({"type": "words", "words": words})
+        await self._run_emit(room_id, "", [("SET", "words", (json.dumps(words),))], message)
+
+    async def _run_emit(
+        self, room_id: str, body: str, ops: list[_Op], message: str | None = None
+    ) -> Any:
+        """The emit script: ``ops``, then ``body`` sequenced and published; or, with an
+        empty ``body``, ``ops`` and the unsequenced ``message`` published."""
+        keys: list[str] = []
+        argv: list[str | int] = []
+        for cmd, name, args in ops:
+            keys.append(room_key(room_id, name))
+            argv += [cmd, 3 + len(keys), len(args), *args]
+        if message is not None:
+            argv.append(message)
+        with _reachable():
+            try:
+                return await self._emit(
+                    keys=[
+                        room_key(room_id, "meta"),
+                        room_key(room_id, "seq"),
+                        room_key(room_id, "history"),
+                        *keys,
+                    ],
+                    args=[room_channel(room_id), body, HISTORY, len(ops), *argv],
+                )
+            except aioredis.ResponseError as exc:
+                if "NOROOM" in str(exc):
+                    raise RoomNotFound(room_id) from exc
+                raise
+
+    async def history_after(self, room_id: str, seq: int) -> list[RoomEvent]:
+        with _reachable():
+            raw = await self._redis.lrange(room_key(room_id, "history"), 0, -1)
+        events = [event_from_wire(json.loads(e)) for e in raw]
+        return [e for e in events if e.seq > seq]
+
+    async def presence(self, room_id: str, local_viewers: int) -> Presence:
+        with _reachable():
+            total, ranked, hearts = await self._presence(
+                keys=[
+                    room_key(room_id, "presence"),
+                    room_key(room_id, "explain:rank"),
+                    room_key(room_id, "hearts"),
+                ],
+                args=[self._node_id, local_viewers, int(time.time() * 1000), PRESENCE_STALE_MS],
+            )
+        pairs = [[ranked[i].decode(), int(float(ranked[i + 1]))] for i in range(0, len(ranked), 2)]
+        return Presence(int(total), pairs, int(hearts))
+
+    async def viewers(self, room_id: str) -> int:
+        with _reachable():
+            raw = await self._redis.hvals(room_key(room_id, "presence"))
+        return sum(int(text(v).split(":")[0]) for v in raw)
+
+    async def add_hearts(self, counts: dict[str, int]) -> None:
+        with _reachable():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for room_id, n in counts.items():
+                    await self._hearts(
+                        keys=[room_key(room_id, "hearts")],
+                        args=[n, room_channel(room_id)],
+                        client=pipe,
+                    )
+                await pipe.execute()
+
+    async def explain(self, room_id: str, product_id: str, vid: str) -> int:
+        with _reachable():
+            count = await self._explain(
+                keys=[
+                    room_key(room_id, f"explain:{product_id}"),
+                    room_key(room_id, "explain:rank"),
+                ],
+                args=[vid, product_id],
+            )
+        return int(float(count))
+
+    async def clear_explain(self, room_id: str, product_id: str) -> None:
+        with _reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(room_key(room_id, f"explain:{product_id}"))
+                pipe.zrem(room_key(room_id, "explain:rank"), product_id)
+                await pipe.execute()
+
+
+class RedisFeed:
+    """Implements ``livecart.chat.store.RoomFeed`` on the node's one pub/sub connection."""
+
+    def __init__(self, redis: aioredis.Redis, node_id: str, listener: FeedListener) -> None:
+        self._listener = listener
+        self._subscriber = Subscriber(
+            redis, node_channel(node_id), self._on_message, listener.on_reconnect
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self._subscriber.connected.is_set()
+
+    @property
+    def received(self) -> int:
+        return self._subscriber.received
+
+    async def run(self) -> None:
+        await self._subscriber.run()
+
+    async def wait_connected(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            await self._subscriber.connected.wait()
+
+    async def subscribe(self, room_id: str) -> None:
+        await self._subscriber.subscribe(room_channel(room_id))
+
+    def unsubscribe(self, room_id: str) -> None:
+        self._subscriber.unsubscribe(room_channel(room_id))
+
+    def _on_message(self, channel: str, data: bytes) -> None:
+        if channel.startswith(NODE_CHANNEL_PREFIX):
+            return
+        room_id = room_of_channel(channel)
+        kind = data[:1]
+        try:
+            if kind == b"E":
+                self._listener.on_event(room_id, event_from_wire(json.loads(data[1:])))
+            elif kind == b"H":
+                n, total = data[1:].split(b":")
+                self._listener.on_hearts(room_id, int(n), int(total))
+            elif kind == b"C":
+                message = json.loads(data[1:])
+                if message.get("type") == "words":
+                    self._listener.on_words(room_id, list(message.get("words", [])))
+        except Exception:
+            log.exception("bad message on room %s: %r", room_id, data[:200])
