@@ -27,3 +27,7 @@ class CheckoutPort(Protocol):
     async def sales(self, room_id: str) -> dict[str, dict[str, Any]]:
         """The room's sales by product, as the snapshot carries them."""
         ...
+
+    def forget(self, room_id: str) -> None:
+        """The room is no longer served by this node: drop what is kept for it here."""
+        ...

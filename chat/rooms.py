@@ -97,9 +97,12 @@ class Rooms:
                 done.exception()  # retrieved: no "never retrieved" warning
 
     def unload(self, room: Room) -> None:
-        """Drop a room nobody here watches; its presence entry goes with it."""
+        """Drop a room nobody here watches; its presence entry and what checkout keeps
+        for it on this node go with it."""
         self.loaded.pop(room.room_id, None)
         self.feed.unsubscribe(room.room_id)
+        if self.checkout is not None:
+            self.checkout.forget(room.room_id)
         self._spawn(self._leave_presence(room.room_id))
 
     async def _leave_presence(self, room_id: str) -> None:

@@ -6,7 +6,7 @@ scripts build the same names from the prefix they get as ``KEYS[1]`` (``lc:{<roo
 
 A room's keys, by owner (docs/checkout.md describes checkout's):
 
-- the room record and its events (``livecart.chat.store``): ``meta`` (hash: id, title,
+- the room record and its events (``livecart.chat.store_redis``): ``meta`` (hash: id, title,
   host, commission_rate, epoch, ...; checkout's ``confirm.lua`` reads host and
   commission_rate from it), ``seq``, ``history``, ``catalog``, ``lineup``, ``pinned``,
   ``muted``, ``banned``, ``words``, ``hearts``, ``presence``, ``explain:rank``,

@@ -3,18 +3,24 @@ out, checkout errors as the hub's CommandError, live stock and masked "bought" v
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from livecart.chat import loops
 from livecart.chat.errors import CommandError
+from livecart.chat.events import SaleChanged
 from livecart.chat.hub import Actor, CheckoutPort
 from livecart.chat.room_state import RoomState
 from livecart.checkout.hub_adapter import HubCheckout, mask_name
 from livecart.checkout.sandbox import APPROVE_CARD, SandboxProvider
 from livecart.checkout.service import CheckoutService
+from livecart.web.keys import HUB
+from tests.hubclient import Node, connect, create_room
 
 ROOM = "live1"
 HOST = Actor("vhost0001", "Mia", "host")
@@ -38,7 +44,7 @@ async def test_a_sale_from_open_to_order(port: HubCheckout) -> None:
         port, HOST, "open_sale", product_id="p1", price=990, currency="CNY", units=5, limit=2
     )
     assert data["sale"]["state"] == "open"
-    assert event == {"type": "sale", "product_id": "p1", "sale": data["sale"]}
+    assert event == SaleChanged(product_id="p1", sale=data["sale"])
     assert await port.sales(ROOM) == {"p1": data["sale"]}
     assert await port.live(ROOM, None) == {"stock": {"p1": 5}, "bought": []}
 
@@ -125,3 +131,29 @@ async def test_cursors_are_kept_for_the_most_recently_read_rooms_only(
     await sell_one(svc, "gone", 3)
     assert len((await adapter.live("gone", None))["bought"]) == 1
     assert len(adapter._cursors) == 3
+
+
+async def test_a_room_unloaded_by_its_node_drops_its_cursor(
+    node: Node, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loops, "UNLOAD_AFTER", 0.1)
+    room = "r-unload"
+    token = await create_room(http, node, room)
+    hub = node.app[HUB]
+    adapter = hub.checkout
+    assert isinstance(adapter, HubCheckout)
+    host = await connect(http, node, room, name="Mia", token=token)
+    product = await host.command("add_product", name="Scarf", price=100, currency="CNY", stock=3)
+    pid = product["data"]["product"]["id"]
+    sale = await host.command(
+        "open_sale", product_id=pid, price=90, currency="CNY", units=3, limit=1
+    )
+    assert sale["ok"], sale
+    deadline = time.monotonic() + 10
+    while room not in adapter._cursors:  # the presence loop reads the live values
+        assert time.monotonic() < deadline, "live values never read"
+        await asyncio.sleep(0.05)
+    await host.ws.close()
+    while room in adapter._cursors:  # empty, then unloaded: the cursor goes with the room
+        assert time.monotonic() < deadline, "the unloaded room kept its cursor"
+        await asyncio.sleep(0.05)
