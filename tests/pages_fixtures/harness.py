@@ -18,7 +18,7 @@ from aiohttp import web
 
 from livecart.web.app import create_app
 from livecart.web.config import Config
-from tests.browser import chromium, poll  # noqa: F401  (re-exported for the tests)
+from tests.chromium import chromium, poll  # noqa: F401  (re-exported for the tests)
 from tests.hubclient import ADMIN, Node
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

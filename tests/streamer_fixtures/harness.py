@@ -18,7 +18,7 @@ from aiohttp import web
 
 from livecart.streamer.app import STREAMER, setup_streamer
 from livecart.streamer.service import StreamerService
-from tests.browser import chromium  # noqa: F401  (re-exported for the tests)
+from tests.chromium import chromium  # noqa: F401  (re-exported for the tests)
 
 TOKEN = "host-secret"
 

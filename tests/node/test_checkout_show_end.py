@@ -13,7 +13,7 @@ from aiohttp import web
 from livecart.checkout.fulfilment import verify_signature
 from livecart.redis_process import RedisProcess
 from tests.hubclient import Client, connect, create_room, running_node
-from tests.test_checkout_e2e import CARD_OK, many, open_sale
+from tests.node.test_checkout_e2e import CARD_OK, many, open_sale
 
 
 def key() -> str:

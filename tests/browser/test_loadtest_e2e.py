@@ -24,7 +24,7 @@ import redis
 
 from livecart.loadtest.localserver import http_json, serve_argv, spawn_server
 from livecart.redis_process import RedisProcess, free_port
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
 ADMIN = "adm_loadtest_e2e"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IO_LIBRARIES = ("asyncio", "aiohttp", "redis", "aiortc", "av")
 PURE = {
     "chat": (

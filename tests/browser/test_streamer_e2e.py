@@ -18,7 +18,7 @@ import pytest
 from aiortc import rtcrtpreceiver
 
 from livecart.streamer.fmp4 import read_boxes
-from tests.browser import poll
+from tests.chromium import poll
 from tests.streamer_fixtures.harness import chromium, running_server, wait_for
 
 ROOM = "room1"
