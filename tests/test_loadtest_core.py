@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from livecart.loadtest import books, flashbench
+from livecart.loadtest.pacing import Credit, RoundRobin
 from livecart.loadtest.peers.compare import judge, next_rate
 from livecart.loadtest.purchase import CARD, MAX_ATTEMPTS, Purchase
 from livecart.loadtest.report import render_html
@@ -48,6 +49,38 @@ def test_histogram_percentiles_are_within_two_percent_and_merge() -> None:
         assert got is not None and abs(got - exact) / exact < 0.02
     assert a.percentile(1.0) == max(values)
     assert Histogram().percentile(0.5) is None
+
+
+# -- pacing ----------------------------------------------------------------------------
+
+
+def test_credit_fills_at_its_rate_up_to_the_burst() -> None:
+    credit = Credit(rate=4.0, burst=3.0)
+    credit.fill(0.5)
+    assert credit.covers(2) and not credit.covers(2.5)
+    credit.fill(10)
+    assert credit.units == 3.0
+    credit.spend(3)
+    assert not credit.covers(1)
+
+
+def test_round_robin_takes_turns_and_keeps_each_member_to_its_gap() -> None:
+    group = RoundRobin([10, 11, 12], gap=1.0)
+    acted: list[tuple[int, int]] = []
+
+    def act(i: int, turn: int) -> bool:
+        acted.append((i, turn))
+        return i != 11  # 11 cannot act (no connection): it pays nothing
+
+    credit = Credit(rate=100, burst=100, units=5)
+    group.spend(0.0, credit, 2, act)
+    assert acted == [(10, 1), (11, 2), (12, 3)] and credit.units == 1
+    credit.units = 10
+    group.spend(0.5, credit, 2, act)  # 10 and 12 are within their gap, 11 declines again
+    assert acted[3:] == [(11, 5)] and credit.units == 10
+    credit.units = 3
+    group.spend(1.0, credit, 2, act)  # 10 acts; then the credit no longer covers a go
+    assert acted[4:] == [(10, 7)] and credit.units == 1
 
 
 # -- objectives ------------------------------------------------------------------------
