@@ -243,11 +243,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     finally:
         for proc in children:
             proc.join(5)
-        if publisher is not None:
-            publisher.stop()
             if proc.is_alive():
                 proc.terminate()
                 proc.join(5)
+        if publisher is not None:
+            publisher.stop()
         for p in pipes:
             p.close()
     rss1 = rss_of(server)
