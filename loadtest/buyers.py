@@ -12,45 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
-from random import Random
 from typing import Any
 
-from livecart.loadtest.commands import Commands
+from livecart.loadtest.client_context import ClientContext
 from livecart.loadtest.purchase import REPLY_TIMEOUT, Purchase, Send
-from livecart.loadtest.scenarios import BUYER, PAYER, ViewerSpec
-from livecart.loadtest.schedule import Schedule
-from livecart.loadtest.worker_counts import SaleFigures, WorkerCounts
+from livecart.loadtest.scenarios import BUYER, PAYER
+from livecart.loadtest.worker_counts import SaleFigures
 from livecart.loadtest.worker_plan import SalePlan
-from livecart.loadtest.wsclient import Viewer
 
 
 class Buyers:
-    def __init__(
-        self,
-        schedule: Schedule,
-        conns: Mapping[int, Viewer],
-        commands: Commands,
-        counts: WorkerCounts,
-        rng: Random,
-    ) -> None:
-        self.schedule = schedule
-        self.conns = conns  # the crowd's current connections, by viewer
-        self.commands = commands
-        self.counts = counts
-        self.rng = rng
+    def __init__(self, ctx: ClientContext) -> None:
+        self.ctx = ctx
+        self.schedule = ctx.schedule
         self.figures = SaleFigures()
         self.purchases: dict[int, Purchase] = {}
         self._cid: dict[int, int] = {}  # viewer -> the command its purchase waits on
         self._queued: set[int] = set()  # viewers with a step on a timer
         self._late: set[int] = set()  # viewers whose moment came before they joined
 
-    async def run(self, sale: SalePlan, viewers: list[ViewerSpec]) -> None:
+    async def run(self, sale: SalePlan) -> None:
         """Press buy for each buyer at its moment; drive the purchases until cancelled."""
-        buyers = sorted((s for s in viewers if s.flags & BUYER), key=lambda s: s.buy_at)
+        buyers = sorted((s for s in self.ctx.viewers if s.flags & BUYER), key=lambda s: s.buy_at)
         for s in buyers:
             self.purchases[s.index] = Purchase(
-                s.index, sale.product_id, bool(s.flags & PAYER), self.rng.uniform(*sale.think)
+                s.index, sale.product_id, bool(s.flags & PAYER), self.ctx.rng.uniform(*sale.think)
             )
         ticker = asyncio.get_running_loop().create_task(self._timeouts())
         try:
@@ -72,7 +58,7 @@ class Buyers:
             self.press(i)
 
     def press(self, i: int) -> None:
-        v = self.conns.get(i)
+        v = self.ctx.conns.get(i)
         if v is None or not v.open:
             self._late.add(i)  # presses as soon as it has joined
             return
@@ -84,7 +70,7 @@ class Buyers:
         """A reply to viewer ``i``'s buy or pay command ``cid``."""
         p = self.purchases.get(i)
         if p is None or self._cid.get(i) != cid:
-            self.counts.count["stale_replies"] += 1
+            self.ctx.counts.count["stale_replies"] += 1
             return
         self._cid.pop(i, None)
         self._step(p, p.on_reply(frame, self.schedule.now()))
@@ -122,7 +108,7 @@ class Buyers:
             return
         assert step.command is not None
         p.sent_at = now
-        cid = self.commands.send(p.viewer, step.kind, step.command)
+        cid = self.ctx.commands.send(p.viewer, step.kind, step.command)
         if cid is not None:
             self._cid[p.viewer] = cid
         # Not sent (no connection): the time-out sends the same key again.

@@ -13,14 +13,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from random import Random
-from typing import Any
 from urllib.parse import urlencode
 
+from livecart.loadtest.client_context import ClientContext
 from livecart.loadtest.scenarios import SAMPLE, ViewerSpec
-from livecart.loadtest.schedule import Schedule
-from livecart.loadtest.worker_counts import WorkerCounts
-from livecart.loadtest.worker_plan import WorkerPlan
 from livecart.loadtest.wsclient import VideoViewer, Viewer, open_viewer
 
 # Handshakes in flight, across all client processes. Kept under a listen backlog of 128
@@ -31,42 +27,28 @@ CONNECTS_IN_FLIGHT = 96
 STORM_CONNECTS_IN_FLIGHT = 2000
 MAX_RECONNECTS = 5
 
-ReplyHandler = Callable[[Viewer, dict[str, Any]], None]
-
 
 class Crowd:
-    def __init__(
-        self,
-        plan: WorkerPlan,
-        viewers: list[ViewerSpec],
-        schedule: Schedule,
-        counts: WorkerCounts,
-        conns: dict[int, Viewer],
-        on_reply: ReplyHandler,
-        on_joined: Callable[[int], None],
-        rng: Random,
-    ) -> None:
-        self.plan = plan
-        self.viewers = viewers
-        self.specs = {s.index: s for s in viewers}
-        self.schedule = schedule
-        self.counts = counts
-        self.conns = conns  # the current connection of each viewer (this class keeps it)
-        self.on_reply = on_reply  # every reply to a command
+    def __init__(self, ctx: ClientContext, on_joined: Callable[[int], None]) -> None:
+        self.ctx = ctx
+        self.plan = ctx.plan
+        self.schedule = ctx.schedule
+        self.counts = ctx.counts
+        self.conns = ctx.conns  # this class keeps it: the current connection of each viewer
         self.on_joined = on_joined  # called with the viewer's index on each (re)join
-        self.rng = rng
+        self.specs = {s.index: s for s in ctx.viewers}
         self.everyone: list[Viewer] = []  # every connection ever opened
         self.videos: list[VideoViewer] = []
         self._reconnects: Counter[int] = Counter()
         self._reconnecting: set[int] = set()
-        total = STORM_CONNECTS_IN_FLIGHT if plan.behaviour.storm else CONNECTS_IN_FLIGHT
-        self._gate = asyncio.Semaphore(max(8, round(total * plan.share)))
+        total = STORM_CONNECTS_IN_FLIGHT if ctx.plan.behaviour.storm else CONNECTS_IN_FLIGHT
+        self._gate = asyncio.Semaphore(max(8, round(total * ctx.plan.share)))
 
     def open(self) -> list[Viewer]:
         return [v for v in self.conns.values() if v.open]
 
     async def join_all(self) -> None:
-        for spec in sorted(self.viewers, key=lambda s: s.join_at):
+        for spec in sorted(self.ctx.viewers, key=lambda s: s.join_at):
             if self.schedule.stopping:
                 return
             await self.schedule.until(spec.join_at)
@@ -127,7 +109,7 @@ class Crowd:
                     fmt=self.plan.fmt,
                     stats=counts.sampled if sample else counts.light,
                     timeout=15.0,
-                    on_reply=self.on_reply,
+                    on_reply=self.ctx.commands.on_reply,
                     measure_all=True,
                 )
             except (OSError, TimeoutError) as exc:
@@ -176,7 +158,7 @@ class Crowd:
         try:
             k = self._reconnects[i]
             self._reconnects[i] += 1
-            await asyncio.sleep(min(10.0, 0.5 * 2**k) * self.rng.uniform(0.8, 1.2))
+            await asyncio.sleep(min(10.0, 0.5 * 2**k) * self.ctx.rng.uniform(0.8, 1.2))
             if not self.schedule.stopping:
                 self.counts.count["reconnects"] += 1
                 await self._connect(self.specs[i], rejoin=True)

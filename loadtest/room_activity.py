@@ -10,16 +10,9 @@ room-wide rate, from one paced loop each (``loadtest.pacing``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from random import Random
-
-from livecart.loadtest.commands import Commands
+from livecart.loadtest.client_context import ClientContext
 from livecart.loadtest.pacing import Credit, RoundRobin, paced
-from livecart.loadtest.scenarios import CHAT_GAP, CHATTER, TAPPER, ViewerSpec
-from livecart.loadtest.schedule import Schedule
-from livecart.loadtest.worker_counts import WorkerCounts
-from livecart.loadtest.worker_plan import WorkerPlan
-from livecart.loadtest.wsclient import Viewer
+from livecart.loadtest.scenarios import CHAT_GAP, CHATTER, TAPPER
 
 CHAT_LINES = (
     "hello from the load test",
@@ -34,29 +27,17 @@ CHAT_LINES = (
 
 
 class RoomActivity:
-    def __init__(
-        self,
-        plan: WorkerPlan,
-        viewers: list[ViewerSpec],
-        schedule: Schedule,
-        conns: Mapping[int, Viewer],
-        commands: Commands,
-        counts: WorkerCounts,
-        rng: Random,
-    ) -> None:
-        self.plan = plan
-        self.viewers = viewers
-        self.schedule = schedule
-        self.conns = conns  # the crowd's current connections, by viewer
-        self.commands = commands
-        self.counts = counts
-        self.rng = rng
+    def __init__(self, ctx: ClientContext) -> None:
+        self.ctx = ctx
+        self.plan = ctx.plan
+        self.schedule = ctx.schedule
+        self.commands = ctx.commands
 
     def _rate(self, room_rate: float) -> float:
         return room_rate * self.plan.share
 
     async def chat(self) -> None:
-        chatters = RoundRobin([s.index for s in self.viewers if s.flags & CHATTER], CHAT_GAP)
+        chatters = RoundRobin([s.index for s in self.ctx.viewers if s.flags & CHATTER], CHAT_GAP)
         if not chatters.members:
             return
         rate = self._rate(self.plan.behaviour.chat_rate)
@@ -69,7 +50,7 @@ class RoomActivity:
         await paced(self.schedule, 0.05, credit, lambda now: chatters.spend(now, credit, 1, say))
 
     async def hearts(self) -> None:
-        tappers = RoundRobin([s.index for s in self.viewers if s.flags & TAPPER], 1.0)
+        tappers = RoundRobin([s.index for s in self.ctx.viewers if s.flags & TAPPER], 1.0)
         if not tappers.members:
             return
         rate = self._rate(self.plan.behaviour.heart_rate)
@@ -78,7 +59,7 @@ class RoomActivity:
         def tap(i: int, turn: int) -> bool:
             if self.commands.send(i, "heart", {"cmd": "heart", "n": per}) is None:
                 return False
-            self.counts.count["heart_taps"] += per
+            self.ctx.counts.count["heart_taps"] += per
             return True
 
         credit = Credit(rate, max(per, rate))
@@ -89,10 +70,10 @@ class RoomActivity:
         credit = Credit(rate, max(1.0, rate))
 
         def ask(now: float) -> None:
-            while credit.covers(1) and self.conns:
+            while credit.covers(1) and self.ctx.conns:
                 credit.spend(1)
-                i = self.rng.choice(list(self.conns))
-                product = self.rng.choice(self.plan.lineup)
+                i = self.ctx.rng.choice(list(self.ctx.conns))
+                product = self.ctx.rng.choice(self.plan.lineup)
                 self.commands.send(i, "explain", {"cmd": "explain", "product_id": product})
 
         await paced(self.schedule, 0.5, credit, ask)

@@ -33,6 +33,7 @@ from typing import Any
 
 from livecart.loadtest import worker_report
 from livecart.loadtest.buyers import Buyers
+from livecart.loadtest.client_context import ClientContext
 from livecart.loadtest.commands import Commands
 from livecart.loadtest.crowd import Crowd
 from livecart.loadtest.room_activity import RoomActivity
@@ -65,28 +66,23 @@ class Worker:
     def __init__(self, plan: WorkerPlan, conn: Any) -> None:
         self.plan = plan
         self.conn = conn
-        rng = random.Random(plan.seed * 1000 + plan.index)
-        viewers = plan.viewers()
         self.schedule = Schedule()
         self.counts = WorkerCounts()
-        conns: dict[int, Viewer] = {}  # the crowd keeps it; the others read it
+        conns: dict[int, Viewer] = {}
         self.commands = Commands(conns, self.counts)
-        self.buyers = Buyers(self.schedule, conns, self.commands, self.counts, rng)
+        self.ctx = ClientContext(
+            plan=plan,
+            viewers=plan.viewers(),
+            schedule=self.schedule,
+            counts=self.counts,
+            conns=conns,
+            commands=self.commands,
+            rng=random.Random(plan.seed * 1000 + plan.index),
+        )
+        self.buyers = Buyers(self.ctx)
         self.commands.on_purchase_reply = self.buyers.on_reply
-        self.crowd = Crowd(
-            plan,
-            viewers,
-            self.schedule,
-            self.counts,
-            conns,
-            self.commands.on_reply,
-            self.buyers.joined,
-            rng,
-        )
-        self.activity = RoomActivity(
-            plan, viewers, self.schedule, conns, self.commands, self.counts, rng
-        )
-        self.viewers = viewers
+        self.crowd = Crowd(self.ctx, on_joined=self.buyers.joined)
+        self.activity = RoomActivity(self.ctx)
         self.cpu0 = 0.0
         self.go: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self.stopped = asyncio.Event()
@@ -151,7 +147,7 @@ class Worker:
         if b.explain_rate and self.plan.lineup:
             loops.append(activity.explain())
         if self.plan.sale is not None:
-            loops.append(self.buyers.run(self.plan.sale, self.viewers))
+            loops.append(self.buyers.run(self.plan.sale))
         if self.plan.timeline.storm_at is not None:
             loops.append(crowd.storm(self.plan.timeline.storm_at))
         return loops
