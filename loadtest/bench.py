@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import multiprocessing as mp
 import os
 import secrets
 import time
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
 from livecart.loadtest.localserver import http_json, local_server
 from livecart.loadtest.target import Target
 from livecart.loadtest.wsclient import (
@@ -52,14 +52,7 @@ class Plan:
 
 
 def _client_proc(plan: Plan, conn: Any) -> None:
-    raise_fd_limit()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-    asyncio.run(_client_main(plan, conn))
+    run_on_uvloop(_client_main(plan, conn))
 
 
 async def _client_main(plan: Plan, conn: Any) -> None:
@@ -173,24 +166,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sample = min(args.sample, args.viewers)
         senders = min(args.rate, max(0, args.viewers - sample))
         light = args.viewers - sample - senders
-        ctx = mp.get_context("spawn")
-        pipes = []
-        children = []
+        clients = PipedProcesses()
         for k in range(procs):
             part = Plan(
                 host,
                 port,
                 room,
-                light=light // procs + (1 if k < light % procs else 0),
-                sample=sample // procs + (1 if k < sample % procs else 0),
-                senders=senders // procs + (1 if k < senders % procs else 0),
+                light=share(light, procs, k),
+                sample=share(sample, procs, k),
+                senders=share(senders, procs, k),
                 duration=args.duration,
             )
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_client_proc, args=(part, child), daemon=True)
-            proc.start()
-            pipes.append(parent)
-            children.append(proc)
+            clients.start(_client_proc, part)
+        pipes = clients.pipes
         print(f"connecting {args.viewers} viewers from {procs} process(es)...", flush=True)
         ready = [p.recv() for p in pipes]
         connected = sum(r["connected"] for r in ready)
@@ -209,8 +197,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         done = [p.recv() for p in pipes]
         wall = time.monotonic() - t0
         cpu1 = sum(server_ps.cpu_times()[:2]) if server_ps else 0.0
-        for proc in children:
-            proc.join(10)
+        clients.close(10)
         sent = sum(d["sent"] for d in done)
         lat = [x for d in done for x in d["latencies"]]
         samples = sum(d["samples"] for d in done)

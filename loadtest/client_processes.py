@@ -9,13 +9,13 @@ adds up in an :class:`~loadtest.aggregate.Aggregate`.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from livecart.loadtest.aggregate import Aggregate
+from livecart.loadtest.client_pool import PipedProcesses
 from livecart.loadtest.shoppers import worker_main
 from livecart.loadtest.show import SetupError, cpu_of
 from livecart.loadtest.worker_plan import WorkerPlan
@@ -26,20 +26,10 @@ def _readable(pipes: list[Connection], timeout: float) -> list[Connection]:
     return [p for p in pipes if p in ready]
 
 
-class ClientProcesses:
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx  # a multiprocessing context ("spawn")
-        self.pipes: list[Connection] = []
-        self.procs: list[Any] = []
-
-    def start(self, plans: list[WorkerPlan]) -> None:
+class ClientProcesses(PipedProcesses):
+    def start_all(self, plans: list[WorkerPlan]) -> None:
         for plan in plans:
-            parent, child = self.ctx.Pipe()
-            proc = self.ctx.Process(target=worker_main, args=(plan, child), daemon=True)
-            proc.start()
-            child.close()
-            self.pipes.append(parent)
-            self.procs.append(proc)
+            self.start(worker_main, plan)
 
     def wait_ready(self, seconds: float) -> None:
         """Wait until every process has said ``ready``; SetupError after ``seconds``."""
@@ -56,15 +46,9 @@ class ClientProcesses:
         if ready < len(self.pipes):
             raise SetupError("the client processes did not start")
 
-    def send(self, msg: dict[str, Any]) -> None:
-        for p in self.pipes:
-            p.send(msg)
-
     def stop(self) -> None:
-        """Tell every process to stop now (those whose pipe is gone have stopped)."""
-        for p in self.pipes:
-            with contextlib.suppress(OSError):
-                p.send({"kind": "stop"})
+        """Tell every process to stop now."""
+        self.tell({"kind": "stop"})
 
     def collect(
         self,
@@ -98,13 +82,3 @@ class ClientProcesses:
                 seconds += 1
                 on_second(seconds)
         return finals, not running
-
-    def close(self) -> None:
-        """Wait for the processes to end (bounded); terminate the ones that do not."""
-        for proc in self.procs:
-            proc.join(5)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
-        for p in self.pipes:
-            p.close()

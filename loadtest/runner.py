@@ -16,7 +16,6 @@ and the parent stops waiting for them shortly after that.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import secrets
 import sys
@@ -262,7 +261,7 @@ def _drive(
     tl = setup.timeline
     publisher: Publisher | None = None
     try:
-        clients.start(_plans(setup, args))
+        clients.start_all(_plans(setup, args))
         if args.publish:
             publisher = Publisher(clients.ctx, setup.target, args, tl.end + args.settle + 60)
             setup.notes.append(publisher.wait_live())
@@ -278,7 +277,7 @@ def _drive(
         clients.stop()
         raise
     finally:
-        clients.close()
+        clients.close(5)
         if publisher is not None:
             publisher.stop()
 
@@ -320,7 +319,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     rss0 = rss_of(server)
     agg = Aggregate(setup.procs)
     started = time.time()
-    start, finals = _drive(setup, args, ClientProcesses(mp.get_context("spawn")), agg, server)
+    start, finals = _drive(setup, args, ClientProcesses(), agg, server)
     rss1 = rss_of(server)
     time.sleep(0.3)
     metrics_after = _metrics(setup.target)

@@ -34,26 +34,20 @@ from typing import Any
 from livecart.loadtest import worker_report
 from livecart.loadtest.buyers import Buyers
 from livecart.loadtest.client_context import ClientContext
+from livecart.loadtest.client_pool import run_on_uvloop
 from livecart.loadtest.commands import Commands
 from livecart.loadtest.crowd import Crowd
 from livecart.loadtest.room_activity import RoomActivity
 from livecart.loadtest.schedule import Schedule
 from livecart.loadtest.worker_counts import WorkerCounts
 from livecart.loadtest.worker_plan import SalePlan, WorkerPlan
-from livecart.loadtest.wsclient import Viewer, raise_fd_limit
+from livecart.loadtest.wsclient import Viewer
 
 
 def worker_main(plan: WorkerPlan, conn: Any) -> None:
     """Process entry point. Ctrl-C is the parent's to handle: it tells us to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise_fd_limit()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-    asyncio.run(_run(plan, conn))
+    run_on_uvloop(_run(plan, conn))
 
 
 async def _run(plan: WorkerPlan, conn: Any) -> None:

@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import json
 import math
-import multiprocessing as mp
 import secrets
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from typing import Any
 
 import psutil
 
+from livecart.loadtest.client_pool import PipedProcesses, share
 from livecart.loadtest.localserver import http_json, private_redis, serve_argv, spawn_server
 from livecart.loadtest.peers.fanout import LIVECART, SOCKETIO, FanoutPlan, fanout_main
 from livecart.loadtest.stats import Histogram
@@ -91,31 +91,21 @@ class Clients:
     def __init__(self, kind: str, port: int, room: str, viewers: int, procs: int) -> None:
         sample = min(SAMPLES, viewers)
         senders = max(0, viewers - sample)
-        ctx = mp.get_context("spawn")
-        self.pipes: list[Connection] = []
-        self.procs: list[Any] = []
+        self.processes = PipedProcesses()
+        self.pipes = self.processes.pipes
         self.senders = senders
         for k in range(procs):
-
-            def share(n: int, k: int = k) -> int:
-                return n // procs + (1 if k < n % procs else 0)
-
             plan = FanoutPlan(
                 kind,
                 "127.0.0.1",
                 port,
                 room,
                 light=0,
-                sample=share(sample),
-                senders=share(senders),
+                sample=share(sample, procs, k),
+                senders=share(senders, procs, k),
                 index=k,
             )
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=fanout_main, args=(plan, child), daemon=True)
-            proc.start()
-            child.close()
-            self.pipes.append(parent)
-            self.procs.append(proc)
+            self.processes.start(fanout_main, plan)
 
     def connected(self, timeout: float) -> dict[str, Any]:
         answers = [self._recv(p, timeout) for p in self.pipes]
@@ -144,16 +134,8 @@ class Clients:
         return all(self._recv(p, timeout + 30)["drained"] for p in self.pipes)
 
     def close(self) -> None:
-        for p in self.pipes:
-            with contextlib.suppress(OSError):
-                p.send({"cmd": "stop"})
-        for proc in self.procs:
-            proc.join(10)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
-        for p in self.pipes:
-            p.close()
+        self.processes.tell({"cmd": "stop"})
+        self.processes.close(10)
 
 
 def judge(parts: list[dict[str, Any]], viewers: int, cpu_s: float) -> dict[str, Any]:

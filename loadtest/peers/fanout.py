@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from livecart.loadtest.client_pool import run_on_uvloop
 from livecart.loadtest.stats import Histogram
 from livecart.loadtest.wsclient import (
     JSON,
@@ -30,7 +31,6 @@ from livecart.loadtest.wsclient import (
     ViewerStats,
     WsConn,
     open_viewer,
-    raise_fd_limit,
 )
 
 LIVECART, SOCKETIO = "livecart", "python-socketio"
@@ -49,11 +49,7 @@ class FanoutPlan:
 
 
 def fanout_main(plan: FanoutPlan, conn: Any) -> None:
-    raise_fd_limit()
-    import uvloop
-
-    uvloop.install()
-    asyncio.run(_main(plan, conn))
+    run_on_uvloop(_main(plan, conn))
 
 
 async def _open_eio(plan: FanoutPlan, name: str, sample: bool, stats: ViewerStats) -> EioViewer:
