@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
 from livecart.loadtest.localserver import http_json, local_server
 from livecart.loadtest.target import Target
+from livecart.loadtest.viewer_groups import SAMPLE, SENDER, connect_groups
 from livecart.loadtest.wsclient import (
     JSON,
     MSGPACK,
@@ -58,41 +59,26 @@ def _client_proc(plan: Plan, conn: Any) -> None:
 async def _client_main(plan: Plan, conn: Any) -> None:
     stats = ViewerStats()
     sample_stats = ViewerStats()
-    viewers: list[Viewer] = []
-    samples: list[Viewer] = []
-    senders: list[Viewer] = []
-    gate = asyncio.Semaphore(100)
     path = f"/ws/{plan.room}"
 
-    async def one(i: int, kind: str) -> None:
-        async with gate:
-            fmt = JSON if kind == "sender" else MSGPACK
-            v = await open_viewer(
-                plan.host,
-                plan.port,
-                f"{path}?name={kind}{i}",
-                sample=kind == "sample",
-                fmt=fmt,
-                stats=sample_stats if kind == "sample" else stats,
-            )
-            {"light": viewers, "sample": samples, "sender": senders}[kind].append(v)
+    async def one(i: int, kind: str) -> Viewer:
+        return await open_viewer(
+            plan.host,
+            plan.port,
+            f"{path}?name={kind}{i}",
+            sample=kind == SAMPLE,
+            fmt=JSON if kind == SENDER else MSGPACK,
+            stats=sample_stats if kind == SAMPLE else stats,
+        )
 
-    jobs = [one(i, "sample") for i in range(plan.sample)]
-    jobs += [one(i, "sender") for i in range(plan.senders)]
-    jobs += [one(i, "light") for i in range(plan.light)]
-    t0 = time.monotonic()
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    failed = sum(1 for r in results if isinstance(r, BaseException))
-    conn.send(
-        {
-            "connected": len(viewers) + len(samples) + len(senders),
-            "failed": failed,
-            "connect_s": time.monotonic() - t0,
-        }
+    groups = await connect_groups(
+        one, light=plan.light, sample=plan.sample, senders=plan.senders, in_flight=100
     )
+    conn.send(groups.connected())
+    samples, senders = groups.samples, groups.senders
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, conn.recv)  # "go"
-    everyone = [*viewers, *samples, *senders]
+    everyone = groups.everyone
     base_frames = sum(v.reader.frames for v in everyone)
     base_bytes = sum(v.reader.bytes for v in everyone)
     for v in samples:
