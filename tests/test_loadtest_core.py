@@ -29,6 +29,8 @@ from livecart.loadtest.scenarios import (
 from livecart.loadtest.slo import Slo, verdicts
 from livecart.loadtest.stats import Histogram, exact_percentile
 from livecart.loadtest.target import Target, TargetRefused
+from livecart.loadtest.worker_counts import SaleFigures, WorkerCounts
+from livecart.loadtest.worker_report import WorkerState, final, snapshot
 from livecart.loadtest.wsclient import FrameReader, client_frame
 
 # -- histograms ------------------------------------------------------------------------
@@ -190,6 +192,32 @@ def test_purchase_buys_pays_and_retries_with_the_same_keys() -> None:
     assert p.on_reply(ok({"order": {"id": "o_1"}}), 1.3) is None
     assert p.state == "ordered" and p.order_id == "o_1" and p.definite_keys == 1
     assert p.on_reply(ok({"order": {"id": "o_1"}}), 1.4) is None  # a late duplicate
+
+
+def test_worker_reports_count_a_paid_purchase_and_reset_each_second() -> None:
+    p = Purchase(viewer=1, product_id="p1", payer=True, think=0.5)
+    counts, sales = WorkerCounts(), SaleFigures()
+    p.press(0.0)
+    p.on_reply(ok({"reservation": {"id": "r_1"}}), 0.2)
+    sales.record(p, 0.2)
+    p.on_reply(ok({"order": {"id": "o_1"}}), 1.0)
+    sales.record(p, 1.0)
+    counts.join.add(12.0)
+    counts.sampled.latencies.extend([5.0, 7.0])
+    counts.video_delays.append(40.0)
+    state = WorkerState(3, 1.0, 0.1, [], [], [], [p], 0, counts, sales)
+    tick = snapshot(state)
+    assert tick["w"] == 3 and tick["keys"] == 1 and tick["definite_keys"] == 1
+    assert tick["buys"] == {"reserved": 1, "ordered": 1}
+    assert tick["lat"]["n"] == 2 and tick["join"]["n"] == 1 and tick["video"]["lat"]["n"] == 1
+    assert tick["buy_lat"]["n"] == 1  # the reply to buy (the order is a state event)
+    again = snapshot(state)  # the second's histograms were taken by the first tick
+    assert again["lat"]["n"] == again["join"]["n"] == again["buy_lat"]["n"] == 0
+    assert again["video"]["lat"]["n"] == 0 and counts.video_delays == []
+    summary = final(state)
+    assert summary["orders"] == ["o_1"] and summary["ordered_units"] == 1
+    assert summary["states"] == {"ordered": 1}
+    assert summary["pay_ms"] == [pytest.approx(300)]  # "pay" after the think time, at 0.7 s
 
 
 def test_purchase_refusals_countdowns_abandon_and_give_up() -> None:
