@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import multiprocessing as mp
 import os
 import secrets
 import time
@@ -28,8 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
 from livecart.loadtest.localserver import http_json, local_server
 from livecart.loadtest.target import Target
+from livecart.loadtest.viewer_groups import SAMPLE, SENDER, connect_groups
 from livecart.loadtest.wsclient import (
     JSON,
     MSGPACK,
@@ -52,54 +53,32 @@ class Plan:
 
 
 def _client_proc(plan: Plan, conn: Any) -> None:
-    raise_fd_limit()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-    asyncio.run(_client_main(plan, conn))
+    run_on_uvloop(_client_main(plan, conn))
 
 
 async def _client_main(plan: Plan, conn: Any) -> None:
     stats = ViewerStats()
     sample_stats = ViewerStats()
-    viewers: list[Viewer] = []
-    samples: list[Viewer] = []
-    senders: list[Viewer] = []
-    gate = asyncio.Semaphore(100)
     path = f"/ws/{plan.room}"
 
-    async def one(i: int, kind: str) -> None:
-        async with gate:
-            fmt = JSON if kind == "sender" else MSGPACK
-            v = await open_viewer(
-                plan.host,
-                plan.port,
-                f"{path}?name={kind}{i}",
-                sample=kind == "sample",
-                fmt=fmt,
-                stats=sample_stats if kind == "sample" else stats,
-            )
-            {"light": viewers, "sample": samples, "sender": senders}[kind].append(v)
+    async def one(i: int, kind: str) -> Viewer:
+        return await open_viewer(
+            plan.host,
+            plan.port,
+            f"{path}?name={kind}{i}",
+            sample=kind == SAMPLE,
+            fmt=JSON if kind == SENDER else MSGPACK,
+            stats=sample_stats if kind == SAMPLE else stats,
+        )
 
-    jobs = [one(i, "sample") for i in range(plan.sample)]
-    jobs += [one(i, "sender") for i in range(plan.senders)]
-    jobs += [one(i, "light") for i in range(plan.light)]
-    t0 = time.monotonic()
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    failed = sum(1 for r in results if isinstance(r, BaseException))
-    conn.send(
-        {
-            "connected": len(viewers) + len(samples) + len(senders),
-            "failed": failed,
-            "connect_s": time.monotonic() - t0,
-        }
+    groups = await connect_groups(
+        one, light=plan.light, sample=plan.sample, senders=plan.senders, in_flight=100
     )
+    conn.send(groups.connected())
+    samples, senders = groups.samples, groups.senders
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, conn.recv)  # "go"
-    everyone = [*viewers, *samples, *senders]
+    everyone = groups.everyone
     base_frames = sum(v.reader.frames for v in everyone)
     base_bytes = sum(v.reader.bytes for v in everyone)
     for v in samples:
@@ -173,24 +152,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sample = min(args.sample, args.viewers)
         senders = min(args.rate, max(0, args.viewers - sample))
         light = args.viewers - sample - senders
-        ctx = mp.get_context("spawn")
-        pipes = []
-        children = []
+        clients = PipedProcesses()
         for k in range(procs):
             part = Plan(
                 host,
                 port,
                 room,
-                light=light // procs + (1 if k < light % procs else 0),
-                sample=sample // procs + (1 if k < sample % procs else 0),
-                senders=senders // procs + (1 if k < senders % procs else 0),
+                light=share(light, procs, k),
+                sample=share(sample, procs, k),
+                senders=share(senders, procs, k),
                 duration=args.duration,
             )
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_client_proc, args=(part, child), daemon=True)
-            proc.start()
-            pipes.append(parent)
-            children.append(proc)
+            clients.start(_client_proc, part)
+        pipes = clients.pipes
         print(f"connecting {args.viewers} viewers from {procs} process(es)...", flush=True)
         ready = [p.recv() for p in pipes]
         connected = sum(r["connected"] for r in ready)
@@ -209,8 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         done = [p.recv() for p in pipes]
         wall = time.monotonic() - t0
         cpu1 = sum(server_ps.cpu_times()[:2]) if server_ps else 0.0
-        for proc in children:
-            proc.join(10)
+        clients.close(10)
         sent = sum(d["sent"] for d in done)
         lat = [x for d in done for x in d["latencies"]]
         samples = sum(d["samples"] for d in done)

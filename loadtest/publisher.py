@@ -15,12 +15,11 @@ import contextlib
 from typing import Any
 from urllib.parse import quote
 
+from livecart.loadtest.client_pool import run_on_uvloop
+
 
 def publisher_main(base: str, room: str, token: str, seconds: float, conn: Any) -> None:
-    import uvloop
-
-    uvloop.install()
-    asyncio.run(_publish(base, room, token, seconds, conn))
+    run_on_uvloop(_publish(base, room, token, seconds, conn))
 
 
 async def _publish(base: str, room: str, token: str, seconds: float, conn: Any) -> None:

@@ -2,9 +2,11 @@
 
 The parent process prepares the show through the HTTP API (the room, products for
 "explain this", the flash sale: add a product, pin it, open the sale with a short
-countdown), starts one client process per core (``loadtest.shoppers``), prints a
-progress line every second, then reads the server's counters and books, checks the
-``--slo`` objectives and writes ``report.json`` and ``report.html``.
+countdown), starts one client process per core (``loadtest.client_processes``), prints
+a progress line every second, then reads the server's counters and books, checks the
+``--slo`` objectives and writes ``report.json`` and ``report.html``. ``run`` reads as
+those steps: ``prepare``, ``_drive`` (start, go, collect), ``_check_books``,
+``build_report`` and ``_judge``.
 
 It never loads anything but ``--url`` (loopback only unless ``--allow-remote``), and
 it stops by itself: the clients end at ``ramp + duration`` plus a bounded settle time,
@@ -14,19 +16,18 @@ and the parent stops waiting for them shortly after that.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import multiprocessing as mp
 import os
 import secrets
 import sys
 import time
-from dataclasses import replace
-from multiprocessing.connection import Connection, wait
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from livecart.loadtest import books, report
 from livecart.loadtest.aggregate import Aggregate
+from livecart.loadtest.client_processes import ClientProcesses
 from livecart.loadtest.scenarios import (
     SCENARIOS,
     Behaviour,
@@ -36,12 +37,10 @@ from livecart.loadtest.scenarios import (
     seconds,
     timeline,
 )
-from livecart.loadtest.shoppers import worker_main
 from livecart.loadtest.show import (
     Publisher,
     SetupError,
     add_products,
-    cpu_of,
     open_sale,
     prepare_room,
     rss_of,
@@ -79,11 +78,6 @@ def progress_line(row: dict[str, Any], viewers: int, buys: dict[str, int]) -> st
     )
 
 
-def _readable(pipes: list[Connection], timeout: float) -> list[Connection]:
-    ready = wait(pipes, timeout=timeout)
-    return [p for p in pipes if p in ready]
-
-
 def _metrics(target: Target) -> dict[str, Any] | None:
     try:
         return dict(target.get("/metrics"))
@@ -91,16 +85,75 @@ def _metrics(target: Target) -> dict[str, Any] | None:
         return None
 
 
-def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
-    """Run the load test; return the report and the exit code (0 pass, 1 fail)."""
-    target = Target.parse(args.url, allow_remote=args.allow_remote)
-    slos = [Slo.parse(s) for s in args.slo or []]
+@dataclass
+class Setup:
+    """What preparing the run decided: the show is ready on the server."""
+
+    target: Target
+    slos: list[Slo]
+    behaviour: Behaviour
+    timeline: Timeline
+    token: str | None  # the host's or admin's, for the sale and the books
+    lineup: list[str]
+    samples: int
+    procs: int
+    notes: list[str]  # for the report: what this run left out, and why
+
+
+@dataclass
+class Start:
+    """How the run started: its time, the sale it opened, the figures before it."""
+
+    t0: float  # wall-clock time of the start, shared by every client
+    sale: dict[str, Any] | None
+    books_before: dict[str, Any] | None
+    metrics_before: dict[str, Any] | None
+
+
+def _check(args: argparse.Namespace) -> None:
     if args.viewers < 1 or args.duration <= 0:
         raise SetupError("--viewers must be at least 1 and --duration above 0")
     for name in ("buyers", "pay"):
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
             raise SetupError(f"--{name} is a share between 0 and 1")
+
+
+def _with_sale(
+    args: argparse.Namespace, b: Behaviour, token: str | None, notes: list[str]
+) -> Behaviour:
+    """The behaviour, without its sale if there is no token to open one."""
+    if not b.sale or token:
+        return b
+    if args.scenario == "flash-sale":
+        raise SetupError("the flash-sale scenario needs --host-token or --admin-token")
+    notes.append("no --host-token or --admin-token: no flash sale in this run")
+    return replace(b, sale=False)
+
+
+def _lineup(
+    target: Target,
+    args: argparse.Namespace,
+    b: Behaviour,
+    token: str | None,
+    snap: dict[str, Any],
+    notes: list[str],
+) -> list[str]:
+    """The products to ask about: the room's, or three added if it has none."""
+    lineup = list(snap.get("lineup") or [])
+    if b.explain_rate and not lineup:
+        if token:
+            lineup = add_products(target, args.room, token, 3)
+        else:
+            notes.append("the lineup is empty and no token was given: no 'explain this' taps")
+    return lineup
+
+
+def prepare(args: argparse.Namespace) -> Setup:
+    """Check the arguments and the server, and prepare the room for the run."""
+    target = Target.parse(args.url, allow_remote=args.allow_remote)
+    slos = [Slo.parse(s) for s in args.slo or []]
+    _check(args)
     b: Behaviour = behaviour(
         args.scenario,
         chat_rate=args.chat_rate,
@@ -117,175 +170,179 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         raise SetupError(f"the server is not healthy: {exc}") from None
     snap = prepare_room(target, args)
     token = token_of(args)
-    if b.sale and not token:
-        if args.scenario == "flash-sale":
-            raise SetupError("the flash-sale scenario needs --host-token or --admin-token")
-        b = replace(b, sale=False)
-        notes.append("no --host-token or --admin-token: no flash sale in this run")
-    lineup = list(snap.get("lineup") or [])
-    if b.explain_rate and not lineup:
-        if token:
-            lineup = add_products(target, args.room, token, 3)
-        else:
-            notes.append("the lineup is empty and no token was given: no 'explain this' taps")
+    b = _with_sale(args, b, token, notes)
+    lineup = _lineup(target, args, b, token, snap, notes)
     tl: Timeline = timeline(b, ramp, args.duration)
     samples = sample_count(args.viewers, args.sample)
     procs = max(1, min(args.procs or os.cpu_count() or 1, args.viewers))
     raise_fd_limit()
+    return Setup(target, slos, b, tl, token, lineup, samples, procs, notes)
 
-    server = server_processes(target)
-    rss0 = rss_of(server)
-    ctx = mp.get_context("spawn")
-    pipes: list[Connection] = []
-    children: list[Any] = []
-    sale_info: dict[str, Any] | None = None
-    publisher: Publisher | None = None
+
+def _plans(setup: Setup, args: argparse.Namespace) -> list[WorkerPlan]:
+    """One plan per client process (the sale comes with "go", once it is open)."""
+    return [
+        WorkerPlan(
+            index=k,
+            host=setup.target.host,
+            port=setup.target.port,
+            room=args.room,
+            fmt=JSON if args.format == "json" else MSGPACK,
+            procs=setup.procs,
+            viewers_total=args.viewers,
+            samples=setup.samples,
+            behaviour=setup.behaviour,
+            share=1 / setup.procs,
+            timeline=setup.timeline,
+            lineup=setup.lineup,
+            sale=None,
+            settle=args.settle,
+            seed=args.seed,
+        )
+        for k in range(setup.procs)
+    ]
+
+
+def _go(setup: Setup, args: argparse.Namespace, clients: ClientProcesses) -> Start:
+    """Every client is up: fix the start, then open the sale with its countdown
+    relative to it (the clients learn the product and the time with "go")."""
+    tl, token = setup.timeline, setup.token
+    t0 = time.time() + 0.5
+    sale: dict[str, Any] | None = None
     books_before: dict[str, Any] | None = None
-    metrics_before: dict[str, Any] | None = None
-    agg = Aggregate(procs)
-    finals: list[dict[str, Any]] = []
-    quiet = getattr(args, "quiet", False)
-    started = time.time()
+    if setup.behaviour.sale and token and tl.sale_open is not None:
+        sale = open_sale(setup.target, args, token, int((t0 + tl.sale_open) * 1000))
+        books_before = books.read(setup.target, args.room, token)
+    metrics_before = _metrics(setup.target)
+    t0 = max(t0, time.time() + 0.2)  # preparing may have taken a moment
+    go: dict[str, Any] = {"kind": "go", "t0": t0}
+    if sale is not None:
+        opens_at = sale.get("opens_at")
+        open_rel = max(0.0, opens_at / 1000 - t0) if opens_at else tl.sale_open or 0.0
+        sale["open_at"] = round(open_rel, 3)
+        go["sale"] = {"product_id": sale["product_id"], "open_at": open_rel}
+    clients.send(go)
+    return Start(t0, sale, books_before, metrics_before)
+
+
+def _progress(args: argparse.Namespace, agg: Aggregate) -> Callable[[int], None]:
+    """What to do with each second all clients have reported: print its line."""
+
+    def show(sec: int) -> None:
+        if getattr(args, "quiet", False):
+            return
+        row = agg.row(sec)
+        totals = agg.totals()["buys"]
+        buys = {"pressed": agg.totals()["keys"], **totals}
+        print(progress_line(row, args.viewers, buys), flush=True)
+
+    return show
+
+
+def _announce(setup: Setup, args: argparse.Namespace) -> None:
+    if not getattr(args, "quiet", False):
+        tl = setup.timeline
+        print(
+            f"livecart loadtest: {args.viewers} viewers, scenario {args.scenario}, "
+            f"{setup.procs} client process(es), ramp {tl.ramp:.0f}s, duration "
+            f"{tl.duration:.0f}s -> {setup.target.base} room {args.room}",
+            flush=True,
+        )
+
+
+def _drive(
+    setup: Setup,
+    args: argparse.Namespace,
+    clients: ClientProcesses,
+    agg: Aggregate,
+    server: list[Any],
+) -> tuple[Start, list[dict[str, Any]]]:
+    """Start the clients (and the video publisher), run, and collect their figures."""
+    tl = setup.timeline
+    publisher: Publisher | None = None
     try:
-        for k in range(procs):
-            plan = WorkerPlan(
-                index=k,
-                host=target.host,
-                port=target.port,
-                room=args.room,
-                fmt=JSON if args.format == "json" else MSGPACK,
-                procs=procs,
-                viewers_total=args.viewers,
-                samples=samples,
-                behaviour=b,
-                share=1 / procs,
-                timeline=tl,
-                lineup=lineup,
-                sale=None,
-                settle=args.settle,
-                seed=args.seed,
-            )
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=worker_main, args=(plan, child), daemon=True)
-            proc.start()
-            child.close()
-            pipes.append(parent)
-            children.append(proc)
+        clients.start_all(_plans(setup, args))
         if args.publish:
-            publisher = Publisher(ctx, target, args, tl.end + args.settle + 60)
-            notes.append(publisher.wait_live())
-        ready = 0
-        deadline = time.monotonic() + 60
-        while ready < procs and time.monotonic() < deadline:
-            for p in _readable(pipes, 1.0):
-                try:
-                    msg = p.recv()
-                except (EOFError, OSError):
-                    raise SetupError("a client process failed to start") from None
-                if msg.get("kind") == "ready":
-                    ready += 1
-        if ready < procs:
-            raise SetupError("the client processes did not start")
-        # Every client is up: fix the start, then open the sale with its countdown
-        # relative to it (the clients learn the product and the time with "go").
-        t0 = time.time() + 0.5
-        if b.sale and token and tl.sale_open is not None:
-            sale_info = open_sale(target, args, token, int((t0 + tl.sale_open) * 1000))
-            books_before = books.read(target, args.room, token)
-        metrics_before = _metrics(target)
-        t0 = max(t0, time.time() + 0.2)  # preparing may have taken a moment
-        go: dict[str, Any] = {"kind": "go", "t0": t0}
-        if sale_info is not None:
-            opens_at = sale_info.get("opens_at")
-            open_rel = max(0.0, opens_at / 1000 - t0) if opens_at else tl.sale_open or 0.0
-            sale_info["open_at"] = round(open_rel, 3)
-            go["sale"] = {"product_id": sale_info["product_id"], "open_at": open_rel}
-        for p in pipes:
-            p.send(go)
-        if not quiet:
-            print(
-                f"livecart loadtest: {args.viewers} viewers, scenario {args.scenario}, "
-                f"{procs} client process(es), ramp {tl.ramp:.0f}s, duration "
-                f"{tl.duration:.0f}s -> {target.base} room {args.room}",
-                flush=True,
-            )
-        hard_end = time.monotonic() + (t0 - time.time()) + tl.end + args.settle + 30
-        printed = 0
-        open_pipes = list(pipes)
-        while open_pipes and time.monotonic() < hard_end:
-            for p in _readable(open_pipes, 0.5):
-                try:
-                    msg = p.recv()
-                except (EOFError, OSError):
-                    open_pipes.remove(p)
-                    continue
-                if msg["kind"] == "tick":
-                    sec = agg.add(msg)
-                    if sec not in agg.server_cpu and server:
-                        agg.server_cpu[sec] = cpu_of(server)
-                elif msg["kind"] == "final":
-                    finals.append(msg)
-                    open_pipes.remove(p)
-            while agg.complete(printed + 1):
-                printed += 1
-                if not quiet:
-                    row = agg.row(printed)
-                    totals = agg.totals()["buys"]
-                    buys = {"pressed": agg.totals()["keys"], **totals}
-                    print(progress_line(row, args.viewers, buys), flush=True)
-        if open_pipes:
-            notes.append("a client process did not finish in time and was stopped")
+            publisher = Publisher(clients.ctx, setup.target, args, tl.end + args.settle + 60)
+            setup.notes.append(publisher.wait_live())
+        clients.wait_ready(60)
+        start = _go(setup, args, clients)
+        _announce(setup, args)
+        hard_end = time.monotonic() + (start.t0 - time.time()) + tl.end + args.settle + 30
+        finals, finished = clients.collect(agg, hard_end, server, _progress(args, agg))
+        if not finished:
+            setup.notes.append("a client process did not finish in time and was stopped")
+        return start, finals
     except KeyboardInterrupt:
-        for p in pipes:
-            with contextlib.suppress(OSError):
-                p.send({"kind": "stop"})
+        clients.stop()
         raise
     finally:
-        for proc in children:
-            proc.join(5)
+        clients.close(5)
         if publisher is not None:
             publisher.stop()
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
-        for p in pipes:
-            p.close()
-    rss1 = rss_of(server)
-    time.sleep(0.3)
-    metrics_after = _metrics(target)
-    books_result = None
-    if sale_info is not None and books_before is not None and token:
-        buyers = buyer_figures(finals, agg)
-        try:
-            after = books.read(target, args.room, token)
-        except (ApiError, OSError, ValueError) as exc:
-            after = {"audit": {"ok": False, "problems": [f"could not read the books: {exc}"]}}
-        books_result = books.check(books_before, after, buyers, sale_info)
-    rep = build_report(
-        args,
-        b,
-        tl,
-        samples,
-        procs,
-        agg,
-        finals,
-        sale_info,
-        books_result,
-        metrics_before,
-        metrics_after,
-        server,
-        rss0,
-        rss1,
-        notes,
-        started,
-    )
+
+
+def _check_books(
+    setup: Setup,
+    args: argparse.Namespace,
+    start: Start,
+    finals: list[dict[str, Any]],
+    agg: Aggregate,
+) -> dict[str, Any] | None:
+    """After a sale: do the shop's books agree with what the buyers saw?"""
+    token = setup.token
+    if start.sale is None or start.books_before is None or not token:
+        return None
+    buyers = buyer_figures(finals, agg)
+    try:
+        after = books.read(setup.target, args.room, token)
+    except (ApiError, OSError, ValueError) as exc:
+        after = {"audit": {"ok": False, "problems": [f"could not read the books: {exc}"]}}
+    return books.check(start.books_before, after, buyers, start.sale)
+
+
+def _judge(rep: dict[str, Any], slos: list[Slo], books_result: dict[str, Any] | None) -> int:
+    """Add the verdicts to the report; the exit code (0 pass, 1 fail)."""
     rep["slo"] = verdicts(slos, rep["summary"])
     failed = [v["slo"] for v in rep["slo"] if not v["ok"]]
     if books_result is not None and not books_result["ok"]:
         failed.append("books")
     rep["verdict"] = "fail" if failed else "pass"
     rep["failed"] = failed
-    return rep, (1 if failed else 0)
+    return 1 if failed else 0
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    """Run the load test; return the report and the exit code (0 pass, 1 fail)."""
+    setup = prepare(args)
+    server = server_processes(setup.target)
+    rss0 = rss_of(server)
+    agg = Aggregate(setup.procs)
+    started = time.time()
+    start, finals = _drive(setup, args, ClientProcesses(), agg, server)
+    rss1 = rss_of(server)
+    time.sleep(0.3)
+    metrics_after = _metrics(setup.target)
+    books_result = _check_books(setup, args, start, finals, agg)
+    rep = build_report(
+        args,
+        setup.behaviour,
+        setup.timeline,
+        setup.samples,
+        setup.procs,
+        agg,
+        finals,
+        start.sale,
+        books_result,
+        start.metrics_before,
+        metrics_after,
+        server,
+        rss0,
+        rss1,
+        setup.notes,
+        started,
+    )
+    return rep, _judge(rep, setup.slos, books_result)
 
 
 def print_summary(rep: dict[str, Any], paths: list[Path]) -> None:

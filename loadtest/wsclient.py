@@ -31,14 +31,16 @@ import os
 import resource
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import msgpack
 
 JSON = "livecart.v1.json"
 MSGPACK = "livecart.v1.msgpack"
+
+C = TypeVar("C", bound="WsConn")  # a connection of one of the protocols below
 
 CLOSE, PING, PONG = 0x8, 0x9, 0xA
 
@@ -343,6 +345,34 @@ class Viewer(WsConn):
         _fail(self.got_first, ConnectionError(f"closed before the snapshot ({self.close_code})"))
 
 
+async def connect(
+    host: str,
+    port: int,
+    make: Callable[[], C],
+    timeout: float,
+    opened: Callable[[C], Awaitable[None]],
+) -> C:
+    """Connect the protocol ``make()`` builds and wait for its handshake, then for
+    ``opened(conn)``, all within ``timeout`` seconds; on any failure close it."""
+    loop = asyncio.get_running_loop()
+    made: list[C] = []
+
+    def factory() -> C:
+        made.append(make())
+        return made[0]
+
+    try:
+        async with asyncio.timeout(timeout):
+            await loop.create_connection(factory, host, port)
+            await made[0].ready
+            await opened(made[0])
+    except BaseException:
+        for proto in made:
+            proto.close()
+        raise
+    return made[0]
+
+
 async def open_viewer(
     host: str,
     port: int,
@@ -355,23 +385,13 @@ async def open_viewer(
     **kwargs: Any,
 ) -> Viewer:
     """Connect a :class:`Viewer` and wait for its first frame (snapshot or resume)."""
-    loop = asyncio.get_running_loop()
-    made: list[Viewer] = []
-
-    def factory() -> Viewer:
-        made.append(Viewer(path, sample, fmt, stats, **kwargs))
-        return made[0]
-
-    try:
-        async with asyncio.timeout(timeout):
-            await loop.create_connection(factory, host, port)
-            await made[0].ready
-            await made[0].got_first
-    except BaseException:
-        for proto in made:
-            proto.close()
-        raise
-    return made[0]
+    return await connect(
+        host,
+        port,
+        lambda: Viewer(path, sample, fmt, stats, **kwargs),
+        timeout,
+        lambda v: v.got_first,
+    )
 
 
 class VideoViewer(WsConn):

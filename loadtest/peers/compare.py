@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import json
 import math
-import multiprocessing as mp
 import secrets
 import sys
 import tempfile
@@ -37,8 +36,10 @@ from typing import Any
 
 import psutil
 
+from livecart.loadtest.client_pool import PipedProcesses, share
 from livecart.loadtest.localserver import http_json, private_redis, serve_argv, spawn_server
 from livecart.loadtest.peers.fanout import LIVECART, SOCKETIO, FanoutPlan, fanout_main
+from livecart.loadtest.peers.table import fmt, table
 from livecart.loadtest.stats import Histogram
 from livecart.loadtest.wsclient import raise_fd_limit
 from livecart.redis_process import free_port
@@ -91,31 +92,21 @@ class Clients:
     def __init__(self, kind: str, port: int, room: str, viewers: int, procs: int) -> None:
         sample = min(SAMPLES, viewers)
         senders = max(0, viewers - sample)
-        ctx = mp.get_context("spawn")
-        self.pipes: list[Connection] = []
-        self.procs: list[Any] = []
+        self.processes = PipedProcesses()
+        self.pipes = self.processes.pipes
         self.senders = senders
         for k in range(procs):
-
-            def share(n: int, k: int = k) -> int:
-                return n // procs + (1 if k < n % procs else 0)
-
             plan = FanoutPlan(
                 kind,
                 "127.0.0.1",
                 port,
                 room,
                 light=0,
-                sample=share(sample),
-                senders=share(senders),
+                sample=share(sample, procs, k),
+                senders=share(senders, procs, k),
                 index=k,
             )
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=fanout_main, args=(plan, child), daemon=True)
-            proc.start()
-            child.close()
-            self.pipes.append(parent)
-            self.procs.append(proc)
+            self.processes.start(fanout_main, plan)
 
     def connected(self, timeout: float) -> dict[str, Any]:
         answers = [self._recv(p, timeout) for p in self.pipes]
@@ -144,16 +135,8 @@ class Clients:
         return all(self._recv(p, timeout + 30)["drained"] for p in self.pipes)
 
     def close(self) -> None:
-        for p in self.pipes:
-            with contextlib.suppress(OSError):
-                p.send({"cmd": "stop"})
-        for proc in self.procs:
-            proc.join(10)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
-        for p in self.pipes:
-            p.close()
+        self.processes.tell({"cmd": "stop"})
+        self.processes.close(10)
 
 
 def judge(parts: list[dict[str, Any]], viewers: int, cpu_s: float) -> dict[str, Any]:
@@ -246,7 +229,7 @@ def measure(
                 result["steps"].append(step)
                 print(
                     f"  {kind:16} N={viewers:<5} {rate:6.0f} msg/s: p99 "
-                    f"{_fmt(step['p99_ms'])} ms, delivered {100 * step['delivered']:.1f} %, "
+                    f"{fmt(step['p99_ms'])} ms, delivered {100 * step['delivered']:.1f} %, "
                     f"server CPU {step['server_cpu_percent']} %, clients "
                     f"{step['client_cpu_percent']} %, machine {step['machine_busy_percent']} % "
                     f"busy -> {'pass' if step['ok'] else 'fail'}",
@@ -284,112 +267,12 @@ def measure(
                 print(
                     f"  {kind:16} N={viewers:<5} {common_rate:6.0f} msg/s (equal work with "
                     "the peer): "
-                    f"{_fmt(same['deliveries_per_cpu_s'])} deliveries per CPU-second",
+                    f"{fmt(same['deliveries_per_cpu_s'])} deliveries per CPU-second",
                     flush=True,
                 )
         finally:
             clients.close()
     return result
-
-
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:,.0f}"
-
-
-def table(results: list[dict[str, Any]], command: str) -> str:
-    def find(kind: str, n: int) -> dict[str, Any] | None:
-        return next((r for r in results if r["server"] == kind and r["viewers"] == n), None)
-
-    def rate(r: dict[str, Any] | None) -> str:
-        if r is None or "max_rate" not in r:
-            return "not measured"
-        if r["max_rate"] is None:
-            return f"< {min(s['asked'] for s in r['steps']):.0f}" if r["steps"] else "-"
-        mark = "≥ " if r.get("capped") else ""
-        mark += "" if r.get("searched_to_end") else "~"
-        return f"{mark}{r['max_rate']:,.0f}"
-
-    def eff(r: dict[str, Any] | None) -> float | None:
-        best = (r or {}).get("at_max")
-        return None if best is None else best["deliveries_per_cpu_s"]
-
-    def ratio(a: float | None, b: float | None) -> str:
-        return f"{a / b:.1f}×" if a and b else "-"
-
-    ns = sorted({int(r["viewers"]) for r in results})
-    lines = [
-        "| figure (one room, N viewers, chat fan-out) | livecart | python-socketio | ratio |",
-        "|---|---:|---:|---:|",
-    ]
-    for n in ns:
-        lc, sio = find(LIVECART, n), find(SOCKETIO, n)
-        lr = lc.get("max_rate") if lc else None
-        sr = sio.get("max_rate") if sio else None
-        lines.append(
-            f"| max chat rate at p99 < 250 ms, N = {n:,} (msg/s) | {rate(lc)} | "
-            f"{rate(sio)} | {ratio(lr, sr)} |"
-        )
-    for n in ns:
-        lc, sio = find(LIVECART, n), find(SOCKETIO, n)
-        same = (lc or {}).get("at_common")
-        a = same["deliveries_per_cpu_s"] if same else None
-        at = f"{same['asked']:,.0f} msg/s" if same else "the same rate"
-        peer = [st for st in (sio or {}).get("steps", []) if same and st["asked"] == same["asked"]]
-        b = peer[-1]["deliveries_per_cpu_s"] if peer else None
-        lines.append(
-            f"| deliveries per server CPU-second, N = {n:,}, both at {at} | "
-            f"{_fmt(a)} | {_fmt(b)} | {ratio(a, b)} |"
-        )
-    for n in ns:
-        lc, sio = find(LIVECART, n), find(SOCKETIO, n)
-        lines.append(
-            f"| deliveries per server CPU-second, N = {n:,}, each at its max rate | "
-            f"{_fmt(eff(lc))} | {_fmt(eff(sio))} | {ratio(eff(lc), eff(sio))} |"
-        )
-    for n in ns:
-        lc, sio = find(LIVECART, n), find(SOCKETIO, n)
-        a = (lc or {}).get("rss_per_viewer_kib")
-        b = (sio or {}).get("rss_per_viewer_kib")
-        less = f"{ratio(b, a)} less" if a and b else "-"
-        lines.append(
-            f"| server RSS per idle viewer, N = {n:,} (KiB) | {_fmt(a)} | {_fmt(b)} | {less} |"
-        )
-    notes = []
-    for r in results:
-        if r.get("capped"):
-            notes.append(
-                f"{r['server']} N={r['viewers']:,}: passed the highest rate tried "
-                f"({r['cap']:.0f} msg/s: every sender at its 1 msg/s)"
-            )
-        if r.get("client_limited"):
-            notes.append(
-                f"{r['server']} N={r['viewers']:,}: a client process was near saturation "
-                "(>= 80 % of a core) at the limit: the client, not the server, was the limit"
-            )
-        elif r.get("machine_bound"):
-            notes.append(
-                f"{r['server']} N={r['viewers']:,}: the machine's cores were >= 85 % busy "
-                "near the limit (server, clients, Redis and the kernel's loopback work): the "
-                "shared machine, not the server process alone, set it"
-            )
-        if r.get("steps") and r.get("max_rate") is None:
-            low = min(r["steps"], key=lambda st: st["asked"])
-            notes.append(
-                f"{r['server']} N={r['viewers']:,}: no rate passed; at {low['asked']:,.0f} "
-                f"msg/s p99 was {_fmt(low['p99_ms'])} ms with the server at "
-                f"{low['server_cpu_percent']} % CPU"
-            )
-        if r.get("backlog"):
-            notes.append(f"{r['server']} N={r['viewers']:,}: {r['backlog']}; search stopped")
-        if not r.get("searched_to_end", True) and not r.get("backlog"):
-            notes.append(
-                f"{r['server']} N={r['viewers']:,}: search stopped by the step or "
-                "time budget (~: within the last bounds tried)"
-            )
-    out = "\n".join(lines)
-    if notes:
-        out += "\n\n" + "\n".join(f"- {n}" for n in notes)
-    return out + f"\n\nMade with `{command}` on this machine ({psutil.cpu_count()} cores)."
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:

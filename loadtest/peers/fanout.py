@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from livecart.loadtest.client_pool import run_on_uvloop
 from livecart.loadtest.stats import Histogram
+from livecart.loadtest.viewer_groups import SAMPLE, SENDER, connect_groups
 from livecart.loadtest.wsclient import (
     JSON,
     MSGPACK,
@@ -29,8 +31,8 @@ from livecart.loadtest.wsclient import (
     Viewer,
     ViewerStats,
     WsConn,
+    connect,
     open_viewer,
-    raise_fd_limit,
 )
 
 LIVECART, SOCKETIO = "livecart", "python-socketio"
@@ -49,73 +51,43 @@ class FanoutPlan:
 
 
 def fanout_main(plan: FanoutPlan, conn: Any) -> None:
-    raise_fd_limit()
-    import uvloop
-
-    uvloop.install()
-    asyncio.run(_main(plan, conn))
+    run_on_uvloop(_main(plan, conn))
 
 
 async def _open_eio(plan: FanoutPlan, name: str, sample: bool, stats: ViewerStats) -> EioViewer:
-    loop = asyncio.get_running_loop()
     query = urlencode({"EIO": "4", "transport": "websocket", "room": plan.room, "name": name})
-    made: list[EioViewer] = []
-
-    def factory() -> EioViewer:
-        made.append(EioViewer(f"/socket.io/?{query}", sample, stats))
-        return made[0]
-
-    try:
-        async with asyncio.timeout(30):
-            await loop.create_connection(factory, plan.host, plan.port)
-            await made[0].ready
-            await made[0].joined
-    except BaseException:
-        for v in made:
-            v.close()
-        raise
-    return made[0]
+    return await connect(
+        plan.host,
+        plan.port,
+        lambda: EioViewer(f"/socket.io/?{query}", sample, stats),
+        30,
+        lambda v: v.joined,
+    )
 
 
 async def _main(plan: FanoutPlan, conn: Any) -> None:
     stats = ViewerStats()
     sampled = ViewerStats()
-    viewers: list[WsConn] = []
-    samples: list[WsConn] = []
-    senders: list[WsConn] = []
-    gate = asyncio.Semaphore(64)
 
-    async def one(i: int, kind: str) -> None:
-        sample = kind == "sample"
+    async def one(i: int, kind: str) -> WsConn:
+        sample = kind == SAMPLE
         name = f"{kind}{plan.index}-{i}"
-        async with gate:
-            v: WsConn
-            if plan.server == SOCKETIO:
-                v = await _open_eio(plan, name, sample, sampled if sample else stats)
-            else:
-                v = await open_viewer(
-                    plan.host,
-                    plan.port,
-                    f"/ws/{plan.room}?name={name}",
-                    sample=sample,
-                    fmt=JSON if kind == "sender" else MSGPACK,
-                    stats=sampled if sample else stats,
-                )
-        {"light": viewers, "sample": samples, "sender": senders}[kind].append(v)
+        if plan.server == SOCKETIO:
+            return await _open_eio(plan, name, sample, sampled if sample else stats)
+        return await open_viewer(
+            plan.host,
+            plan.port,
+            f"/ws/{plan.room}?name={name}",
+            sample=sample,
+            fmt=JSON if kind == SENDER else MSGPACK,
+            stats=sampled if sample else stats,
+        )
 
-    jobs = [one(i, "sample") for i in range(plan.sample)]
-    jobs += [one(i, "sender") for i in range(plan.senders)]
-    jobs += [one(i, "light") for i in range(plan.light)]
-    t0 = time.monotonic()
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    everyone = [*viewers, *samples, *senders]
-    conn.send(
-        {
-            "connected": len(everyone),
-            "failed": sum(1 for r in results if isinstance(r, BaseException)),
-            "connect_s": time.monotonic() - t0,
-        }
+    groups = await connect_groups(
+        one, light=plan.light, sample=plan.sample, senders=plan.senders, in_flight=64
     )
+    everyone, samples, senders = groups.everyone, groups.samples, groups.senders
+    conn.send(groups.connected())
     loop = asyncio.get_running_loop()
     try:
         while True:

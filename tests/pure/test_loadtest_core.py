@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from livecart.loadtest import books, flashbench
+from livecart.loadtest.pacing import Credit, RoundRobin
 from livecart.loadtest.peers.compare import judge, next_rate
 from livecart.loadtest.purchase import CARD, MAX_ATTEMPTS, Purchase
 from livecart.loadtest.report import render_html
@@ -28,6 +29,8 @@ from livecart.loadtest.scenarios import (
 from livecart.loadtest.slo import Slo, verdicts
 from livecart.loadtest.stats import Histogram, exact_percentile
 from livecart.loadtest.target import Target, TargetRefused
+from livecart.loadtest.worker_counts import SaleFigures, WorkerCounts
+from livecart.loadtest.worker_report import WorkerState, final, snapshot
 from livecart.loadtest.wsclient import FrameReader, client_frame
 
 # -- histograms ------------------------------------------------------------------------
@@ -48,6 +51,38 @@ def test_histogram_percentiles_are_within_two_percent_and_merge() -> None:
         assert got is not None and abs(got - exact) / exact < 0.02
     assert a.percentile(1.0) == max(values)
     assert Histogram().percentile(0.5) is None
+
+
+# -- pacing ----------------------------------------------------------------------------
+
+
+def test_credit_fills_at_its_rate_up_to_the_burst() -> None:
+    credit = Credit(rate=4.0, burst=3.0)
+    credit.fill(0.5)
+    assert credit.covers(2) and not credit.covers(2.5)
+    credit.fill(10)
+    assert credit.units == 3.0
+    credit.spend(3)
+    assert not credit.covers(1)
+
+
+def test_round_robin_takes_turns_and_keeps_each_member_to_its_gap() -> None:
+    group = RoundRobin([10, 11, 12], gap=1.0)
+    acted: list[tuple[int, int]] = []
+
+    def act(i: int, turn: int) -> bool:
+        acted.append((i, turn))
+        return i != 11  # 11 cannot act (no connection): it pays nothing
+
+    credit = Credit(rate=100, burst=100, units=5)
+    group.spend(0.0, credit, 2, act)
+    assert acted == [(10, 1), (11, 2), (12, 3)] and credit.units == 1
+    credit.units = 10
+    group.spend(0.5, credit, 2, act)  # 10 and 12 are within their gap, 11 declines again
+    assert acted[3:] == [(11, 5)] and credit.units == 10
+    credit.units = 3
+    group.spend(1.0, credit, 2, act)  # 10 acts; then the credit no longer covers a go
+    assert acted[4:] == [(10, 7)] and credit.units == 1
 
 
 # -- objectives ------------------------------------------------------------------------
@@ -157,6 +192,32 @@ def test_purchase_buys_pays_and_retries_with_the_same_keys() -> None:
     assert p.on_reply(ok({"order": {"id": "o_1"}}), 1.3) is None
     assert p.state == "ordered" and p.order_id == "o_1" and p.definite_keys == 1
     assert p.on_reply(ok({"order": {"id": "o_1"}}), 1.4) is None  # a late duplicate
+
+
+def test_worker_reports_count_a_paid_purchase_and_reset_each_second() -> None:
+    p = Purchase(viewer=1, product_id="p1", payer=True, think=0.5)
+    counts, sales = WorkerCounts(), SaleFigures()
+    p.press(0.0)
+    p.on_reply(ok({"reservation": {"id": "r_1"}}), 0.2)
+    sales.record(p, 0.2)
+    p.on_reply(ok({"order": {"id": "o_1"}}), 1.0)
+    sales.record(p, 1.0)
+    counts.join.add(12.0)
+    counts.sampled.latencies.extend([5.0, 7.0])
+    counts.video_delays.append(40.0)
+    state = WorkerState(3, 1.0, 0.1, [], [], [], [p], 0, counts, sales)
+    tick = snapshot(state)
+    assert tick["w"] == 3 and tick["keys"] == 1 and tick["definite_keys"] == 1
+    assert tick["buys"] == {"reserved": 1, "ordered": 1}
+    assert tick["lat"]["n"] == 2 and tick["join"]["n"] == 1 and tick["video"]["lat"]["n"] == 1
+    assert tick["buy_lat"]["n"] == 1  # the reply to buy (the order is a state event)
+    again = snapshot(state)  # the second's histograms were taken by the first tick
+    assert again["lat"]["n"] == again["join"]["n"] == again["buy_lat"]["n"] == 0
+    assert again["video"]["lat"]["n"] == 0 and counts.video_delays == []
+    summary = final(state)
+    assert summary["orders"] == ["o_1"] and summary["ordered_units"] == 1
+    assert summary["states"] == {"ordered": 1}
+    assert summary["pay_ms"] == [pytest.approx(300)]  # "pay" after the think time, at 0.7 s
 
 
 def test_purchase_refusals_countdowns_abandon_and_give_up() -> None:
