@@ -49,6 +49,19 @@ MIN_DELIVERED = 0.99
 SAMPLES = 50
 
 
+def socketio_argv(port: int, redis_url: str) -> list[str]:
+    """The command line of the python-socketio peer server on ``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "livecart.loadtest.peers.socketio_server",
+        "--port",
+        str(port),
+        "--redis-url",
+        redis_url,
+    ]
+
+
 @contextlib.contextmanager
 def start_server(kind: str, redis_url: str) -> Iterator[tuple[int, psutil.Process, str | None]]:
     """A fresh server process of ``kind`` on a free port: (port, process, admin token)."""
@@ -60,15 +73,7 @@ def start_server(kind: str, redis_url: str) -> Iterator[tuple[int, psutil.Proces
             health = f"http://127.0.0.1:{port}/healthz"
         else:
             admin = None
-            argv = [
-                sys.executable,
-                "-m",
-                "livecart.loadtest.peers.socketio_server",
-                "--port",
-                str(port),
-                "--redis-url",
-                redis_url,
-            ]
+            argv = socketio_argv(port, redis_url)
             health = f"http://127.0.0.1:{port}/healthz"
         with spawn_server(argv, health, Path(tmp) / "server.log") as proc:
             yield port, psutil.Process(proc.pid), admin

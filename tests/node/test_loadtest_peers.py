@@ -4,7 +4,6 @@ a real server process on the session's real Redis, real sockets."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from livecart.loadtest.localserver import spawn_server
+from livecart.loadtest.peers.compare import socketio_argv
 from livecart.loadtest.peers.fanout import SOCKETIO, FanoutPlan, _open_eio
 from livecart.loadtest.wsclient import EioViewer, ViewerStats
 from livecart.redis_process import RedisProcess, free_port
@@ -22,15 +22,7 @@ def socketio_port(redis_server: RedisProcess) -> Iterator[int]:
     if not redis_server.running:
         redis_server.start()
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "livecart.loadtest.peers.socketio_server",
-        "--port",
-        str(port),
-        "--redis-url",
-        redis_server.url,
-    ]
+    argv = socketio_argv(port, redis_server.url)
     with (
         tempfile.TemporaryDirectory() as tmp,
         spawn_server(argv, f"http://127.0.0.1:{port}/healthz", Path(tmp) / "log"),
