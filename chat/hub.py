@@ -39,7 +39,7 @@ from livecart.chat.room import Room
 from livecart.chat.rooms import Rooms
 from livecart.chat.session import Session
 from livecart.chat.store import RoomStore, Write
-from livecart.chat.subscriber import REDIS_DOWN
+from livecart.redis_client import REDIS_DOWN
 
 # Actor and CheckoutPort live in their own modules; importing them from here still works.
 __all__ = ["APPLY_WAIT", "Actor", "CheckoutPort", "Hub"]

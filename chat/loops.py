@@ -23,7 +23,7 @@ from livecart.chat.errors import CommandError
 from livecart.chat.room import BASE_TICK, Room
 from livecart.chat.rooms import Rooms, Spawn
 from livecart.chat.store import RoomStore
-from livecart.chat.subscriber import REDIS_DOWN
+from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from livecart.chat.join import snapshot_frame
 from livecart.chat.room import Room
 from livecart.chat.room_state import RoomState
 from livecart.chat.store import RoomStore
-from livecart.chat.subscriber import REDIS_DOWN
+from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,6 @@ from livecart.chat.store import (
     SaveRoomField,
     Write,
 )
-from livecart.chat.subscriber import REDIS_DOWN, Subscriber
 from livecart.keyspace import (
     ADMIN_TOKEN_KEY,
     NODE_CHANNEL_PREFIX,
@@ -52,6 +51,8 @@ from livecart.keyspace import (
     room_key,
     room_of_channel,
 )
+from livecart.pubsub import Subscriber
+from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 PRESENCE_STALE_MS = 5000

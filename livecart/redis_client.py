@@ -5,6 +5,11 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+"""What a Redis call raises when the server cannot be reached (catch these, nothing wider)."""
 
 
 def redis_client(url: str) -> aioredis.Redis:

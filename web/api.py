@@ -17,8 +17,8 @@ from livecart.chat import commands as c
 from livecart.chat import identity
 from livecart.chat.actor import Actor
 from livecart.chat.errors import CommandError, ErrorCode, RoomNotFound
-from livecart.chat.subscriber import REDIS_DOWN
 from livecart.checkout.errors import CheckoutError
+from livecart.redis_client import REDIS_DOWN
 from livecart.web.auth import bearer, is_admin, is_host
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 

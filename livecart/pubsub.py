@@ -1,4 +1,4 @@
-"""The node's one Redis pub/sub connection, owned by a single task.
+"""A process's Redis pub/sub connection, owned by a single task (any part may run one).
 
 Contracts:
 - ``subscribe(channel)`` returns once Redis has confirmed the subscription, so state
@@ -19,17 +19,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from livecart.cancellation import stop_if_cancelled
+from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
-
 
 class Subscriber:
+    """Channels wanted by this process, kept subscribed across reconnects."""
+
     def __init__(
         self,
         redis: aioredis.Redis,
