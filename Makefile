@@ -14,7 +14,7 @@ install-dev:
 run: install
 	livecart serve
 
-## Install everything (Python packages, Chromium for the browser tests) and run the tests.
+## Install everything (Python packages; Debian's chromium, redis-server 7 and nginx) and run the tests.
 test: install-dev
 	$(PYTHON) scripts/ensure_chromium.py
 	$(PYTHON) -m pytest -q

