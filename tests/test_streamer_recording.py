@@ -88,6 +88,14 @@ def recorder_of(channel: Channel) -> ShowRecorder:
     return channel.show.recorder
 
 
+def live_show(data_dir: Path, *, audio: bool = False) -> tuple[Channel, FakeClock, ShowRecorder]:
+    """A channel on a fake clock with a show started: the channel, its clock, its recorder."""
+    clock = FakeClock()
+    channel = Channel("room1", data_dir, clock=clock)
+    channel.start_show("s1", audio=audio)
+    return channel, clock, recorder_of(channel)
+
+
 def demuxed_frames(show_dir: Path, index: dict[str, Any]) -> int:
     """Video packets in all segments, each demuxed with its init segment."""
     total = 0
@@ -106,10 +114,7 @@ def demuxed_frames(show_dir: Path, index: dict[str, Any]) -> int:
 async def test_a_stuck_disk_write_runs_on_the_recorder_thread_not_the_loop(
     tmp_path: Path, gate: Gate
 ) -> None:
-    clock = FakeClock()
-    channel = Channel("room1", tmp_path, clock=clock)
-    channel.start_show("s1")
-    recorder = recorder_of(channel)
+    channel, clock, recorder = live_show(tmp_path)
     feed(channel, clock, clip()[:90])  # closes segment 0 (at 2 s); 2 s..3 s stays open
     # The loop went on: every frame reached the fan-out while the write hangs.
     assert channel.fanout.stats.fragments == 89  # the last frame waits for its successor
@@ -126,10 +131,7 @@ async def test_a_stuck_disk_write_runs_on_the_recorder_thread_not_the_loop(
 
 
 async def test_the_injected_clock_stamps_the_recording(tmp_path: Path) -> None:
-    clock = FakeClock()
-    channel = Channel("room1", tmp_path, clock=clock)
-    channel.start_show("s1")
-    recorder = recorder_of(channel)
+    channel, clock, recorder = live_show(tmp_path)
     assert recorder.show.startswith("19700112T")  # the show id is the clock's too
     feed(channel, clock, clip())
     clock.now = T0 + 100.0
@@ -146,10 +148,7 @@ async def test_the_injected_clock_stamps_the_recording(tmp_path: Path) -> None:
 
 
 async def test_closing_writes_everything_that_was_queued(tmp_path: Path, gate: Gate) -> None:
-    clock = FakeClock()
-    channel = Channel("room1", tmp_path, clock=clock)
-    channel.start_show("s1", audio=True)
-    recorder = recorder_of(channel)
+    channel, clock, recorder = live_show(tmp_path, audio=True)
     frames = clip()
     packets = encode_opus(250)  # 5 s of 20 ms packets
     for i, frame in enumerate(frames):
@@ -184,10 +183,7 @@ async def test_closing_writes_everything_that_was_queued(tmp_path: Path, gate: G
 async def test_a_disk_slower_than_the_stream_drops_to_a_keyframe_and_marks_the_gap(
     tmp_path: Path, gate: Gate
 ) -> None:
-    clock = FakeClock()
-    channel = Channel("room1", tmp_path, clock=clock)
-    channel.start_show("s1")
-    recorder = recorder_of(channel)
+    channel, clock, recorder = live_show(tmp_path)
     frames = clip(300)
     # Segment 0 is held at the gate; a small bound fills up during the next seconds.
     feed(channel, clock, frames[:62])
