@@ -27,7 +27,10 @@ before it is written (the open segment becomes the last one), then ``index.json`
 gets ``ended_at`` and the thread exits; :meth:`~ShowRecorder.wait_closed` waits
 for that without blocking the loop. Nothing queued is dropped at close. The
 thread is not a daemon, so an interpreter that exits without waiting still
-finishes the files first. A write that fails (disk full) is logged; the segment
+finishes the files first. If the event loop closes without :meth:`close` (a bug,
+or a test that failed half way), the idle thread notices within
+:data:`OWNER_CHECK_INTERVAL`, leaves ``ended_at`` null as a crash would, and
+exits, so it never holds the process open. A write that fails (disk full) is logged; the segment
 it was for is not listed, and the show goes on.
 """
 
@@ -56,6 +59,9 @@ MAX_PENDING_BYTES = 32 * 1024 * 1024
 """Media queued for the recorder thread at most (about a minute at 4 Mbit/s)."""
 ITEM_OVERHEAD = 128
 """Bytes counted per queued item on top of its payload, so tiny items are bounded too."""
+
+OWNER_CHECK_INTERVAL = 1.0
+"""Seconds an idle thread waits before checking that its event loop still runs."""
 
 _Job = Callable[[], None]
 
@@ -135,6 +141,8 @@ class ShowRecorder:
 
     def video(self, event: PackagerEvent, now: float) -> None:
         """Queue a packager event; ``now`` is recorded as the wallclock of a segment it closes."""
+        if self._closing:
+            return
         if isinstance(event, InitSegment) or self._admit(
             len(event.data), keyframe=event.keyframe, now=now
         ):
@@ -211,7 +219,13 @@ class ShowRecorder:
 
     def _run(self) -> None:
         while True:
-            job, size = self._jobs.get()
+            try:
+                job, size = self._jobs.get(timeout=OWNER_CHECK_INTERVAL)
+            except queue.Empty:
+                if self._loop.is_closed():  # nobody will close us: stop as after a crash
+                    log.error("recording %s/%s abandoned unclosed", self.room, self.show)
+                    return
+                continue
             if job is None:
                 break
             try:

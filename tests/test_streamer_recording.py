@@ -7,6 +7,7 @@ what ended up on disk.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 import av
 import pytest
 
+from livecart.streamer import recorder as recorder_module
 from livecart.streamer.channel import Channel
 from livecart.streamer.recorder import ShowRecorder
 from livecart.streamer.recording import (
@@ -273,3 +275,25 @@ def test_read_index_skips_a_torn_line_and_reads_version_1(tmp_path: Path) -> Non
     old.write_text(json.dumps({"version": 1, "segments": index["segments"][:1]}))
     v1 = read_index(old)
     assert v1 is not None and len(v1["segments"]) == 1
+
+
+def test_a_recorder_whose_loop_closed_without_closing_it_does_not_hold_the_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recorder_module, "OWNER_CHECK_INTERVAL", 0.05)
+
+    async def start_and_forget() -> ShowRecorder:
+        channel, clock, recorder = live_show(tmp_path)
+        feed(channel, clock, clip()[:90])
+        return recorder  # the show is never ended
+
+    loop = asyncio.new_event_loop()
+    try:
+        recorder = loop.run_until_complete(start_and_forget())
+    finally:
+        loop.close()
+    recorder._thread.join(30)
+    assert not recorder._thread.is_alive()
+    index = read_index(recorder.dir / INDEX_FILE)
+    assert index is not None and index["ended_at"] is None  # as after a crash
+    assert len(index["segments"]) == 1  # what was queued was still written
