@@ -5,9 +5,11 @@ Entry point: :func:`streamer.app.setup_streamer`. Guide: docs/streaming.md.
 Pure cores (plain data in, bytes/events out; no I/O, no clock): ``h264``, ``fmp4``,
 ``packager``, ``opus``, ``segmenter``, ``hls``, ``registry``, ``sdp_check``, and
 ``fanout`` (writes to transports it is handed, never awaits). ``channel`` composes them
-per room with ``recording`` (disk) and ``aac`` (the one transcode, PyAV), still without
-aiohttp or aiortc. Adapters: ``aiortc_hook`` (the only code touching aiortc internals),
-``publisher`` (one peer connection), ``service`` (per-app state), ``whip`` and
+per room, still without aiohttp or aiortc and without blocking the loop: it hands each
+show to a ``recorder``, one thread per show that runs the segmenter, ``aac`` (the one
+transcode, PyAV) and ``recording`` (the on-disk format and its blocking writer).
+Adapters: ``aiortc_hook`` (the only code touching aiortc internals), ``publisher`` (one
+peer connection), ``service`` (per-app state), ``whip`` and
 ``playback`` (HTTP/WebSocket handlers), ``app`` (wiring).
 Tools: ``synthetic`` (test/bench sources), ``bench_video`` (benchmark).
 """

@@ -2,8 +2,9 @@
 
 The only transcoding in the streamer, once per show, never per viewer: decode
 the publisher's Opus with PyAV, re-chunk to AAC's 1024-sample frames, encode
-AAC-LC. Measured at ~1.8% of a core for 64 kbit/s stereo. The low-latency path
-and the recordings keep the original Opus.
+AAC-LC. Measured at ~1.8% of a core for 64 kbit/s stereo. It runs on the show's
+recorder thread (:mod:`streamer.recorder`), never on the event loop. The
+low-latency path and the recordings keep the original Opus.
 
 Timing: AAC frames are placed on the show's timeline (48 kHz) from the Opus
 decode time of the first packet after a (re)start, plus the encoder's own

@@ -2,10 +2,11 @@
 
 A :class:`Channel` lives while its room has a publisher or viewers. Viewers
 stay attached across shows (they get ``ended`` and later a new ``init``). A
-:class:`Show` is one publish session: packager -> (fan-out, segmenter ->
-recorder/HLS), plus the audio track and its AAC rendition. No aiohttp or aiortc
-here (the clock is injected; disk writes go through the recorder); the WHIP
-adapter feeds frames in and supplies the function that sends a PLI.
+:class:`Show` is one publish session: packager -> (fan-out, recorder), plus the
+audio track. No aiohttp or aiortc here, and nothing that blocks: the clock is
+injected, and segmenting, the AAC transcode and every disk write happen on the
+show's recorder thread (:mod:`streamer.recorder`), which this module only feeds.
+The WHIP adapter feeds frames in and supplies the function that sends a PLI.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from livecart.streamer.aac import AacTranscoder
 from livecart.streamer.fanout import VideoFanout
 from livecart.streamer.fmp4 import OPUS_TIMESCALE
 from livecart.streamer.hls import LIVE_WINDOW
 from livecart.streamer.opus import AudioFragment, AudioPackager, packet_duration
 from livecart.streamer.packager import InitSegment, PackagerEvent, VideoPackager
-from livecart.streamer.recording import ShowRecorder, render_playlist
-from livecart.streamer.segmenter import Segmenter
+from livecart.streamer.recorder import ShowRecorder
+from livecart.streamer.recording import render_playlist
 
 KEYFRAME_INTERVAL = 2.0
 """Seconds between periodic keyframe requests (PLI); also the HLS segment target."""
@@ -70,10 +70,7 @@ class Show:
     stream: str
     recorder: ShowRecorder
     packager: VideoPackager = field(default_factory=VideoPackager)
-    segmenter: Segmenter = field(default_factory=lambda: Segmenter(KEYFRAME_INTERVAL))
     audio: AudioPackager | None = None
-    aac: AacTranscoder | None = None
-    """The HLS audio rendition's transcoder (Safari plays no Opus over HLS)."""
     video_origin: float | None = None
     """Wall-clock arrival of the first video frame: video time 0."""
     audio_offset: int | None = None
@@ -100,10 +97,13 @@ class Channel:
         room: str,
         data_dir: Path,
         clock: Callable[[], float] = time.time,
+        recordings: set[ShowRecorder] | None = None,
     ) -> None:
         self.room = room
         self.data_dir = data_dir
         self.clock = clock
+        self.recordings: set[ShowRecorder] = set() if recordings is None else recordings
+        """Recorders still writing (shared with the service, which awaits them on close)."""
         self.fanout = VideoFanout()
         self.show: Show | None = None
         self.keyframes = KeyframeClock()
@@ -118,34 +118,45 @@ class Channel:
     def start_show(self, stream: str, *, audio: bool = False) -> Show:
         """Begin a new show (ending any previous one) and return it.
 
-        With ``audio`` the show carries an Opus track next to the video.
+        With ``audio`` the show carries an Opus track next to the video (recorded
+        as is, and transcoded to AAC for HLS on the recorder thread).
         """
         if self.show is not None:
             self.end_show()
-        recorder = ShowRecorder(self.data_dir, self.room, new_show_id(self.clock()))
-        show = Show(stream=stream, recorder=recorder)
-        if audio:
-            show.audio = AudioPackager()
-            recorder.add_audio_init(show.audio.init_segment, show.audio.channels)
-            show.aac = AacTranscoder(show.audio.channels)
-            recorder.add_aac_init(show.aac.init_segment, show.aac.channels)
-        self.show = show
+        now = self.clock()
+        packager = AudioPackager() if audio else None
+        recorder = ShowRecorder(
+            self.data_dir,
+            self.room,
+            new_show_id(now),
+            started_at=now,
+            segment_target=KEYFRAME_INTERVAL,
+            audio_init=packager.init_segment if packager is not None else None,
+            channels=packager.channels if packager is not None else 2,
+            on_closed=self.recordings.discard,
+        )
+        self.recordings.add(recorder)
+        recorder.start()
+        self.show = show = Show(stream=stream, recorder=recorder, audio=packager)
         return show
 
     def end_show(self) -> None:
-        """Flush the last frame and segment, close the recording, tell viewers."""
+        """Flush the last frame, close the recording, tell viewers.
+
+        The recorder writes what it was given in the background (its last segment,
+        then ``ended_at``); ``recordings`` holds it until it is done.
+        """
         show, self.show = self.show, None
         self.send_keyframe_request = None
         if show is None:
             return
+        now = self.clock()
         for event in show.packager.flush():
-            self._route(show, event)
+            self._route(show, event, now)
         if show.audio is not None:
             for frag in show.audio.flush():
                 self._route_audio(show, frag)
-        for seg in show.segmenter.flush():
-            show.recorder.add_segment(seg)
-        show.recorder.finish()
+        show.recorder.close(now)
         self.fanout.end()
 
     def on_video_frame(self, data: bytes, timestamp: int) -> None:
@@ -157,7 +168,7 @@ class Channel:
         if show.video_origin is None:
             show.video_origin = now - timestamp / 90_000
         for event in show.packager.push(data, timestamp, now):
-            self._route(show, event)
+            self._route(show, event, now)
         if show.packager.wants_keyframe:
             self._request_keyframe()
 
@@ -179,13 +190,12 @@ class Channel:
         for frag in show.audio.push(data, decode_time, now):
             self._route_audio(show, frag)
         duration = packet_duration(data)
-        if show.aac is not None and duration and decode_time >= 0:
-            for frame in show.aac.push(data, decode_time, duration):
-                show.segmenter.push_aac(frame)
+        if duration and decode_time >= 0:
+            show.recorder.opus(data, decode_time, duration)
 
     def _route_audio(self, show: Show, frag: AudioFragment) -> None:
         self.fanout.publish_audio(frag)
-        show.segmenter.push_audio(frag.data)
+        show.recorder.audio(frag.data)
 
     def tick(self) -> None:
         """Called about once a second: sends the periodic keyframe request."""
@@ -201,18 +211,14 @@ class Channel:
         """A live HLS playlist (``index``, ``video`` or ``audio``), or None if offline."""
         return self.show.playlist(name) if self.show is not None else None
 
-    def _route(self, show: Show, event: PackagerEvent) -> None:
+    def _route(self, show: Show, event: PackagerEvent, now: float) -> None:
         if isinstance(event, InitSegment):
             self.last_init = event
-            show.recorder.add_init(event)
             audio_init = show.audio.init_segment if show.audio is not None else None
             self.fanout.publish_init(event, show.stream, audio_init)
-            for seg in show.segmenter.push(event):
-                show.recorder.add_segment(seg)
-            return
-        self.fanout.publish_fragment(event)
-        for seg in show.segmenter.push(event):
-            show.recorder.add_segment(seg)
+        else:
+            self.fanout.publish_fragment(event)
+        show.recorder.video(event, now)
 
     def _request_keyframe(self) -> None:
         if self.keyframes.urgent(self.clock()):

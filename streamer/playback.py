@@ -13,6 +13,10 @@
 ``GET /recordings/{room}``                          JSON list of the room's shows, newest first
 ==================================================  ===================================
 
+Disk reads (show indexes, the recordings listing, file checks) run in a worker
+thread (``asyncio.to_thread``), never on the event loop; aiohttp's ``FileResponse``
+sends files the same way.
+
 Cache headers are chosen for a CDN in front: the live playlist may be cached
 for 1 s (half the segment target), segments and init segments never change
 (``immutable``, one year), a finished show's playlist for a day, and 404s for
@@ -27,7 +31,13 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from livecart.streamer.recording import read_index, render_playlist, show_dir, valid_name
+from livecart.streamer.recording import (
+    INDEX_FILE,
+    read_index,
+    render_playlist,
+    show_dir,
+    valid_name,
+)
 from livecart.streamer.service import StreamerService
 
 M3U8 = "application/vnd.apple.mpegurl"
@@ -41,6 +51,30 @@ _MEDIA_FILE = re.compile(
     r"^(init-\d{1,6}\.mp4|(seg|aseg|aac)-\d{6}\.m4s|audio-init\.mp4|aac-init\.mp4)$"
 )
 _PLAYLISTS = {"index.m3u8": "index", "video.m3u8": "video", "audio.m3u8": "audio"}
+
+
+def list_shows(root: Path, room: str) -> list[dict[str, object]]:
+    """The recordings listing of one room's folder, newest first (blocking: reads files)."""
+    shows: list[dict[str, object]] = []
+    if not root.is_dir():
+        return shows
+    for folder in sorted(root.iterdir(), reverse=True)[:MAX_RECORDINGS_LISTED]:
+        index = read_index(folder / INDEX_FILE)
+        if index is None:
+            continue
+        segments = index.get("segments", [])
+        shows.append(
+            {
+                "show": folder.name,
+                "started_at": index.get("started_at"),
+                "ended_at": index.get("ended_at"),
+                "codec": index.get("codec"),
+                "segments": len(segments),
+                "duration": round(sum(float(s["duration"]) for s in segments), 3),
+                "playlist": f"/hls/{room}/{folder.name}/index.m3u8",
+            }
+        )
+    return shows
 
 
 def _miss(text: str = "not found\n") -> web.Response:
@@ -110,7 +144,7 @@ class PlaybackHandlers:
     async def show_playlist(self, request: web.Request) -> web.Response:
         """The full playlist of one show (live or recorded)."""
         folder = self._show_dir(request)
-        index = read_index(folder / "index.json") if folder else None
+        index = await asyncio.to_thread(read_index, folder / INDEX_FILE) if folder else None
         name = _PLAYLISTS[request.match_info["playlist"]]
         text = render_playlist(index, name) if index is not None else None
         if index is None or text is None:
@@ -126,7 +160,7 @@ class PlaybackHandlers:
         if folder is None or not _MEDIA_FILE.match(name):
             return _miss()
         path = folder / name
-        if not path.is_file():
+        if not await asyncio.to_thread(path.is_file):
             return _miss()
         return web.FileResponse(
             path,
@@ -143,24 +177,7 @@ class PlaybackHandlers:
         if not valid_name(room):
             return _miss()
         root = self.service.data_dir / "media" / room
-        shows = []
-        if root.is_dir():
-            for folder in sorted(root.iterdir(), reverse=True)[:MAX_RECORDINGS_LISTED]:
-                index = read_index(folder / "index.json")
-                if index is None:
-                    continue
-                segments = index.get("segments", [])
-                shows.append(
-                    {
-                        "show": folder.name,
-                        "started_at": index.get("started_at"),
-                        "ended_at": index.get("ended_at"),
-                        "codec": index.get("codec"),
-                        "segments": len(segments),
-                        "duration": round(sum(float(s["duration"]) for s in segments), 3),
-                        "playlist": f"/hls/{room}/{folder.name}/index.m3u8",
-                    }
-                )
+        shows = await asyncio.to_thread(list_shows, root, room)
         return web.json_response(
             {"room": room, "shows": shows}, headers={"Cache-Control": "no-cache"}
         )

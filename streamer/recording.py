@@ -1,4 +1,4 @@
-"""One show on disk: init segments, fMP4 segments and ``index.json``.
+"""One show on disk: init segments, fMP4 segments, ``index.json`` and ``segments.jsonl``.
 
 Layout (``data_dir/media/<room>/<show id>/``)::
 
@@ -8,24 +8,36 @@ Layout (``data_dir/media/<room>/<show id>/``)::
     aseg-000000.m4s     the audio received while seg-000000 was open
     aac-init.mp4        AAC init segment of the HLS audio rendition (Opus transcoded)
     aac-000000.m4s      AAC audio for the span of seg-000000
-    index.json          the show's index, rewritten atomically after each segment
+    index.json          the show's header: rewritten atomically, only when it changes
+    segments.jsonl      one line per segment, appended once the segment's files are in place
 
 The same files back the live HLS playlist and the replay of the recording, so a
-segment is written exactly once. Files are small (hundreds of KB every ~2 s) and
-written synchronously from the event loop; the page cache absorbs them.
+segment is written exactly once. :class:`ShowFiles` does the writing and blocks:
+it runs on the show's recorder thread (:mod:`streamer.recorder`), never on the
+event loop. A segment costs the same to record at any point of a show: its files
+(write + rename) and one appended line; ``index.json`` stays a few hundred bytes
+and is rewritten only at the start, per init segment and at the end. Nothing here
+reads a clock: the times are passed in.
 
-``index.json`` (version 1)::
+``index.json`` (version 2)::
 
-    {"version": 1, "room": "...", "show": "...", "started_at": 1700000000.0,
+    {"version": 2, "room": "...", "show": "...", "started_at": 1700000000.0,
      "ended_at": null | float, "codec": "avc1.42e01f",
      "inits": {"1": {"uri": "init-1.mp4", "codec": "...", "width": 640, "height": 480}},
      "audio": null | {"uri": "audio-init.mp4", "codec": "opus", "channels": 2},
      "aac": null | {"uri": "aac-init.mp4", "codec": "mp4a.40.2", "channels": 2},
-     "segments": [{"index": 0, "uri": "seg-000000.m4s", "init": "init-1.mp4",
-                   "generation": 1, "start": 0.0, "duration": 2.0,
-                   "discontinuity": false, "wallclock": 1700000000.5,
-                   "bytes": 512345, "audio_uri": "aseg-000000.m4s" | null,
-                   "aac_uri": "aac-000000.m4s" | null}]}
+     "segments_file": "segments.jsonl"}
+
+``segments.jsonl``, one JSON object per line::
+
+    {"index": 0, "uri": "seg-000000.m4s", "init": "init-1.mp4", "generation": 1,
+     "start": 0.0, "duration": 2.0, "discontinuity": false, "wallclock": 1700000000.5,
+     "bytes": 512345, "audio_uri": "aseg-000000.m4s" | null,
+     "aac_uri": "aac-000000.m4s" | null}
+
+A line is appended only after the files it names were renamed into place, so a
+listed segment always exists. A crash can leave a torn last line; readers ignore
+it. Version 1 (``segments`` inline in ``index.json``) is still read.
 """
 
 from __future__ import annotations
@@ -33,7 +45,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +89,11 @@ AAC_INIT = "aac-init.mp4"
 def aac_segment_name(index: int) -> str:
     """File name of the AAC rendition's segment ``index``."""
     return f"aac-{index:06d}.m4s"
+
+
+SEGMENTS_FILE = "segments.jsonl"
+INDEX_FILE = "index.json"
+INDEX_VERSION = 2
 
 
 def init_name(generation: int) -> str:
@@ -163,112 +179,140 @@ def _peak_bandwidth(index: dict[str, Any]) -> int:
 
 
 def read_index(path: Path) -> dict[str, Any] | None:
-    """Load an ``index.json``; None if missing or unreadable."""
+    """Load a show's ``index.json`` with its segments; None if missing or unreadable.
+
+    Version 2 keeps the segments in ``segments.jsonl`` beside it: they are read into
+    ``"segments"``, skipping a line that does not parse (a torn append).
+    """
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    if "segments" not in data:
+        data["segments"] = _read_segments(path.with_name(SEGMENTS_FILE))
+    return data
 
 
-class ShowRecorder:
-    """Writes one show's files; the in-memory index doubles as the live playlist."""
+def _read_segments(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    segments = []
+    for line in text.split("\n")[:-1]:  # the part after the last newline is torn or empty
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            segments.append(record)
+    return segments
 
-    def __init__(self, data_dir: Path, room: str, show: str) -> None:
-        self.room = room
-        self.show = show
+
+def new_header(room: str, show: str, started_at: float) -> dict[str, Any]:
+    """The ``index.json`` of a show that has just started."""
+    return {
+        "version": INDEX_VERSION,
+        "room": room,
+        "show": show,
+        "started_at": started_at,
+        "ended_at": None,
+        "codec": None,
+        "inits": {},
+        "audio": None,
+        "aac": None,
+        "segments_file": SEGMENTS_FILE,
+    }
+
+
+def segment_record(seg: Segment, wallclock: float) -> dict[str, Any]:
+    """The ``segments.jsonl`` line of a closed segment (as a dict)."""
+    return {
+        "index": seg.index,
+        "uri": segment_name(seg.index),
+        "init": init_name(seg.generation),
+        "generation": seg.generation,
+        "start": round(seg.start, 6),
+        "duration": round(seg.duration, 6),
+        "discontinuity": seg.discontinuity,
+        "wallclock": wallclock,
+        "bytes": len(seg.data),
+        "audio_uri": audio_segment_name(seg.index) if seg.audio else None,
+        "aac_uri": aac_segment_name(seg.index) if seg.aac else None,
+    }
+
+
+class ShowFiles:
+    """Writes one show's files. Blocking I/O: call from one thread, the show's recorder.
+
+    ``header`` is the ``index.json`` content as last written; only this object
+    changes it.
+    """
+
+    def __init__(self, data_dir: Path, room: str, show: str, started_at: float) -> None:
         self.dir = show_dir(data_dir, room, show)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.index: dict[str, Any] = {
-            "version": 1,
-            "room": room,
-            "show": show,
-            "started_at": time.time(),
-            "ended_at": None,
-            "codec": None,
-            "inits": {},
-            "audio": None,
-            "aac": None,
-            "segments": [],
-        }
-        self.entries: list[PlaylistEntry] = []
-        self.aac_entries: list[PlaylistEntry] = []
-        self._write_index()
+        self.header = new_header(room, show, started_at)
 
-    @property
-    def ended(self) -> bool:
-        """True once :meth:`finish` ran."""
-        return self.index["ended_at"] is not None
+    def open(self) -> None:
+        """Create the show's folder, its ``index.json`` and an empty segment list."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / SEGMENTS_FILE).touch()
+        self._write_header()
 
     def add_init(self, init: InitSegment) -> None:
         """Store a new generation's init segment."""
         name = init_name(init.generation)
-        (self.dir / name).write_bytes(init.data)
-        self.index["codec"] = init.codec
-        self.index["inits"][str(init.generation)] = {
+        self._write_atomic(name, init.data)
+        self.header["codec"] = init.codec
+        self.header["inits"][str(init.generation)] = {
             "uri": name,
             "codec": init.codec,
             "width": init.width,
             "height": init.height,
         }
-        self._write_index()
+        self._write_header()
 
     def add_audio_init(self, data: bytes, channels: int) -> None:
         """Store the audio track's init segment."""
-        (self.dir / AUDIO_INIT).write_bytes(data)
-        self.index["audio"] = {"uri": AUDIO_INIT, "codec": "opus", "channels": channels}
-        self._write_index()
+        self._write_atomic(AUDIO_INIT, data)
+        self.header["audio"] = {"uri": AUDIO_INIT, "codec": "opus", "channels": channels}
+        self._write_header()
 
     def add_aac_init(self, data: bytes, channels: int) -> None:
         """Store the AAC rendition's init segment."""
-        (self.dir / AAC_INIT).write_bytes(data)
-        self.index["aac"] = {"uri": AAC_INIT, "codec": "mp4a.40.2", "channels": channels}
-        self._write_index()
+        self._write_atomic(AAC_INIT, data)
+        self.header["aac"] = {"uri": AAC_INIT, "codec": "mp4a.40.2", "channels": channels}
+        self._write_header()
 
-    def add_segment(self, seg: Segment) -> PlaylistEntry:
-        """Store a closed segment (and its audio) and index it; return its playlist entry."""
-        name = segment_name(seg.index)
-        self._write_atomic(name, seg.data)
-        audio_uri = None
-        if seg.audio:
-            audio_uri = audio_segment_name(seg.index)
-            self._write_atomic(audio_uri, seg.audio)
-        aac_uri = None
-        if seg.aac:
-            aac_uri = aac_segment_name(seg.index)
-            self._write_atomic(aac_uri, seg.aac)
-        record = {
-            "index": seg.index,
-            "uri": name,
-            "init": init_name(seg.generation),
-            "generation": seg.generation,
-            "start": round(seg.start, 6),
-            "duration": round(seg.duration, 6),
-            "discontinuity": seg.discontinuity,
-            "wallclock": time.time(),
-            "bytes": len(seg.data),
-            "audio_uri": audio_uri,
-            "aac_uri": aac_uri,
-        }
-        self.index["segments"].append(record)
-        entry = entries_from_index({"segments": [record]})[0]
-        self.entries.append(entry)
-        self.aac_entries += entries_from_index({"segments": [record]}, audio=True)
-        self._write_index()
-        return entry
+    def add_segment(self, seg: Segment, wallclock: float) -> dict[str, Any]:
+        """Store a closed segment (and its audio), then list it; return its record."""
+        record = segment_record(seg, wallclock)
+        self._write_atomic(record["uri"], seg.data)
+        if record["audio_uri"]:
+            self._write_atomic(record["audio_uri"], seg.audio)
+        if record["aac_uri"]:
+            self._write_atomic(record["aac_uri"], seg.aac)
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        fd = os.open(self.dir / SEGMENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if os.write(fd, line) != len(line):
+                raise OSError("short write to " + SEGMENTS_FILE)
+        finally:
+            os.close(fd)
+        return record
 
-    def finish(self) -> None:
+    def finish(self, ended_at: float) -> None:
         """Mark the show ended (idempotent)."""
-        if not self.ended:
-            self.index["ended_at"] = time.time()
-            self._write_index()
+        if self.header["ended_at"] is None:
+            self.header["ended_at"] = ended_at
+            self._write_header()
 
     def _write_atomic(self, name: str, data: bytes) -> None:
         tmp = self.dir / (name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, self.dir / name)
 
-    def _write_index(self) -> None:
-        tmp = self.dir / "index.json.tmp"
-        tmp.write_text(json.dumps(self.index, indent=1))
-        os.replace(tmp, self.dir / "index.json")
+    def _write_header(self) -> None:
+        self._write_atomic(INDEX_FILE, json.dumps(self.header, indent=1).encode())

@@ -113,6 +113,17 @@ class Segmenter:
         """Close the open segment (end of show)."""
         return self._close()
 
+    def gap(self) -> list[Segment]:
+        """Media was lost: close the open segment; the next one is a discontinuity.
+
+        The segment that follows starts at the next keyframe pushed, after a hole in
+        the timeline (the first segment of a show is never marked).
+        """
+        closed = self._close()
+        if self._next_index > 0:
+            self._discontinuity = True
+        return closed
+
     def _fragment(self, frag: Fragment) -> list[Segment]:
         closed: list[Segment] = []
         seg = self._open

@@ -15,6 +15,7 @@ from typing import Any
 
 from livecart.streamer.channel import Channel
 from livecart.streamer.publisher import Publisher
+from livecart.streamer.recorder import ShowRecorder
 from livecart.streamer.registry import RateLimiter, SessionRegistry, new_session_id
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ OnLive = Callable[[str, bool], Awaitable[None]]
 
 MAX_NEGOTIATIONS = 4
 """Offers processed at once; more get 429 (a negotiation costs sockets and DTLS keys)."""
+RECORDING_CLOSE_TIMEOUT = 30.0
+"""Seconds shutdown waits for the recorder threads to write what they were given."""
 
 
 class StreamerService:
@@ -45,6 +48,8 @@ class StreamerService:
         self.limiter = limiter or RateLimiter()
         self.sessions: SessionRegistry[Publisher] = SessionRegistry()
         self.channels: dict[str, Channel] = {}
+        self.recordings: set[ShowRecorder] = set()
+        """Shows whose recorder thread is still writing, in every channel (even forgotten)."""
         self.negotiating = 0
         self.pending: set[Publisher] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -55,7 +60,7 @@ class StreamerService:
         """The room's channel, created on first use."""
         ch = self.channels.get(room)
         if ch is None:
-            ch = self.channels[room] = Channel(room, self.data_dir)
+            ch = self.channels[room] = Channel(room, self.data_dir, recordings=self.recordings)
         return ch
 
     def forget_channel_if_idle(self, room: str) -> None:
@@ -121,7 +126,11 @@ class StreamerService:
         return True
 
     async def close(self) -> None:
-        """Close every peer connection and end every show (application cleanup)."""
+        """Close every peer connection, end every show, wait for the recordings to be written.
+
+        Waits at most :data:`RECORDING_CLOSE_TIMEOUT` for the recorder threads (a hung
+        disk); the threads are not daemons, so the process still exits only after them.
+        """
         self.closing = True
         publishers = self.sessions.values() + list(self.pending)
         await asyncio.gather(*(p.close() for p in publishers), return_exceptions=True)
@@ -129,6 +138,19 @@ class StreamerService:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for ch in self.channels.values():
             ch.end_show()
+        await self.recordings_written(RECORDING_CLOSE_TIMEOUT)
+
+    async def recordings_written(self, timeout: float | None = None) -> bool:
+        """Wait until every ended show's recorder finished; False if ``timeout`` passed."""
+        waiting = [asyncio.ensure_future(r.wait_closed()) for r in self.recordings if r.closing]
+        if not waiting:
+            return True
+        _done, pending = await asyncio.wait(waiting, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.error("%d recordings still being written after %s s", len(pending), timeout)
+        return not pending
 
     def _ended(self, publisher: Publisher) -> None:
         released = self.sessions.release(publisher.session_id)
