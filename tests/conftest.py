@@ -5,7 +5,7 @@ layer"); the folder gives its marker, so ``pytest -m pure`` runs the pure layer 
 
 - ``pure``: no Redis, no sockets (connecting or binding an internet socket fails);
 - ``redis``: a real redis-server (``redis_server`` / ``redis_client`` below);
-- ``node``: livecart nodes, aiohttp servers or processes on random localhost ports;
+- ``node``: real I/O on this machine: livecart nodes, servers, sockets, processes, files;
 - ``browser``: Debian's headless Chromium against real nodes;
 - ``install``: builds and installs the wheel.
 
@@ -31,7 +31,7 @@ TESTS = Path(__file__).resolve().parent
 LAYERS = {
     "pure": "plain data in, plain data out: no Redis, no sockets",
     "redis": "a real redis-server",
-    "node": "livecart nodes, aiohttp servers or processes on localhost",
+    "node": "real I/O on this machine: livecart nodes, servers, sockets, processes, files",
     "browser": "headless Chromium (/usr/bin/chromium) against real nodes",
     "install": "builds and installs the wheel",
 }
