@@ -281,9 +281,9 @@ class Rooms:
         head = await self.store.head(room_id)
         verdict = judge(held, head)
         if room_id in self._diverged and verdict is not Verdict.GONE:
-            verdict = Verdict.STALE
-        self._diverged.discard(room_id)
+            verdict = Verdict.STALE  # the feed proved it; kept until acted upon
         if verdict is Verdict.GONE:
+            self._diverged.discard(room_id)
             self._gone(room)
             return
         missing: list[RoomEvent] = []
@@ -303,6 +303,7 @@ class Rooms:
             self._servers[room_id] = head.server
         else:  # the history no longer holds what this node missed
             await self._reload(room, held, head, went_back=False)
+        self._diverged.discard(room_id)
 
     async def _reload(self, room: Room, held: Held, head: Head, *, went_back: bool) -> None:
         """Replace the copy with the store's room and send every session a fresh
