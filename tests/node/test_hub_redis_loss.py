@@ -20,6 +20,7 @@ import json
 import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from livecart.chat import loops
 from livecart.chat.store_redis import RedisRoomStore
 from livecart.keyspace import ADMIN_TOKEN_KEY, ROOMS_INDEX, SECRET_KEY, room_key
 from livecart.redis_process import RedisProcess
@@ -74,10 +76,8 @@ class Setup:
         return seqs
 
 
-@pytest.fixture
-async def setup(tmp_path: Path, http: aiohttp.ClientSession) -> AsyncIterator[Setup]:
-    """Redis of this test's own (so it may be killed and rewritten), two nodes, a room
-    and ``PER_NODE`` viewers on each node."""
+@asynccontextmanager
+async def _setup(tmp_path: Path, http: aiohttp.ClientSession) -> AsyncIterator[Setup]:
     proc = RedisProcess(tmp_path / "redis")
     await asyncio.to_thread(proc.start)
     try:
@@ -96,6 +96,25 @@ async def setup(tmp_path: Path, http: aiohttp.ClientSession) -> AsyncIterator[Se
                 await viewer.ws.close()
     finally:
         await asyncio.to_thread(proc.stop)
+
+
+@pytest.fixture
+async def setup(tmp_path: Path, http: aiohttp.ClientSession) -> AsyncIterator[Setup]:
+    """Redis of this test's own (so it may be killed and rewritten), two nodes, a room
+    and ``PER_NODE`` viewers on each node."""
+    async with _setup(tmp_path, http) as s:
+        yield s
+
+
+@pytest.fixture
+async def setup_feed_only(
+    tmp_path: Path, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Setup]:
+    """``setup`` with nodes whose once-a-second check never comes round: only the feed
+    can tell them."""
+    monkeypatch.setattr(loops, "PRESENCE_INTERVAL", 3600.0)
+    async with _setup(tmp_path, http) as s:
+        yield s
 
 
 def snapshots(client: Client) -> list[dict[str, Any]]:
@@ -226,11 +245,9 @@ async def test_history_and_epoch_replaced(setup: Setup, http: aiohttp.ClientSess
     await joiners_get_redis_truth(s, http, old_epoch, [2, 3, seqs[-1]])
 
 
-async def test_flushall_and_the_room_recreated(setup: Setup, http: aiohttp.ClientSession) -> None:
-    s = setup
-    seqs = await s.chat(*(f"before {i}" for i in range(4)))
-    await settle(s, seqs[-1])
-    old_epoch, _ = await s.head()
+async def flush_and_recreate(s: Setup) -> None:
+    """FLUSHALL and the room created again with epoch "recreated", in one transaction
+    (so no node can find the room missing in between)."""
     db = await s.db()
     try:
         meta = await db.hgetall(room_key(ROOM, "meta"))
@@ -248,8 +265,35 @@ async def test_flushall_and_the_room_recreated(setup: Setup, http: aiohttp.Clien
     finally:
         await db.aclose()
 
+
+async def test_flushall_and_the_room_recreated(setup: Setup, http: aiohttp.ClientSession) -> None:
+    s = setup
+    seqs = await s.chat(*(f"before {i}" for i in range(4)))
+    await settle(s, seqs[-1])
+    old_epoch, _ = await s.head()
+    await flush_and_recreate(s)
+
     await all_resnapshot(s, "recreated", 0)
     await new_chat_reaches_everyone(s)
+    await joiners_get_redis_truth(s, http, old_epoch, [0, 1, seqs[-1]])
+
+
+async def test_a_seq_issued_again_on_the_feed_is_noticed_at_once(
+    setup_feed_only: Setup, http: aiohttp.ClientSession
+) -> None:
+    """No periodic check, no reconnect: the first new chat (seq 1 again) tells them."""
+    s = setup_feed_only
+    seqs = await s.chat(*(f"before {i}" for i in range(4)))
+    await settle(s, seqs[-1])
+    old_epoch, _ = await s.head()
+    await flush_and_recreate(s)
+    await asyncio.sleep(1.5)
+    assert all(len(snapshots(v)) == 1 for v in s.viewers)  # nothing told them yet
+    (seq,) = await s.chat("seq 1 again")
+    assert seq == 1
+    await all_resnapshot(s, "recreated", 1)
+    for viewer in s.viewers:
+        assert snapshots(viewer)[-1]["chat"][-1]["text"] == "seq 1 again"
     await joiners_get_redis_truth(s, http, old_epoch, [0, 1, seqs[-1]])
 
 
