@@ -400,3 +400,28 @@ async def _eventually_head(s: Setup, ok: Any, timeout: float = DETECT) -> tuple[
             return epoch, seq
         assert time.monotonic() < deadline, f"head stayed at {epoch} {seq}"
         await asyncio.sleep(0.05)
+
+
+async def test_a_join_checks_the_room_before_it_is_answered(
+    setup_feed_only: Setup, http: aiohttp.ClientSession
+) -> None:
+    """No periodic check, no reconnect, no new chat: a joiner still gets Redis' room, and
+    the check its join made re-snapshots the viewers already there."""
+    s = setup_feed_only
+    seqs = await s.chat(*(f"before {i}" for i in range(4)))
+    await settle(s, seqs[-1])
+    old_epoch, _ = await s.head()
+    await flush_and_recreate(s)
+    await asyncio.sleep(1.0)
+    assert all(len(snapshots(v)) == 1 for v in s.viewers)  # nothing told them yet
+    for node in s.nodes:
+        late = await connect(http, node, ROOM, name="late")
+        assert (late.first["t"], late.first["epoch"], late.first["seq"]) == (
+            "snapshot",
+            "recreated",
+            0,
+        )
+        await late.ws.close()
+    await all_resnapshot(s, "recreated", 0)
+    await new_chat_reaches_everyone(s)
+    await joiners_get_redis_truth(s, http, old_epoch, [0, 1, seqs[-1]])
