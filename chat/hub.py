@@ -12,7 +12,9 @@ puts together:
 
 Guarantees:
 - a client sees every sequenced event of its room exactly once and in order, or is told
-  it did not (``recovered: false`` snapshot, ``skipped``);
+  it did not (``recovered: false`` snapshot, ``skipped``), also when the store's room
+  went back (a failover or restart that lost events, a re-created room): the node
+  notices (``rooms``, ``staleness``), reloads and sends fresh snapshots;
 - when the store is away the hub stays up, sessions stay connected, commands that need
   it get ``unavailable``, and everything resumes by itself when it returns;
 - nothing in the tick or the feed path awaits a client.
@@ -123,12 +125,13 @@ class Hub:
     async def join(
         self, room_id: str, session: Session, since: int | None = None, epoch: str | None = None
     ) -> Room:
-        """Add a session to its room and send its first frame (snapshot or resume).
+        """Add a session to its room and send its first frame (snapshot or resume),
+        answered from a copy of the room just checked against the store (``Rooms.current``).
 
         Raises ``RoomNotFound`` or ``CommandError(unavailable)``; closes a banned viewer
         with 4003 (and returns the room without adding the session).
         """
-        room = await self.room(room_id)
+        room = await self._rooms.current(room_id)  # checked against the store's head
         session.room_id = room_id
         if session.is_host and room.state.host:
             session.name = room.state.host  # the room's host speaks under the room's name

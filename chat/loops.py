@@ -6,8 +6,11 @@
 - ``presence``: every second it reports this node's viewers of each room and reads back
   the room's viewers, explain ranking and hearts total; every 250 ms while a room has a
   sale that is not closed, it reads checkout's live values (a flash sale can sell out in
-  a second). A room empty for ``UNLOAD_AFTER`` seconds is unloaded. While the store is
-  away the values stay as they were.
+  a second). The same read carries the room's head (epoch, seq, the datastore's run_id),
+  so every room is checked against the store once a second at no extra cost
+  (``Rooms.check``: a copy that is no longer current is resynchronised, at worst
+  reloaded with fresh snapshots). A room empty for ``UNLOAD_AFTER`` seconds is unloaded.
+  While the store is away the values stay as they were.
 """
 
 from __future__ import annotations
@@ -107,7 +110,10 @@ class Loops:
         plus one for checkout when the room has sales)."""
         if presence:
             viewers = sum(1 for s in room.sessions if not s.is_host)
+            held = self.rooms.held(room)
             read = await self.store.presence(room.room_id, viewers)
+            if read.head is not None:
+                self.rooms.check(room, held, read.head)  # went back? resync (in the background)
             room.set_live("viewers", read.viewers)
             room.set_live("explain", read.explain)
             room.live["hearts_total"] = max(room.live.get("hearts_total", 0), read.hearts)

@@ -15,11 +15,19 @@ Guarantees every implementation gives:
 - **Epoch.** A room's ``epoch`` (``meta()["epoch"]``, ``RoomState.epoch``) is set when
   the room is created and names its sequence: while it is unchanged, ``seq`` only grows
   and the history holds what was published under it, so a client's (epoch, seq) can be
-  resumed only against the same epoch.
+  resumed only against the same epoch. When the datastore breaks that (it came back
+  from an older copy), the first node to notice calls ``renew_epoch``.
 - **Feed.** Events reach every subscribed node's ``FeedListener`` in ``seq`` order per
   room, at most once; while the feed is disconnected events are lost, and
   ``on_reconnect`` is called once it is back, so the listener fills gaps from
   ``history_after``.
+- **Head.** ``head`` (and every ``presence``, at no extra cost) reads the room's epoch and
+  ``seq`` and the identity of the datastore instance that holds it (``server``: Redis'
+  ``run_id``, new after every restart or failover) in one round trip, so a node can tell
+  that its copy of a room is no longer a prefix of the stored room: a missing room, a
+  different epoch, a ``seq`` below the one it applied, or a new ``server`` (which may
+  have come back from an older copy of the data, so the node checks its last event
+  against the history; ``livecart.chat.staleness``).
 - **Errors.** Every call may raise ``StoreUnavailable`` when the datastore cannot be
   reached (nothing was written then, or for ``emit`` possibly the event, which every
   node then sees as usual); ``RoomNotFound`` where the method says so. Nothing retries
@@ -79,13 +87,27 @@ Write = SaveProduct | SaveLineup | SavePin | SaveModeration | SaveRoomField
 
 
 @dataclass(frozen=True, slots=True)
+class Head:
+    """Where a room stands in the store, read in one round trip: its ``epoch`` (None when
+    there is no such room), its last ``seq``, and ``server``, the identity of the
+    datastore instance that answered (it changes when that instance restarts or another
+    takes over, which may have brought back an older copy of the room)."""
+
+    epoch: str | None
+    seq: int
+    server: str
+
+
+@dataclass(frozen=True, slots=True)
 class Presence:
     """What ``presence`` reads back: viewers on every node, the explain ranking
-    (``[[product_id, requests], ...]``, at most 20, highest first) and the hearts total."""
+    (``[[product_id, requests], ...]``, at most 20, highest first), the hearts total and
+    the room's ``Head``, read in the same round trip."""
 
     viewers: int
     explain: list[list[Any]]
     hearts: int
+    head: Head | None = None
 
 
 class FeedListener(Protocol):
@@ -170,6 +192,18 @@ class RoomStore(Protocol):
         ``RoomNotFound``."""
         ...
 
+    async def head(self, room_id: str) -> Head:
+        """The room's epoch (None: no such room) and seq, and the datastore instance's
+        identity, in one round trip."""
+        ...
+
+    async def renew_epoch(self, room_id: str, epoch: str) -> str | None:
+        """Give the room a new epoch if its epoch is still ``epoch``, atomically: for a
+        room whose ``seq`` went back under it (a rollback), so that no (epoch, seq) a
+        client holds names two different events. Returns the room's epoch afterwards
+        (None: no such room)."""
+        ...
+
     async def emit(self, room_id: str, event: RoomEvent, writes: tuple[Write, ...] = ()) -> int:
         """Apply ``writes`` and publish ``event`` (its ``seq`` is ignored) as the room's
         next event, atomically; return its seq. Raises ``RoomNotFound`` (nothing
@@ -187,7 +221,8 @@ class RoomStore(Protocol):
 
     async def presence(self, room_id: str, local_viewers: int) -> Presence:
         """Report this node's viewers of the room (0 removes the entry; entries not
-        refreshed for a few seconds expire) and read the room's live values back."""
+        refreshed for a few seconds expire) and read the room's live values and its
+        ``Head`` back."""
         ...
 
     async def viewers(self, room_id: str) -> int:

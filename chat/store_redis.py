@@ -11,6 +11,9 @@ How the contract is kept:
   script without a seq and publishes ``C<json>``; hearts publish ``H<n>:<total>``. The
   feed reads those three kinds back (``_FeedReader``); nothing else knows them.
 - ``load`` reads a room in one MULTI/EXEC, so the state and ``seq`` it returns agree.
+- ``head`` is one script (meta's epoch, ``seq``, ``INFO server``'s ``run_id``);
+  ``presence`` reads the same in its script, so the hub's periodic check costs nothing;
+  ``renew_epoch`` is a compare-and-set on meta's epoch.
 - redis' ``ConnectionError``/``TimeoutError`` (and ``OSError``) become
   ``StoreUnavailable``; the script's ``NOROOM`` becomes ``RoomNotFound``.
 """
@@ -33,6 +36,7 @@ from livecart.chat.events import MODERATION, RoomEvent, event_from_wire
 from livecart.chat.room_state import HISTORY, RoomState
 from livecart.chat.store import (
     FeedListener,
+    Head,
     Presence,
     SaveLineup,
     SaveModeration,
@@ -61,6 +65,12 @@ PRESENCE_STALE_MS = 5000
 def text(value: bytes | str) -> str:
     """A Redis reply as str (the client returns bytes)."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _head(raw: list[Any]) -> Head:
+    """The ``_HEAD`` reply (also the last item of ``_PRESENCE``'s) as a ``Head``."""
+    exists, epoch, seq, server = raw
+    return Head(text(epoch) if int(exists) else None, int(seq), text(server or b""))
 
 
 @contextmanager
@@ -143,7 +153,24 @@ for i = 1, #all, 2 do
   end
 end
 local ranked = redis.call('ZREVRANGE', KEYS[2], 0, 19, 'WITHSCORES')
-return {total, ranked, redis.call('GET', KEYS[3]) or '0'}
+local head = {redis.call('EXISTS', KEYS[4]), redis.call('HGET', KEYS[4], 'epoch') or '',
+  redis.call('GET', KEYS[5]) or '0', string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')}
+return {total, ranked, redis.call('GET', KEYS[3]) or '0', head}
+"""
+
+_RENEW_EPOCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
+end
+return redis.call('HGET', KEYS[1], 'epoch')
+"""
+
+# A room's Head (``store.Head``): [exists, epoch, seq, run_id]. INFO runs inside the
+# script so that on Redis Cluster the run_id is that of the shard holding the room.
+_HEAD = """
+return {redis.call('EXISTS', KEYS[1]), redis.call('HGET', KEYS[1], 'epoch') or '',
+  redis.call('GET', KEYS[2]) or '0', string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')}
 """
 
 _HEARTS = """
@@ -171,6 +198,8 @@ class RedisRoomStore:
         self._presence = redis.register_script(_PRESENCE)
         self._explain = redis.register_script(_EXPLAIN)
         self._hearts = redis.register_script(_HEARTS)
+        self._head = redis.register_script(_HEAD)
+        self._renew_epoch = redis.register_script(_RENEW_EPOCH)
 
     @property
     def node_id(self) -> str:
@@ -271,6 +300,18 @@ class RedisRoomStore:
         state.restore_history([json.loads(e) for e in history])
         return state, int(hearts or 0)
 
+    async def head(self, room_id: str) -> Head:
+        with _reachable():
+            raw = await self._head(keys=[room_key(room_id, "meta"), room_key(room_id, "seq")])
+        return _head(raw)
+
+    async def renew_epoch(self, room_id: str, epoch: str) -> str | None:
+        with _reachable():
+            now = await self._renew_epoch(
+                keys=[room_key(room_id, "meta")], args=[epoch, secrets.token_urlsafe(8)]
+            )
+        return text(now) if now is not None else None
+
     async def emit(self, room_id: str, event: RoomEvent, writes: tuple[Write, ...] = ()) -> int:
         ops = [_WRITES[type(w)](w) for w in writes]
         return int(await self._run_emit(room_id, _dump(event.to_record()), ops))
@@ -315,16 +356,18 @@ class RedisRoomStore:
 
     async def presence(self, room_id: str, local_viewers: int) -> Presence:
         with _reachable():
-            total, ranked, hearts = await self._presence(
+            total, ranked, hearts, head = await self._presence(
                 keys=[
                     room_key(room_id, "presence"),
                     room_key(room_id, "explain:rank"),
                     room_key(room_id, "hearts"),
+                    room_key(room_id, "meta"),
+                    room_key(room_id, "seq"),
                 ],
                 args=[self._node_id, local_viewers, int(time.time() * 1000), PRESENCE_STALE_MS],
             )
         pairs = [[ranked[i].decode(), int(float(ranked[i + 1]))] for i in range(0, len(ranked), 2)]
-        return Presence(int(total), pairs, int(hearts))
+        return Presence(int(total), pairs, int(hearts), _head(head))
 
     async def viewers(self, room_id: str) -> int:
         with _reachable():

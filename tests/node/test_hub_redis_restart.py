@@ -44,6 +44,10 @@ async def test_redis_restart_keeps_viewers_and_recovers(
     assert bo.chat_texts() == ["before", "after"]  # nothing duplicated, nothing invented
     assert not ann.ws.closed and not bo.ws.closed
     assert recovered_in < 15
+    # Redis came back with everything (AOF always): the nodes checked their last event
+    # against the restarted server's history and kept their rooms, no needless snapshot.
+    for client in (ann, bo):
+        assert [f for f in client.frames if f["t"] == "snapshot"] == [client.first]
     # Both ways, and a joiner on either node sees the same history.
     assert (await bo.command("chat", text="from b"))["ok"]
     await ann.wait_for(lambda c: "from b" in c.chat_texts(), timeout=10)

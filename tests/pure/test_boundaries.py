@@ -22,7 +22,7 @@ IO_LIBRARIES = ("asyncio", "aiohttp", "redis", "aiortc", "av")
 PURE = {
     "chat": (
         "actor", "chat_rules", "checkout_port", "codec", "commands", "decisions",
-        "errors", "events", "identity", "room_state", "store",
+        "errors", "events", "identity", "room_state", "staleness", "store",
     ),
     "checkout": (
         "audit", "errors", "lifecycle", "orders", "payments", "show_end", "validation",
