@@ -275,9 +275,10 @@ function floatHeart(own) {
   if (reducedMotion.matches) {
     // No floating: the heart button glows briefly instead.
     const btn = $("#heart-btn");
-    btn.classList.remove("pulse");
-    void btn.offsetWidth;
     btn.classList.add("pulse");
+    btn.dataset.pulses = String(Number(btn.dataset.pulses || 0) + 1);
+    clearTimeout(btn.pulseTimer);
+    btn.pulseTimer = setTimeout(() => btn.classList.remove("pulse"), 600);
     return;
   }
   if (heartsLayer.childElementCount > 40) return;
