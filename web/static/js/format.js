@@ -66,15 +66,16 @@ function parts(ms) {
 }
 
 /** A duration in ms for a countdown: "45s" / "45秒" under a minute, else a clock "4:05",
- * "1:02:03" (Intl.DurationFormat; NumberFormat-built digits where it is missing). */
+ * "1:02:03" (Intl.DurationFormat for hours, else digits from Intl.NumberFormat). */
 export function countdown(ms) {
   const d = parts(ms);
   if (!d.hours && !d.minutes) {
     return cached(Intl.NumberFormat, { style: "unit", unit: "second", unitDisplay: "narrow" }).format(d.seconds);
   }
-  if (typeof Intl.DurationFormat === "function") {
-    return cached(Intl.DurationFormat, { style: "digital", hoursDisplay: "auto" }).format(d);
+  if (d.hours && typeof Intl.DurationFormat === "function") {
+    return cached(Intl.DurationFormat, { style: "digital" }).format(d);
   }
+  // Under an hour: "9:53" (DurationFormat would pad the minutes to "09:53").
   const two = cached(Intl.NumberFormat, { minimumIntegerDigits: 2, useGrouping: false });
   const one = cached(Intl.NumberFormat, { useGrouping: false });
   const tail = `${two.format(d.minutes)}:${two.format(d.seconds)}`;

@@ -267,7 +267,7 @@ function main() {
   onLangChange(() => {
     renderBar();
     broadcast.relabel();
-    if (lineup.editing === null) lineup.render();
+    lineup.render(); // the list only: a product form being filled stays as it is
     lineup.relabel();
     queue.sig = null;
     queue.render();
