@@ -125,7 +125,7 @@ function main() {
   function renderBar() {
     const r = model.room;
     $("#room-title").textContent = r.title || room;
-    document.title = `Studio · ${r.title || room}`;
+    document.title = `${t("studio.brand")} · ${r.title || room}`;
     const badge = $("#room-status");
     const label = { live: "status.live", scheduled: "status.not_live", ended: "status.ended" }[r.status];
     badge.textContent = label ? t(label) : r.status || "";
