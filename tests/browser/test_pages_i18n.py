@@ -72,6 +72,12 @@ async def test_switching_language_keeps_the_state(
         assert await studio.text_content("#product-form h3") == T("zh-CN", "lineup.new_title")
         assert (await studio.inner_text("#go-live")).strip() == T("zh-CN", "studio.go_live")
         assert "US$129.00" in await studio.inner_text("#lineup")
+        # A refusal is said from its code in the page's language, naming the field.
+        await studio.fill("#product-form [name=price]", "10")
+        await studio.fill("#product-form [name=image_url]", "javascript:void(0)")
+        await studio.click("#product-form button[type=submit]")
+        refusal = T("zh-CN", "error.bad_args_field", field="image_url")
+        await studio.locator("#product-form .form-error", has_text=refusal).wait_for()
         await studio.select_option("#lang-select", "en")
         await poll(studio, f"{LANG} === 'en'")
         assert (await studio.inner_text("#go-live")).strip() == T("en-US", "studio.go_live")

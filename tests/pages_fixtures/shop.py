@@ -32,9 +32,8 @@ def T(locale: str, key: str, **params: Any) -> str:
     lang = LANG[locale]
     value = catalogue(lang).get(key, catalogue("en")[key])
     if isinstance(value, dict):
-        n = params.get("n", 0)
-        value = value.get("one") if (lang == "en" and n == 1 and "one" in value) else None
-        value = value or catalogue(lang).get(key, catalogue("en")[key])["other"]
+        one = lang == "en" and params.get("n") == 1 and "one" in value
+        value = value["one"] if one else value["other"]
     return re.sub(r"\{(\w+)\}", lambda m: str(params.get(m.group(1), m.group(0))), value)
 
 

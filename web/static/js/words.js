@@ -40,6 +40,9 @@ export function say(error) {
   const wait = error.retry_after ? Math.ceil(error.retry_after) : 0;
   if (error.code === "slow_mode" && wait) return t("error.slow_mode_wait", { n: wait });
   if (error.code === "sale_not_open" && wait) return t("error.sale_not_open_wait", { n: wait });
+  // bad_args: the message starts with the field's name (a stable identifier, shown as is).
+  const field = error.code === "bad_args" && /^([a-z_]+)\b/.exec(error.message || "");
+  if (field) return t("error.bad_args_field", { field: field[1] });
   if (KNOWN.has(error.code)) return t(`error.${error.code}`);
   return t("error.other");
 }
