@@ -102,7 +102,7 @@ async def test_the_viewer_room_works_by_keyboard_alone(
 ) -> None:
     errors: list[str] = []
     async with node(redis_server.url, tmp_path) as n, chromium() as browser:
-        _, ids = await shop_room(http, n, "keys", "USD")
+        token, ids = await shop_room(http, n, "keys", "USD")
         page = await new_page(browser, errors, locale="en-US", **PHONE)
         await page.goto(f"{n.url}/live/keys")
         await poll(page, READY)
@@ -145,6 +145,13 @@ async def test_the_viewer_room_works_by_keyboard_alone(
         await poll(page, f"document.getElementById('announce').textContent.includes('{order_id}')")
         assert await page.get_attribute("#announce", "aria-live") == "assertive"
         await page.keyboard.press("Escape")
+        # When the host ends the sale, screen readers hear it at once.
+        close = {"cmd": "close_sale", "product_id": ids["Silk scarf"]}
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.post(f"{n.url}/api/rooms/keys/commands", headers=auth, json=close) as r:
+            assert r.status == 200, await r.text()
+        said = T("en-US", "shop.say_closed", product="Silk scarf")
+        await poll(page, f"document.getElementById('announce').textContent === {said!r}")
         await page.context.close()
     assert errors == []
 
