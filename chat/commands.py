@@ -22,6 +22,8 @@ _PRODUCT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _VID = re.compile(r"^v[A-Za-z0-9_-]{6,40}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 ROOM_STATUSES = ("scheduled", "live", "ended")
+# A BCP 47 language tag, simplified: "en", "zh-CN", "zh-Hans-CN" (at most 20 characters).
+LANG_TAG = re.compile(r"^(?=.{2,20}$)[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
 
 
 def _bad(field: str, why: str) -> CommandError:
@@ -169,6 +171,15 @@ class BannedWords(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class SetLang(Command):
+    """The room's default page language (a BCP 47 tag, or "" for none)."""
+
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "set_lang"
+    lang: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetStatus(Command):
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "status"
@@ -258,6 +269,11 @@ def parse_command(obj: dict[str, Any]) -> Command:
             raise _bad("words", "must be a list of at most 200 words")
         cleaned = tuple(text_field({"w": w}, "w", 1, 40).lower() for w in words)
         return BannedWords(tuple(dict.fromkeys(cleaned)))
+    if name == "set_lang":
+        lang = obj.get("lang")
+        if not isinstance(lang, str) or not (lang == "" or LANG_TAG.fullmatch(lang)):
+            raise _bad("lang", "must be a language tag such as zh-CN, or empty")
+        return SetLang(lang)
     if name == "status":
         status = obj.get("status")
         if status not in ROOM_STATUSES:

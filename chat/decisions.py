@@ -195,6 +195,13 @@ def _status(state: RoomState, _actor: Actor, cmd: c.SetStatus, ctx: Context) -> 
     )
 
 
+def _set_lang(state: RoomState, _actor: Actor, cmd: c.SetLang, ctx: Context) -> Decision:
+    return Decision(
+        event=ev.RoomChanged(ts=ctx.wall_ms, room=replace(state.info(), lang=cmd.lang)),
+        writes=(store.SaveRoomField("lang", cmd.lang),),
+    )
+
+
 def _banned_words(_state: RoomState, _actor: Actor, cmd: c.BannedWords, _ctx: Context) -> Decision:
     return Decision(reply={"words": list(cmd.words)}, banned_words=cmd.words)
 
@@ -219,6 +226,7 @@ RULES: Mapping[type[c.Command], Rule] = {
     c.Moderate: _moderate,
     c.SlowMode: _slow_mode,
     c.SetStatus: _status,
+    c.SetLang: _set_lang,
     c.BannedWords: _banned_words,
     c.CheckoutCommand: _checkout,
 }

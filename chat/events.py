@@ -94,6 +94,7 @@ class RoomInfo:
     host: str
     status: str
     slow_mode: int
+    lang: str = ""  # the pages' default language for viewers ("": their browser's)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -102,6 +103,7 @@ class RoomInfo:
             "host": self.host,
             "status": self.status,
             "slow_mode": self.slow_mode,
+            "lang": self.lang,
         }
 
 
@@ -192,6 +194,7 @@ def _room(obj: Mapping[str, Any], seq: int, ts: float) -> RoomEvent:
             str(info["host"]),
             str(info["status"]),
             int(info["slow_mode"]),
+            str(info.get("lang", "")),  # absent in events stored before it existed
         ),
     )
 

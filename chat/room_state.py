@@ -57,6 +57,7 @@ class RoomState:
     host: str = ""
     status: str = "scheduled"
     slow_mode: int = 0
+    lang: str = ""
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     lineup: list[str] = field(default_factory=list)
     pinned: str | None = None
@@ -69,7 +70,7 @@ class RoomState:
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
 
     def info(self) -> RoomInfo:
-        return RoomInfo(self.room_id, self.title, self.host, self.status, self.slow_mode)
+        return RoomInfo(self.room_id, self.title, self.host, self.status, self.slow_mode, self.lang)
 
     def set_banned_words(self, words: list[str]) -> None:
         self.banned_words = list(words)
@@ -151,6 +152,7 @@ def _room(state: RoomState, event: RoomChanged, _wire: dict[str, Any]) -> None:
     info = event.room
     state.title, state.host, state.status = info.title, info.host, info.status
     state.slow_mode = info.slow_mode
+    state.lang = info.lang
 
 
 def _product(state: RoomState, event: ProductChanged, _wire: dict[str, Any]) -> None:

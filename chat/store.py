@@ -79,7 +79,7 @@ class SaveModeration:
 class SaveRoomField:
     """Store one field of the room record."""
 
-    name: Literal["status", "slow_mode"]
+    name: Literal["status", "slow_mode", "lang"]
     value: str | int
 
 

@@ -288,6 +288,7 @@ class RedisRoomStore:
         state.host = meta.get("host", "")
         state.status = meta.get("status", "scheduled")
         state.slow_mode = int(meta.get("slow_mode", 0))
+        state.lang = meta.get("lang", "")
         state.products = {k.decode(): json.loads(v) for k, v in products_raw.items()}
         order = json.loads(lineup) if lineup else []
         state.lineup = [p for p in order if p in state.products]

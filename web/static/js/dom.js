@@ -4,7 +4,10 @@
 //
 // Props: `class`, `text`, `dataset` (object), `style` (object), `on<event>` (listener),
 // boolean DOM properties (`disabled`, `hidden`, `checked`...), anything else is an
-// attribute set with setAttribute (never an `on...` handler string).
+// attribute set with setAttribute (never an `on...` handler string). A `Msg` (i18n.js
+// `msg(key)`) as a child or an attribute's value stays in the page's language.
+
+import { Msg, bind } from "./i18n.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -22,7 +25,9 @@ export function setProps(el, props) {
       continue;
     }
     if (name === "class") el.className = value;
-    else if (name === "text") el.textContent = String(value);
+    else if (name === "text" && value instanceof Msg) {
+      el.replaceChildren(msgNode(value));
+    } else if (name === "text") el.textContent = String(value);
     else if (name === "dataset") Object.assign(el.dataset, value);
     else if (name === "style") Object.assign(el.style, value);
     else if (name.startsWith("on") && typeof value === "function") {
@@ -30,16 +35,26 @@ export function setProps(el, props) {
     } else if (name.startsWith("on")) {
       throw new Error(`refusing handler string for ${name}`);
     } else if (typeof value === "boolean" || name === "value") el[name] = value;
-    else el.setAttribute(name, String(value));
+    else {
+      el.setAttribute(name, String(value));
+      if (value instanceof Msg) bind(el, value, name);
+    }
   }
 }
 
 export function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    if (child instanceof Msg) el.append(msgNode(child));
+    else el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return el;
+}
+
+function msgNode(m) {
+  const node = document.createTextNode(String(m));
+  bind(node, m);
+  return node;
 }
 
 /** Replace every child of `el` with `children`. */

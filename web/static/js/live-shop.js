@@ -2,17 +2,20 @@
 // checkout sheet (buy -> pay -> order), all inside the stream.
 
 import { $, h, icon, replace, thumb } from "./dom.js";
-import { countdown, money, newKey, saleState } from "./format.js";
+import { countdown, money, newKey, relative, saleState } from "./format.js";
+import { msg, t } from "./i18n.js";
 import { closeSheet, isOpen, openSheet } from "./sheets.js";
 import { TRANSIENT, say } from "./words.js";
 
 const TEST_CARD = "4242 4242 4242 4242";
 
 export class Shop {
-  constructor(model, conn, notify) {
+  constructor(model, conn, notify, announce) {
     this.model = model;
     this.conn = conn;
     this.notify = notify; // (text, kind) -> toast
+    this.announce = announce; // (text) -> said at once to screen readers
+    this.lastSaid = new Map(); // product id -> the sale state last announced
     this.pinnedEl = $("#pinned");
     this.lineupSheet = $("#lineup-sheet");
     this.checkoutSheet = $("#checkout-sheet");
@@ -36,12 +39,12 @@ export class Shop {
     const left = sale ? m.unitsLeft(pid) : null;
     const soldOut = state === "open" && left !== null && left <= 0;
     let note = "";
-    if (state === "scheduled") note = `Sale opens in ${countdown(sale.opens_at - now)}`;
-    else if (soldOut) note = "Sold out";
+    if (state === "scheduled") note = t("shop.opens", { when: relative(sale.opens_at - now) });
+    else if (soldOut) note = t("shop.sold_out");
     else if (state === "open") {
-      note = left !== null ? `${left} left` : "On sale";
-      if (sale.ends_at) note += ` · ends in ${countdown(sale.ends_at - now)}`;
-    } else if (state === "closed") note = "Sale ended";
+      note = left !== null ? t("shop.left", { n: left }) : t("shop.on_sale");
+      if (sale.ends_at) note = t("shop.ends", { note, time: countdown(sale.ends_at - now) });
+    } else if (state === "closed") note = t("shop.ended");
     return {
       product,
       sale,
@@ -103,12 +106,14 @@ export class Shop {
     c.note.textContent = o.note;
     c.note.className = `pin-note ${o.state || "none"}${o.soldOut ? " sold-out" : ""}`;
     this.pinnedEl.dataset.sale = o.soldOut ? "sold_out" : o.state || "none";
-    let label = "Buy";
-    if (!o.sale) label = "Not on sale";
-    else if (o.state === "scheduled") label = "Soon";
-    else if (o.soldOut) label = "Sold out";
-    else if (o.state === "closed") label = "Ended";
-    c.btn.textContent = label;
+    let label = "shop.buy";
+    if (!o.sale) label = "shop.not_on_sale";
+    else if (o.state === "scheduled") label = "shop.soon";
+    else if (o.soldOut) label = "shop.sold_out";
+    else if (o.state === "closed") label = "shop.ended_short";
+    c.btn.textContent = t(label);
+    c.btn.setAttribute("aria-label", t("shop.buy_label", { label: t(label), product: o.product.name }));
+    this._sayChange(c.pid, o);
     c.btn.disabled = !o.buyable;
     c.btn.hidden = !o.sale;
   }
@@ -130,10 +135,10 @@ export class Shop {
       h(
         "header",
         { class: "sheet-head" },
-        h("h2", { id: "lineup-title" }, "In this show ", this.lineupCount),
-        h("button", { class: "icon-btn", type: "button", "aria-label": "Close", onclick: closeSheet }, icon("close")),
+        h("h2", { id: "lineup-title" }, msg("shop.lineup_title"), " ", this.lineupCount),
+        h("button", { class: "icon-btn", type: "button", "aria-label": msg("common.close"), onclick: closeSheet }, icon("close")),
       ),
-      h("p", { class: "sheet-sub muted" }, "Tap “Explain this” and the host shows it next."),
+      h("p", { class: "sheet-sub muted" }, msg("shop.lineup_text")),
       this.lineupList,
     );
   }
@@ -166,7 +171,7 @@ export class Shop {
       this._updateRow(pid);
     }
     if (!ids.length) {
-      this.lineupList.append(h("li", { class: "empty-row muted" }, "The host hasn't added products yet."));
+      this.lineupList.append(h("li", { class: "empty-row muted" }, msg("shop.lineup_empty")));
     } else {
       for (const el of this.lineupList.querySelectorAll(".empty-row")) el.remove();
     }
@@ -180,7 +185,7 @@ export class Shop {
     r.tags = h("div", { class: "row-tags" });
     r.explain = h("button", { class: "btn btn-sm explain-btn", type: "button" });
     r.explain.addEventListener("click", () => this.explain(pid));
-    r.buy = h("button", { class: "btn btn-sm btn-primary", type: "button", text: "Buy" });
+    r.buy = h("button", { class: "btn btn-sm btn-primary", type: "button", text: msg("shop.buy"), "aria-label": msg("shop.buy_label", { label: msg("shop.buy"), product: product.name }) });
     r.buy.addEventListener("click", () => this.openCheckout(pid));
     r.root = h(
       "li",
@@ -205,7 +210,7 @@ export class Shop {
     r.price.textContent = money(o.price, o.currency);
     r.was.textContent = o.was !== null ? money(o.was, o.product.currency) : "";
     const tags = [];
-    if (this.model.pinned === pid) tags.push(h("span", { class: "badge badge-live" }, "Showing now"));
+    if (this.model.pinned === pid) tags.push(h("span", { class: "badge badge-live" }, t("shop.showing_now")));
     if (o.note) tags.push(h("span", { class: `badge ${o.buyable ? "badge-open" : ""}` }, o.note));
     const sig = tags.map((t) => t.textContent).join("|");
     if (r.tagSig !== sig) {
@@ -215,7 +220,8 @@ export class Shop {
     r.buy.hidden = !o.buyable;
     const n = this.model.explainCounts().get(pid) || 0;
     const asked = this.asked.has(pid);
-    r.explain.textContent = asked ? `Asked · ${n}` : n ? `Explain this · ${n}` : "Explain this";
+    r.explain.textContent = asked ? t("shop.asked", { n }) : n ? t("shop.explain_n", { n }) : t("shop.explain");
+    r.explain.setAttribute("aria-label", t(asked ? "shop.asked_label" : "shop.explain_label", { product: this.model.products[pid].name, n }));
     r.explain.disabled = asked;
     r.explain.classList.toggle("asked", asked);
   }
@@ -231,7 +237,7 @@ export class Shop {
       if (entry) entry[1] = Math.max(entry[1], data.requests);
       else counts.push([pid, data.requests]);
       this.model.live.explain = counts;
-      this.notify("The host got your request.", "ok");
+      this.notify(t("shop.explain_sent"), "ok");
     } catch (err) {
       this.notify(say(err), "error");
     } finally {
@@ -259,8 +265,8 @@ export class Shop {
     c.price = h("span", { class: "price" });
     c.note = h("span", { class: "checkout-note" });
     c.qty = h("output", { class: "qty-value", "aria-live": "polite" });
-    c.minus = h("button", { class: "icon-btn qty-btn", type: "button", "aria-label": "One less", text: "−" });
-    c.plus = h("button", { class: "icon-btn qty-btn", type: "button", "aria-label": "One more", text: "+" });
+    c.minus = h("button", { class: "icon-btn qty-btn", type: "button", "aria-label": msg("shop.one_less"), text: "−" });
+    c.plus = h("button", { class: "icon-btn qty-btn", type: "button", "aria-label": msg("shop.one_more"), text: "+" });
     c.limit = h("span", { class: "faint qty-limit" });
     c.total = h("strong", { class: "total-value" });
     c.card = h("input", {
@@ -268,7 +274,7 @@ export class Shop {
       id: "card-number",
       inputmode: "numeric",
       autocomplete: "cc-number",
-      "aria-label": "Card number",
+      "aria-label": msg("shop.card_number"),
       value: a.card,
     });
     c.error = h("p", { class: "form-error", role: "alert" });
@@ -291,17 +297,17 @@ export class Shop {
       h(
         "div",
         { class: "checkout-line" },
-        h("span", {}, "Quantity ", c.limit),
+        h("span", {}, msg("shop.quantity"), " ", c.limit),
         h("div", { class: "qty" }, c.minus, c.qty, c.plus),
       ),
       h(
         "label",
         { class: "lbl", for: "card-number" },
-        "Card",
+        msg("shop.card"),
         c.card,
-        h("span", { class: "sandbox-note" }, icon("info", 14), "Sandbox checkout: this test card is approved and no money moves."),
+        h("span", { class: "sandbox-note" }, icon("info", 14), msg("shop.sandbox")),
       ),
-      h("div", { class: "checkout-line total-line" }, h("span", {}, "Total"), c.total),
+      h("div", { class: "checkout-line total-line" }, h("span", {}, msg("shop.total")), c.total),
       c.error,
       c.pay,
     );
@@ -316,8 +322,8 @@ export class Shop {
       h(
         "header",
         { class: "sheet-head" },
-        h("h2", { id: "checkout-title" }, "Checkout"),
-        h("button", { class: "icon-btn", type: "button", "aria-label": "Close", onclick: closeSheet }, icon("close")),
+        h("h2", { id: "checkout-title" }, msg("shop.checkout")),
+        h("button", { class: "icon-btn", type: "button", "aria-label": msg("common.close"), onclick: closeSheet }, icon("close")),
       ),
       c.body,
     );
@@ -355,12 +361,12 @@ export class Shop {
     c.note.textContent = o.note;
     c.qty.textContent = String(a.qty);
     const max = this._maxQty(c.pid);
-    c.limit.textContent = o.sale ? `(up to ${o.sale.limit} per buyer)` : "";
+    c.limit.textContent = o.sale ? t("shop.limit", { n: o.sale.limit }) : "";
     c.minus.disabled = a.qty <= 1 || Boolean(a.reservation);
     c.plus.disabled = a.qty >= max || Boolean(a.reservation);
     c.total.textContent = money(o.price * a.qty, o.currency);
     if (!c.busy) {
-      c.pay.textContent = a.reservation || o.buyable ? `Pay ${money(o.price * a.qty, o.currency)}` : o.note || "Not on sale";
+      c.pay.textContent = a.reservation || o.buyable ? t("shop.pay", { total: money(o.price * a.qty, o.currency) }) : o.note || t("shop.not_on_sale");
       c.pay.disabled = !(o.buyable || a.reservation);
     }
   }
@@ -370,7 +376,7 @@ export class Shop {
     c.busy = true;
     c.error.textContent = "";
     c.pay.classList.add("busy");
-    c.pay.textContent = a.reservation ? "Paying…" : "Reserving…";
+    c.pay.textContent = a.reservation ? t("shop.paying") : t("shop.reserving");
     let stage = "buy";
     try {
       if (!a.reservation) {
@@ -379,7 +385,7 @@ export class Shop {
         a.reservation = data.reservation;
       }
       stage = "pay";
-      c.pay.textContent = "Paying…";
+      c.pay.textContent = t("shop.paying");
       a.payKey = a.payKey || newKey();
       const card = a.card.replace(/[\s-]/g, "");
       const data = await this.conn.command(
@@ -391,6 +397,7 @@ export class Shop {
       this._confirmed(c, data.order);
     } catch (err) {
       c.error.textContent = say(err.error || err);
+      c.lastError = err.error || err;
       if (!TRANSIENT.has(err.code)) {
         // A final answer for these keys: the next tap is a new purchase.
         if (stage === "buy") a.buyKey = null;
@@ -405,7 +412,7 @@ export class Shop {
       c.pay.classList.remove("busy");
       if (!c.done) {
         this._updateCheckoutMeta();
-        if (c.error.textContent && a.reservation) c.pay.textContent = "Try again";
+        if (c.error.textContent && a.reservation) c.pay.textContent = t("shop.try_again");
       }
     }
   }
@@ -419,15 +426,41 @@ export class Shop {
         "div",
         { class: "confirmation", role: "status" },
         h("div", { class: "confirm-badge" }, icon("check", 34)),
-        h("h3", {}, "Order placed"),
-        h("p", { class: "muted" }, `${order.qty} × ${product ? product.name : order.product_id}`),
+        h("h3", {}, msg("shop.order_placed")),
+        h("p", { class: "muted" }, msg("shop.qty_of", { n: order.qty, product: product ? product.name : order.product_id })),
         h("p", { class: "confirm-total" }, money(order.amount, order.currency)),
-        h("p", { class: "order-id" }, "Order ", h("span", { class: "mono", id: "order-id", text: order.id })),
-        h("p", { class: "faint small" }, "Sandbox order: nothing was charged."),
-        h("button", { class: "btn btn-lg btn-block", type: "button", onclick: closeSheet }, "Back to the show"),
+        h("p", { class: "order-id" }, msg("shop.order"), " ", h("span", { class: "mono", id: "order-id", text: order.id })),
+        h("p", { class: "faint small" }, msg("shop.sandbox_order")),
+        h("button", { class: "btn btn-lg btn-block", type: "button", onclick: closeSheet }, msg("shop.back")),
       ),
     );
-    this.notify("You got it! Order placed.", "ok");
+    const back = c.body.querySelector(".confirmation button");
+    if (back) back.focus({ preventScroll: true });
+    this.notify(t("shop.got_it"), "ok");
+    this.announce(t("shop.confirmed", { n: order.qty, product: product ? product.name : order.product_id, total: money(order.amount, order.currency), id: order.id }));
+  }
+
+  /** Tell screen readers when the pinned product sells out or its sale opens or ends. */
+  _sayChange(pid, o) {
+    const now = o.soldOut ? "sold_out" : o.state || "none";
+    const before = this.lastSaid.get(pid);
+    this.lastSaid.set(pid, now);
+    if (before === undefined || before === now) return;
+    const name = o.product.name;
+    if (now === "sold_out") this.announce(t("shop.say_sold_out", { product: name }));
+    else if (now === "open") this.announce(t("shop.say_open", { product: name, price: money(o.price, o.currency) }));
+    else if (now === "closed") this.announce(t("shop.say_closed", { product: name }));
+  }
+
+  /** Redraw every text after a language switch; the purchase in progress stays. */
+  relabel() {
+    for (const r of this.rows.values()) r.tagSig = null;
+    this.tick();
+    if (this.checkout && !this.checkout.done) {
+      const c = this.checkout;
+      if (c.lastError && c.error.textContent) c.error.textContent = say(c.lastError);
+      this._updateCheckoutMeta();
+    }
   }
 
   /** Redraw after model changes. */

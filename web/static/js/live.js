@@ -4,8 +4,9 @@
 import { LivePlayer } from "/static/streamer/player.js";
 import { RoomConnection } from "./conn.js";
 import { $, h, icon, replace } from "./dom.js";
-import { count, money, roomFromPath } from "./format.js";
+import { count, firstGrapheme, money, roomFromPath } from "./format.js";
 import { HlsPlayer, needsHls } from "./hls-fallback.js";
+import { langPicker, msg, onLangChange, setRoomDefault, t } from "./i18n.js";
 import { Shop } from "./live-shop.js";
 import { RoomModel } from "./model.js";
 import { closeSheet, openSheet, setupSheets } from "./sheets.js";
@@ -25,7 +26,8 @@ const conn = new RoomConnection(room, { name: readName() });
 const player = needsHls(video)
   ? new HlsPlayer(video, `/hls/${encodeURIComponent(room)}/index.m3u8`)
   : new LivePlayer(video, `/ws/video/${encodeURIComponent(room)}`);
-const shop = new Shop(model, conn, toast);
+const shop = new Shop(model, conn, toast, announce);
+const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
 let playerStatus = "connecting";
 let videoPlaying = false;
 
@@ -48,21 +50,30 @@ const top = {
 };
 replace(
   $("#topbar"),
-  h("a", { class: "icon-btn back", href: "/", "aria-label": "All shows" }, icon("back")),
+  h("a", { class: "icon-btn back", href: "/", "aria-label": msg("common.all_shows") }, icon("back")),
   top.avatar,
   h("div", { class: "top-text" }, top.title, top.host),
-  h("div", { class: "top-right" }, top.status, h("span", { class: "viewer-pill" }, icon("eye", 15), top.viewers)),
+  h(
+    "div",
+    { class: "top-right" },
+    langPicker(h),
+    top.status,
+    h("span", { class: "viewer-pill" }, icon("eye", 15), top.viewers),
+  ),
 );
 
 function renderTop() {
   const r = model.room;
-  top.avatar.textContent = (r.host || "?").charAt(0).toUpperCase();
+  top.avatar.textContent = firstGrapheme(r.host || "?").toUpperCase();
+  top.avatar.setAttribute("aria-hidden", "true");
   top.title.textContent = r.title || room;
-  top.host.textContent = r.host ? `with ${r.host}` : "";
-  const label = { live: "Live", scheduled: "Soon", ended: "Ended" }[r.status] || r.status;
-  top.status.textContent = label;
+  top.host.textContent = r.host ? t("common.with_host", { host: r.host }) : "";
+  const label = { live: "status.live", scheduled: "status.soon", ended: "status.ended" }[r.status];
+  top.status.textContent = label ? t(label) : r.status;
   top.status.className = `badge badge-${r.status}`;
-  top.viewers.textContent = count(model.live.viewers || 0);
+  const viewers = model.live.viewers || 0;
+  top.viewers.textContent = count(viewers);
+  top.viewers.parentElement.setAttribute("aria-label", t("live.viewers", { n: viewers }));
   document.title = `${r.title || room} · livecart`;
 }
 
@@ -81,32 +92,34 @@ function renderState() {
   app.dataset.state = state;
   app.dataset.roomStatus = r.status;
   const card = $("#state-card");
-  const host = r.host || "The host";
-  const all = h("a", { class: "btn", href: "/" }, "See other shows");
+  const host = r.host || t("live.the_host");
+  const all = h("a", { class: "btn", href: "/" }, msg("live.other_shows"));
   const views = {
-    loading: [h("div", { class: "spinner" })],
-    starting: [h("div", { class: "spinner" }), h("p", {}, "Starting the video…")],
+    loading: [h("div", { class: "spinner", role: "img", "aria-label": msg("common.loading") })],
+    starting: [h("div", { class: "spinner", "aria-hidden": "true" }), h("p", {}, msg("live.starting"))],
     scheduled: [
       h("div", { class: "state-icon" }, icon("clock", 30)),
-      h("h2", {}, "Not live yet"),
-      h("p", { class: "muted" }, `${host} goes live soon. Stay here: the show starts by itself.`),
+      h("h2", {}, msg("live.not_live")),
+      h("p", { class: "muted" }, msg("live.not_live_text", { host })),
     ],
     ended: [
       h("div", { class: "state-icon" }, icon("heart", 30)),
-      h("h2", {}, "This show has ended"),
-      h("p", { class: "muted" }, `Thanks for watching ${r.title || "the show"}.`),
+      h("h2", {}, msg("live.ended")),
+      h("p", { class: "muted" }, r.title ? msg("live.ended_text", { title: r.title }) : msg("live.ended_text_plain")),
       all,
     ],
     paused: [
-      h("div", { class: "spinner" }),
-      h("h2", {}, "Back in a moment"),
-      h("p", { class: "muted" }, `${host}'s video paused. Stay here: it comes back by itself.`),
+      h("div", { class: "spinner", "aria-hidden": "true" }),
+      h("h2", {}, msg("live.paused")),
+      h("p", { class: "muted" }, msg("live.paused_text", { host })),
     ],
-    missing: [h("h2", {}, "No such show"), h("p", { class: "muted" }, "Check the link, or pick a show."), all],
-    banned: [h("h2", {}, "You can't join this show"), h("p", { class: "muted" }, "The host removed you from this room.")],
+    missing: [h("h2", {}, msg("live.missing")), h("p", { class: "muted" }, msg("live.missing_text")), all],
+    banned: [h("h2", {}, msg("live.banned")), h("p", { class: "muted" }, msg("live.banned_text"))],
     playing: [],
   };
-  if (card.dataset.state !== state) {
+  const sig = `${state}|${host}|${r.title}`;
+  if (card.dataset.sig !== sig) {
+    card.dataset.sig = sig;
     replace(card, views[state]);
     card.dataset.state = state;
   }
@@ -115,19 +128,19 @@ function renderState() {
 
 // -- chat ------------------------------------------------------------------------------
 
-function messageNode(msg) {
-  const mine = model.isMine(msg);
-  const host = msg.user && msg.user.role === "host";
+function messageNode(m) {
+  const mine = model.isMine(m);
+  const host = m.user && m.user.role === "host";
   return h(
     "div",
-    { class: `msg${mine ? " mine" : ""}${host ? " host" : ""}`, dataset: { id: String(msg.id) } },
+    { class: `msg${mine ? " mine" : ""}${host ? " host" : ""}`, dataset: { id: String(m.id) } },
     h(
       "span",
       { class: "msg-name" },
-      host ? h("span", { class: "badge badge-host" }, "Host") : null,
-      (msg.user && msg.user.name) || "guest",
+      host ? h("span", { class: "badge badge-host" }, msg("common.host")) : null,
+      (m.user && m.user.name) || t("common.guest"),
     ),
-    h("span", { class: "msg-text", text: msg.text }),
+    h("span", { class: "msg-text", text: m.text }),
   );
 }
 
@@ -155,7 +168,7 @@ function renderComposer() {
   const muted = Boolean(model.you && model.you.muted);
   input.disabled = muted;
   const slow = model.room.slow_mode;
-  input.placeholder = muted ? "The host muted you" : slow ? `Slow mode: one message every ${slow} s` : "Say something…";
+  input.placeholder = muted ? t("live.muted") : slow ? t("live.slow", { n: slow }) : t("live.say_something");
 }
 
 let noteTimer = null;
@@ -192,10 +205,10 @@ function askName(then) {
     class: "field",
     id: "name-input",
     maxlength: "32",
-    placeholder: "Your name",
+    placeholder: msg("live.your_name"),
     autocomplete: "nickname",
     autofocus: true,
-    "aria-label": "Your name",
+    "aria-label": msg("live.your_name"),
   });
   const error = h("p", { class: "form-error", role: "alert" });
   const form = h(
@@ -203,13 +216,13 @@ function askName(then) {
     { class: "name-form" },
     field,
     error,
-    h("button", { class: "btn btn-primary btn-lg btn-block", type: "submit" }, "Join the chat"),
+    h("button", { class: "btn btn-primary btn-lg btn-block", type: "submit" }, msg("live.join_chat")),
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const name = field.value.trim();
     if (!name) {
-      error.textContent = "Pick a name first.";
+      error.textContent = t("live.name_first");
       return;
     }
     try {
@@ -229,10 +242,10 @@ function askName(then) {
     h(
       "header",
       { class: "sheet-head" },
-      h("h2", { id: "name-title" }, "Pick a chat name"),
-      h("button", { class: "icon-btn", type: "button", "aria-label": "Close", onclick: closeSheet }, icon("close")),
+      h("h2", { id: "name-title" }, msg("live.name_title")),
+      h("button", { class: "icon-btn", type: "button", "aria-label": msg("common.close"), onclick: closeSheet }, icon("close")),
     ),
-    h("p", { class: "sheet-sub muted" }, "Everyone in the show sees it next to your messages."),
+    h("p", { class: "sheet-sub muted" }, msg("live.name_text")),
     form,
   );
   openSheet(sheet);
@@ -259,6 +272,15 @@ let heartsTimer = null;
 let ownEcho = 0; // own taps the server will count in a coming `hearts` value
 
 function floatHeart(own) {
+  if (reducedMotion.matches) {
+    // No floating: the heart button glows briefly instead.
+    const btn = $("#heart-btn");
+    btn.classList.add("pulse");
+    btn.dataset.pulses = String(Number(btn.dataset.pulses || 0) + 1);
+    clearTimeout(btn.pulseTimer);
+    btn.pulseTimer = setTimeout(() => btn.classList.remove("pulse"), 600);
+    return;
+  }
   if (heartsLayer.childElementCount > 40) return;
   const el = h("span", { class: `float-heart${own ? " own" : ""}` }, icon("heart", own ? 30 : 24));
   el.style.setProperty("--x", `${Math.round(Math.random() * 60 - 30)}px`);
@@ -295,6 +317,13 @@ function othersHearts(n) {
 
 // -- toasts ----------------------------------------------------------------------------
 
+/** Say `text` to screen readers at once (sold out, outbid, order confirmed). */
+function announce(text) {
+  const box = $("#announce");
+  box.textContent = "";
+  setTimeout(() => (box.textContent = text), 50);
+}
+
 function toast(text, kind = "info") {
   const box = $("#toasts");
   const el = h("div", { class: `toast ${kind}` }, kind === "bought" ? icon("bag", 16) : null, h("span", { text }));
@@ -309,8 +338,8 @@ function toast(text, kind = "info") {
 function boughtToasts(list) {
   for (const b of list || []) {
     const product = model.products[b.product_id];
-    const what = product ? product.name : "an item";
-    toast(`${b.name} just bought ${b.qty > 1 ? `${b.qty} × ` : ""}${what}`, "bought");
+    const what = product ? product.name : t("live.an_item");
+    toast(t(b.qty > 1 ? "live.bought_n" : "live.bought", { name: b.name, n: b.qty, product: what }), "bought");
   }
 }
 
@@ -321,7 +350,7 @@ function renderConn() {
   const retrying = conn.status === "retrying";
   banner.hidden = !retrying;
   if (retrying && !banner.childElementCount) {
-    replace(banner, icon("wifi", 16), h("span", {}, "Connection lost, retrying…"));
+    replace(banner, icon("wifi", 16), h("span", {}, msg("common.retrying")));
   }
   app.dataset.conn = conn.status;
   renderState();
@@ -338,13 +367,13 @@ conn.addEventListener("frame", (ev) => {
     const nodes = [];
     if (changes.pin && model.pinned && model.pinned !== prevPinned) {
       const p = model.products[model.pinned];
-      if (p) nodes.push(systemNode(`Now showing: ${p.name}`));
+      if (p) nodes.push(systemNode(t("live.now_showing", { product: p.name })));
     }
     if (changes.sales) {
       for (const e of ev.detail.events || []) {
         if (e.type === "sale" && e.sale && e.sale.state !== "closed" && model.products[e.product_id]) {
           const p = model.products[e.product_id];
-          nodes.push(systemNode(`Flash sale: ${p.name} at ${money(e.sale.price, e.sale.currency)}`));
+          nodes.push(systemNode(t("live.flash_sale", { product: p.name, price: money(e.sale.price, e.sale.currency) })));
         }
       }
     }
@@ -355,6 +384,7 @@ conn.addEventListener("frame", (ev) => {
       if (el) el.remove();
     }
   }
+  if (changes.reset || changes.room) setRoomDefault(model.room.lang);
   if (typeof changes.live.hearts === "number") othersHearts(changes.live.hearts);
   if (changes.live.bought) boughtToasts(changes.live.bought);
   renderTop();
@@ -380,7 +410,7 @@ video.addEventListener("emptied", () => {
 });
 
 const unmute = $("#unmute");
-replace(unmute, icon("mute", 16), h("span", {}, "Tap for sound"));
+replace(unmute, icon("mute", 16), h("span", {}, msg("live.tap_sound")));
 unmute.addEventListener("click", () => {
   video.muted = false;
   video.play().catch(() => {});
@@ -392,6 +422,14 @@ $("#bag-btn").append(icon("bag", 22));
 $("#heart-btn").append(icon("heart", 24));
 $("#bag-btn").addEventListener("click", () => shop.openLineup());
 setupSheets();
+
+// A language switch redraws in place: the chat, the sheets and the purchase stay.
+onLangChange(() => {
+  renderTop();
+  renderComposer();
+  renderState();
+  shop.relabel();
+});
 
 if (!room) {
   conn.closeCode = 4004;

@@ -1,12 +1,15 @@
-// Bottom sheets over the stream: one open at a time, a scrim behind, Escape closes.
+// Bottom sheets over the stream: one open at a time, a scrim behind, Escape closes and
+// gives the focus back to what opened the sheet.
 
 import { $ } from "./dom.js";
 
 let current = null;
 let onCloseCurrent = null;
+let opener = null; // the element that had the focus when the sheet opened
 
 export function openSheet(sheet, onClose) {
   if (current && current !== sheet) closeSheet();
+  if (current !== sheet) opener = document.activeElement;
   current = sheet;
   onCloseCurrent = onClose || null;
   const scrim = $("#scrim");
@@ -32,6 +35,9 @@ export function closeSheet() {
   sheet.hidden = true;
   $("#scrim").hidden = true;
   if (done) done();
+  const back = opener;
+  opener = null;
+  if (back && back.isConnected && typeof back.focus === "function") back.focus({ preventScroll: true });
 }
 
 export function isOpen(sheet) {

@@ -1,15 +1,19 @@
 // The show list: live and upcoming rooms (GET /api/rooms) and the host sign-in box.
 
 import { $, h, icon, replace } from "./dom.js";
-import { count } from "./format.js";
+import { count, firstGrapheme } from "./format.js";
+import { langPicker, msg, onLangChange, t } from "./i18n.js";
 
 const REFRESH_MS = 5000;
 const list = $("#show-list");
 const note = $("#list-note");
-const LABELS = { live: "Live", scheduled: "Upcoming", ended: "Ended" };
+const LABELS = { live: "status.live", scheduled: "status.upcoming", ended: "status.ended" };
+let rooms = null;
+let unreachable = false;
 
 function card(r) {
   const href = `/live/${encodeURIComponent(r.id)}`;
+  const action = r.status === "live" ? "shows.watch" : r.status === "ended" ? "shows.view" : "shows.open";
   return h(
     "li",
     { class: `show-card ${r.status}`, dataset: { room: r.id } },
@@ -18,37 +22,48 @@ function card(r) {
       { class: "show-link", href },
       h(
         "div",
-        { class: "show-art", "aria-hidden": "true" },
-        h("span", { class: "show-initial", text: (r.host || r.title || "?").charAt(0).toUpperCase() }),
-        h("span", { class: `badge badge-${r.status}` }, LABELS[r.status] || r.status),
-        r.status === "live" ? h("span", { class: "show-viewers" }, icon("eye", 14), count(r.viewers)) : null,
+        { class: "show-art" },
+        h("span", { class: "show-initial", "aria-hidden": "true", text: firstGrapheme(r.host || r.title || "?").toUpperCase() }),
+        h("span", { class: `badge badge-${r.status}` }, LABELS[r.status] ? msg(LABELS[r.status]) : r.status),
+        r.status === "live"
+          ? h("span", { class: "show-viewers", "aria-label": msg("shows.viewers", { n: r.viewers || 0 }) }, icon("eye", 14), count(r.viewers))
+          : null,
       ),
       h(
         "div",
         { class: "show-body" },
         h("h3", { class: "show-title", text: r.title || r.id }),
-        h("p", { class: "show-host muted" }, `with ${r.host || "a host"}`),
+        h("p", { class: "show-host muted" }, r.host ? msg("common.with_host", { host: r.host }) : msg("common.a_host")),
       ),
-      h("span", { class: `btn btn-sm ${r.status === "live" ? "btn-primary" : ""}` }, r.status === "live" ? "Watch" : r.status === "ended" ? "View" : "Open"),
+      h("span", { class: `btn btn-sm ${r.status === "live" ? "btn-primary" : ""}` }, msg(action)),
     ),
   );
+}
+
+function render() {
+  if (rooms) {
+    const shown = rooms.filter((r) => r.status !== "ended");
+    const ended = rooms.filter((r) => r.status === "ended").slice(0, 6);
+    const items = [...shown, ...ended].map(card);
+    if (!items.length) items.push(h("li", { class: "empty-list muted" }, msg("shows.empty")));
+    replace(list, items);
+    const live = shown.filter((r) => r.status === "live").length;
+    note.textContent = unreachable ? t("shows.unreachable") : live ? t("shows.live_now", { n: live }) : "";
+  } else if (unreachable) {
+    note.textContent = t("shows.unreachable");
+  }
 }
 
 async function load() {
   try {
     const res = await fetch("/api/rooms", { cache: "no-store" });
     if (!res.ok) throw new Error(String(res.status));
-    const rooms = (await res.json()).rooms || [];
-    const shown = rooms.filter((r) => r.status !== "ended");
-    const ended = rooms.filter((r) => r.status === "ended").slice(0, 6);
-    const items = [...shown, ...ended].map(card);
-    if (!items.length) items.push(h("li", { class: "empty-list muted" }, "No shows yet. Check back soon."));
-    replace(list, items);
-    const live = shown.filter((r) => r.status === "live").length;
-    note.textContent = live ? `${live} live now` : "";
+    rooms = (await res.json()).rooms || [];
+    unreachable = false;
   } catch (_) {
-    note.textContent = "Can't reach the server, retrying…";
+    unreachable = true;
   }
+  render();
 }
 
 $("#host-form").addEventListener("submit", (ev) => {
@@ -59,6 +74,8 @@ $("#host-form").addEventListener("submit", (ev) => {
   location.href = `/studio/${encodeURIComponent(room)}#token=${encodeURIComponent(token)}`;
 });
 
+$("#lang-slot").replaceWith(langPicker(h));
+onLangChange(render);
 load();
 setInterval(() => {
   if (!document.hidden) load();

@@ -2,6 +2,7 @@
 
 import { WhipPublisher } from "/static/streamer/whip.js";
 import { h, icon, replace } from "./dom.js";
+import { msg, t } from "./i18n.js";
 
 export class Broadcast extends EventTarget {
   constructor(el, room, token) {
@@ -16,20 +17,22 @@ export class Broadcast extends EventTarget {
     this.retry = 0;
     this.video = h("video", { class: "preview-video", muted: true, autoplay: true, playsinline: true });
     this.video.muted = true;
-    this.camSelect = h("select", { class: "field", id: "camera-select", "aria-label": "Camera" });
-    this.micSelect = h("select", { class: "field", id: "mic-select", "aria-label": "Microphone" });
+    this.camSelect = h("select", { class: "field", id: "camera-select" });
+    this.micSelect = h("select", { class: "field", id: "mic-select" });
     this.tag = h("span", { class: "preview-tag" });
     this.message = h("p", { class: "broadcast-msg", role: "status" });
-    this.meter = h("div", { class: "meter" }, h("div", { class: "meter-fill" }));
+    this.meter = h("div", { class: "meter", "aria-hidden": "true" }, h("div", { class: "meter-fill" }));
+    this.video.setAttribute("aria-label", t("cam.preview"));
+    this.said = null; // [key, params] of the message shown, redrawn on a language switch
     replace(
       el,
-      h("div", { class: "card-head" }, h("h2", {}, "Camera"), this.tag),
-      h("div", { class: "preview" }, this.video, h("div", { class: "preview-empty" }, icon("camera", 28), h("span", {}, "Camera off")), this.meter),
+      h("div", { class: "card-head" }, h("h2", {}, msg("cam.title")), this.tag),
+      h("div", { class: "preview" }, this.video, h("div", { class: "preview-empty" }, icon("camera", 28), h("span", {}, msg("cam.off"))), this.meter),
       h(
         "div",
         { class: "devices" },
-        h("label", { class: "lbl" }, h("span", { class: "lbl-row" }, icon("camera", 14), "Camera"), this.camSelect),
-        h("label", { class: "lbl" }, h("span", { class: "lbl-row" }, icon("mic", 14), "Microphone"), this.micSelect),
+        h("label", { class: "lbl" }, h("span", { class: "lbl-row" }, icon("camera", 14), msg("cam.camera")), this.camSelect),
+        h("label", { class: "lbl" }, h("span", { class: "lbl-row" }, icon("mic", 14), msg("cam.microphone")), this.micSelect),
       ),
       this.message,
     );
@@ -52,7 +55,7 @@ export class Broadcast extends EventTarget {
       const list = devices.filter((d) => d.kind === kind);
       replace(
         select,
-        list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${fallback} ${i + 1}` })),
+        list.map((d, i) => h("option", { value: d.deviceId, text: d.label || msg(fallback, { n: i + 1 }) })),
       );
       if (list.some((d) => d.deviceId === current)) select.value = current;
       else if (this.stream) {
@@ -62,13 +65,13 @@ export class Broadcast extends EventTarget {
       }
       select.disabled = list.length === 0;
     };
-    fill(this.camSelect, "videoinput", "Camera");
-    fill(this.micSelect, "audioinput", "Microphone");
+    fill(this.camSelect, "videoinput", "cam.camera_n");
+    fill(this.micSelect, "audioinput", "cam.microphone_n");
   }
 
   async preview() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      this._say("This browser can't use a camera here (the studio needs https or localhost).", "error");
+      this._say("cam.no_camera", {}, "error");
       return;
     }
     const video = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
@@ -79,7 +82,7 @@ export class Broadcast extends EventTarget {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video, audio });
     } catch (err) {
-      this._say(`Camera or microphone unavailable: ${err.message || err.name}`, "error");
+      this._say("cam.unavailable", { why: err.name || "" }, "error");
       return;
     }
     const old = this.stream;
@@ -95,7 +98,7 @@ export class Broadcast extends EventTarget {
       }
     }
     if (old) for (const t of old.getTracks()) t.stop();
-    if (this.state === "idle") this._say("Preview only: viewers see nothing until you go live.");
+    if (this.state === "idle") this._say("cam.preview_only");
   }
 
   _meter(stream) {
@@ -126,7 +129,7 @@ export class Broadcast extends EventTarget {
     if (!this.stream) return false;
     this.wantLive = true;
     this._setState("starting");
-    this._say("Connecting to the server…");
+    this._say("cam.connecting");
     const pub = new WhipPublisher(`/whip/${encodeURIComponent(this.room)}`, { token: this.token });
     pub.addEventListener("state", (ev) => this._onPcState(pub, ev.detail));
     this.publisher = pub;
@@ -134,9 +137,9 @@ export class Broadcast extends EventTarget {
       await pub.start(this.stream);
     } catch (err) {
       this.publisher = null;
-      const why = err.status === 401 ? "the host token was refused" : err.status === 429 ? "too many attempts, wait a moment" : err.message;
+      const why = err.status === 401 ? "cam.refused" : err.status === 429 ? "cam.too_many" : "cam.failed";
       this._setState("error");
-      this._say(`Could not go live: ${why}.`, "error");
+      this._say(why, {}, "error");
       this.wantLive = false;
       return false;
     }
@@ -148,14 +151,14 @@ export class Broadcast extends EventTarget {
     if (state === "connected") {
       this.retry = 0;
       this._setState("live");
-      this._say("You're live. Viewers see and hear you now.", "ok");
+      this._say("cam.live", {}, "ok");
     } else if ((state === "failed" || state === "closed" || state === "disconnected") && this.wantLive) {
       if (state === "disconnected") {
-        this._say("The connection is unstable…", "warn");
+        this._say("cam.unstable", {}, "warn");
         return;
       }
       this._setState("reconnecting");
-      this._say("Lost the connection to the server. Reconnecting…", "warn");
+      this._say("cam.lost", {}, "warn");
       this.publisher = null;
       pub.stop();
       const delay = Math.min(10_000, 1000 * 2 ** this.retry++);
@@ -171,19 +174,31 @@ export class Broadcast extends EventTarget {
     this.publisher = null;
     if (pub) await pub.stop();
     this._setState("stopped");
-    this._say("The stream is stopped.");
+    this._say("cam.stopped");
   }
 
-  _say(text, kind = "") {
-    this.message.textContent = text;
+  _say(key, params = {}, kind = "") {
+    this.said = [key, params];
+    this.message.textContent = t(key, params);
     this.message.dataset.kind = kind;
+  }
+
+  /** Redraw the texts after a language switch. */
+  relabel() {
+    if (this.said) this.message.textContent = t(...this.said);
+    this._label();
+    this.video.setAttribute("aria-label", t("cam.preview"));
+  }
+
+  _label() {
+    const keys = { idle: "cam.state_idle", starting: "cam.state_starting", live: "cam.state_live", reconnecting: "cam.state_reconnecting", stopped: "cam.state_stopped", error: "cam.state_error" };
+    this.tag.textContent = keys[this.state] ? t(keys[this.state]) : this.state;
   }
 
   _setState(state) {
     this.state = state;
     this.el.dataset.state = state;
-    const labels = { idle: "Preview", starting: "Connecting", live: "On air", reconnecting: "Reconnecting", stopped: "Stopped", error: "Not live" };
-    this.tag.textContent = labels[state] || state;
+    this._label();
     this.tag.className = `preview-tag ${state}`;
     this.dispatchEvent(new CustomEvent("state", { detail: state }));
   }

@@ -3,6 +3,7 @@
 
 import { h, icon, replace, thumb } from "./dom.js";
 import { timeOfDay } from "./format.js";
+import { msg, t } from "./i18n.js";
 import { say } from "./words.js";
 
 const MAX_ROWS = 150;
@@ -17,7 +18,7 @@ export class ExplainQueue {
     this.error = h("p", { class: "form-error", role: "alert" });
     replace(
       el,
-      h("div", { class: "card-head" }, h("h2", {}, "Explain queue"), h("span", { class: "faint small" }, "ranked by requests")),
+      h("div", { class: "card-head" }, h("h2", {}, msg("queue.title")), h("span", { class: "faint small" }, msg("queue.ranked"))),
       this.error,
       this.list,
     );
@@ -31,7 +32,7 @@ export class ExplainQueue {
     if (sig === this.sig) return;
     this.sig = sig;
     if (!ranked.length) {
-      replace(this.list, h("li", { class: "empty" }, "No requests yet. Viewers tap “Explain this” in the lineup; the most asked product comes first."));
+      replace(this.list, h("li", { class: "empty" }, msg("queue.empty")));
       return;
     }
     const top = ranked[0][1];
@@ -39,8 +40,8 @@ export class ExplainQueue {
       this.list,
       ranked.map(([pid, n], i) => {
         const p = m.products[pid];
-        const pinBtn = h("button", { class: "btn btn-sm btn-primary", type: "button" }, icon("pin", 14), "Pin it");
-        const dismiss = h("button", { class: "btn btn-sm btn-ghost", type: "button" }, "Dismiss");
+        const pinBtn = h("button", { class: "btn btn-sm btn-primary", type: "button", "aria-label": msg("queue.pin_label", { product: p.name }) }, icon("pin", 14), msg("queue.pin"));
+        const dismiss = h("button", { class: "btn btn-sm btn-ghost", type: "button", "aria-label": msg("queue.dismiss_label", { product: p.name }) }, msg("queue.dismiss"));
         pinBtn.addEventListener("click", () => this.act(pinBtn, "pin", pid));
         dismiss.addEventListener("click", () => this.act(dismiss, "dismiss", pid));
         return h(
@@ -52,10 +53,10 @@ export class ExplainQueue {
             "div",
             { class: "item-body" },
             h("div", { class: "item-name", text: p.name }),
-            h("div", { class: "bar" }, h("div", { class: "bar-fill", style: { width: `${Math.max(8, (100 * n) / top)}%` } })),
-            h("span", { class: "faint small queue-count" }, `${n} ${n === 1 ? "request" : "requests"}`),
+            h("div", { class: "bar", "aria-hidden": "true" }, h("div", { class: "bar-fill", style: { width: `${Math.max(8, (100 * n) / top)}%` } })),
+            h("span", { class: "faint small queue-count" }, msg("queue.requests", { n })),
           ),
-          h("div", { class: "queue-actions" }, m.pinned === pid ? h("span", { class: "badge badge-live" }, "Pinned") : pinBtn, dismiss),
+          h("div", { class: "queue-actions" }, m.pinned === pid ? h("span", { class: "badge badge-live" }, msg("lineup.pinned")) : pinBtn, dismiss),
         );
       }),
     );
@@ -81,14 +82,14 @@ export class ChatDesk {
     this.el = el;
     this.model = model;
     this.conn = conn;
-    this.list = h("div", { class: "desk-chat", role: "log", "aria-label": "Chat" });
-    this.input = h("input", { class: "field", id: "host-chat-input", maxlength: "280", placeholder: "Write to your viewers…", "aria-label": "Message" });
+    this.list = h("div", { class: "desk-chat", role: "log", tabindex: "0", "aria-label": msg("live.chat_log") });
+    this.input = h("input", { class: "field", id: "host-chat-input", maxlength: "280", placeholder: msg("chat.placeholder"), "aria-label": msg("chat.input_label") });
     this.note = h("p", { class: "form-error", role: "alert" });
-    this.slow = h("select", { class: "field field-sm", id: "slow-mode", "aria-label": "Slow mode" }, SLOW_STEPS.map((s) => h("option", { value: String(s), text: s ? `Slow: ${s} s` : "Slow mode off" })));
-    this.words = h("input", { class: "field field-sm", id: "banned-words", placeholder: "banned words, comma separated", "aria-label": "Banned words" });
-    this.wordsSave = h("button", { class: "btn btn-sm", type: "submit" }, "Save");
+    this.slow = h("select", { class: "field field-sm", id: "slow-mode", "aria-label": msg("chat.slow_label") }, SLOW_STEPS.map((s) => this._slowOption(s)));
+    this.words = h("input", { class: "field field-sm", id: "banned-words", placeholder: msg("chat.words_placeholder"), "aria-label": msg("chat.words_label") });
+    this.wordsSave = h("button", { class: "btn btn-sm", type: "submit", "aria-label": msg("chat.words_save_label") }, msg("common.save"));
     this.people = h("div", { class: "people" });
-    const form = h("form", { class: "desk-compose" }, this.input, h("button", { class: "btn btn-primary", type: "submit" }, "Send"));
+    const form = h("form", { class: "desk-compose" }, this.input, h("button", { class: "btn btn-primary", type: "submit" }, msg("live.send")));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       this.send();
@@ -101,13 +102,26 @@ export class ChatDesk {
     this.slow.addEventListener("change", () => this.setSlow());
     replace(
       el,
-      h("div", { class: "card-head" }, h("h2", {}, "Chat"), this.slow),
+      h("div", { class: "card-head" }, h("h2", {}, msg("chat.title")), this.slow),
       wordsForm,
       this.people,
       this.list,
       this.note,
       form,
     );
+  }
+
+  _slowOption(s) {
+    return h("option", { value: String(s), text: s ? msg("chat.slow", { n: s }) : msg("chat.slow_off") });
+  }
+
+  /** Redraw after a language switch: the lines, moderation chips (typed text stays). */
+  relabel() {
+    for (const row of this.list.querySelectorAll(".desk-msg[data-ts]")) {
+      const time = row.querySelector(".desk-time");
+      if (time) time.textContent = timeOfDay(Number(row.dataset.ts));
+    }
+    this.moderation();
   }
 
   reset() {
@@ -121,7 +135,7 @@ export class ChatDesk {
     const m = this.model;
     const value = String(m.room.slow_mode || 0);
     if (![...this.slow.options].some((o) => o.value === value)) {
-      this.slow.append(h("option", { value, text: `Slow: ${value} s` }));
+      this.slow.append(this._slowOption(Number(value)));
     }
     this.slow.value = value;
     if (document.activeElement !== this.words) this.words.value = m.bannedWords.join(", ");
@@ -148,47 +162,48 @@ export class ChatDesk {
       const btn = row.querySelector(".mute-btn");
       if (btn) {
         const muted = this.model.muted.has(vid);
-        btn.title = muted ? "Unmute" : "Mute";
-        btn.setAttribute("aria-label", `${muted ? "Unmute" : "Mute"} ${row.dataset.name}`);
+        btn.title = t(muted ? "chat.unmute" : "chat.mute");
+        btn.setAttribute("aria-label", t(muted ? "chat.unmute_label" : "chat.mute_label", { name: row.dataset.name }));
       }
     }
     this.renderPeople();
   }
 
-  row(msg) {
-    const user = msg.user || {};
+  row(m) {
+    const user = m.user || {};
     const host = user.role === "host";
     const row = h(
       "div",
-      { class: `desk-msg${host ? " host" : ""}`, dataset: { id: String(msg.id) } },
+      { class: `desk-msg${host ? " host" : ""}`, dataset: { id: String(m.id), ts: String(m.ts || "") } },
       h(
         "div",
         { class: "desk-line" },
-        h("span", { class: "desk-name" }, host ? h("span", { class: "badge badge-host" }, "Host") : null, user.name || "guest"),
-        h("span", { class: "faint small" }, msg.ts ? timeOfDay(msg.ts) : ""),
+        h("span", { class: "desk-name" }, host ? h("span", { class: "badge badge-host" }, msg("common.host")) : null, user.name || t("common.guest")),
+        h("span", { class: "faint small desk-time" }, m.ts ? timeOfDay(m.ts) : ""),
       ),
-      h("div", { class: "desk-text", text: msg.text }),
+      h("div", { class: "desk-text", text: m.text }),
     );
+    const name = user.name || t("common.guest");
     const actions = h("div", { class: "desk-actions" });
-    actions.append(this._action("trash", "Delete message", "delete-btn", () => this.conn.command("delete", { message_id: msg.id })));
+    actions.append(this._action("trash", msg("chat.delete"), msg("chat.delete_label", { name }), "delete-btn", () => this.conn.command("delete", { message_id: m.id })));
     if (!host && user.vid) {
       row.dataset.vid = user.vid;
-      row.dataset.name = user.name || "guest";
+      row.dataset.name = name;
       const muted = this.model.muted.has(user.vid);
       row.classList.toggle("is-muted", muted);
       actions.append(
-        this._action("hush", `${muted ? "Unmute" : "Mute"} ${user.name}`, "mute-btn", () =>
+        this._action("hush", t(muted ? "chat.unmute" : "chat.mute"), t(muted ? "chat.unmute_label" : "chat.mute_label", { name }), "mute-btn", () =>
           this.conn.command(this.model.muted.has(user.vid) ? "unmute" : "mute", { vid: user.vid }),
         ),
-        this._action("ban", `Ban ${user.name}`, "ban-btn", () => this.conn.command("ban", { vid: user.vid })),
+        this._action("ban", msg("chat.ban"), msg("chat.ban_label", { name }), "ban-btn", () => this.conn.command("ban", { vid: user.vid })),
       );
     }
     row.append(actions);
     return row;
   }
 
-  _action(name, label, cls, fn) {
-    const btn = h("button", { class: `icon-btn ${cls}`, type: "button", title: label.split(" ")[0], "aria-label": label }, icon(name, 16));
+  _action(name, title, label, cls, fn) {
+    const btn = h("button", { class: `icon-btn ${cls}`, type: "button", title, "aria-label": label }, icon(name, 16));
     btn.addEventListener("click", async () => {
       btn.disabled = true;
       try {
@@ -206,12 +221,12 @@ export class ChatDesk {
   renderPeople() {
     const m = this.model;
     const chips = [];
-    for (const [set, action, label] of [[m.muted, "unmute", "Muted"], [m.banned, "unban", "Banned"]]) {
+    for (const [set, action, label] of [[m.muted, "unmute", "chat.muted_chip"], [m.banned, "unban", "chat.banned_chip"]]) {
       for (const vid of set) {
         const name = m.names.get(vid) || vid.slice(0, 8);
-        const undo = h("button", { class: "chip-x", type: "button", "aria-label": `${action} ${name}`, title: action }, icon("close", 12));
+        const undo = h("button", { class: "chip-x", type: "button", "aria-label": t(`chat.${action}_label`, { name }), title: t(`chat.${action}`) }, icon("close", 12));
         undo.addEventListener("click", () => this.conn.command(action, { vid }).catch((err) => (this.note.textContent = say(err.error || err))));
-        chips.push(h("span", { class: `chip chip-${action}` }, `${label}: `, h("b", { text: name }), undo));
+        chips.push(h("span", { class: `chip chip-${action}` }, t(label), " ", h("b", { text: name }), undo));
       }
     }
     replace(this.people, chips);

@@ -4,7 +4,8 @@
 
 import { api } from "./api.js";
 import { h, replace } from "./dom.js";
-import { count, money, timeOfDay } from "./format.js";
+import { count, money, num, percent, timeOfDay } from "./format.js";
+import { msg, t } from "./i18n.js";
 
 const POLL_MS = 2000;
 
@@ -25,24 +26,25 @@ export class Figures {
       const value = h("div", { class: "tile-value", id: `fig-${key}` }, "–");
       const sub = h("div", { class: "tile-sub faint" });
       this.tiles[key] = { value, sub };
-      return h("div", { class: `tile tile-${key}` }, h("div", { class: "tile-label" }, label), value, sub);
+      return h("div", { class: `tile tile-${key}` }, h("div", { class: "tile-label" }, msg(label)), value, sub);
     };
     this.recent = h("ol", { class: "recent-orders" });
-    this.status = h("span", { class: "faint small" });
+    this.status = h("span", { class: "faint small", role: "status" });
+    this.statusKey = "";
     replace(
       el,
-      h("div", { class: "card-head" }, h("h2", {}, "Live figures"), this.status),
+      h("div", { class: "card-head" }, h("h2", {}, msg("fig.title")), this.status),
       h(
         "div",
         { class: "tiles" },
-        tile("viewers", "Viewers"),
-        tile("hearts", "Hearts"),
-        tile("orders", "Orders"),
-        tile("revenue", "Revenue"),
-        tile("units", "Units left"),
-        tile("conversion", "Conversion"),
+        tile("viewers", "fig.viewers"),
+        tile("hearts", "fig.hearts"),
+        tile("orders", "fig.orders"),
+        tile("revenue", "fig.revenue"),
+        tile("units", "fig.units"),
+        tile("conversion", "fig.conversion"),
       ),
-      h("h3", { class: "sub-head" }, "Latest orders"),
+      h("h3", { class: "sub-head" }, msg("fig.latest")),
       this.recent,
     );
     this.renderRecent();
@@ -62,11 +64,11 @@ export class Figures {
     this.polling = true;
     try {
       this.data = await api(`/api/rooms/${encodeURIComponent(this.room)}/figures`, { token: this.token });
-      this.status.textContent = "";
+      this.statusKey = "";
       if (this.data.orders !== this.ordersSeen) await this.loadOrders();
       this.onStock(this.data.stock || {});
     } catch (err) {
-      this.status.textContent = err.status === 401 ? "token refused" : "figures unavailable, retrying";
+      this.statusKey = err.status === 401 ? "fig.token_refused" : "fig.unavailable";
     } finally {
       this.polling = false;
       this.render();
@@ -84,40 +86,41 @@ export class Figures {
 
   render() {
     const m = this.model;
-    const t = this.tiles;
+    const tiles = this.tiles;
     const viewers = m.live.viewers || 0;
     this.peakViewers = Math.max(this.peakViewers, viewers);
-    t.viewers.value.textContent = count(viewers);
-    t.viewers.sub.textContent = `peak ${count(this.peakViewers)}`;
-    t.hearts.value.textContent = count(m.live.hearts_total || 0);
-    t.hearts.sub.textContent = "this show";
+    this.status.textContent = this.statusKey ? t(this.statusKey) : "";
+    tiles.viewers.value.textContent = count(viewers);
+    tiles.viewers.sub.textContent = t("fig.peak", { count: count(this.peakViewers) });
+    tiles.hearts.value.textContent = count(m.live.hearts_total || 0);
+    tiles.hearts.sub.textContent = t("fig.this_show");
     const d = this.data;
     if (d) {
-      t.orders.value.textContent = count(d.orders || 0);
-      t.orders.sub.textContent = `${count(d.units_sold || 0)} ${d.units_sold === 1 ? "unit" : "units"} sold`;
+      tiles.orders.value.textContent = count(d.orders || 0);
+      tiles.orders.sub.textContent = t("fig.units_sold", { n: d.units_sold || 0 });
       const revenue = Object.entries(d.revenue || {});
-      t.revenue.value.textContent = revenue.length ? revenue.map(([cur, v]) => money(v, cur)).join(" + ") : "–";
+      tiles.revenue.value.textContent = revenue.length ? revenue.map(([cur, v]) => money(v, cur)).join(" + ") : "–";
       const commission = Object.values(d.hosts || {}).flatMap((x) => Object.entries(x.commission || {}));
-      t.revenue.sub.textContent = commission.length ? `fee ${commission.map(([cur, v]) => money(v, cur)).join(" + ")}` : "";
+      tiles.revenue.sub.textContent = commission.length ? t("fig.fee", { fee: commission.map(([cur, v]) => money(v, cur)).join(" + ") }) : "";
     }
     const stock = m.live.stock || {};
     const onSale = Object.values(stock);
     if (onSale.length) {
-      t.units.value.textContent = count(onSale.reduce((a, b) => a + b, 0));
-      t.units.sub.textContent = "in open sales";
+      tiles.units.value.textContent = count(onSale.reduce((a, b) => a + b, 0));
+      tiles.units.sub.textContent = t("fig.in_sales");
     } else if (d && d.stock) {
-      t.units.value.textContent = count(Object.values(d.stock).reduce((a, s) => a + (s.available || 0), 0));
-      t.units.sub.textContent = "in stock";
+      tiles.units.value.textContent = count(Object.values(d.stock).reduce((a, s) => a + (s.available || 0), 0));
+      tiles.units.sub.textContent = t("fig.in_stock");
     }
     const base = Math.max(viewers, 1);
-    t.conversion.value.textContent = viewers ? `${((100 * this.buyers) / base).toFixed(1)}%` : "–";
-    t.conversion.sub.textContent = `${this.buyers} ${this.buyers === 1 ? "buyer" : "buyers"} / ${viewers}`;
+    tiles.conversion.value.textContent = viewers ? percent(this.buyers / base) : "–";
+    tiles.conversion.sub.textContent = t("fig.buyers", { n: this.buyers, viewers: num(viewers) });
   }
 
   renderRecent() {
     const latest = this.orders.slice(-5).reverse();
     if (!latest.length) {
-      replace(this.recent, h("li", { class: "empty" }, "No orders yet."));
+      replace(this.recent, h("li", { class: "empty" }, msg("fig.no_orders")));
       return;
     }
     replace(
@@ -127,7 +130,7 @@ export class Figures {
         return h(
           "li",
           { class: "order-row", dataset: { order: o.id } },
-          h("div", { class: "order-main" }, h("b", { text: o.buyer_name }), h("span", { class: "faint" }, ` · ${o.qty} × `), h("span", { text: p ? p.name : o.product_id })),
+          h("div", { class: "order-main" }, h("b", { text: o.buyer_name }), h("span", { class: "faint" }, " · ", t("fig.qty", { n: o.qty }), " "), h("span", { text: p ? p.name : o.product_id })),
           h("div", { class: "order-side" }, h("span", { class: "order-amount" }, money(o.amount, o.currency)), h("span", { class: "faint small" }, timeOfDay(o.created_at))),
         );
       }),

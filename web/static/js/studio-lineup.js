@@ -2,7 +2,8 @@
 // product.
 
 import { h, icon, replace, thumb } from "./dom.js";
-import { countdown, money, saleState, toMajor, toMinor } from "./format.js";
+import { countdown, money, num, relative, saleState, toMajor, toMinor } from "./format.js";
+import { msg, t } from "./i18n.js";
 import { say } from "./words.js";
 
 const CURRENCIES = ["USD", "EUR", "GBP", "CNY", "JPY", "HKD", "SGD", "AUD", "CAD", "INR", "KRW", "BRL"];
@@ -36,13 +37,13 @@ export class Lineup {
     this.editing = null; // product id being edited, "" for a new one, null: form closed
     this.list = h("ol", { class: "studio-lineup" });
     this.formBox = h("div", { class: "product-form-box" });
-    this.addBtn = h("button", { class: "btn btn-sm", type: "button", id: "add-product" }, "+ Add product");
+    this.addBtn = h("button", { class: "btn btn-sm", type: "button", id: "add-product" }, msg("lineup.add"));
     this.addBtn.addEventListener("click", () => this.openForm(""));
     this.count = h("span", { class: "faint" });
     this.error = h("p", { class: "form-error", role: "alert" });
     replace(
       el,
-      h("div", { class: "card-head" }, h("h2", {}, "Lineup ", this.count), this.addBtn),
+      h("div", { class: "card-head" }, h("h2", {}, msg("lineup.title"), " ", this.count), this.addBtn),
       this.formBox,
       this.error,
       this.list,
@@ -59,7 +60,7 @@ export class Lineup {
     this.count.textContent = `· ${ids.length}`;
     const rows = ids.map((pid, i) => this._row(pid, i, ids.length));
     if (!rows.length) {
-      rows.push(h("li", { class: "empty" }, "No products yet. Add the first one: it shows up for viewers at once."));
+      rows.push(h("li", { class: "empty" }, msg("lineup.empty")));
     }
     replace(this.list, rows);
     this.renderSale();
@@ -72,13 +73,13 @@ export class Lineup {
     const sale = m.sales[pid];
     const state = saleState(sale, this.conn.now());
     const st = this.stock[pid];
-    const stockText = st ? `${st.available} in stock · ${st.sold} sold` : `${p.stock} in stock`;
+    const stockText = st ? t("lineup.stock_sold", { n: st.available, sold: st.sold }) : t("lineup.stock", { n: p.stock });
     const move = (delta) => this.move(pid, delta);
     const pinBtn = h(
       "button",
-      { class: `btn btn-sm pin-btn${pinned ? " btn-primary" : ""}`, type: "button", "aria-pressed": String(pinned) },
+      { class: `btn btn-sm pin-btn${pinned ? " btn-primary" : ""}`, type: "button", "aria-pressed": String(pinned), "aria-label": msg("lineup.pin_label", { product: p.name }) },
       icon("pin", 14),
-      pinned ? "Pinned" : "Pin",
+      msg(pinned ? "lineup.pinned" : "lineup.pin"),
     );
     pinBtn.addEventListener("click", () => this.pin(pinned ? null : pid, pinBtn));
     return h(
@@ -95,15 +96,15 @@ export class Lineup {
           { class: "item-meta" },
           h("span", { class: "item-price" }, money(p.price, p.currency)),
           h("span", { class: "faint" }, stockText),
-          state && state !== "closed" ? h("span", { class: `badge ${state === "open" ? "badge-open" : "badge-scheduled"}` }, state === "open" ? "On sale" : "Sale soon") : null,
+          state && state !== "closed" ? h("span", { class: `badge ${state === "open" ? "badge-open" : "badge-scheduled"}` }, msg(state === "open" ? "shop.on_sale" : "lineup.sale_soon")) : null,
         ),
       ),
       h(
         "div",
         { class: "item-actions" },
-        h("button", { class: "icon-btn", type: "button", "aria-label": "Move up", title: "Move up", disabled: index === 0, onclick: () => move(-1) }, icon("up", 16)),
-        h("button", { class: "icon-btn", type: "button", "aria-label": "Move down", title: "Move down", disabled: index === total - 1, onclick: () => move(1) }, icon("down", 16)),
-        h("button", { class: "icon-btn edit-btn", type: "button", "aria-label": "Edit", title: "Edit", onclick: () => this.openForm(pid) }, icon("edit", 16)),
+        h("button", { class: "icon-btn", type: "button", "aria-label": msg("lineup.move_up_label", { product: p.name }), title: msg("lineup.move_up"), disabled: index === 0, onclick: () => move(-1) }, icon("up", 16)),
+        h("button", { class: "icon-btn", type: "button", "aria-label": msg("lineup.move_down_label", { product: p.name }), title: msg("lineup.move_down"), disabled: index === total - 1, onclick: () => move(1) }, icon("down", 16)),
+        h("button", { class: "icon-btn edit-btn", type: "button", "aria-label": msg("lineup.edit_label", { product: p.name }), title: msg("lineup.edit"), onclick: () => this.openForm(pid) }, icon("edit", 16)),
         pinBtn,
       ),
     );
@@ -138,22 +139,22 @@ export class Lineup {
     const p = pid ? this.model.products[pid] : null;
     const currency = p ? p.currency : this.defaultCurrency();
     const codes = CURRENCIES.includes(currency) ? CURRENCIES : [currency, ...CURRENCIES];
-    const name = h("input", { class: "field", name: "name", maxlength: "80", required: true, value: p ? p.name : "", placeholder: "Silk scarf" });
+    const name = h("input", { class: "field", name: "name", maxlength: "80", required: true, value: p ? p.name : "", placeholder: msg("lineup.name_placeholder") });
     const price = h("input", { class: "field", name: "price", inputmode: "decimal", required: true, value: p ? toMajor(p.price, p.currency) : "", placeholder: "129.00" });
     const cur = h("select", { class: "field", name: "currency" }, codes.map((c) => h("option", { value: c, text: c })));
     cur.value = currency;
     const image = h("input", { class: "field", name: "image_url", inputmode: "url", spellcheck: "false", maxlength: "500", value: p ? p.image_url : "", placeholder: "https://…/photo.jpg" });
     const stock = h("input", { class: "field", name: "stock", type: "number", min: "0", step: "1", value: p ? String(p.stock) : "20", disabled: Boolean(p) });
     const error = h("p", { class: "form-error", role: "alert" });
-    const save = h("button", { class: "btn btn-primary", type: "submit" }, p ? "Save changes" : "Add to lineup");
-    const cancel = h("button", { class: "btn btn-ghost", type: "button", onclick: () => this.closeForm() }, "Cancel");
+    const save = h("button", { class: "btn btn-primary", type: "submit" }, msg(p ? "lineup.save" : "lineup.add_to"));
+    const cancel = h("button", { class: "btn btn-ghost", type: "button", onclick: () => this.closeForm() }, msg("common.cancel"));
     const form = h(
       "form",
-      { class: "product-form", id: "product-form" },
-      h("h3", {}, p ? "Edit product" : "New product"),
-      field("Name", name),
-      h("div", { class: "form-row" }, field("Price", price), field("Currency", cur), field("Stock", stock, p ? "Set when added" : null)),
-      field("Image URL", image, "https or a path on this server"),
+      { class: "product-form", id: "product-form", "aria-labelledby": "product-form-title" },
+      h("h3", { id: "product-form-title" }, msg(p ? "lineup.edit_title" : "lineup.new_title")),
+      field(msg("lineup.name"), name),
+      h("div", { class: "form-row" }, field(msg("lineup.price"), price), field(msg("lineup.currency"), cur), field(msg("lineup.stock_label"), stock, p ? msg("lineup.stock_hint") : null)),
+      field(msg("lineup.image"), image, msg("lineup.image_hint")),
       error,
       h("div", { class: "form-actions" }, cancel, save),
     );
@@ -161,7 +162,7 @@ export class Lineup {
       ev.preventDefault();
       const minor = toMinor(price.value, cur.value);
       if (!Number.isFinite(minor)) {
-        error.textContent = "Check the price: a number like 129.00.";
+        error.textContent = t("lineup.bad_price", { example: toMajor(12900, cur.value) });
         return;
       }
       const body = { name: name.value.trim(), price: minor, currency: cur.value, image_url: image.value.trim() };
@@ -171,7 +172,7 @@ export class Lineup {
       } else {
         const units = Number.parseInt(stock.value, 10);
         if (!Number.isInteger(units) || units < 0) {
-          error.textContent = "Stock: a whole number of units.";
+          error.textContent = t("lineup.bad_stock");
           return;
         }
         ok = await run(save, error, () => this.conn.command("add_product", { ...body, stock: units }));
@@ -191,7 +192,7 @@ export class Lineup {
 
   _buildSale() {
     this.saleBody = h("div", { class: "sale-body" });
-    replace(this.saleEl, h("div", { class: "card-head" }, h("h2", {}, icon("bolt", 18), "Flash sale")), this.saleBody);
+    replace(this.saleEl, h("div", { class: "card-head" }, h("h2", {}, icon("bolt", 18), msg("sale.title"))), this.saleBody);
     this.saleKey = null;
   }
 
@@ -204,19 +205,19 @@ export class Lineup {
     if (key === this.saleKey) return;
     this.saleKey = key;
     if (!p) {
-      replace(this.saleBody, h("p", { class: "empty" }, "Pin a product to run a flash sale on it."));
+      replace(this.saleBody, h("p", { class: "empty" }, msg("sale.pin_first")));
       return;
     }
     this.saleStatus = h("div", { class: "sale-status" });
     this.saleSig = null;
     const parts = [
-      h("div", { class: "sale-product" }, thumb(p.image_url, p.name, "thumb"), h("div", {}, h("div", { class: "item-name", text: p.name }), h("div", { class: "faint" }, `List price ${money(p.price, p.currency)}`))),
+      h("div", { class: "sale-product" }, thumb(p.image_url, p.name, "thumb"), h("div", {}, h("div", { class: "item-name", text: p.name }), h("div", { class: "faint" }, msg("sale.list_price", { price: money(p.price, p.currency) })))),
       this.saleStatus,
     ];
     const state = saleState(sale, this.conn.now());
     this.showsForm = !sale || state === "closed";
     if (!this.showsForm) {
-      const close = h("button", { class: "btn btn-danger", type: "button", id: "close-sale" }, "Close sale");
+      const close = h("button", { class: "btn btn-danger", type: "button", id: "close-sale" }, msg("sale.close"));
       const err = h("p", { class: "form-error", role: "alert" });
       close.addEventListener("click", () => run(close, err, () => this.conn.command("close_sale", { product_id: pid })));
       parts.push(h("div", { class: "form-actions" }, close), err);
@@ -228,7 +229,6 @@ export class Lineup {
   }
 
   _saleForm(pid, p) {
-    const digits = toMajor(0, p.currency).includes(".") ? 2 : 0;
     const suggested = Math.round(p.price * 0.8);
     const available = this.stock[pid] ? this.stock[pid].available : p.stock;
     const price = h("input", { class: "field", id: "sale-price", inputmode: "decimal", value: toMajor(suggested, p.currency) });
@@ -237,12 +237,12 @@ export class Lineup {
     const opensIn = h("input", { class: "field", id: "sale-opens", type: "number", min: "0", step: "1", value: "0" });
     const endsIn = h("input", { class: "field", id: "sale-ends", type: "number", min: "0", step: "1", value: "10" });
     const error = h("p", { class: "form-error", role: "alert" });
-    const open = h("button", { class: "btn btn-primary", type: "submit", id: "open-sale" }, icon("bolt", 16), "Open sale");
+    const open = h("button", { class: "btn btn-primary", type: "submit", id: "open-sale" }, icon("bolt", 16), msg("sale.open"));
     const form = h(
       "form",
       { class: "sale-form" },
-      h("div", { class: "form-row" }, field(`Sale price (${p.currency})`, price), field("Units", units, `${available} available`), field("Per buyer", limit)),
-      h("div", { class: "form-row" }, field("Opens in (s)", opensIn, "0 = now"), field("Ends after (min)", endsIn, "0 = no end")),
+      h("div", { class: "form-row" }, field(msg("sale.price", { currency: p.currency }), price), field(msg("sale.units"), units, msg("sale.available", { n: available })), field(msg("sale.per_buyer"), limit)),
+      h("div", { class: "form-row" }, field(msg("sale.opens_in"), opensIn, msg("sale.opens_hint")), field(msg("sale.ends_after"), endsIn, msg("sale.ends_hint"))),
       error,
       h("div", { class: "form-actions" }, open),
     );
@@ -250,7 +250,7 @@ export class Lineup {
       ev.preventDefault();
       const minor = toMinor(price.value, p.currency);
       if (!Number.isFinite(minor)) {
-        error.textContent = `Check the price: a number like ${digits ? "99.00" : "990"}.`;
+        error.textContent = t("lineup.bad_price", { example: toMajor(9900, p.currency) });
         return;
       }
       const now = this.conn.now();
@@ -279,17 +279,18 @@ export class Lineup {
     const now = this.conn.now();
     const state = saleState(sale, now);
     let parts;
-    if (!sale) parts = [h("span", { class: "badge" }, "No sale"), h("span", { class: "faint" }, "Set the terms and open it: viewers get a Buy button.")];
+    if (!sale) parts = [h("span", { class: "badge" }, t("sale.none")), h("span", { class: "faint" }, t("sale.none_text"))];
     else {
       const left = m.unitsLeft(pid);
       const price = money(sale.price, sale.currency);
-      if (state === "scheduled") parts = [h("span", { class: "badge badge-scheduled" }, "Scheduled"), h("span", {}, `${price} · opens in ${countdown(sale.opens_at - now)}`)];
+      if (state === "scheduled") parts = [h("span", { class: "badge badge-scheduled" }, t("sale.scheduled")), h("span", {}, t("sale.scheduled_text", { price, when: relative(sale.opens_at - now) }))];
       else if (state === "open") {
+        const text = t("sale.open_text", { price, left: num(left ?? sale.units), units: num(sale.units) });
         parts = [
-          h("span", { class: "badge badge-open" }, "Open"),
-          h("span", {}, `${price} · ${left ?? sale.units} of ${sale.units} left${sale.ends_at ? ` · ends in ${countdown(sale.ends_at - now)}` : ""}`),
+          h("span", { class: "badge badge-open" }, t("sale.open_badge")),
+          h("span", {}, sale.ends_at ? t("shop.ends", { note: text, time: countdown(sale.ends_at - now) }) : text),
         ];
-      } else parts = [h("span", { class: "badge badge-ended" }, "Closed"), h("span", { class: "faint" }, `${price} · ${left ?? 0} of ${sale.units} left. Open a new one below.`)];
+      } else parts = [h("span", { class: "badge badge-ended" }, t("sale.closed")), h("span", { class: "faint" }, t("sale.closed_text", { price, left: num(left ?? 0), units: num(sale.units) }))];
     }
     if ((!sale || state === "closed") !== this.showsForm) {
       // The sale just ended by its clock (or appeared): switch between form and button.
@@ -302,6 +303,12 @@ export class Lineup {
       replace(this.saleStatus, parts);
       this.saleSig = sig;
     }
+  }
+
+  /** Redraw the texts made on the fly after a language switch (the open form stays). */
+  relabel() {
+    this.saleSig = null;
+    this._tickSale();
   }
 
   setStock(stock) {

@@ -7,6 +7,7 @@ import { api, saveBlob } from "./api.js";
 import { RoomConnection } from "./conn.js";
 import { $, h, icon, replace } from "./dom.js";
 import { count, money, roomFromPath } from "./format.js";
+import { LANGS, LANG_NAMES, langPicker, msg, onLangChange, t } from "./i18n.js";
 import { RoomModel } from "./model.js";
 import { Broadcast } from "./studio-broadcast.js";
 import { ChatDesk, ExplainQueue } from "./studio-chat.js";
@@ -39,17 +40,17 @@ function takeToken() {
 function showSignin(message) {
   $("#studio").hidden = true;
   const box = $("#signin");
-  const token = h("input", { class: "field", id: "signin-token", type: "password", placeholder: "host_…", autocomplete: "off", "aria-label": "Host token" });
-  const error = h("p", { class: "form-error", role: "alert", text: message || "" });
+  const token = h("input", { class: "field", id: "signin-token", type: "password", placeholder: "host_…", autocomplete: "off", "aria-label": msg("shows.host_token") });
+  const error = h("p", { class: "form-error", role: "alert", text: message ? msg(message) : "" });
   const form = h(
     "form",
     { class: "signin-card card" },
     h("img", { src: "/static/img/icon.svg", alt: "", width: "44", height: "44" }),
-    h("h1", {}, "Host studio"),
-    h("p", { class: "muted" }, "Room ", h("b", { text: room }), ". Paste the host token you got when the room was created."),
+    h("h1", {}, msg("studio.signin_title")),
+    h("p", { class: "muted" }, msg("studio.signin_room"), " ", h("b", { text: room }), msg("studio.signin_text")),
     token,
     error,
-    h("button", { class: "btn btn-primary btn-lg btn-block", type: "submit" }, "Open the studio"),
+    h("button", { class: "btn btn-primary btn-lg btn-block", type: "submit" }, msg("shows.open_studio")),
   );
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -64,7 +65,7 @@ function showSignin(message) {
 function confirmDialog(title, text, action) {
   const dialog = $("#confirm");
   return new Promise((resolve) => {
-    const cancel = h("button", { class: "btn", type: "button", value: "cancel" }, "Cancel");
+    const cancel = h("button", { class: "btn", type: "button", value: "cancel" }, msg("common.cancel"));
     const ok = h("button", { class: "btn btn-danger-solid", type: "button", id: "confirm-ok" }, action);
     const done = (value) => {
       dialog.close();
@@ -73,14 +74,14 @@ function confirmDialog(title, text, action) {
     cancel.addEventListener("click", () => done(false));
     ok.addEventListener("click", () => done(true));
     dialog.addEventListener("cancel", () => resolve(false), { once: true });
-    replace(dialog, h("h2", {}, title), h("p", { class: "muted" }, text), h("div", { class: "form-actions" }, cancel, ok));
+    replace(dialog, h("h2", { id: "confirm-title" }, title), h("p", { class: "muted" }, text), h("div", { class: "form-actions" }, cancel, ok));
     dialog.showModal();
   });
 }
 
 function main() {
   if (!room) {
-    showSignin("No room in the address.");
+    showSignin("studio.no_room");
     return;
   }
   const token = takeToken();
@@ -99,20 +100,38 @@ function main() {
   let ended = null; // the end-of-show result, once ended here
 
   // -- header ------------------------------------------------------------------------
-  const goLive = h("button", { class: "btn btn-primary", type: "button", id: "go-live" }, icon("camera", 16), "Go live");
-  const endShow = h("button", { class: "btn btn-danger", type: "button", id: "end-show" }, "End show");
-  const viewerLink = h("a", { class: "btn btn-ghost", href: `/live/${encodeURIComponent(room)}`, target: "_blank", rel: "noopener" }, "Viewer page ↗");
+  const goLive = h("button", { class: "btn btn-primary", type: "button", id: "go-live" }, icon("camera", 16), msg("studio.go_live"));
+  const endShow = h("button", { class: "btn btn-danger", type: "button", id: "end-show" }, msg("studio.end_show"));
+  const viewerLink = h("a", { class: "btn btn-ghost", href: `/live/${encodeURIComponent(room)}`, target: "_blank", rel: "noopener", "aria-label": msg("studio.viewer_page_label") }, msg("studio.viewer_page"));
   const viewers = h("span", { class: "bar-viewers" });
-  replace($("#bar-actions"), viewers, viewerLink, goLive, endShow);
+  // The room's default language for viewers who have not picked one (set_lang).
+  const roomLang = h(
+    "select",
+    { class: "lang-select", id: "room-lang", "aria-label": msg("studio.room_lang"), title: msg("studio.room_lang") },
+    h("option", { value: "", text: msg("studio.room_lang_browser") }),
+    LANGS.map((l) => h("option", { value: l, lang: l, text: LANG_NAMES[l] })),
+  );
+  roomLang.addEventListener("change", async () => {
+    try {
+      await conn.command("set_lang", { lang: roomLang.value });
+      announce(t("studio.room_lang_saved"));
+    } catch (err) {
+      announce(say(err.error || err));
+      roomLang.value = model.room.lang || "";
+    }
+  });
+  replace($("#bar-actions"), viewers, langPicker(h), roomLang, viewerLink, goLive, endShow);
 
   function renderBar() {
     const r = model.room;
     $("#room-title").textContent = r.title || room;
-    document.title = `Studio · ${r.title || room}`;
+    document.title = `${t("studio.brand")} · ${r.title || room}`;
     const badge = $("#room-status");
-    badge.textContent = { live: "Live", scheduled: "Not live", ended: "Ended" }[r.status] || r.status;
+    const label = { live: "status.live", scheduled: "status.not_live", ended: "status.ended" }[r.status];
+    badge.textContent = label ? t(label) : r.status || "";
     badge.className = `badge badge-${r.status}`;
-    viewers.replaceChildren(icon("eye", 15), document.createTextNode(` ${count(model.live.viewers || 0)} watching`));
+    viewers.replaceChildren(icon("eye", 15), document.createTextNode(` ${t("studio.watching", { n: model.live.viewers || 0, count: count(model.live.viewers || 0) })}`));
+    if (document.activeElement !== roomLang) roomLang.value = r.lang || "";
     const state = broadcast.state;
     const onAir = state === "live" || state === "starting" || state === "reconnecting";
     goLive.hidden = onAir;
@@ -120,7 +139,7 @@ function main() {
     endShow.hidden = r.status === "ended" && !onAir;
     const conn_ = $("#bar-conn");
     conn_.hidden = conn.status === "open";
-    conn_.textContent = conn.status === "retrying" ? "Connection lost, retrying…" : conn.status === "connecting" ? "Connecting…" : "";
+    conn_.textContent = conn.status === "retrying" ? t("common.retrying") : conn.status === "connecting" ? t("common.connecting") : "";
   }
 
   goLive.addEventListener("click", async () => {
@@ -130,11 +149,7 @@ function main() {
     renderBar();
   });
   endShow.addEventListener("click", async () => {
-    const yes = await confirmDialog(
-      "End the show?",
-      "Viewers see that the show ended, open sales close, and the orders are exported.",
-      "End show",
-    );
+    const yes = await confirmDialog(msg("studio.end_title"), msg("studio.end_text"), msg("studio.end_show"));
     if (!yes) return;
     endShow.classList.add("busy");
     await broadcast.stop();
@@ -161,24 +176,29 @@ function main() {
       const res = await api(`/api/rooms/${encodeURIComponent(room)}/orders.csv`, { token, raw: true });
       saveBlob(await res.blob(), `${room}-orders.csv`);
     } catch (err) {
-      error.textContent = `Download failed: ${say(err.error || err)}`;
+      error.textContent = t("studio.download_failed", { why: say(err.error || err) });
     } finally {
       button.classList.remove("busy");
     }
   }
 
   function webhookText(status, configured) {
-    if (!configured) return "No fulfilment webhook is configured: download the CSV.";
-    if (!status) return "Fulfilment webhook: waiting to start…";
-    if (status.delivered) return `Fulfilment webhook: delivered (${status.orders} orders, ${status.batches_delivered}/${status.batches} batches).`;
-    const err = status.last_error ? ` Last error: ${status.last_error}.` : "";
-    return `Fulfilment webhook: sending, attempt ${status.attempts || 0}, ${status.batches_delivered || 0}/${status.batches || "?"} batches.${err}`;
+    if (!configured) return t("studio.webhook_none");
+    if (!status) return t("studio.webhook_waiting");
+    if (status.delivered) {
+      return t("studio.webhook_delivered", { n: status.orders || 0, done: status.batches_delivered || 0, total: status.batches || 0 });
+    }
+    // The last error is the server's English text, shown as it is for the operator.
+    const err = status.last_error ? ` ${t("studio.webhook_error", { error: status.last_error })}` : "";
+    return t("studio.webhook_sending", { attempt: status.attempts || 0, done: status.batches_delivered || 0, total: status.batches || "?" }) + err;
   }
+  let webhookState = null;
 
   async function pollWebhook(line) {
     clearTimeout(webhookTimer);
     try {
       const data = await api(`/api/rooms/${encodeURIComponent(room)}/fulfilment`, { token });
+      webhookState = [line, data.webhook, data.configured];
       line.textContent = webhookText(data.webhook, data.configured);
       line.dataset.delivered = String(Boolean(data.webhook && data.webhook.delivered));
       if (data.configured && !(data.webhook && data.webhook.delivered)) {
@@ -191,23 +211,23 @@ function main() {
 
   function renderEnd(problem) {
     const error = h("p", { class: "form-error", role: "alert", text: problem || "" });
-    const csv = h("button", { class: "btn btn-primary", type: "button", id: "download-csv" }, icon("download", 16), "Download orders (CSV)");
+    const csv = h("button", { class: "btn btn-primary", type: "button", id: "download-csv" }, icon("download", 16), msg("studio.download_csv"));
     csv.addEventListener("click", () => downloadCsv(csv, error));
-    const webhook = h("p", { class: "webhook-line", id: "webhook-status" }, "Fulfilment webhook: checking…");
+    const webhook = h("p", { class: "webhook-line", id: "webhook-status", role: "status" }, t("studio.webhook_checking"));
     const f = ended && ended.figures;
     const revenue = f ? Object.entries(f.revenue || {}).map(([c, v]) => money(v, c)).join(" + ") || money(0, "USD") : "";
     replace(
       endCard,
-      h("div", { class: "card-head" }, h("h2", {}, "Show ended"), h("span", { class: "badge badge-ended" }, "Ended")),
+      h("div", { class: "card-head" }, h("h2", {}, msg("studio.show_ended")), h("span", { class: "badge badge-ended" }, msg("status.ended"))),
       f
         ? h(
             "div",
             { class: "end-summary" },
-            h("div", {}, h("b", {}, String(f.orders)), h("span", { class: "faint" }, " orders")),
-            h("div", {}, h("b", {}, String(f.units_sold)), h("span", { class: "faint" }, " units")),
-            h("div", {}, h("b", {}, revenue), h("span", { class: "faint" }, " revenue")),
+            h("div", {}, h("b", {}, count(f.orders)), h("span", { class: "faint" }, " ", msg("studio.end_orders", { n: f.orders }))),
+            h("div", {}, h("b", {}, count(f.units_sold)), h("span", { class: "faint" }, " ", msg("studio.end_units", { n: f.units_sold }))),
+            h("div", {}, h("b", {}, revenue), h("span", { class: "faint" }, " ", msg("studio.end_revenue"))),
           )
-        : h("p", { class: "muted" }, "The show is over. The orders stay available here."),
+        : h("p", { class: "muted" }, msg("studio.end_over")),
       h("div", { class: "form-actions start" }, csv),
       error,
       webhook,
@@ -236,6 +256,26 @@ function main() {
     figures.render();
     renderBar();
   });
+
+  function announce(text) {
+    const box = $("#announce");
+    box.textContent = "";
+    setTimeout(() => (box.textContent = text), 50);
+  }
+
+  // A language switch redraws in place: forms being filled and the show go on.
+  onLangChange(() => {
+    renderBar();
+    broadcast.relabel();
+    lineup.render(); // the list only: a product form being filled stays as it is
+    lineup.relabel();
+    queue.sig = null;
+    queue.render();
+    desk.relabel();
+    figures.render();
+    figures.renderRecent();
+    if (webhookState) webhookState[0].textContent = webhookText(webhookState[1], webhookState[2]);
+  });
   conn.addEventListener("status", () => {
     if (conn.status === "closed" && conn.closeCode === 4001) {
       try {
@@ -243,11 +283,11 @@ function main() {
       } catch (_) {
         // nothing kept
       }
-      showSignin("That host token doesn't open this room.");
+      showSignin("error.unauthorized");
       return;
     }
     if (conn.status === "closed" && conn.closeCode === 4004) {
-      showSignin("There is no room with this id.");
+      showSignin("studio.no_such_room");
       return;
     }
     renderBar();

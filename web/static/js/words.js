@@ -1,44 +1,50 @@
-// Error codes of docs/protocol.md and docs/checkout.md, said in words.
+// Error codes of docs/protocol.md and docs/checkout.md, said in the page's language.
+// The server's `message` stays English for machines; a person reads the code's words
+// (catalogue keys "error.<code>"), and the message only when the code has none.
 
-const WORDS = {
-  disconnected: "Connection lost. Retrying…",
-  timeout: "No answer from the server. Try again.",
-  bad_frame: "Something went wrong sending that. Try again.",
-  bad_command: "This page is out of date. Reload it.",
-  forbidden: "You can't do that here.",
-  not_found: "That no longer exists.",
-  rate_limited: "You're going a bit fast. Try again in a moment.",
-  slow_mode: "Slow mode is on.",
-  text_empty: "Type a message first.",
-  text_too_long: "That message is too long (280 characters at most).",
-  text_invalid: "That message has characters that can't be sent.",
-  blocked_word: "That message has a word the host doesn't allow.",
-  muted: "The host muted you.",
-  banned: "You were removed from this room.",
-  unavailable: "The shop is briefly unavailable. Try again.",
-  internal: "Something broke on our side. Try again.",
-  sale_not_open: "The sale isn't open.",
-  sold_out: "Sold out.",
-  limit_reached: "You've reached the limit per buyer for this sale.",
-  key_reused: "That purchase changed. Tap again to start over.",
-  in_progress: "Your payment is still being processed…",
-  hold_expired: "Your hold on this item ran out. Buy it again.",
-  payment_declined: "Your card was declined. Nothing was charged.",
-  payment_timeout: "The payment didn't go through in time. Nothing was charged.",
-  unauthorized: "That host token doesn't open this room.",
-};
+import { t } from "./i18n.js";
+
+export const ERROR_CODES = [
+  "disconnected",
+  "timeout",
+  "bad_frame",
+  "bad_command",
+  "bad_args",
+  "forbidden",
+  "not_found",
+  "rate_limited",
+  "slow_mode",
+  "text_empty",
+  "text_too_long",
+  "text_invalid",
+  "blocked_word",
+  "muted",
+  "banned",
+  "unavailable",
+  "internal",
+  "sale_not_open",
+  "sold_out",
+  "limit_reached",
+  "key_reused",
+  "in_progress",
+  "hold_expired",
+  "payment_declined",
+  "payment_timeout",
+  "unauthorized",
+];
+const KNOWN = new Set(ERROR_CODES);
 
 /** A sentence for a reply error `{code, message, retry_after}`. */
 export function say(error) {
   if (!error) return "";
-  const base = WORDS[error.code];
   const wait = error.retry_after ? Math.ceil(error.retry_after) : 0;
-  if (error.code === "slow_mode" && wait) return `Slow mode is on: you can write again in ${wait} s.`;
-  if (error.code === "sale_not_open" && wait) return `The sale opens in ${wait} s.`;
-  if (error.code === "sold_out" && error.message) return `Sold out: ${error.message}.`;
-  if (error.code === "bad_args" && error.message) return `Check this: ${error.message}.`;
-  if (base) return base;
-  return error.message || "Something went wrong. Try again.";
+  if (error.code === "slow_mode" && wait) return t("error.slow_mode_wait", { n: wait });
+  if (error.code === "sale_not_open" && wait) return t("error.sale_not_open_wait", { n: wait });
+  // bad_args: the message starts with the field's name (a stable identifier, shown as is).
+  const field = error.code === "bad_args" && /^([a-z_]+)\b/.exec(error.message || "");
+  if (field) return t("error.bad_args_field", { field: field[1] });
+  if (KNOWN.has(error.code)) return t(`error.${error.code}`);
+  return t("error.other");
 }
 
 /** Errors after which retrying the same command (same idempotency key) makes sense. */
