@@ -296,6 +296,10 @@ class Viewer(WsConn):
             if self.on_reply is not None:
                 self.on_reply(self, frame)
             return
+        if kind == "snapshot":  # the server re-snapshotted: its seq and epoch are the truth
+            self.seq = frame.get("seq", -1)
+            self.epoch = frame.get("epoch")
+            return
         if kind != "batch" or not self.sample:
             return
         if frame.get("skipped"):

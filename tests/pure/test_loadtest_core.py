@@ -31,7 +31,7 @@ from livecart.loadtest.stats import Histogram, exact_percentile
 from livecart.loadtest.target import Target, TargetRefused
 from livecart.loadtest.worker_counts import SaleFigures, WorkerCounts
 from livecart.loadtest.worker_report import WorkerState, final, snapshot
-from livecart.loadtest.wsclient import FrameReader, client_frame
+from livecart.loadtest.wsclient import JSON, FrameReader, Viewer, ViewerStats, client_frame
 
 # -- histograms ------------------------------------------------------------------------
 
@@ -392,3 +392,24 @@ def test_flash_bench_asks_the_load_test_for_the_issue_3_workload() -> None:
     )
     assert ns.chat_rate == 0 and ns.admin_token == "adm" and not ns.publish and ns.quiet
     assert "buy_p99<500ms" in ns.slo and ns.product is None
+
+
+async def test_a_viewer_follows_a_fresh_snapshot_mid_connection() -> None:
+    """After a datastore loss the server sends a new snapshot at a lower seq; what
+    follows it is neither a repeat nor a gap."""
+    stats = ViewerStats()
+    viewer = Viewer("/ws/r1", True, JSON, stats)
+    viewer.measuring = True
+
+    def frame(obj: dict[str, object]) -> None:
+        viewer.on_message(1, json.dumps(obj).encode())
+
+    def chat(seq: int) -> dict[str, object]:
+        return {"seq": seq, "type": "chat", "text": "hi", "ts": 0}
+
+    frame({"t": "snapshot", "seq": 20, "epoch": "e1", "recovered": False})
+    frame({"t": "batch", "events": [chat(21), chat(22)]})
+    frame({"t": "snapshot", "seq": 15, "epoch": "e2", "recovered": False})
+    frame({"t": "batch", "events": [chat(16), chat(17)]})
+    assert (stats.chat, stats.repeats, stats.gaps) == (4, 0, 0)
+    assert (viewer.seq, viewer.epoch) == (17, "e2")
