@@ -26,6 +26,7 @@ for 1 s (half the segment target), segments and init segments never change
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 
@@ -46,6 +47,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 ENDED_PLAYLIST_CACHE = "public, max-age=86400"
 MISS_CACHE = "public, max-age=1"
 MAX_RECORDINGS_LISTED = 100
+PROCESS_HEADER = "X-Livecart-Process"
+"""Names the process that answered (WebSocket handshakes, live HLS): load-balancer checks."""
 
 _MEDIA_FILE = re.compile(
     r"^(init-\d{1,6}\.mp4|(seg|aseg|aac)-\d{6}\.m4s|audio-init\.mp4|aac-init\.mp4)$"
@@ -87,6 +90,7 @@ class PlaybackHandlers:
     def __init__(self, service: StreamerService) -> None:
         self.service = service
         self.sockets: dict[web.WebSocketResponse, asyncio.Transport] = {}
+        self.process = str(os.getpid())
 
     async def video_ws(self, request: web.Request) -> web.StreamResponse:
         """Low-latency viewer: init message, init segment, GOP so far, then live."""
@@ -94,6 +98,7 @@ class PlaybackHandlers:
         if not valid_name(room):
             return _miss()
         ws = web.WebSocketResponse(compress=False, max_msg_size=4096)
+        ws.headers[PROCESS_HEADER] = self.process
         await ws.prepare(request)
         transport = request.transport
         if transport is None or self.service.closing:
@@ -104,13 +109,14 @@ class PlaybackHandlers:
         self.sockets[ws] = transport
         channel.viewer_joined()
         try:
+            await self.service.watch(room)
             async for msg in ws:
                 if msg.type == WSMsgType.ERROR:
                     break
         finally:
             self.sockets.pop(ws, None)
             channel.fanout.remove(viewer)
-            self.service.forget_channel_if_idle(room)
+            self.service.viewer_left(room)
         return ws
 
     async def close_sockets(self, app: web.Application) -> None:

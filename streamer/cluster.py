@@ -1,0 +1,423 @@
+"""One show across processes and nodes: the media relay and WHIP routing over Redis.
+
+Adapter (Redis); the message format and the edge's rules are in
+:mod:`streamer.relay`. Every channel carries the room's hash tag (``lc:{room}:...``,
+:mod:`livecart.keyspace`), so on a Redis Cluster each becomes sharded pub/sub on the
+room's shard.
+
+- ``lc:{room}:media`` -- the *origin* (the process holding the room's WHIP publisher)
+  publishes every init, fragment and end there, encoded once, but only while some
+  other process wants video (its last ``want`` is less than :data:`DEMAND_TTL` old).
+  Processes with video viewers of the room (*edges*) subscribe to it.
+- ``lc:{room}:media:ctl`` -- edges -> origin: ``want`` (every :data:`WANT_INTERVAL`
+  while the edge has viewers, and at once on a join: it asks for a keyframe, and for
+  a sync bundle when the edge is not synced); WHIP ``delete`` and ``replaced``.
+- ``lc:{room}:whip`` -- key: ``<node> <session>`` of the room's publisher (a few
+  bytes, refreshed with a TTL by the owner): where a DELETE must go.
+- ``lc:{room}:whip:reply:<node>`` -- the owner's answer to a routed DELETE.
+
+Publishing goes through one task that sends everything queued in one pipeline, in
+order: a room's messages reach Redis in the order the packager made them. The
+queue is bounded; past :data:`OUTBOX_LIMIT` the room's video is dropped until a
+keyframe (the edges' viewers skip forward, like a slow viewer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+
+from livecart.keyspace import (
+    media_channel,
+    media_control_channel,
+    room_of_channel,
+    whip_reply_channel,
+    whip_session_key,
+)
+from livecart.pubsub import Subscriber
+from livecart.redis_client import REDIS_DOWN, redis_client
+from livecart.streamer.channel import JOIN_KEYFRAME_GAP, Channel, KeyframeClock
+from livecart.streamer.opus import AudioFragment
+from livecart.streamer.packager import Fragment
+from livecart.streamer.relay import (
+    EdgeSync,
+    RelayEnd,
+    RelayInit,
+    RelayItem,
+    Replayed,
+    decode,
+    encode_audio,
+    encode_end,
+    encode_fragment,
+    encode_init,
+)
+
+if TYPE_CHECKING:
+    from livecart.streamer.service import StreamerService
+
+log = logging.getLogger(__name__)
+
+DEMAND_TTL = 3.0
+"""Seconds the origin keeps relaying after the last ``want`` (edges send one a second)."""
+WANT_INTERVAL = 1.0
+"""Seconds between an edge's ``want`` messages while it has viewers."""
+BUNDLE_GAP = 0.5
+"""At most one sync bundle per room per this many seconds."""
+SESSION_TTL_MS = 15_000
+"""TTL of the room's session -> node key; the owner refreshes it every few seconds."""
+SESSION_REFRESH = 5.0
+ROUTE_TIMEOUT = 5.0
+"""Seconds a routed DELETE waits for the owner's answer."""
+OUTBOX_LIMIT = 32 * 1024 * 1024
+"""Bytes queued for Redis at most before a room's video is dropped until a keyframe."""
+GOP_ITEMS = 1024
+"""Fragments kept for sync bundles at most (a GOP longer than that starts later)."""
+
+_REFRESH = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(slots=True)
+class OriginRelay:
+    """The origin side of one room: demand, GOP for sync bundles, encoding."""
+
+    room: str
+    channel: Channel
+    cluster: MediaCluster
+    session: str
+    init: RelayInit | None = None
+    gop: list[Fragment | AudioFragment] = field(default_factory=list)
+    video_until: float = 0.0
+    last_bundle: float = float("-inf")
+    skipping: bool = False
+    sent: int = 0
+
+    def __call__(self, item: RelayItem) -> None:
+        """``Channel.on_media``: called for everything the room's fan-out gets."""
+        active = time.monotonic() < self.video_until
+        if isinstance(item, Fragment):
+            if item.keyframe:
+                self.gop.clear()
+            if (self.gop or item.keyframe) and len(self.gop) < GOP_ITEMS:
+                self.gop.append(item)
+            if active:
+                if self.cluster.outbox_bytes > OUTBOX_LIMIT:
+                    self.skipping = True
+                elif (
+                    self.skipping
+                    and item.keyframe
+                    and self.cluster.outbox_bytes < OUTBOX_LIMIT // 2
+                ):
+                    self.skipping = False
+                if not self.skipping:
+                    self._send(encode_fragment(item))
+        elif isinstance(item, AudioFragment):
+            if self.gop and len(self.gop) < GOP_ITEMS:
+                self.gop.append(item)
+            if active and not self.skipping:
+                self._send(encode_audio(item))
+        elif isinstance(item, RelayInit):
+            self.init = item
+            self.gop.clear()
+            if active:
+                self._send(encode_init(item))
+        elif isinstance(item, RelayEnd):
+            self.init = None
+            self.gop.clear()
+            self._send(encode_end(item.stream))
+
+    def want(self, msg: dict[str, Any]) -> None:
+        """An edge wants video: relay for :data:`DEMAND_TTL` more; sync it; keyframe on join."""
+        now = time.monotonic()
+        self.video_until = now + DEMAND_TTL
+        if not msg.get("synced") and self.init is not None and now - self.last_bundle >= BUNDLE_GAP:
+            self.last_bundle = now
+            self._send(encode_init(replace(self.init, replay=True)))
+            for item in self.gop:
+                if isinstance(item, Fragment):
+                    self._send(encode_fragment(item, replay=True))
+                else:
+                    self._send(encode_audio(item, replay=True))
+        if msg.get("join"):
+            self.channel.request_keyframe()
+
+    def _send(self, message: bytes) -> None:
+        self.sent += 1
+        self.cluster.publish(media_channel(self.room), message)
+
+
+@dataclass(slots=True)
+class EdgeRelay:
+    """The edge side of one room: relayed messages -> the local fan-out."""
+
+    room: str
+    channel: Channel
+    sync: EdgeSync = field(default_factory=EdgeSync)
+    joins: KeyframeClock = field(
+        default_factory=lambda: KeyframeClock(interval=WANT_INTERVAL, min_gap=JOIN_KEYFRAME_GAP)
+    )
+    received: int = 0
+
+    def deliver(self, data: bytes) -> None:
+        try:
+            item = decode(data)
+        except ValueError:
+            log.warning("room %s: malformed relay message dropped", self.room)
+            return
+        self.received += 1
+        if self.channel.live or not self.sync.accept(item):
+            return  # a local show feeds the fan-out itself
+        if isinstance(item, Replayed):
+            item = item.item
+        fanout = self.channel.fanout
+        if isinstance(item, Fragment):
+            fanout.publish_fragment(item)
+        elif isinstance(item, AudioFragment):
+            fanout.publish_audio(item)
+        elif isinstance(item, RelayInit):
+            fanout.publish_init(item.init, item.stream, item.audio_init)
+        elif isinstance(item, RelayEnd):
+            fanout.end()
+
+
+class MediaCluster:
+    """This process's part of the cluster-wide streamer (one per application)."""
+
+    def __init__(self, service: StreamerService, redis_url: str) -> None:
+        self.service = service
+        self.node = secrets.token_hex(6)
+        """This process's id (unique per process, even for forked workers)."""
+        self.redis: aioredis.Redis = redis_client(redis_url)
+        self.subscriber = Subscriber(
+            self.redis, whip_reply_channel("-", self.node), self._on_message, self._on_reconnect
+        )
+        self.origins: dict[str, OriginRelay] = {}
+        self.edges: dict[str, EdgeRelay] = {}
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self.outbox_bytes = 0
+        self._wake = asyncio.Event()
+        self._replies: dict[str, asyncio.Future[bool]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._spawned: set[asyncio.Task[None]] = set()
+        self.published = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.subscriber.run()),
+            asyncio.create_task(self._drain()),
+            asyncio.create_task(self._ticker()),
+        ]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.subscriber.connected.wait(), 5.0)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._spawned, return_exceptions=True)
+        await self.redis.aclose()
+
+    # ------------------------------------------------------------------ publishing
+
+    def publish(self, channel: str, message: bytes) -> None:
+        """Queue one PUBLISH; the drain task sends queued messages in order."""
+        self._outbox.append((channel, message))
+        self.outbox_bytes += len(message)
+        self._wake.set()
+
+    async def _drain(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                batch = list(self._outbox)
+                self._outbox.clear()
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for channel, message in batch:
+                            pipe.publish(channel, message)
+                        await pipe.execute()
+                    self.published += len(batch)
+                except REDIS_DOWN as exc:
+                    log.warning("media relay: %d messages lost: %s", len(batch), exc)
+                finally:
+                    self.outbox_bytes -= sum(len(m) for _, m in batch)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
+    # ------------------------------------------------------------------ origin
+
+    async def origin_started(self, room: str, session: str, channel: Channel) -> None:
+        """This process now holds ``room``'s publisher: claim the room cluster-wide.
+
+        A publisher of the room on another process is told it was replaced.
+        """
+        relay = OriginRelay(room, channel, self, session)
+        self.origins[room] = relay
+        channel.on_media = relay
+        edge = self.edges.pop(room, None)
+        if edge is not None:
+            self.subscriber.unsubscribe(media_channel(room))
+        value = f"{self.node} {session}"
+        try:
+            await self.subscriber.subscribe(media_control_channel(room))
+            old = await self.redis.set(whip_session_key(room), value, px=SESSION_TTL_MS, get=True)
+        except (*REDIS_DOWN, TimeoutError) as exc:
+            log.warning("room %s: cannot claim the publisher cluster-wide: %s", room, exc)
+            return
+        if isinstance(old, bytes):
+            old_node, _, old_session = old.decode().partition(" ")
+            if old_node != self.node:
+                self._control(room, {"op": "replaced", "session": old_session, "by": self.node})
+
+    def origin_ended(self, room: str, session: str) -> None:
+        """The room's publisher here ended: release the session key, stop relaying."""
+        relay = self.origins.get(room)
+        if relay is None or relay.session != session:
+            return
+        del self.origins[room]
+        relay.channel.on_media = None
+        self.subscriber.unsubscribe(media_control_channel(room))
+        self._spawn(self._release(room, f"{self.node} {session}"))
+
+    async def _release(self, room: str, value: str) -> None:
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.redis.eval(_RELEASE, 1, whip_session_key(room), value)
+
+    def _control(self, room: str, msg: dict[str, Any]) -> None:
+        self.publish(media_control_channel(room), json.dumps(msg).encode())
+
+    # ------------------------------------------------------------------ edge
+
+    async def watch(self, room: str, channel: Channel) -> None:
+        """This process has video viewers of ``room`` and no publisher for it: subscribe."""
+        if room in self.origins:
+            return
+        edge = self.edges.get(room)
+        if edge is None:
+            edge = self.edges[room] = EdgeRelay(room, channel)
+            try:
+                await self.subscriber.subscribe(media_channel(room))
+            except TimeoutError:
+                log.warning("room %s: media subscription not confirmed", room)
+        if edge.joins.urgent(time.monotonic()):
+            self._want(edge, join=True)
+
+    def unwatch(self, room: str) -> None:
+        """No more viewers here: unsubscribe (the origin stops within DEMAND_TTL)."""
+        if self.edges.pop(room, None) is not None:
+            self.subscriber.unsubscribe(media_channel(room))
+
+    def _want(self, edge: EdgeRelay, *, join: bool = False) -> None:
+        msg = {"op": "want", "node": self.node, "synced": edge.sync.synced is not None}
+        if join:
+            msg["join"] = True
+        self._control(edge.room, msg)
+
+    # ------------------------------------------------------------------ WHIP routing
+
+    async def remote_delete(self, room: str, session: str) -> bool:
+        """End ``session`` of ``room`` on whichever process holds it; its answer."""
+        try:
+            raw = await self.redis.get(whip_session_key(room))
+        except REDIS_DOWN:
+            return False
+        if not isinstance(raw, bytes):
+            return False
+        node, _, current = raw.decode().partition(" ")
+        if current != session or node == self.node:
+            return False
+        rid = secrets.token_hex(8)
+        reply = whip_reply_channel(room, self.node)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._replies[rid] = future
+        try:
+            await self.subscriber.subscribe(reply)
+            self._control(room, {"op": "delete", "session": session, "id": rid, "node": self.node})
+            return await asyncio.wait_for(future, ROUTE_TIMEOUT)
+        except TimeoutError:
+            return False
+        finally:
+            self._replies.pop(rid, None)
+            if not self._replies:
+                self.subscriber.unsubscribe(reply)
+
+    async def _routed_delete(self, room: str, msg: dict[str, Any]) -> None:
+        ok = await self.service.unpublish(room, str(msg.get("session")), local_only=True)
+        answer = json.dumps({"id": msg.get("id"), "ok": ok}).encode()
+        self.publish(whip_reply_channel(room, str(msg.get("node"))), answer)
+
+    # ------------------------------------------------------------------ messages
+
+    def _on_message(self, channel: str, data: bytes) -> None:
+        room = room_of_channel(channel)
+        if channel == media_channel(room):
+            edge = self.edges.get(room)
+            if edge is not None:
+                edge.deliver(data)
+            return
+        try:
+            msg = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(msg, dict):
+            return
+        if channel == media_control_channel(room):
+            relay = self.origins.get(room)
+            op = msg.get("op")
+            if relay is None:
+                return
+            if op == "want":
+                relay.want(msg)
+            elif op == "delete":
+                self._spawn(self._routed_delete(room, msg))
+            elif op == "replaced" and msg.get("session") == relay.session:
+                self.service.replaced_elsewhere(room, relay.session)
+        else:
+            future = self._replies.get(str(msg.get("id")))
+            if future is not None and not future.done():
+                future.set_result(bool(msg.get("ok")))
+
+    async def _on_reconnect(self) -> None:
+        for edge in self.edges.values():
+            edge.sync = EdgeSync()  # messages were lost: resync
+            self._want(edge)
+
+    async def _ticker(self) -> None:
+        last_refresh = time.monotonic()
+        while True:
+            await asyncio.sleep(WANT_INTERVAL)
+            for edge in list(self.edges.values()):
+                if edge.channel.fanout.viewers:
+                    self._want(edge)
+            now = time.monotonic()
+            if now - last_refresh >= SESSION_REFRESH:
+                last_refresh = now
+                for relay in list(self.origins.values()):
+                    with contextlib.suppress(*REDIS_DOWN):
+                        await self.redis.eval(
+                            _REFRESH,
+                            1,
+                            whip_session_key(relay.room),
+                            f"{self.node} {relay.session}",
+                            SESSION_TTL_MS,
+                        )
