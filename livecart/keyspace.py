@@ -12,7 +12,7 @@ A room's keys, by owner (docs/checkout.md describes checkout's):
   ``muted``, ``banned``, ``words``, ``hearts``, ``presence``, ``explain:rank``,
   ``explain:<product>``; the channel ``events``;
 - media (``livecart.streamer.cluster``): ``whip`` (the publisher's process and session);
-  the channels ``media``, ``media:ctl`` and ``whip:reply:<process>``;
+  the channels ``media``, ``hls``, ``media:ctl`` and ``whip:reply:<process>``;
 - commerce (``livecart.checkout``): ``stock:<p>``, ``sale:<p>``, ``buyers:<p>``,
   ``hold:<r>``, ``idem:buy:<k>``, ``idem:pay:<k>``, ``products``, ``sales``, ``holds``,
   ``refunds``, ``unsettled``, ``orders``, ``figures``, ``fulfilment``.
@@ -55,6 +55,12 @@ def media_channel(room_id: str) -> str:
     """Binary pub/sub channel: the room's packaged video/audio, relayed by its origin
     (``livecart.streamer.cluster``) while other processes have viewers. Never a key."""
     return room_key(room_id, "media")
+
+
+def hls_channel(room_id: str) -> str:
+    """Binary pub/sub channel: the room's closed HLS segments (and playlist state),
+    relayed by its origin while other processes serve its HLS."""
+    return room_key(room_id, "hls")
 
 
 def media_control_channel(room_id: str) -> str:

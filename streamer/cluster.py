@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 
 from livecart.keyspace import (
+    hls_channel,
     media_channel,
     media_control_channel,
     room_of_channel,
@@ -48,17 +49,22 @@ from livecart.redis_client import REDIS_DOWN, redis_client
 from livecart.streamer.channel import JOIN_KEYFRAME_GAP, Channel, KeyframeClock
 from livecart.streamer.opus import AudioFragment
 from livecart.streamer.packager import Fragment
+from livecart.streamer.recorder import ShowRecorder
 from livecart.streamer.relay import (
+    KEEP_SEGMENTS,
+    EdgeHls,
     EdgeSync,
     RelayEnd,
     RelayInit,
     RelayItem,
+    RelaySegment,
     Replayed,
     decode,
     encode_audio,
     encode_end,
     encode_fragment,
     encode_init,
+    encode_segment,
 )
 
 if TYPE_CHECKING:
@@ -79,6 +85,10 @@ ROUTE_TIMEOUT = 5.0
 """Seconds a routed DELETE waits for the owner's answer."""
 OUTBOX_LIMIT = 32 * 1024 * 1024
 """Bytes queued for Redis at most before a room's video is dropped until a keyframe."""
+HLS_IDLE = 30.0
+"""Seconds an edge keeps following a room's HLS after its last HLS request."""
+HLS_SYNC_WAIT = 2.0
+"""Seconds the first HLS request on an edge waits for the origin's sync."""
 GOP_ITEMS = 1024
 """Fragments kept for sync bundles at most (a GOP longer than that starts later)."""
 
@@ -102,8 +112,12 @@ class OriginRelay:
     session: str
     init: RelayInit | None = None
     gop: list[Fragment | AudioFragment] = field(default_factory=list)
+    recorder: ShowRecorder | None = None
     video_until: float = 0.0
+    hls_until: float = 0.0
     last_bundle: float = float("-inf")
+    last_hls_sync: float = float("-inf")
+    recent: deque[dict[str, bytes]] = field(default_factory=lambda: deque(maxlen=KEEP_SEGMENTS))
     skipping: bool = False
     sent: int = 0
 
@@ -140,9 +154,51 @@ class OriginRelay:
             self.init = None
             self.gop.clear()
             self._send(encode_end(item.stream))
+            if self.recorder is not None and time.monotonic() < self.hls_until:
+                self.cluster.publish(hls_channel(self.room), encode_end(self.recorder.show))
+
+    def on_segment(self, record: dict[str, Any], files: dict[str, bytes]) -> None:
+        """``ShowRecorder.on_segment``: relay a newly listed segment to HLS edges."""
+        self.recent.append(files)
+        if self.recorder is not None and time.monotonic() < self.hls_until:
+            seg = RelaySegment(self.recorder.show, self._header(), [record], files)
+            self.cluster.publish(hls_channel(self.room), encode_segment(seg))
+
+    def on_header(self, _header: dict[str, Any]) -> None:
+        """``ShowRecorder.on_header``: a new init segment or the end, for the playlists."""
+        if self.recorder is not None and time.monotonic() < self.hls_until:
+            seg = RelaySegment(self.recorder.show, self._header(), [], {})
+            self.cluster.publish(hls_channel(self.room), encode_segment(seg))
+
+    def _header(self) -> dict[str, Any]:
+        assert self.recorder is not None
+        return {k: v for k, v in self.recorder.index.items() if k != "segments"}
+
+    def want_hls(self, msg: dict[str, Any]) -> None:
+        """An edge serves the room's HLS: relay segments; sync it when it is not in step."""
+        now = time.monotonic()
+        self.hls_until = now + DEMAND_TTL
+        rec = self.recorder
+        if rec is None or self.channel.show is None or self.channel.show.recorder is not rec:
+            return
+        segments = rec.index["segments"]
+        last = int(segments[-1]["index"]) if segments else -1
+        in_step = msg.get("hls_show") == rec.show and msg.get("hls_last") == last
+        if in_step or now - self.last_hls_sync < BUNDLE_GAP:
+            return
+        self.last_hls_sync = now
+        files: dict[str, bytes] = {}
+        for kept in self.recent:
+            files.update(kept)
+        seg = RelaySegment(rec.show, self._header(), list(segments), files, sync=True)
+        self.cluster.publish(hls_channel(self.room), encode_segment(seg))
 
     def want(self, msg: dict[str, Any]) -> None:
         """An edge wants video: relay for :data:`DEMAND_TTL` more; sync it; keyframe on join."""
+        if msg.get("hls"):
+            self.want_hls(msg)
+        if not msg.get("video", True):
+            return
         now = time.monotonic()
         self.video_until = now + DEMAND_TTL
         if not msg.get("synced") and self.init is not None and now - self.last_bundle >= BUNDLE_GAP:
@@ -172,6 +228,24 @@ class EdgeRelay:
         default_factory=lambda: KeyframeClock(interval=WANT_INTERVAL, min_gap=JOIN_KEYFRAME_GAP)
     )
     received: int = 0
+    video: bool = False
+    """Subscribed to the media channel (this process has video viewers of the room)."""
+    hls: EdgeHls = field(default_factory=EdgeHls)
+    hls_until: float = 0.0
+    """Until when this process serves the room's HLS (subscribed to the HLS channel)."""
+    hls_changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def deliver_hls(self, data: bytes) -> None:
+        try:
+            item = decode(data)
+        except ValueError:
+            log.warning("room %s: malformed HLS relay message dropped", self.room)
+            return
+        if isinstance(item, RelaySegment):
+            self.hls.accept(item)
+        elif isinstance(item, RelayEnd):
+            self.hls.end(item.stream)
+        self.hls_changed.set()
 
     def deliver(self, data: bytes) -> None:
         try:
@@ -271,12 +345,14 @@ class MediaCluster:
 
         A publisher of the room on another process is told it was replaced.
         """
-        relay = OriginRelay(room, channel, self, session)
+        recorder = channel.show.recorder if channel.show is not None else None
+        relay = OriginRelay(room, channel, self, session, recorder=recorder)
         self.origins[room] = relay
         channel.on_media = relay
-        edge = self.edges.pop(room, None)
-        if edge is not None:
-            self.subscriber.unsubscribe(media_channel(room))
+        if recorder is not None:
+            recorder.on_segment = relay.on_segment
+            recorder.on_header = relay.on_header
+        self._drop_edge(room)
         value = f"{self.node} {session}"
         try:
             await self.subscriber.subscribe(media_control_channel(room))
@@ -296,6 +372,9 @@ class MediaCluster:
             return
         del self.origins[room]
         relay.channel.on_media = None
+        if relay.recorder is not None:
+            relay.recorder.on_segment = None
+            relay.recorder.on_header = None
         self.subscriber.unsubscribe(media_control_channel(room))
         self._spawn(self._release(room, f"{self.node} {session}"))
 
@@ -312,9 +391,10 @@ class MediaCluster:
         """This process has video viewers of ``room`` and no publisher for it: subscribe."""
         if room in self.origins:
             return
-        edge = self.edges.get(room)
-        if edge is None:
-            edge = self.edges[room] = EdgeRelay(room, channel)
+        edge = self._edge(room, channel)
+        if not edge.video:
+            edge.video = True
+            edge.sync = EdgeSync()
             try:
                 await self.subscriber.subscribe(media_channel(room))
             except TimeoutError:
@@ -324,14 +404,82 @@ class MediaCluster:
 
     def unwatch(self, room: str) -> None:
         """No more viewers here: unsubscribe (the origin stops within DEMAND_TTL)."""
-        if self.edges.pop(room, None) is not None:
+        edge = self.edges.get(room)
+        if edge is None or not edge.video:
+            return
+        edge.video = False
+        self.subscriber.unsubscribe(media_channel(room))
+        if edge.hls_until <= time.monotonic():
+            self._drop_edge(room)
+
+    def _edge(self, room: str, channel: Channel) -> EdgeRelay:
+        edge = self.edges.get(room)
+        if edge is None:
+            edge = self.edges[room] = EdgeRelay(room, channel)
+        edge.channel = channel
+        return edge
+
+    def _drop_edge(self, room: str) -> None:
+        edge = self.edges.pop(room, None)
+        if edge is None:
+            return
+        if edge.video:
             self.subscriber.unsubscribe(media_channel(room))
+        if edge.hls_until:
+            self.subscriber.unsubscribe(hls_channel(room))
 
     def _want(self, edge: EdgeRelay, *, join: bool = False) -> None:
-        msg = {"op": "want", "node": self.node, "synced": edge.sync.synced is not None}
+        msg: dict[str, Any] = {"op": "want", "node": self.node, "video": edge.video}
+        if edge.video:
+            msg["synced"] = edge.sync.synced is not None
         if join:
             msg["join"] = True
+        if edge.hls_until > time.monotonic():
+            current = edge.hls.current
+            msg["hls"] = True
+            msg["hls_show"] = current.show if current is not None else None
+            msg["hls_last"] = current.last_index if current is not None else None
         self._control(edge.room, msg)
+
+    # ------------------------------------------------------------------ HLS on an edge
+
+    async def hls_edge(self, room: str, channel: Channel) -> EdgeHls | None:
+        """The room's HLS as relayed from its origin (None when no process publishes it).
+
+        The first request subscribes to the room's HLS channel and waits up to
+        :data:`HLS_SYNC_WAIT` for the origin's sync; this process then follows the
+        room for :data:`HLS_IDLE` after its last HLS request.
+        """
+        if room in self.origins:
+            return None
+        edge = self._edge(room, channel)
+        now = time.monotonic()
+        first = edge.hls_until == 0.0
+        edge.hls_until = now + HLS_IDLE
+        if first:
+            try:
+                await self.subscriber.subscribe(hls_channel(room))
+            except TimeoutError:
+                return None
+        if edge.hls.in_step:
+            return edge.hls
+        try:
+            if not await self.redis.exists(whip_session_key(room)):
+                return None  # nobody publishes the room
+        except REDIS_DOWN:
+            return None
+        self._want(edge)
+        deadline = now + HLS_SYNC_WAIT
+        while not edge.hls.in_step and time.monotonic() < deadline:
+            edge.hls_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(edge.hls_changed.wait(), deadline - time.monotonic())
+        return edge.hls if edge.hls.in_step else None
+
+    def hls_file(self, room: str, show: str, name: str) -> bytes | None:
+        """A segment or init segment of the room's live show kept in memory here."""
+        edge = self.edges.get(room)
+        return edge.hls.file(show, name) if edge is not None else None
 
     # ------------------------------------------------------------------ WHIP routing
 
@@ -372,8 +520,13 @@ class MediaCluster:
         room = room_of_channel(channel)
         if channel == media_channel(room):
             edge = self.edges.get(room)
-            if edge is not None:
+            if edge is not None and edge.video:
                 edge.deliver(data)
+            return
+        if channel == hls_channel(room):
+            edge = self.edges.get(room)
+            if edge is not None:
+                edge.deliver_hls(data)
             return
         try:
             msg = json.loads(data)
@@ -400,16 +553,24 @@ class MediaCluster:
     async def _on_reconnect(self) -> None:
         for edge in self.edges.values():
             edge.sync = EdgeSync()  # messages were lost: resync
+            edge.hls = EdgeHls()
             self._want(edge)
 
     async def _ticker(self) -> None:
         last_refresh = time.monotonic()
         while True:
             await asyncio.sleep(WANT_INTERVAL)
-            for edge in list(self.edges.values()):
-                if edge.channel.fanout.viewers:
-                    self._want(edge)
             now = time.monotonic()
+            for edge in list(self.edges.values()):
+                hls = edge.hls_until > now
+                if not hls and edge.hls_until:
+                    edge.hls_until = 0.0
+                    edge.hls = EdgeHls()
+                    self.subscriber.unsubscribe(hls_channel(edge.room))
+                if not hls and not edge.video:
+                    self._drop_edge(edge.room)
+                elif (edge.video and edge.channel.fanout.viewers) or hls:
+                    self._want(edge)
             if now - last_refresh >= SESSION_REFRESH:
                 last_refresh = now
                 for relay in list(self.origins.values()):

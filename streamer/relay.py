@@ -19,9 +19,9 @@ Messages (big-endian; the first byte is the type)::
     3 init            B type, B flags, I json length, JSON {generation, codec, width,
                       height, stream, show, audio}, video init segment, audio init
     4 end             B type, B flags, then the stream id (UTF-8)
-    5 segment         B type, B flags, I json length, JSON {show, header, record,
-                      sizes}, then the segment's files back to back (HLS, see
-                      :mod:`streamer.edge`)
+    5 hls             B type, B flags, I json length, JSON {show, header, records,
+                      files: [[name, size]...]}, then the files back to back
+                      (on the HLS channel, see :class:`EdgeHls`)
 
 ``flags`` bit 0: keyframe (video); bit 1: *replay* -- part of a sync bundle
 (an init followed by the current GOP) that the origin sends when an edge asks
@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
+from livecart.streamer.hls import LIVE_WINDOW, PlaylistEntry
 from livecart.streamer.opus import AudioFragment
 from livecart.streamer.packager import Fragment, InitSegment
+from livecart.streamer.recording import entries_from_index, render_playlist
 
 T_VIDEO = 1
 T_AUDIO = 2
@@ -73,12 +76,18 @@ class RelayEnd:
 
 @dataclass(frozen=True, slots=True)
 class RelaySegment:
-    """One closed HLS segment: its playlist record and its files (name -> bytes)."""
+    """HLS state of the origin's show: its header, segment records, and files.
+
+    Live: one record (a segment just listed) and its files, or no record (the
+    header changed). Sync (``sync``): every record of the show and the files of
+    the recent ones, sent when an edge starts serving the room's HLS.
+    """
 
     show: str
     header: dict[str, Any]
-    record: dict[str, Any]
+    records: list[dict[str, Any]]
     files: dict[str, bytes]
+    sync: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +158,11 @@ def encode_segment(segment: RelaySegment) -> bytes:
     meta = {
         "show": segment.show,
         "header": segment.header,
-        "record": segment.record,
+        "records": segment.records,
         "files": [[name, len(segment.files[name])] for name in names],
     }
-    return _with_json(T_SEGMENT, 0, meta, *(segment.files[name] for name in names))
+    flags = F_REPLAY if segment.sync else 0
+    return _with_json(T_SEGMENT, flags, meta, *(segment.files[name] for name in names))
 
 
 def decode(message: bytes) -> RelayItem:
@@ -197,9 +207,9 @@ def decode(message: bytes) -> RelayItem:
             for name, length in meta["files"]:
                 files[str(name)] = bytes(body[offset : offset + int(length)])
                 offset += int(length)
-            return RelaySegment(
-                str(meta["show"]), dict(meta["header"]), dict(meta["record"]), files
-            )
+            records = [dict(r) for r in meta["records"]]
+            sync = bool(flags & F_REPLAY)
+            return RelaySegment(str(meta["show"]), dict(meta["header"]), records, files, sync)
     except (struct.error, KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"malformed relay message: {exc}") from exc
     raise ValueError(f"unknown relay message type {kind}")
@@ -242,3 +252,119 @@ class EdgeSync:
         if isinstance(item, RelaySegment):
             return True
         return self.synced is not None
+
+
+KEEP_SEGMENTS = 2 * LIVE_WINDOW
+"""Segments whose files an edge keeps in memory (a player may still fetch one that just
+slid out of the live window); init segments are kept for the whole show."""
+
+
+@dataclass(slots=True)
+class RemoteShow:
+    """An edge's copy of the origin's live show: the same index, so the same playlists."""
+
+    show: str
+    index: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    entries: list[PlaylistEntry] = field(default_factory=list)
+    aac_entries: list[PlaylistEntry] = field(default_factory=list)
+    recent: deque[list[str]] = field(default_factory=deque)
+
+    @classmethod
+    def from_relay(cls, seg: RelaySegment) -> RemoteShow:
+        show = cls(seg.show, {**seg.header, "segments": []})
+        show.files.update((n, d) for n, d in seg.files.items() if not _is_segment(n))
+        for record in seg.records:
+            show.add(record, seg.files)
+        return show
+
+    @property
+    def last_index(self) -> int:
+        segments = self.index["segments"]
+        return int(segments[-1]["index"]) if segments else -1
+
+    def add(self, record: dict[str, Any], files: dict[str, bytes]) -> None:
+        """List one segment, keeping its files (and dropping the oldest kept ones)."""
+        self.index["segments"].append(record)
+        self.entries += entries_from_index({"segments": [record]})
+        self.aac_entries += entries_from_index({"segments": [record]}, audio=True)
+        names = [n for n in (record["uri"], record["audio_uri"], record["aac_uri"]) if n]
+        kept = [str(n) for n in names if str(n) in files]
+        for name in kept:
+            self.files[name] = files[name]
+        for name, data in files.items():
+            if not _is_segment(name):
+                self.files.setdefault(name, data)
+        self.recent.append(kept)
+        while len(self.recent) > KEEP_SEGMENTS:
+            for name in self.recent.popleft():
+                self.files.pop(name, None)
+
+    def playlist(self, name: str) -> str | None:
+        """The live playlist ``index``/``video``/``audio``, as the origin renders it."""
+        return render_playlist(
+            self.index,
+            name,
+            prefix=self.show + "/",
+            window=LIVE_WINDOW,
+            video=self.entries,
+            aac=self.aac_entries,
+        )
+
+
+def _is_segment(name: str) -> bool:
+    return name.endswith(".m4s")
+
+
+@dataclass(slots=True)
+class EdgeHls:
+    """What an edge knows of a room's HLS: the origin's current show, if in step."""
+
+    current: RemoteShow | None = None
+    ended: bool = False
+
+    @property
+    def in_step(self) -> bool:
+        return self.current is not None
+
+    def accept(self, seg: RelaySegment) -> None:
+        """Apply one relayed HLS message (live segment, header change or sync)."""
+        current = self.current
+        if seg.sync:
+            if (
+                current is None
+                or current.show != seg.show
+                or current.last_index < len(seg.records) - 1
+            ):
+                self.current = RemoteShow.from_relay(seg)
+            self.ended = False
+            return
+        if not seg.records:
+            if current is not None and current.show == seg.show:
+                current.index.update(seg.header)
+            return
+        record = seg.records[0]
+        if current is not None and current.show == seg.show:
+            if int(record["index"]) == current.last_index + 1:
+                current.index.update(seg.header)
+                current.add(record, seg.files)
+            elif int(record["index"]) > current.last_index + 1:
+                self.current = None  # a gap: wait for a sync
+        elif int(record["index"]) == 0:
+            self.current = RemoteShow.from_relay(seg)
+            self.ended = False
+        else:
+            self.current = None
+
+    def end(self, show: str) -> None:
+        """The origin's show ``show`` ended: nothing live here any more."""
+        if self.current is not None and self.current.show == show:
+            self.current = None
+            self.ended = True
+
+    def file(self, show: str, name: str) -> bytes | None:
+        """A kept file of the current show."""
+        current = self.current
+        if current is None or current.show != show:
+            return None
+        return current.files.get(name)
