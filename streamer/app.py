@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from livecart.streamer.whip import WhipHandlers
 
 STATIC_DIR = Path(__file__).with_name("static")
 STREAMER = web.AppKey("streamer", StreamerService)
+PROCESS_HEADER = "X-Livecart-Process"
+"""On every streamer response: the pid that answered (to check a load balancer's spread)."""
+_PATHS = ("/whip/", "/ws/video/", "/hls/")
 """The application's :class:`StreamerService` (tests and the hub may read it)."""
 
 
@@ -63,3 +67,10 @@ def setup_streamer(
             await cluster.close()
 
     app.cleanup_ctx.append(lifecycle)
+    pid = str(os.getpid())
+
+    async def name_process(request: web.Request, response: web.StreamResponse) -> None:
+        if request.path.startswith(_PATHS):
+            response.headers[PROCESS_HEADER] = pid
+
+    app.on_response_prepare.append(name_process)

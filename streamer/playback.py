@@ -26,7 +26,6 @@ for 1 s (half the segment target), segments and init segments never change
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -48,8 +47,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 ENDED_PLAYLIST_CACHE = "public, max-age=86400"
 MISS_CACHE = "public, max-age=1"
 MAX_RECORDINGS_LISTED = 100
-PROCESS_HEADER = "X-Livecart-Process"
-"""Names the process that answered (WebSocket handshakes, live HLS): load-balancer checks."""
+
 
 _MEDIA_FILE = re.compile(
     r"^(init-\d{1,6}\.mp4|(seg|aseg|aac)-\d{6}\.m4s|audio-init\.mp4|aac-init\.mp4)$"
@@ -91,7 +89,6 @@ class PlaybackHandlers:
     def __init__(self, service: StreamerService) -> None:
         self.service = service
         self.sockets: dict[web.WebSocketResponse, asyncio.Transport] = {}
-        self.process = str(os.getpid())
 
     async def video_ws(self, request: web.Request) -> web.StreamResponse:
         """Low-latency viewer: init message, init segment, GOP so far, then live."""
@@ -99,7 +96,6 @@ class PlaybackHandlers:
         if not valid_name(room):
             return _miss()
         ws = web.WebSocketResponse(compress=False, max_msg_size=4096)
-        ws.headers[PROCESS_HEADER] = self.process
         await ws.prepare(request)
         transport = request.transport
         if transport is None or self.service.closing:
@@ -155,7 +151,7 @@ class PlaybackHandlers:
         return web.Response(
             text=text,
             content_type=M3U8,
-            headers={"Cache-Control": LIVE_PLAYLIST_CACHE, PROCESS_HEADER: self.process},
+            headers={"Cache-Control": LIVE_PLAYLIST_CACHE},
         )
 
     async def show_playlist(self, request: web.Request) -> web.Response:
@@ -187,7 +183,7 @@ class PlaybackHandlers:
         if cluster is not None:
             data = cluster.hls_file(request.match_info["room"], request.match_info["show"], name)
             if data is not None:  # the live show of another process, relayed here
-                return web.Response(body=data, headers={**headers, PROCESS_HEADER: self.process})
+                return web.Response(body=data, headers=headers)
         path = folder / name
         if not await asyncio.to_thread(path.is_file):
             return _miss()
