@@ -47,6 +47,7 @@ from livecart.keyspace import (
 from livecart.pubsub import Subscriber
 from livecart.redis_client import REDIS_DOWN, redis_client
 from livecart.streamer.channel import JOIN_KEYFRAME_GAP, Channel, KeyframeClock
+from livecart.streamer.hls import LIVE_WINDOW
 from livecart.streamer.opus import AudioFragment
 from livecart.streamer.packager import Fragment
 from livecart.streamer.recorder import ShowRecorder
@@ -181,14 +182,14 @@ class OriginRelay:
         rec = self.recorder
         if rec is None or self.channel.show is None or self.channel.show.recorder is not rec:
             return
-        segments = rec.index["segments"]
-        last = int(segments[-1]["index"]) if segments else -1
-        in_step = msg.get("hls_show") == rec.show and msg.get("hls_last") == last
-        if in_step or now - self.last_hls_sync < BUNDLE_GAP:
+        # An edge that saw a gap forgets the show itself; one a segment behind is only
+        # waiting for the one in flight.
+        if msg.get("hls_show") == rec.show or now - self.last_hls_sync < BUNDLE_GAP:
             return
         self.last_hls_sync = now
+        segments = rec.index["segments"]
         files: dict[str, bytes] = {}
-        for kept in self.recent:
+        for kept in list(self.recent)[-LIVE_WINDOW:]:
             files.update(kept)
         seg = RelaySegment(rec.show, self._header(), list(segments), files, sync=True)
         self.cluster.publish(hls_channel(self.room), encode_segment(seg))
