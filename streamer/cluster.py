@@ -482,6 +482,14 @@ class MediaCluster:
         edge = self.edges.get(room)
         return edge.hls.file(show, name) if edge is not None else None
 
+    async def live_elsewhere(self, room: str) -> bool:
+        """True when another process holds the room's publisher (its init will follow)."""
+        try:
+            raw = await self.redis.get(whip_session_key(room))
+        except REDIS_DOWN:
+            return False
+        return isinstance(raw, bytes) and not raw.startswith(self.node.encode() + b" ")
+
     # ------------------------------------------------------------------ WHIP routing
 
     async def remote_delete(self, room: str, session: str) -> bool:

@@ -102,7 +102,11 @@ class PlaybackHandlers:
             await ws.close()
             return ws
         channel = self.service.channel(room)
-        viewer = channel.fanout.add(transport)
+        offline = True
+        cluster = self.service.cluster
+        if cluster is not None and not channel.live and not channel.fanout.has_init:
+            offline = not await cluster.live_elsewhere(room)
+        viewer = channel.fanout.add(transport, offline=offline)
         self.sockets[ws] = transport
         channel.viewer_joined()
         try:

@@ -101,6 +101,7 @@ async def test_viewers_on_another_node_get_the_same_bytes_and_the_relay_stops(
             for v in on_b:
                 await v.until(lambda v=v: len(v.fragments()) >= 40)
                 starts_at_keyframe(v)
+                assert v.texts[0]["type"] == "init"  # never told "offline": the show is live
             await on_a.until(lambda: len(on_a.fragments()) >= 60)
             # byte-identical to the origin's messages, in order
             sent_a = on_a.fragments()
