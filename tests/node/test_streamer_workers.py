@@ -95,23 +95,37 @@ def fresh(source: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector)
 
 
+async def token_works_on_every_worker(base: str, token: str) -> None:
+    """WHIP checks the token before the offer: a garbage offer is 400 when the token is
+    accepted, 401 when not. 40 new connections, which the kernel spreads over both."""
+    statuses: dict[str, set[int]] = {}
+    for i in range(40):
+        async with (
+            fresh(2 + i) as http,
+            http.post(
+                f"{base}/whip/{ROOM}",
+                data="not an offer",
+                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
+            ) as resp,
+        ):
+            statuses.setdefault(resp.headers[PROCESS_HEADER], set()).add(resp.status)
+    assert len(statuses) == 2, f"all 40 requests landed on one worker: {statuses}"
+    assert all(s == {400} for s in statuses.values()), statuses
+
+
+async def test_the_token_printed_by_a_second_start_works_on_every_worker(tmp_path: Path) -> None:
+    async with serve(tmp_path) as (base, first):
+        await token_works_on_every_worker(base, first)
+    async with serve(tmp_path) as (base, second):  # the demo room exists: the admin token
+        assert second.startswith("adm_")
+        await token_works_on_every_worker(base, second)
+        await token_works_on_every_worker(base, first)
+
+
 async def test_workers_share_token_video_and_hls(tmp_path: Path) -> None:
     async with serve(tmp_path) as (base, token):
-        # 1. the printed host token works on every worker (WHIP checks it before the
-        #    offer: a garbage offer is 400 when the token is accepted, 401 when not)
-        statuses: dict[str, set[int]] = {}
-        for i in range(40):
-            async with (
-                fresh(2 + i) as http,
-                http.post(
-                    f"{base}/whip/{ROOM}",
-                    data="not an offer",
-                    headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
-                ) as resp,
-            ):
-                statuses.setdefault(resp.headers[PROCESS_HEADER], set()).add(resp.status)
-        assert len(statuses) == 2, f"all 40 requests landed on one worker: {statuses}"
-        assert all(s == {400} for s in statuses.values()), statuses
+        # 1. the printed host token works on every worker
+        await token_works_on_every_worker(base, token)
 
         # 2. one publisher, 20 viewers spread over both workers
         clip = encode_clip(width=320, height=240, frames=60, gop=15, bitrate=300_000)
