@@ -11,6 +11,8 @@ A room's keys, by owner (docs/checkout.md describes checkout's):
   commission_rate from it), ``seq``, ``history``, ``catalog``, ``lineup``, ``pinned``,
   ``muted``, ``banned``, ``words``, ``hearts``, ``presence``, ``explain:rank``,
   ``explain:<product>``; the channel ``events``;
+- media (``livecart.streamer.cluster``): ``whip`` (the publisher's process and session);
+  the channels ``media``, ``hls``, ``media:ctl`` and ``whip:reply:<process>``;
 - commerce (``livecart.checkout``): ``stock:<p>``, ``sale:<p>``, ``buyers:<p>``,
   ``hold:<r>``, ``idem:buy:<k>``, ``idem:pay:<k>``, ``products``, ``sales``, ``holds``,
   ``refunds``, ``unsettled``, ``orders``, ``figures``, ``fulfilment``.
@@ -47,6 +49,34 @@ def room_channel(room_id: str) -> str:
 def room_of_channel(name: str) -> str:
     """The room id of a channel made by ``room_channel``."""
     return name[name.index("{") + 1 : name.rindex("}")]
+
+
+def media_channel(room_id: str) -> str:
+    """Binary pub/sub channel: the room's packaged video/audio, relayed by its origin
+    (``livecart.streamer.cluster``) while other processes have viewers. Never a key."""
+    return room_key(room_id, "media")
+
+
+def hls_channel(room_id: str) -> str:
+    """Binary pub/sub channel: the room's closed HLS segments (and playlist state),
+    relayed by its origin while other processes serve its HLS."""
+    return room_key(room_id, "hls")
+
+
+def media_control_channel(room_id: str) -> str:
+    """Pub/sub channel to the room's origin: viewers wanted, keyframe and WHIP requests."""
+    return room_key(room_id, "media:ctl")
+
+
+def whip_session_key(room_id: str) -> str:
+    """String key ``<process> <session>``: the process holding the room's WHIP publisher
+    (TTL, refreshed by that process)."""
+    return room_key(room_id, "whip")
+
+
+def whip_reply_channel(room_id: str, process: str) -> str:
+    """Pub/sub channel carrying a routed WHIP request's answer back to ``process``."""
+    return room_key(room_id, f"whip:reply:{process}")
 
 
 def node_channel(node_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from livecart.streamer.whip import WhipHandlers
 
 STATIC_DIR = Path(__file__).with_name("static")
 STREAMER = web.AppKey("streamer", StreamerService)
+PROCESS_HEADER = "X-Livecart-Process"
+"""On every streamer response: the pid that answered (to check a load balancer's spread)."""
+_PATHS = ("/whip/", "/ws/video/", "/hls/")
 """The application's :class:`StreamerService` (tests and the hub may read it)."""
 
 
@@ -24,6 +28,7 @@ def setup_streamer(
     on_live: Callable[[str, bool], Awaitable[None]],
     data_dir: Path,
     ice_hosts: Sequence[str] = (),
+    redis_url: str | None = None,
 ) -> None:
     """Register the streamer routes, static modules and lifecycle on ``app``.
 
@@ -33,6 +38,8 @@ def setup_streamer(
     - Recordings and HLS files go under ``data_dir / "media" / room``.
     - ``ice_hosts`` adds ICE host candidates on these addresses (e.g.
       ``["127.0.0.1"]`` in tests, a 1:1 NAT's address in production).
+    - ``redis_url`` joins this process to the others on that Redis
+      (:mod:`streamer.cluster`): video and HLS from any process, WHIP on any process.
 
     Raises :class:`~streamer.errors.HookBroken` if the installed aiortc is not the
     one :mod:`streamer.aiortc_hook` was written for. A ``cleanup_ctx`` closes every
@@ -48,7 +55,22 @@ def setup_streamer(
     app.router.add_static("/static/streamer/", STATIC_DIR, append_version=False)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        cluster = None
+        if redis_url:
+            from livecart.streamer.cluster import MediaCluster
+
+            cluster = service.cluster = MediaCluster(service, redis_url)
+            await cluster.start()
         yield
         await service.close()
+        if cluster is not None:
+            await cluster.close()
 
     app.cleanup_ctx.append(lifecycle)
+    pid = str(os.getpid())
+
+    async def name_process(request: web.Request, response: web.StreamResponse) -> None:
+        if request.path.startswith(_PATHS):
+            response.headers[PROCESS_HEADER] = pid
+
+    app.on_response_prepare.append(name_process)

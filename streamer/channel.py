@@ -24,6 +24,7 @@ from livecart.streamer.opus import AudioFragment, AudioPackager, packet_duration
 from livecart.streamer.packager import InitSegment, PackagerEvent, VideoPackager
 from livecart.streamer.recorder import ShowRecorder
 from livecart.streamer.recording import render_playlist
+from livecart.streamer.relay import RelayEnd, RelayInit, RelayItem
 
 KEYFRAME_INTERVAL = 2.0
 """Seconds between periodic keyframe requests (PLI); also the HLS segment target."""
@@ -109,6 +110,9 @@ class Channel:
         self.keyframes = KeyframeClock()
         self.send_keyframe_request: Callable[[], None] | None = None
         self.last_init: InitSegment | None = None
+        self.on_media: Callable[[RelayItem], None] | None = None
+        """Set while this process relays the room to others (:mod:`streamer.cluster`):
+        gets every init, fragment and end, the same objects the fan-out gets."""
 
     @property
     def live(self) -> bool:
@@ -158,6 +162,8 @@ class Channel:
                 self._route_audio(show, frag)
         show.recorder.close(now)
         self.fanout.end()
+        if self.on_media is not None:
+            self.on_media(RelayEnd(show.stream))
 
     def on_video_frame(self, data: bytes, timestamp: int) -> None:
         """Take one encoded access unit (Annex B, 90 kHz timestamp) from the publisher."""
@@ -195,6 +201,8 @@ class Channel:
 
     def _route_audio(self, show: Show, frag: AudioFragment) -> None:
         self.fanout.publish_audio(frag)
+        if self.on_media is not None:
+            self.on_media(frag)
         show.recorder.audio(frag.data)
 
     def tick(self) -> None:
@@ -216,9 +224,18 @@ class Channel:
             self.last_init = event
             audio_init = show.audio.init_segment if show.audio is not None else None
             self.fanout.publish_init(event, show.stream, audio_init)
+            if self.on_media is not None:
+                self.on_media(RelayInit(event, show.stream, show.recorder.show, audio_init))
         else:
             self.fanout.publish_fragment(event)
+            if self.on_media is not None:
+                self.on_media(event)
         show.recorder.video(event, now)
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe now, unless one was asked for very recently."""
+        if self.show is not None:
+            self._request_keyframe()
 
     def _request_keyframe(self) -> None:
         if self.keyframes.urgent(self.clock()):

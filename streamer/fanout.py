@@ -136,11 +136,17 @@ class VideoFanout:
     _audio_pending: list[bytes] = field(default_factory=list)
     _last_video_at: float | None = None
 
-    def add(self, transport: Transport) -> Viewer:
+    @property
+    def has_init(self) -> bool:
+        """True while a show's init segment is known (a joiner starts at once)."""
+        return self._init is not None
+
+    def add(self, transport: Transport, *, offline: bool = True) -> Viewer:
         """Register a viewer and send it the init segment and the GOP so far.
 
         The joiner thus starts at the latest keyframe without waiting for the
-        next one.
+        next one. Without a show it is told ``offline``, unless ``offline`` is False
+        (the show runs on another process and its init is on its way).
         """
         viewer = Viewer(transport)
         self.viewers.add(viewer)
@@ -148,7 +154,7 @@ class VideoFanout:
             self._write(viewer, self._init)
             for message in self._gop:
                 self._write(viewer, message)
-        else:
+        elif offline:
             self._write(viewer, text_message({"type": "offline"}))
         return viewer
 

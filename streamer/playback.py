@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -46,6 +47,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 ENDED_PLAYLIST_CACHE = "public, max-age=86400"
 MISS_CACHE = "public, max-age=1"
 MAX_RECORDINGS_LISTED = 100
+
 
 _MEDIA_FILE = re.compile(
     r"^(init-\d{1,6}\.mp4|(seg|aseg|aac)-\d{6}\.m4s|audio-init\.mp4|aac-init\.mp4)$"
@@ -100,17 +102,22 @@ class PlaybackHandlers:
             await ws.close()
             return ws
         channel = self.service.channel(room)
-        viewer = channel.fanout.add(transport)
+        offline = True
+        cluster = self.service.cluster
+        if cluster is not None and not channel.live and not channel.fanout.has_init:
+            offline = not await cluster.live_elsewhere(room)
+        viewer = channel.fanout.add(transport, offline=offline)
         self.sockets[ws] = transport
         channel.viewer_joined()
         try:
+            await self.service.watch(room)
             async for msg in ws:
                 if msg.type == WSMsgType.ERROR:
                     break
         finally:
             self.sockets.pop(ws, None)
             channel.fanout.remove(viewer)
-            self.service.forget_channel_if_idle(room)
+            self.service.viewer_left(room)
         return ws
 
     async def close_sockets(self, app: web.Application) -> None:
@@ -133,12 +140,22 @@ class PlaybackHandlers:
         """A live playlist of the room's current show (master, video or audio)."""
         room = request.match_info["room"]
         name = _PLAYLISTS[request.match_info["playlist"]]
-        channel = self.service.channels.get(room) if valid_name(room) else None
+        if not valid_name(room):
+            return _miss()
+        channel = self.service.channels.get(room)
         text = channel.live_playlist(name) if channel is not None else None
+        cluster = self.service.cluster
+        if text is None and cluster is not None and (channel is None or not channel.live):
+            edge = await cluster.hls_edge(room, self.service.channel(room))
+            self.service.forget_channel_if_idle(room)
+            current = edge.current if edge is not None else None
+            text = current.playlist(name) if current is not None else None
         if text is None:
             return _miss("offline\n")
         return web.Response(
-            text=text, content_type=M3U8, headers={"Cache-Control": LIVE_PLAYLIST_CACHE}
+            text=text,
+            content_type=M3U8,
+            headers={"Cache-Control": LIVE_PLAYLIST_CACHE},
         )
 
     async def show_playlist(self, request: web.Request) -> web.Response:
@@ -146,6 +163,8 @@ class PlaybackHandlers:
         folder = self._show_dir(request)
         index = await asyncio.to_thread(read_index, folder / INDEX_FILE) if folder else None
         name = _PLAYLISTS[request.match_info["playlist"]]
+        if index is None:
+            index = self._relayed_index(request)
         text = render_playlist(index, name) if index is not None else None
         if index is None or text is None:
             return _miss()
@@ -159,17 +178,29 @@ class PlaybackHandlers:
         folder = self._show_dir(request)
         if folder is None or not _MEDIA_FILE.match(name):
             return _miss()
+        headers = {
+            "Cache-Control": IMMUTABLE,
+            "Content-Type": "video/mp4" if name.endswith(".mp4") else "video/iso.segment",
+            "Access-Control-Allow-Origin": "*",
+        }
+        cluster = self.service.cluster
+        if cluster is not None:
+            data = cluster.hls_file(request.match_info["room"], request.match_info["show"], name)
+            if data is not None:  # the live show of another process, relayed here
+                return web.Response(body=data, headers=headers)
         path = folder / name
         if not await asyncio.to_thread(path.is_file):
             return _miss()
-        return web.FileResponse(
-            path,
-            headers={
-                "Cache-Control": IMMUTABLE,
-                "Content-Type": "video/mp4" if name.endswith(".mp4") else "video/iso.segment",
-                "Access-Control-Allow-Origin": "*",
-            },
-        )
+        return web.FileResponse(path, headers=headers)
+
+    def _relayed_index(self, request: web.Request) -> dict[str, Any] | None:
+        """The index of another process's live show, as relayed here (None if not)."""
+        cluster = self.service.cluster
+        edge = cluster.edges.get(request.match_info["room"]) if cluster is not None else None
+        current = edge.hls.current if edge is not None else None
+        if current is None or current.show != request.match_info["show"]:
+            return None
+        return current.index
 
     async def recordings(self, request: web.Request) -> web.Response:
         """JSON list of a room's shows with their playlist URLs, newest first."""

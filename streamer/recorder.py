@@ -50,7 +50,13 @@ from typing import Any
 from livecart.streamer.aac import AacTranscoder
 from livecart.streamer.hls import PlaylistEntry
 from livecart.streamer.packager import InitSegment, PackagerEvent
-from livecart.streamer.recording import ShowFiles, entries_from_index
+from livecart.streamer.recording import (
+    AAC_INIT,
+    AUDIO_INIT,
+    ShowFiles,
+    entries_from_index,
+    init_name,
+)
 from livecart.streamer.segmenter import Segment, Segmenter
 
 log = logging.getLogger(__name__)
@@ -101,6 +107,12 @@ class ShowRecorder:
         self.errors = 0
         """Items whose processing failed (logged); their segments are not listed."""
         self.on_closed = on_closed
+        self.on_segment: Callable[[dict[str, Any], dict[str, bytes]], None] | None = None
+        """Called on the loop with each listed segment's record and files (name -> bytes,
+        with the init segments it needs): what another process needs to serve it."""
+        self.on_header: Callable[[dict[str, Any]], None] | None = None
+        """Called on the loop when the header changed (new init, end)."""
+        self._init_files: dict[str, bytes] = {}
         self._audio_init = audio_init
         self._channels = channels
         self._segmenter = Segmenter(segment_target)
@@ -201,13 +213,17 @@ class ShowRecorder:
             self._pending += size
         self._jobs.put((job, size))
 
-    def _listed(self, record: dict[str, Any]) -> None:
+    def _listed(self, record: dict[str, Any], files: dict[str, bytes]) -> None:
         self.index["segments"].append(record)
         self.entries += entries_from_index({"segments": [record]})
         self.aac_entries += entries_from_index({"segments": [record]}, audio=True)
+        if self.on_segment is not None:
+            self.on_segment(record, files)
 
     def _header_changed(self, header: dict[str, Any]) -> None:
         self.index.update(header)
+        if self.on_header is not None:
+            self.on_header(header)
 
     def _done(self) -> None:
         if not self._closed.done():
@@ -255,11 +271,14 @@ class ShowRecorder:
             self.files.add_audio_init(self._audio_init, self._channels)
             self._aac = AacTranscoder(self._channels)
             self.files.add_aac_init(self._aac.init_segment, self._aac.channels)
+            self._init_files[AUDIO_INIT] = self._audio_init
+            self._init_files[AAC_INIT] = self._aac.init_segment
         self._publish_header()
 
     def _video(self, event: PackagerEvent, now: float) -> None:
         if isinstance(event, InitSegment):
             self.files.add_init(event)
+            self._init_files[init_name(event.generation)] = event.data
             self._publish_header()
         self._record(self._segmenter.push(event), now)
 
@@ -281,4 +300,13 @@ class ShowRecorder:
     def _record(self, segments: list[Segment], now: float) -> None:
         for seg in segments:
             record = self.files.add_segment(seg, now)
-            self._post(functools.partial(self._listed, record))
+            init = str(record["init"])
+            files = {str(record["uri"]): seg.data, init: self._init_files.get(init, b"")}
+            if record["audio_uri"]:
+                files[str(record["audio_uri"])] = seg.audio
+            if record["aac_uri"]:
+                files[str(record["aac_uri"])] = seg.aac
+            for name in (AUDIO_INIT, AAC_INIT):
+                if name in self._init_files:
+                    files[name] = self._init_files[name]
+            self._post(functools.partial(self._listed, record, files))

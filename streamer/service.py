@@ -11,12 +11,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livecart.streamer.channel import Channel
 from livecart.streamer.publisher import Publisher
 from livecart.streamer.recorder import ShowRecorder
 from livecart.streamer.registry import RateLimiter, SessionRegistry, new_session_id
+
+if TYPE_CHECKING:
+    from livecart.streamer.cluster import MediaCluster
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,9 @@ class StreamerService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._room_locks: dict[str, asyncio.Lock] = {}
         self.closing = False
+        self.cluster: MediaCluster | None = None
+        """Set by ``setup_streamer(redis_url=...)``: the relay to and from other processes."""
+        self._replaced_elsewhere: set[str] = set()
 
     def channel(self, room: str) -> Channel:
         """The room's channel, created on first use."""
@@ -111,19 +117,46 @@ class StreamerService:
             publisher.start()
             if claim.replaced is not None:
                 await claim.replaced.close()
+        if self.cluster is not None:
+            await self.cluster.origin_started(room, session_id, publisher.channel)
         if claim.went_live:
             await self._notify(room, True)
         return session_id, answer
 
-    async def unpublish(self, room: str, session_id: str) -> bool:
-        """End a session; False when it is unknown or belongs to another room."""
-        if self.sessions.room_of(session_id) != room:
-            return False
+    async def unpublish(self, room: str, session_id: str, *, local_only: bool = False) -> bool:
+        """End a session; False when it is unknown or belongs to another room.
+
+        A session held by another process is ended there (through Redis) unless
+        ``local_only``; the answer is that process's.
+        """
         publisher = self.sessions.get(session_id)
-        if publisher is None:
+        if publisher is None or self.sessions.room_of(session_id) != room:
+            if self.cluster is not None and not local_only:
+                return await self.cluster.remote_delete(room, session_id)
             return False
         await publisher.close()
         return True
+
+    def replaced_elsewhere(self, room: str, session_id: str) -> None:
+        """Another process took the room's publisher: end ours without going offline."""
+        publisher = self.sessions.get(session_id)
+        if publisher is None or self.sessions.room_of(session_id) != room:
+            return
+        self._replaced_elsewhere.add(session_id)
+        self._spawn(publisher.close())
+
+    async def watch(self, room: str) -> None:
+        """A video viewer joined: without a local show, relay the room in from its origin."""
+        channel = self.channel(room)
+        if self.cluster is not None and not channel.live and not self.closing:
+            await self.cluster.watch(room, channel)
+
+    def viewer_left(self, room: str) -> None:
+        """A video viewer left: stop relaying in once the room has none here."""
+        channel = self.channels.get(room)
+        if channel is not None and not channel.fanout.viewers and self.cluster is not None:
+            self.cluster.unwatch(room)
+        self.forget_channel_if_idle(room)
 
     async def close(self) -> None:
         """Close every peer connection, end every show, wait for the recordings to be written.
@@ -154,11 +187,21 @@ class StreamerService:
 
     def _ended(self, publisher: Publisher) -> None:
         released = self.sessions.release(publisher.session_id)
-        if released is None or not released.went_offline:
+        if released is None:
+            return
+        if self.cluster is not None:
+            self.cluster.origin_ended(released.room, publisher.session_id)
+        if not released.went_offline:
             return
         publisher.channel.end_show()
-        self.forget_channel_if_idle(released.room)
-        self._spawn(self._notify(released.room, False))
+        room = released.room
+        if publisher.session_id in self._replaced_elsewhere:
+            self._replaced_elsewhere.discard(publisher.session_id)
+            if publisher.channel.fanout.viewers:  # they follow the new publisher
+                self._spawn(self.watch(room))
+            return
+        self.forget_channel_if_idle(room)
+        self._spawn(self._notify(room, False))
 
     async def _notify(self, room: str, live: bool) -> None:
         try:

@@ -70,6 +70,7 @@ def _stream_hooks(app: web.Application) -> None:
         on_live=status.on_live,
         data_dir=app[CONFIG].data_dir,
         ice_hosts=app[CONFIG].ice_hosts,
+        redis_url=app[CONFIG].redis_url,
     )
 
 
