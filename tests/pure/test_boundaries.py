@@ -29,7 +29,7 @@ PURE = {
     ),
     "streamer": (
         "errors", "fanout", "fmp4", "h264", "hls", "opus", "packager", "registry",
-        "sdp_check", "segmenter",
+        "relay", "sdp_check", "segmenter",
     ),
     "": ("display_names", "keyspace", "transport", "wsframe"),
 }  # fmt: skip
