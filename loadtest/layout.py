@@ -61,24 +61,41 @@ def single_redis(stack: contextlib.ExitStack, root: Path) -> str:
     return redis.url
 
 
-def default_redis() -> RedisFactory:
-    """The Redis the layout uses by default: a cluster when ``livecart.redis_process``
-    provides a launcher (``RedisCluster`` with ``start``/``stop``/``url``), else one
-    server."""
+def external_redis(url: str) -> RedisFactory:
+    """A Redis (or cluster) already running at ``url``: nothing to start or stop."""
+
+    def use(_stack: contextlib.ExitStack, _root: Path) -> str:
+        return url
+
+    return use
+
+
+def cluster_redis(masters: int = 3, replicas: int = 1) -> RedisFactory:
+    """A private Redis Cluster (``livecart.redis_process.RedisCluster``: ``masters``
+    masters with ``replicas`` replicas each), stopped with the stack. Raises
+    ``RuntimeError`` when this tree has no cluster launcher yet."""
     import livecart.redis_process as rp
 
     cluster = getattr(rp, "RedisCluster", None)
     if cluster is None:
-        return single_redis
+        raise RuntimeError("livecart.redis_process has no RedisCluster in this tree")
 
-    def start_cluster(stack: contextlib.ExitStack, root: Path) -> str:
-        launched = cluster(root / "redis-cluster")
-        launched.start()
+    def start(stack: contextlib.ExitStack, root: Path) -> str:
+        launched = cluster(root / "redis-cluster", masters=masters, replicas=replicas)
         stack.callback(launched.stop)
+        launched.start()
         url: str = launched.url
         return url
 
-    return start_cluster
+    return start
+
+
+def default_redis() -> RedisFactory:
+    """The layout's default Redis: a 3 + 3 cluster once ``livecart.redis_process`` has
+    the cluster launcher (it lands with the nodes' cluster support), else one server."""
+    import livecart.redis_process as rp
+
+    return cluster_redis() if hasattr(rp, "RedisCluster") else single_redis
 
 
 # -- rendering the nginx files ---------------------------------------------------------
@@ -377,6 +394,19 @@ def layout(
         )
 
 
+def redis_factory(choice: str) -> RedisFactory:
+    """The factory a ``--redis`` value names (see ``main``)."""
+    if choice == "auto":
+        return default_redis()
+    if choice == "single":
+        return single_redis
+    if choice == "cluster":
+        return cluster_redis()
+    if choice.startswith("redis://127.0.0.1:"):
+        return external_redis(choice)
+    raise SystemExit(f"--redis: auto, single, cluster or redis://127.0.0.1:PORT, not {choice!r}")
+
+
 def _describe(lay: Layout) -> str:
     lines = [
         f"livecart layout: {len(lay.nodes)} nodes behind nginx, Redis at {lay.redis_url}",
@@ -401,14 +431,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0, help="nginx's port (default: a free one)")
     p.add_argument("--tls", action="store_true", help="deploy/nginx-tls.conf, self-signed")
     p.add_argument("--admin-token", default=None)
+    p.add_argument(
+        "--redis",
+        default="auto",
+        help="auto (a cluster when this tree has the launcher, else one server), single, "
+        "cluster, or a redis:// URL of a running server (127.0.0.1)",
+    )
     args = p.parse_args(argv)
+    redis = redis_factory(args.redis)
 
     def interrupt(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
     with layout(
-        args.nodes, args.workers, tls=args.tls, port=args.port, admin=args.admin_token
+        args.nodes, args.workers, tls=args.tls, port=args.port, admin=args.admin_token, redis=redis
     ) as lay:
         print(_describe(lay), flush=True)
         try:

@@ -10,7 +10,7 @@ robin spreads a real crowd the same way; the layout tests prove the path through
 The senders, spread over the nodes, chat ``--rate`` messages a second in total. It
 prints per node: viewers, chat delivery p50/p99/max (sample viewers, send to receive
 on the same clock), gaps, and the node's CPU (supervisor and workers); and Redis' CPU
-(``INFO cpu``, the whole server or every cluster node).
+(every redis-server of the layout: one, or each cluster node).
 
 Video (``--video-viewers``): runs when video is relayed between processes
 (``relay_available()``), or when the layout is one process (``--nodes 1 --workers 1``),
@@ -30,11 +30,11 @@ import asyncio
 import contextlib
 import importlib.util
 import secrets
-import subprocess
 import sys
 import time
 from typing import Any
-from urllib.parse import urlparse
+
+import psutil
 
 from livecart.loadtest.bench import Plan, _client_proc, _pct
 from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
@@ -60,16 +60,16 @@ def node_cpu(node: LayoutNode) -> float:
     return total
 
 
-def redis_cpu(url: str) -> float:
-    """Seconds of CPU the Redis server at ``url`` used so far (``INFO cpu``)."""
-    parsed = urlparse(url)
-    out = subprocess.run(
-        ["redis-cli", "-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 6379),
-         "INFO", "cpu"],
-        capture_output=True, text=True, timeout=10,
-    ).stdout  # fmt: skip
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    return float(fields.get("used_cpu_user", 0)) + float(fields.get("used_cpu_sys", 0))
+def redis_cpu() -> float:
+    """Seconds of CPU used so far by every redis-server this process started (the
+    layout's server, or each node of its cluster)."""
+    total = 0.0
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if proc.name().startswith("redis-server"):
+                t = proc.cpu_times()
+                total += t.user + t.system
+    return total
 
 
 # -- chat --------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def run_chat(lay: Layout, args: argparse.Namespace) -> dict[str, Any]:
     ready = [p.recv() for p in pipes]
     time.sleep(2.5)  # presence settles
     cpu0 = [node_cpu(node) for node in lay.nodes]
-    rcpu0 = redis_cpu(lay.redis_url)
+    rcpu0 = redis_cpu()
     print(f"chatting {args.rate} msg/s for {args.duration:.0f}s...", flush=True)
     t0 = time.monotonic()
     for p in pipes:
@@ -109,7 +109,7 @@ def run_chat(lay: Layout, args: argparse.Namespace) -> dict[str, Any]:
     done = [p.recv() for p in pipes]
     wall = time.monotonic() - t0
     cpu1 = [node_cpu(node) for node in lay.nodes]
-    rcpu1 = redis_cpu(lay.redis_url)
+    rcpu1 = redis_cpu()
     clients.close(10)
     per_node = []
     for node, r, d, c0, c1 in zip(lay.nodes, ready, done, cpu0, cpu1, strict=True):
@@ -201,14 +201,14 @@ def run_video(lay: Layout, args: argparse.Namespace) -> dict[str, Any]:
     ready = [p.recv() for p in clients.pipes]
     time.sleep(2.0)
     cpu0 = [node_cpu(node) for node in lay.nodes]
-    rcpu0 = redis_cpu(lay.redis_url)
+    rcpu0 = redis_cpu()
     t0 = time.monotonic()
     for p in clients.pipes:
         p.send("go")
     done = [p.recv() for p in clients.pipes]
     wall = time.monotonic() - t0
     cpu1 = [node_cpu(node) for node in lay.nodes]
-    rcpu1 = redis_cpu(lay.redis_url)
+    rcpu1 = redis_cpu()
     clients.close(10)
     pub.close(10)
     per_node = []

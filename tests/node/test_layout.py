@@ -11,6 +11,7 @@ gap in ``seq``); the access log holds no query string (tokens ride in ``/ws`` UR
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -140,3 +141,20 @@ async def test_chat_across_nodes_and_resume_after_sigkill(lay: Layout) -> None:
     log = lay.access_log.read_text()
     assert f"/ws/{ROOM}" in log
     assert "token=" not in log and "vid=" not in log and "?" not in log
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server: the studio sends its host token in the /ws query string, and nginx's "
+    "error log writes the whole request line when a node is down; nginx cannot filter "
+    "it. Fixed when the token travels in a header/subprotocol or the first message.",
+)
+def test_no_token_in_nginx_error_log_when_a_node_is_down() -> None:
+    with layout(nodes=2, workers=1) as small:
+        small.kill(small.nodes[0])
+        for _ in range(2):
+            with contextlib.suppress(OSError):
+                small.get("/ws/some-room?token=host_SECRET&vid=VIEWER")
+        log = small.error_log.read_text()
+        assert "connect() failed" in log, "a request went to the dead node"
+        assert "host_SECRET" not in log, "the host token is in nginx's error log"
