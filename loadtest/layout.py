@@ -414,7 +414,9 @@ def _describe(lay: Layout) -> str:
         f"  admin token {lay.admin}",
         "  create a room:",
         f"    curl {'-k ' if lay.tls else ''}-X POST {lay.url}/api/rooms "
-        f'-H \'Authorization: Bearer {lay.admin}\' -d \'{{"id": "demo", "title": "Demo"}}\'',
+        f"-H 'Authorization: Bearer {lay.admin}' -H 'Content-Type: application/json' "
+        f'-d \'{{"id": "demo", "title": "Demo", "host": "Host"}}\'',
+        "    (the reply names studio_url, with the host token, and viewer_url)",
     ]
     lines += [f"  {n.name:<11} {n.url}/  (pid {n.proc.pid}, log {n.log})" for n in lay.nodes]
     lines += [f"  nginx conf  {lay.nginx_conf}", f"  access log  {lay.access_log}"]
@@ -443,7 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     def interrupt(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # Both, explicitly: a shell that starts this in the background ignores SIGINT.
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     with layout(
         args.nodes, args.workers, tls=args.tls, port=args.port, admin=args.admin_token, redis=redis
     ) as lay:

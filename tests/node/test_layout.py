@@ -21,14 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from livecart.loadtest.layout import (
-    NGINX_CONF,
-    NGINX_TLS_CONF,
-    UPSTREAM_HEADER,
-    Layout,
-    layout,
-    render,
-)
+from livecart.loadtest.layout import UPSTREAM_HEADER, Layout, layout
 
 ROOM = "layout-show"
 PROTOCOL = "livecart.v1.json"
@@ -38,15 +31,6 @@ PROTOCOL = "livecart.v1.json"
 def lay() -> Iterator[Layout]:
     with layout(nodes=3, workers=2, upstream_header=True) as running:
         yield running
-
-
-def test_render_rewrites_only_the_loopback_lines() -> None:
-    text = render(NGINX_CONF.read_text(), ["127.0.0.1:1", "127.0.0.1:2"], "127.0.0.1:9")
-    assert "server 127.0.0.1:1 max_fails=1 fail_timeout=10s;" in text
-    assert "node1:8080" not in text and "listen 127.0.0.1:9;" in text
-    assert "$request_uri" not in text and "$args" not in text and "$request " not in text
-    tls = render(NGINX_TLS_CONF.read_text(), ["127.0.0.1:1"], "127.0.0.1:9")
-    assert "listen 127.0.0.1:9 ssl http2;" in tls and "listen 80" not in tls
 
 
 async def ws_join(
