@@ -322,6 +322,8 @@ def layout(
     ``root``: where the files go (default a temporary directory, removed at exit)."""
     if not os.access(NGINX, os.X_OK):
         raise RuntimeError(f"{NGINX} is missing: apt-get install nginx (make test does)")
+    if not NGINX_CONF.exists():
+        raise RuntimeError(f"{NGINX_CONF} is missing: run from a source checkout (make layout)")
     admin = admin or "adm_layout_" + secrets.token_hex(8)
     redis = redis or default_redis()
     with contextlib.ExitStack() as stack:
