@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install install-dev run test lint bench bench-peers clean
+.PHONY: install install-dev run layout test lint bench bench-peers clean
 
 install:
 	$(PIP) install -q -e .
@@ -13,6 +13,12 @@ install-dev:
 ## Install and start one node on http://127.0.0.1:8080 (private Redis under ./data).
 run: install
 	livecart serve
+
+## The multi-node layout on 127.0.0.1: nginx (deploy/nginx.conf) + 3 nodes x 2 workers +
+## Redis, on free ports; prints the URLs, Ctrl-C stops it. TLS=1: deploy/nginx-tls.conf
+## with a self-signed certificate. PORT=8080 fixes nginx's port. Needs Debian's nginx.
+layout: install
+	$(PYTHON) -m livecart.loadtest.layout $(if $(TLS),--tls) $(if $(PORT),--port $(PORT))
 
 ## Install everything (Python packages; Debian's chromium, redis-server 7 and nginx) and run the tests.
 test: install-dev
@@ -34,6 +40,7 @@ bench: install
 	$(PYTHON) -m livecart.streamer.bench_video --viewers 100 --seconds 10
 	$(PYTHON) -m livecart.streamer.bench_video --viewers 500 --seconds 10
 	$(PYTHON) -m livecart.streamer.bench_video --viewers 1000 --seconds 10
+	$(PYTHON) -m livecart.loadtest.layoutbench --nodes 3 --workers 2 --viewers 1500 --rate 100 --video-viewers 300
 
 ## livecart next to python-socketio (a dev dependency) on the same fan-out workload (a few minutes).
 bench-peers: install-dev

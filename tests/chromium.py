@@ -30,13 +30,14 @@ CHROMIUM_ARGS = [
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Any]:
-    """A headless Chromium browser (Playwright async API), closed on exit."""
+async def chromium(extra_args: tuple[str, ...] = ()) -> AsyncIterator[Any]:
+    """A headless Chromium browser (Playwright async API), closed on exit; ``extra_args``
+    are added to ``CHROMIUM_ARGS`` (e.g. ``--ignore-certificate-errors``)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args]
         )
         try:
             yield browser
