@@ -293,10 +293,12 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         proc.wait(5)
 
 
-def node_argv(port: int, redis_url: str, admin: str, data_dir: Path, workers: int) -> list[str]:
+def node_argv(
+    name: str, port: int, redis_url: str, admin: str, data_dir: Path, workers: int
+) -> list[str]:
     return [
         sys.executable, "-m", "livecart", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--redis-url", redis_url, "--admin-token", admin, "--no-demo",
+        "--redis-url", redis_url, "--admin-token", admin, "--no-demo", "--node-name", name,
         "--data-dir", str(data_dir), "--workers", str(workers), "--ice-hosts", "127.0.0.1",
     ]  # fmt: skip
 
@@ -338,7 +340,7 @@ def layout(
             node_port = free_port()
             log = root / f"{name}.log"
             out = stack.enter_context(log.open("wb"))
-            argv = node_argv(node_port, redis_url, admin, root / name, workers)
+            argv = node_argv(name, node_port, redis_url, admin, root / name, workers)
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
             stack.callback(_stop, proc)
             started.append(LayoutNode(name, node_port, proc, log))

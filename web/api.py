@@ -187,9 +187,14 @@ async def unpin(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """``{"ok", "node", "worker", "process"}``: the node's name (``--node-name``), this
+    process's index among its workers, and its id on the bus (unique per process, new at
+    every start). 503 while the datastore is unreachable."""
     hub = request.app[HUB]
+    config = request.app[CONFIG]
     ok = hub.connected
-    return web.json_response({"ok": ok, "node": hub.node_id}, status=200 if ok else 503)
+    body = {"ok": ok, "node": config.node_name, "worker": config.worker, "process": hub.node_id}
+    return web.json_response(body, status=200 if ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

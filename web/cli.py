@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from livecart.web.config import Config
@@ -30,6 +31,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--public-url", default=env.public_url)
     p.add_argument("--ice-hosts", default=",".join(env.ice_hosts))
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    p.add_argument("--node-name", default=env.node_name, help="this node's name in /healthz")
     p.add_argument("--no-demo", action="store_true", help="do not create the demo room")
     p.set_defaults(handler=lambda args: serve(_config(args)))
 
@@ -44,6 +46,7 @@ def _config(args: argparse.Namespace) -> Config:
     config.public_url = args.public_url
     config.ice_hosts = tuple(h for h in args.ice_hosts.split(",") if h)
     config.workers = max(1, args.workers)
+    config.node_name = args.node_name
     config.demo = not args.no_demo
     return config
 
@@ -98,7 +101,9 @@ def _run_workers(config: Config) -> None:
     sock.set_inheritable(True)
     ctx = multiprocessing.get_context("fork")
     procs = [
-        ctx.Process(target=_forked_worker, args=(config, sock, i == 0), daemon=False)
+        ctx.Process(
+            target=_forked_worker, args=(replace(config, worker=i), sock, i == 0), daemon=False
+        )
         for i in range(config.workers)
     ]
     stopping = False

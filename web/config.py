@@ -9,12 +9,14 @@
 | ``LIVECART_DATA_DIR``  | --data-dir     | ./data                        |
 | ``LIVECART_ICE_HOSTS`` | --ice-hosts    | (none; comma separated)       |
 | ``LIVECART_PUBLIC_URL``| --public-url   | http://HOST:PORT              |
+| ``LIVECART_NODE_NAME`` | --node-name    | the host name (``/healthz``)  |
 | ``LIVECART_WEBHOOK_URL`` / ``LIVECART_WEBHOOK_SECRET`` | | fulfilment webhook   |
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,10 @@ class Config:
     stream_end_grace: float = 20.0
     demo: bool = True
     workers: int = 1
+    node_name: str = field(default_factory=socket.gethostname)
+    """What ``/healthz`` calls this node (``--node-name``); one name for all its workers."""
+    worker: int = 0
+    """This process's index among the node's ``--workers`` (0 for a single process)."""
 
     @classmethod
     def from_env(cls) -> Config:
@@ -50,6 +56,7 @@ class Config:
             public_url=env.get("LIVECART_PUBLIC_URL") or None,
             webhook_url=env.get("LIVECART_WEBHOOK_URL") or None,
             webhook_secret=env.get("LIVECART_WEBHOOK_SECRET") or None,
+            node_name=env.get("LIVECART_NODE_NAME") or socket.gethostname(),
         )
 
     @property

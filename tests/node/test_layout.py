@@ -65,11 +65,12 @@ async def test_healthz_through_nginx_reaches_every_node(lay: Layout) -> None:
                 assert resp.status == 200
                 body = await resp.json()
                 node = lay.node_at(resp.headers[UPSTREAM_HEADER])
-            # What /healthz says today: ok and a random id per worker process. It does
-            # not name the node (there is no --node-id) nor the worker.
-            assert set(body) == {"ok", "node"} and body["ok"] is True
-            assert re.fullmatch(r"[0-9a-f]{8}", body["node"])
-            seen.setdefault(node.name, set()).add(body["node"])
+            # /healthz names the node nginx picked, the worker that answered, and that
+            # process's id on the bus
+            assert set(body) == {"ok", "node", "worker", "process"} and body["ok"] is True
+            assert body["node"] == node.name and body["worker"] in (0, 1)
+            assert re.fullmatch(r"[0-9a-f]{8}", body["process"])
+            seen.setdefault(node.name, set()).add(body["process"])
             if len(seen) == 3 and all(len(ids) == 2 for ids in seen.values()):
                 break
     assert sorted(seen) == ["node1", "node2", "node3"]
