@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from livecart.redis_process import RedisProcess, RedisStartError, find_redis_server, process_alive
+from livecart.redis_process import (
+    RedisCluster,
+    RedisProcess,
+    RedisStartError,
+    find_redis_server,
+    process_alive,
+    redis_server_version,
+)
 
 
 def test_find_redis_server_returns_an_executable() -> None:
@@ -55,3 +62,46 @@ def test_a_server_left_behind_on_the_same_data_is_stopped_first(tmp_path: Path) 
     finally:
         second.stop()
         first.kill()
+
+
+def _fake_server(path: Path, version: str) -> str:
+    path.write_text(f"#!/bin/sh\necho 'Redis server v={version} sha=0 malloc=libc bits=64'\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_find_redis_server_prefers_the_first_redis_7(tmp_path: Path) -> None:
+    old = _fake_server(tmp_path / "old", "6.2.7")
+    new = _fake_server(tmp_path / "new", "7.0.15")
+    newer = _fake_server(tmp_path / "newer", "7.2.4")
+    missing = str(tmp_path / "missing")
+    assert find_redis_server([missing, old, new, newer]) == new
+    assert find_redis_server([missing, old]) == old  # none is 7: the first that exists
+    with pytest.raises(RedisStartError):
+        find_redis_server([missing])
+
+
+def test_the_default_server_is_redis_7_when_debian_ships_it() -> None:
+    if not Path("/usr/bin/redis-server").exists():
+        pytest.skip("no /usr/bin/redis-server")
+    assert redis_server_version(find_redis_server()) >= (7,)
+
+
+def test_a_cluster_starts_serves_every_slot_and_survives_a_master_kill(tmp_path: Path) -> None:
+    cluster = RedisCluster(tmp_path, masters=3, replicas=1, node_timeout_ms=1000)
+    cluster.start()
+    try:
+        assert len(cluster.master_ports()) == 3 and len(cluster.pids) == 6
+        owner = cluster.port_of_key("lc:{r1}:meta")
+        client = redis.RedisCluster.from_url(cluster.url)
+        client.set("lc:{r1}:meta", "x")
+        client.wait(1, 1000, target_nodes=client.get_node(port=owner))
+        client.close()
+        cluster.kill(owner)
+        cluster.wait_replaced(owner, 20)
+        assert owner not in cluster.master_ports() and len(cluster.master_ports()) == 3
+        client = redis.RedisCluster.from_url(cluster.url)
+        assert client.get("lc:{r1}:meta") == b"x"
+        client.close()
+    finally:
+        cluster.stop()
