@@ -1,22 +1,56 @@
-"""The Redis client every livecart process uses (the web app, benchmarks, tools)."""
+"""The Redis client every livecart process uses (the web app, benchmarks, tools).
+
+``connect(url)`` looks at what ``url`` names: one Redis gives a ``redis.asyncio.Redis``,
+any node of a Redis Cluster (``INFO cluster`` says ``cluster_enabled:1``) gives a
+``redis.asyncio.RedisCluster`` that discovers the other nodes. Code that talks to Redis
+takes ``AnyRedis`` and, where the two differ (pub/sub, replication waits), asks
+``is_cluster``.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
-"""What a Redis call raises when the server cannot be reached (catch these, nothing wider)."""
+AnyRedis = aioredis.Redis | aioredis.RedisCluster
+"""One Redis or a Redis Cluster: what every Redis-using part is handed."""
+
+REDIS_DOWN = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    # A Redis Cluster that cannot serve the slot right now: CLUSTERDOWN / MASTERDOWN,
+    # TRYAGAIN, MOVED or ASK still bouncing after the client's redirections (a slot
+    # being migrated), no node reachable, a slot not covered while a replica takes over.
+    ClusterError,
+    TryAgainError,
+    AskError,
+    RedisClusterException,
+)
+"""What a Redis call raises when the server (or the cluster shard owning the slot)
+cannot be reached or cannot serve it now (catch these, nothing wider)."""
+
+
+def is_cluster(redis: AnyRedis) -> bool:
+    """Whether ``redis`` is a cluster client."""
+    return isinstance(redis, aioredis.RedisCluster)
 
 
 def redis_client(url: str) -> aioredis.Redis:
-    """A client that fails fast when Redis is away (the hub answers ``unavailable``)
-    and retries once, so the first command after a Redis restart does not fail on a
-    stale pooled connection. The pool blocks (up to 5 s) rather than failing when a
-    burst of commands (a flash sale) wants more than its 64 connections."""
+    """A client for one Redis that fails fast when Redis is away (the hub answers
+    ``unavailable``) and retries once, so the first command after a Redis restart does
+    not fail on a stale pooled connection. The pool blocks (up to 5 s) rather than
+    failing when a burst of commands (a flash sale) wants more than its 64 connections."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=64,
@@ -26,3 +60,58 @@ def redis_client(url: str) -> aioredis.Redis:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
     )
     return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
+
+
+def cluster_client(url: str) -> aioredis.RedisCluster:
+    """A client for the Redis Cluster one node of which ``url`` names.
+
+    Bounded like ``redis_client``: MOVED and ASK are followed (a slot being resharded),
+    and a command that meets a dead node, ``CLUSTERDOWN`` or an uncovered slot refreshes
+    the slot map and is tried again 3 times over about a second, then raises (one of
+    ``REDIS_DOWN``): a replica takes over after the cluster's ``cluster-node-timeout``,
+    and the caller's retry with the same idempotency key lands on it."""
+    client = aioredis.RedisCluster.from_url(
+        url,
+        max_connections=256,  # per node; more raises MaxConnectionsError (REDIS_DOWN)
+        socket_connect_timeout=1.0,
+        socket_timeout=5.0,
+        retry=Retry(ExponentialBackoff(cap=0.4, base=0.1), 3),
+    )
+    # redis-py 8.1's cluster MULTI/EXEC hands each reply's callback the command's
+    # ``keys=`` option, which HGETALL's (and others') do not take: drop it, as the
+    # single-node client does.
+    callbacks = client.response_callbacks
+    for name, callback in list(callbacks.items()):
+        callbacks[name] = partial(_without_keys, callback)
+    return client
+
+
+def _without_keys(callback: Callable[..., Any], response: Any, **options: Any) -> Any:
+    options.pop("keys", None)
+    return callback(response, **options)
+
+
+async def detect_cluster(url: str, timeout: float = 5.0) -> bool:
+    """Whether ``url`` names a node of a Redis Cluster (``INFO cluster``), asked on one
+    plain connection; retried for up to ``timeout`` seconds while the server cannot be
+    reached, then the error is raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = aioredis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
+        try:
+            info = await probe.info("cluster")
+            return str(info.get("cluster_enabled", 0)) == "1"
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+        finally:
+            await probe.aclose()
+
+
+async def connect(url: str) -> AnyRedis:
+    """The client for ``url``: a cluster client when it names a Redis Cluster node,
+    else ``redis_client(url)``."""
+    if await detect_cluster(url):
+        return cluster_client(url)
+    return redis_client(url)
