@@ -13,7 +13,16 @@ Guarantees of ``Scripts.run``:
 - a connection failure, a timeout, a server that is loading, read-only, or refusing
   writes (``MISCONF``) raises ``CheckoutError("unavailable")``. The script may or may not
   have run: every script is idempotent, so the caller may send it again;
-- any other Redis error is a bug and propagates as is.
+- any other Redis error is a bug and propagates as is;
+- on a Redis Cluster, ``confirm`` (an order) answers only once a replica of the room's
+  shard has it: the script, a write of the room's ``durable`` key and ``WAIT 1`` go to
+  the shard's master on one connection (``WAIT`` counts the replicas that have every
+  write of its connection). No replica within ``WAIT_TIMEOUT_MS`` raises ``unavailable``:
+  the order is on the master, and the retry with the same key (the saga retries for a
+  few seconds, and so may the buyer) waits again, or finds the order gone with the
+  master and pays again under the same charge key. A shard with no replica has nothing
+  to wait for. One Redis is made durable by its AOF instead (``appendfsync always`` in
+  the embedded default).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from redis.commands.core import AsyncScript
 from livecart.checkout import lifecycle
 from livecart.checkout.errors import CheckoutError
 from livecart.keyspace import RoomKeys
+from livecart.redis_client import REDIS_DOWN, AnyRedis
 
 NAMES = (
     "audit",
@@ -47,6 +57,11 @@ NAMES = (
 )
 
 Arg = str | int | float
+
+REPLICATED = frozenset({"confirm"})
+"""Scripts whose reply waits for a replica on a Redis Cluster (see the module docstring)."""
+WAIT_TIMEOUT_MS = 1000
+DURABLE_MARK_MS = 60_000  # how long the room's ``durable`` key lives
 
 # Scripts that call another script's body as a local function of the same name.
 _FUNCTIONS = {"reserve_many": ("reserve",)}
@@ -70,10 +85,10 @@ def redis_failures() -> Iterator[None]:
     """Turn "Redis cannot be reached or cannot write" into ``unavailable``."""
     try:
         yield
-    except (rexc.ConnectionError, rexc.TimeoutError, ConnectionError, TimeoutError) as exc:
-        raise CheckoutError("unavailable", "the datastore cannot be reached; retry") from exc
     except (rexc.ReadOnlyError, rexc.BusyLoadingError) as exc:
         raise CheckoutError("unavailable", "the datastore is not writable; retry") from exc
+    except (*REDIS_DOWN, ConnectionError, TimeoutError) as exc:
+        raise CheckoutError("unavailable", "the datastore cannot be reached; retry") from exc
     except rexc.ResponseError as exc:
         if str(exc).startswith(("MISCONF", "LOADING", "READONLY", "MASTERDOWN")):
             raise CheckoutError("unavailable", "the datastore is not writable; retry") from exc
@@ -83,7 +98,8 @@ def redis_failures() -> Iterator[None]:
 class Scripts:
     """The checkout scripts bound to one Redis client."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: AnyRedis) -> None:
+        self._redis = redis
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(source(name)) for name in NAMES
         }
@@ -92,11 +108,35 @@ class Scripts:
         self, name: str, room: str, now_ms: int, key_ttl_ms: int, *args: Arg
     ) -> dict[str, Any]:
         """Run script ``name`` for ``room``; see the module docstring."""
+        keys, argv = [RoomKeys(room).prefix], [now_ms, key_ttl_ms, *args]
         with redis_failures():
-            raw = await self._scripts[name](
-                keys=[RoomKeys(room).prefix], args=[now_ms, key_ttl_ms, *args]
-            )
+            if name in REPLICATED and isinstance(self._redis, aioredis.RedisCluster):
+                raw = await self._run_replicated(self._redis, name, room, now_ms, argv)
+            else:
+                raw = await self._scripts[name](keys=keys, args=argv)
         return _decode(name, raw)
+
+    async def _run_replicated(
+        self, cluster: aioredis.RedisCluster, name: str, room: str, now_ms: int, argv: list[Arg]
+    ) -> Any:
+        """The script, then ``WAIT 1``, on one connection to the master of the room's
+        shard; ``unavailable`` when no replica confirms in time."""
+        keys = RoomKeys(room)
+        shard = cluster.nodes_manager.slots_cache.get(cluster.keyslot(keys.prefix)) or []
+        if len(shard) < 2:  # no replica to wait for
+            return await self._scripts[name](keys=[keys.prefix], args=argv)
+        master = shard[0]
+        pipe = cluster.pipeline(transaction=False)
+        pipe.execute_command("EVAL", source(name), 1, keys.prefix, *argv, target_nodes=master)
+        # A replayed reply writes nothing: this write makes WAIT cover the order as well.
+        pipe.execute_command(
+            "SET", keys.durable, now_ms, "PX", DURABLE_MARK_MS, target_nodes=master
+        )
+        pipe.execute_command("WAIT", 1, WAIT_TIMEOUT_MS, target_nodes=master)
+        raw, _, acked = await pipe.execute(raise_on_error=True, allow_redirections=False)
+        if int(acked) < 1:
+            raise CheckoutError("unavailable", "the order is not on a replica yet; retry")
+        return raw
 
     async def run_many(
         self, name: str, room: str, now_ms: int, key_ttl_ms: int, requests: Sequence[Sequence[Arg]]

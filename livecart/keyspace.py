@@ -13,7 +13,9 @@ A room's keys, by owner (docs/checkout.md describes checkout's):
   ``explain:<product>``; the channel ``events``;
 - commerce (``livecart.checkout``): ``stock:<p>``, ``sale:<p>``, ``buyers:<p>``,
   ``hold:<r>``, ``idem:buy:<k>``, ``idem:pay:<k>``, ``products``, ``sales``, ``holds``,
-  ``refunds``, ``unsettled``, ``orders``, ``figures``, ``fulfilment``.
+  ``refunds``, ``unsettled``, ``orders``, ``figures``, ``fulfilment``, ``durable`` (a
+  write that makes a Redis Cluster's ``WAIT`` cover a replayed order, see
+  ``checkout.scripts``).
 
 Keys outside any room are the module constants below; none is written by a script.
 """
@@ -121,3 +123,7 @@ class RoomKeys:
     @property
     def fulfilment(self) -> str:
         return self._k("fulfilment")
+
+    @property
+    def durable(self) -> str:
+        return self._k("durable")
