@@ -37,6 +37,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 
 from livecart.cancellation import stop_if_cancelled
 from livecart.redis_client import REDIS_DOWN, AnyRedis
@@ -131,6 +132,7 @@ class Subscriber:
         self._links: dict[str, _Link] = {}
         self._link_of: dict[str, _Link] = {}
         self._readers: dict[asyncio.Task[None], _Link] = {}
+        self._shards: list[tuple[int, int, str, int]] = []
         self.connected = asyncio.Event()
         self.received = 0
 
@@ -188,7 +190,7 @@ class Subscriber:
         self._confirmed.clear()
         self._requests = _drained(self._requests)
         if isinstance(self._redis, aioredis.RedisCluster):
-            await self._redis.nodes_manager.initialize()  # the slot map as it is now
+            self._shards = await _slot_map(self._redis)  # the slot map as it is now
         channels = [self._home, *sorted(self._wanted)]
         if not isinstance(self._redis, aioredis.RedisCluster):
             link = self._link_for(self._home)
@@ -212,10 +214,12 @@ class Subscriber:
         """The link serving ``channel``, made when new."""
         redis = self._redis
         if isinstance(redis, aioredis.RedisCluster):
-            node = redis.get_node_from_key(channel)
-            if node is None:
-                raise Resubscribe(f"no node serves {channel}")
-            name, host, port = node.name, node.host, int(node.port)
+            slot = key_slot(channel.encode())
+            found = [(h, p) for lo, hi, h, p in self._shards if lo <= slot <= hi]
+            if not found:
+                raise Resubscribe(f"no master serves {channel} (slot {slot})")
+            host, port = found[0]
+            name = f"{host}:{port}"
             kwargs = _client_kwargs(redis.get_connection_kwargs())
         else:
             pool_kwargs = dict(redis.connection_pool.connection_kwargs)
@@ -281,6 +285,28 @@ class Subscriber:
         self._readers.clear()
         self._links.clear()
         self._link_of.clear()
+
+
+async def _slot_map(cluster: aioredis.RedisCluster) -> list[tuple[int, int, str, int]]:
+    """``(first slot, last slot, master host, master port)`` as a live node of the
+    cluster says now (``CLUSTER SLOTS``), asked on a connection of our own: refreshing
+    the command client's map would close its connections under other tasks."""
+    kwargs = _client_kwargs(cluster.get_connection_kwargs())
+    kwargs["socket_timeout"] = 2.0
+    error: Exception = ConnectionError("no node of the cluster is known")
+    known = {(n.host, int(n.port)) for n in cluster.get_nodes()}
+    known |= {(n.host, int(n.port)) for n in cluster.nodes_manager.startup_nodes.values()}
+    for host, port in sorted(known):
+        probe = aioredis.Redis(host=host, port=port, **kwargs)
+        try:
+            raw = await probe.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+        except REDIS_DOWN as exc:
+            error = exc
+            continue
+        finally:
+            await probe.aclose()
+        return [(int(r[0]), int(r[1]), r[2][0].decode() or host, int(r[2][1])) for r in raw]
+    raise error
 
 
 def _drained(queue: asyncio.Queue[tuple[str, str]]) -> asyncio.Queue[tuple[str, str]]:

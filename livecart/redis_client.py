@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterPipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT
 
 AnyRedis = aioredis.Redis | aioredis.RedisCluster
 """One Redis or a Redis Cluster: what every Redis-using part is handed."""
@@ -62,6 +65,41 @@ def redis_client(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
 
 
+@contextmanager
+def _torn_connection() -> Iterator[None]:
+    """redis-py 8.1's cluster client closes every connection of a node, in use or not,
+    when it meets CLUSTERDOWN or a dead node (``ClusterNode.disconnect``); a command of
+    another task in flight on one of them then fails on the connection's missing stream
+    (``'NoneType' object has no attribute 'writelines'``). That is a lost connection:
+    say so, so that it ends as ``unavailable`` and is retried like one."""
+    try:
+        yield
+    except (AttributeError, TypeError) as exc:
+        if "NoneType" not in str(exc):
+            raise
+        raise RedisConnectionError(f"connection closed under the command: {exc}") from exc
+
+
+class ClusterClient(aioredis.RedisCluster):
+    """``RedisCluster`` whose failures while the topology changes all look like a lost
+    connection (see ``_torn_connection``)."""
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        with _torn_connection():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        if shard_hint:
+            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+        return _ClusterPipeline(self, transaction)  # type: ignore[abstract]
+
+
+class _ClusterPipeline(ClusterPipeline):
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+        with _torn_connection():
+            return await super().execute(raise_on_error, allow_redirections)
+
+
 def cluster_client(url: str) -> aioredis.RedisCluster:
     """A client for the Redis Cluster one node of which ``url`` names.
 
@@ -70,7 +108,7 @@ def cluster_client(url: str) -> aioredis.RedisCluster:
     the slot map and is tried again 3 times over about a second, then raises (one of
     ``REDIS_DOWN``): a replica takes over after the cluster's ``cluster-node-timeout``,
     and the caller's retry with the same idempotency key lands on it."""
-    client = aioredis.RedisCluster.from_url(
+    client = ClusterClient.from_url(
         url,
         max_connections=256,  # per node; more raises MaxConnectionsError (REDIS_DOWN)
         socket_connect_timeout=1.0,
