@@ -447,6 +447,37 @@ class RedisCluster:
             timeout,
         )
 
+    def move_slot(self, key: str, to_port: int, pause: float = 0.0) -> int:
+        """Reshard: move ``key``'s slot to the master on ``to_port``, keys and all, the
+        way ``redis-cli --cluster reshard`` does (IMPORTING/MIGRATING, MIGRATE, then
+        SETSLOT NODE everywhere); ``pause`` seconds are spent half way, with the slot
+        in both states (clients meet ASK and TRYAGAIN). Returns the slot."""
+        from_port = self.port_of_key(key)
+        src, dst = self._client(from_port), self._client(to_port)
+        slot = int(src.execute_command("CLUSTER", "KEYSLOT", key))
+        if from_port == to_port:
+            return slot
+        src_id = src.execute_command("CLUSTER", "MYID").decode()
+        dst_id = dst.execute_command("CLUSTER", "MYID").decode()
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+        half = len(keys) // 2
+        for batch in (keys[:half], keys[half:]):
+            if batch:
+                src.execute_command(
+                    "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "REPLACE", "KEYS", *batch
+                )
+            time.sleep(pause / 2)
+        rest = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+        if rest:
+            src.execute_command(
+                "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "REPLACE", "KEYS", *rest
+            )
+        for port in [to_port, from_port, *self.master_ports()]:
+            self._client(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        return slot
+
     def flushall(self) -> None:
         """Empty every master (replicas follow)."""
         for port in self.master_ports():
