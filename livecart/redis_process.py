@@ -495,3 +495,44 @@ class RedisCluster:
     def stop(self) -> None:
         for proc in self.nodes:
             proc.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m livecart.redis_process cluster DIR``: run a local Redis Cluster until
+    SIGTERM/SIGINT (for ``make`` targets and layouts); prints one JSON line with its URL,
+    ports and pids once it is healthy."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m livecart.redis_process")
+    sub = parser.add_subparsers(dest="what", required=True)
+    cl = sub.add_parser("cluster", help="a local Redis Cluster on 127.0.0.1")
+    cl.add_argument("dir", type=Path, help="a new directory (one data folder per node)")
+    cl.add_argument("--masters", type=int, default=3)
+    cl.add_argument("--replicas", type=int, default=1)
+    cl.add_argument("--node-timeout-ms", type=int, default=2000)
+    args = parser.parse_args(argv)
+    cluster = RedisCluster(
+        args.dir, masters=args.masters, replicas=args.replicas, node_timeout_ms=args.node_timeout_ms
+    )
+    stop = False
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    try:
+        cluster.start()
+        ports = {"url": cluster.url, "masters": cluster.master_ports(), "pids": cluster.pids}
+        print(json.dumps(ports), flush=True)
+        while not stop:
+            time.sleep(0.2)
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

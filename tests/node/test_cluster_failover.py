@@ -30,7 +30,11 @@ UNITS = 80
 
 
 @pytest.fixture
-async def failover_cluster(tmp_path: Path) -> AsyncIterator[RedisCluster]:
+async def failover_cluster(
+    tmp_path: Path, redis_cluster: RedisCluster
+) -> AsyncIterator[RedisCluster]:
+    """A cluster of its own (this one loses a master); ``redis_cluster`` is asked for
+    so that the test is skipped where the session's cannot start (no Redis 7)."""
     cluster = RedisCluster(tmp_path / "cluster", masters=3, replicas=1, node_timeout_ms=1000)
     await asyncio.to_thread(cluster.start)
     try:
