@@ -213,29 +213,36 @@ class Subscriber:
     def _link_for(self, channel: str) -> _Link:
         """The link serving ``channel``, made when new."""
         redis = self._redis
+        link = self._links.get(self._link_name(channel))
+        if link is not None:
+            return link
         if isinstance(redis, aioredis.RedisCluster):
-            slot = key_slot(channel.encode())
-            found = [(h, p) for lo, hi, h, p in self._shards if lo <= slot <= hi]
-            if not found:
-                raise Resubscribe(f"no master serves {channel} (slot {slot})")
-            host, port = found[0]
-            name = f"{host}:{port}"
+            host, port = self._master_of(channel)
             kwargs = _client_kwargs(redis.get_connection_kwargs())
-        else:
-            pool_kwargs = dict(redis.connection_pool.connection_kwargs)
-            name, host, port = (
-                "",
-                pool_kwargs.get("host", "127.0.0.1"),
-                pool_kwargs.get("port", 6379),
-            )
-            kwargs = _client_kwargs(pool_kwargs)
-            kwargs["db"] = pool_kwargs.get("db", 0)
-        link = self._links.get(name)
-        if link is None:
             client = aioredis.Redis(host=host, port=port, **kwargs)
-            link = _Link(client, isinstance(redis, aioredis.RedisCluster), self)
-            self._links[name] = link
+        else:  # the client's own settings (TCP or unix socket, auth, db), no retries
+            pool = redis.connection_pool
+            settings = dict(pool.connection_kwargs)
+            settings.update(socket_timeout=None, retry=Retry(NoBackoff(), 0))
+            client = aioredis.Redis.from_pool(
+                aioredis.ConnectionPool(connection_class=pool.connection_class, **settings)
+            )
+        link = _Link(client, isinstance(redis, aioredis.RedisCluster), self)
+        self._links[self._link_name(channel)] = link
         return link
+
+    def _master_of(self, channel: str) -> tuple[str, int]:
+        slot = key_slot(channel.encode())
+        found = [(h, p) for lo, hi, h, p in self._shards if lo <= slot <= hi]
+        if not found:
+            raise Resubscribe(f"no master serves {channel} (slot {slot})")
+        return found[0]
+
+    def _link_name(self, channel: str) -> str:
+        if not isinstance(self._redis, aioredis.RedisCluster):
+            return ""
+        host, port = self._master_of(channel)
+        return f"{host}:{port}"
 
     def _start_reading(self, link: _Link) -> None:
         """Start ``link``'s reader once its connection exists (after a first subscribe)."""

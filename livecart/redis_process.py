@@ -342,10 +342,12 @@ class RedisCluster:
             self._create()
         self.wait_healthy(timeout)
 
-    def _client(self, port: int) -> Any:
+    def _cmd(self, port: int, *args: Any) -> Any:
+        """One command on the node at ``port``, on a connection closed afterwards."""
         import redis
 
-        return redis.Redis(port=port, socket_timeout=2.0, socket_connect_timeout=1.0)
+        with redis.Redis(port=port, socket_timeout=2.0, socket_connect_timeout=1.0) as client:
+            return client.execute_command(*args)
 
     def _create(self) -> None:
         first = self.nodes[0]
@@ -353,19 +355,19 @@ class RedisCluster:
         per = self.SLOTS // self.masters
         for i, proc in enumerate(masters):
             end = self.SLOTS - 1 if i == self.masters - 1 else (i + 1) * per - 1
-            self._client(proc.port).execute_command("CLUSTER", "ADDSLOTSRANGE", i * per, end)
+            self._cmd(proc.port, "CLUSTER", "ADDSLOTSRANGE", i * per, end)
         for proc in self.nodes[1:]:
-            self._client(proc.port).execute_command(
-                "CLUSTER", "MEET", "127.0.0.1", first.port, self.bus_ports[first.port]
+            self._cmd(
+                proc.port, "CLUSTER", "MEET", "127.0.0.1", first.port, self.bus_ports[first.port]
             )
         self._until(lambda: all(self._known(p.port) == len(self.nodes) for p in self.nodes), 15)
-        ids = [self._client(p.port).execute_command("CLUSTER", "MYID").decode() for p in masters]
+        ids = [self._cmd(p.port, "CLUSTER", "MYID").decode() for p in masters]
         for i, proc in enumerate(self.nodes[self.masters :]):
             port, master_id = proc.port, ids[i % self.masters]
             self._until(partial(self._replicate, port, master_id), 15)
 
     def _cluster_info(self, port: int) -> dict[str, str]:
-        raw = self._client(port).execute_command("CLUSTER", "INFO")
+        raw = self._cmd(port, "CLUSTER", "INFO")
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
@@ -377,7 +379,7 @@ class RedisCluster:
 
     def _replicate(self, port: int, master_id: str) -> bool:
         try:
-            self._client(port).execute_command("CLUSTER", "REPLICATE", master_id)
+            self._cmd(port, "CLUSTER", "REPLICATE", master_id)
         except Exception:  # the node has not heard of the master yet
             return False
         return True
@@ -399,7 +401,7 @@ class RedisCluster:
             if not proc.running:
                 continue
             try:
-                slots = self._client(proc.port).execute_command("CLUSTER", "SLOTS")
+                slots = self._cmd(proc.port, "CLUSTER", "SLOTS")
             except Exception:
                 continue
             return {(int(s[0]), int(s[1])): int(s[2][1]) for s in slots}
@@ -407,7 +409,7 @@ class RedisCluster:
 
     def port_of_key(self, key: str) -> int:
         """The port of the master serving ``key``'s slot."""
-        slot = int(self._client(self.master_ports()[0]).execute_command("CLUSTER", "KEYSLOT", key))
+        slot = int(self._cmd(self.master_ports()[0], "CLUSTER", "KEYSLOT", key))
         for (lo, hi), port in self._slot_owners().items():
             if lo <= slot <= hi:
                 return port
@@ -420,11 +422,10 @@ class RedisCluster:
             if not proc.running:
                 continue
             try:
-                client = self._client(proc.port)
                 info = self._cluster_info(proc.port)
                 if info.get("cluster_state") != "ok" or int(info["cluster_slots_ok"]) != self.SLOTS:
                     return False
-                repl = client.info("replication")
+                repl = self._cmd(proc.port, "INFO", "replication")
                 if repl["role"] == "slave" and repl.get("master_link_status") != "up":
                     return False
             except Exception:
@@ -453,35 +454,44 @@ class RedisCluster:
         SETSLOT NODE everywhere); ``pause`` seconds are spent half way, with the slot
         in both states (clients meet ASK and TRYAGAIN). Returns the slot."""
         from_port = self.port_of_key(key)
-        src, dst = self._client(from_port), self._client(to_port)
-        slot = int(src.execute_command("CLUSTER", "KEYSLOT", key))
+        slot = int(self._cmd(from_port, "CLUSTER", "KEYSLOT", key))
         if from_port == to_port:
             return slot
-        src_id = src.execute_command("CLUSTER", "MYID").decode()
-        dst_id = dst.execute_command("CLUSTER", "MYID").decode()
-        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
-        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
-        keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+        src_id = self._cmd(from_port, "CLUSTER", "MYID").decode()
+        dst_id = self._cmd(to_port, "CLUSTER", "MYID").decode()
+        self._cmd(to_port, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        self._cmd(from_port, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        keys = self._cmd(from_port, "CLUSTER", "GETKEYSINSLOT", slot, 1000)
         half = len(keys) // 2
         for batch in (keys[:half], keys[half:]):
             if batch:
-                src.execute_command(
-                    "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "REPLACE", "KEYS", *batch
+                self._cmd(
+                    from_port,
+                    "MIGRATE",
+                    "127.0.0.1",
+                    to_port,
+                    "",
+                    0,
+                    5000,
+                    "REPLACE",
+                    "KEYS",
+                    *batch,
                 )
             time.sleep(pause / 2)
-        rest = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+        rest = self._cmd(from_port, "CLUSTER", "GETKEYSINSLOT", slot, 1000)
         if rest:
-            src.execute_command(
-                "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "REPLACE", "KEYS", *rest
-            )
+            self._migrate(from_port, to_port, rest)
         for port in [to_port, from_port, *self.master_ports()]:
-            self._client(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+            self._cmd(port, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
         return slot
+
+    def _migrate(self, from_port: int, to_port: int, keys: list[bytes]) -> None:
+        self._cmd(from_port, "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "REPLACE", "KEYS", *keys)
 
     def flushall(self) -> None:
         """Empty every master (replicas follow)."""
         for port in self.master_ports():
-            self._client(port).flushall()
+            self._cmd(port, "FLUSHALL")
 
     def kill(self, port: int) -> None:
         """SIGKILL the node on ``port``: a crash."""

@@ -10,10 +10,13 @@ checkout scripts run on the new owner; a master that is down gives ``unavailable
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
-import pytest
+from redis.asyncio.connection import AbstractConnection
 
 from livecart.chat import events as ev
 from livecart.chat.errors import StoreUnavailable
@@ -95,6 +98,17 @@ async def test_a_room_moving_shard_keeps_writes_bounded_and_the_feed_following(
         await client.aclose()
 
 
+async def outcome(call: Awaitable[object]) -> str:
+    """``ok`` or the error code (the exception, and what its traceback holds, freed)."""
+    try:
+        await call
+    except StoreUnavailable:
+        return "unavailable"
+    except CheckoutError as exc:
+        return exc.code
+    return "ok"
+
+
 async def test_a_master_down_without_replica_is_unavailable_not_a_hang(
     tmp_path: Path,
     redis_cluster: RedisCluster,  # skips without Redis 7; this test loses a master of its own
@@ -111,12 +125,22 @@ async def test_a_master_down_without_replica_is_unavailable_not_a_hang(
         cluster.kill(cluster.port_of_key(room_prefix("down")))
         for _ in range(3):
             started = time.monotonic()
-            with pytest.raises(StoreUnavailable):
-                await store.emit("down", ev.ChatMessage(ts=1.0, user=USER, text="x"))
-            with pytest.raises(CheckoutError) as raised:
-                await checkout.init_stock("down", "p1", 10)
-            assert raised.value.code == "unavailable"
+            chat = ev.ChatMessage(ts=1.0, user=USER, text="x")
+            assert await outcome(store.emit("down", chat)) == "unavailable"
+            assert await outcome(checkout.init_stock("down", "p1", 10)) == "unavailable"
             assert time.monotonic() - started < 10
     finally:
         await client.aclose()
+        await close_dropped_connections()
         await asyncio.to_thread(cluster.stop)
+
+
+async def close_dropped_connections() -> None:
+    """redis-py 8.1, refreshing its slot map over and over while a master is down for
+    good, drops connections without closing them (they would be reported as unclosed
+    sockets at the end of the session): close whatever is still open."""
+    gc.collect()
+    for obj in gc.get_objects():
+        if isinstance(obj, AbstractConnection) and obj.is_connected:
+            with contextlib.suppress(Exception):
+                await obj.disconnect()
