@@ -17,10 +17,12 @@ Guarantees of ``Scripts.run``:
 - on a Redis Cluster, ``confirm`` (an order) answers only once a replica of the room's
   shard has it: the script, a write of the room's ``durable`` key and ``WAIT 1`` go to
   the shard's master on one connection (``WAIT`` counts the replicas that have every
-  write of its connection). No replica within ``WAIT_TIMEOUT_MS`` raises ``unavailable``:
-  the order is on the master, and the retry with the same key (the saga retries for a
-  few seconds, and so may the buyer) waits again, or finds the order gone with the
-  master and pays again under the same charge key. A shard with no replica has nothing
+  write of its connection), when that master has a replica that is not failed (its
+  ``CLUSTER NODES``, looked at every few seconds). No replica within
+  ``WAIT_TIMEOUT_MS`` raises ``unavailable``: the order is on the master, and the retry
+  with the same key (the saga retries for a few seconds, and so may the buyer) waits
+  again, or finds the order gone with the master and pays again under the same charge
+  key. A shard with no replica has nothing
   to wait for. One Redis is made durable by its AOF instead (``appendfsync always`` in
   the embedded default).
 """
@@ -28,6 +30,7 @@ Guarantees of ``Scripts.run``:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -36,12 +39,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis.asyncio.cluster import ClusterNode
 from redis.commands.core import AsyncScript
 
 from livecart.checkout import lifecycle
 from livecart.checkout.errors import CheckoutError
 from livecart.keyspace import RoomKeys
-from livecart.redis_client import REDIS_DOWN, AnyRedis
+from livecart.redis_client import REDIS_DOWN, AnyRedis, ClusterClient
 
 NAMES = (
     "audit",
@@ -100,6 +104,7 @@ class Scripts:
 
     def __init__(self, redis: AnyRedis) -> None:
         self._redis = redis
+        self._replicas = _Replicas()
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(source(name)) for name in NAMES
         }
@@ -122,18 +127,20 @@ class Scripts:
         """The script, then ``WAIT 1``, on one connection to the master of the room's
         shard; ``unavailable`` when no replica confirms in time."""
         keys = RoomKeys(room)
-        shard = cluster.nodes_manager.slots_cache.get(cluster.keyslot(keys.prefix)) or []
-        if len(shard) < 2:  # no replica to wait for
+        master = cluster.get_node_from_key(keys.prefix)
+        if (
+            not isinstance(cluster, ClusterClient)  # only livecart's client can (redis_client)
+            or master is None
+            or not await self._replicas.has_replica(cluster, master)
+        ):
             return await self._scripts[name](keys=[keys.prefix], args=argv)
-        master = shard[0]
-        pipe = cluster.pipeline(transaction=False)
-        pipe.execute_command("EVAL", source(name), 1, keys.prefix, *argv, target_nodes=master)
-        # A replayed reply writes nothing: this write makes WAIT cover the order as well.
-        pipe.execute_command(
-            "SET", keys.durable, now_ms, "PX", DURABLE_MARK_MS, target_nodes=master
+        raw, _, acked = await cluster.on_one_connection(
+            keys.prefix,
+            ("EVAL", source(name), 1, keys.prefix, *argv),
+            # A replayed reply writes nothing: this write makes WAIT cover the order too.
+            ("SET", keys.durable, now_ms, "PX", DURABLE_MARK_MS),
+            ("WAIT", 1, WAIT_TIMEOUT_MS),
         )
-        pipe.execute_command("WAIT", 1, WAIT_TIMEOUT_MS, target_nodes=master)
-        raw, _, acked = await pipe.execute(raise_on_error=True, allow_redirections=False)
         if int(acked) < 1:
             raise CheckoutError("unavailable", "the order is not on a replica yet; retry")
         return raw
@@ -156,6 +163,32 @@ class Scripts:
         if not isinstance(raw, list) or len(raw) != len(requests):
             raise TypeError(f"{name}.lua replied with {raw!r}")
         return [_decode(name, item) for item in raw]
+
+
+class _Replicas:
+    """Whether a cluster master has a replica that is not failed, from its own
+    ``CLUSTER NODES`` (kept ``TTL`` seconds). Not from the client's slot map nor
+    ``CLUSTER SLOTS``: Redis leaves a replica out of those until it has replicated a
+    write, and a replica whose link is down right now must still be waited for."""
+
+    TTL = 5.0
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[float, bool]] = {}
+
+    async def has_replica(self, cluster: aioredis.RedisCluster, master: ClusterNode) -> bool:
+        now = time.monotonic()
+        seen = self._seen.get(master.name)
+        if seen is not None and now - seen[0] < self.TTL:
+            return seen[1]
+        nodes = await cluster.execute_command("CLUSTER NODES", target_nodes=master)
+        mine = next(n["node_id"] for n in nodes.values() if "myself" in n["flags"])
+        found = any(
+            n["master_id"] == mine and "fail" not in n["flags"].replace("fail?", "")
+            for n in nodes.values()
+        )
+        self._seen[master.name] = (now, found)
+        return found
 
 
 def _decode(name: str, raw: object) -> dict[str, Any]:

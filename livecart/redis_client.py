@@ -19,7 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterPipeline
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -87,6 +87,41 @@ class ClusterClient(aioredis.RedisCluster):
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
         with _torn_connection():
             return await super().execute_command(*args, **kwargs)
+
+    async def on_one_connection(self, key: str, *commands: tuple[EncodableT, ...]) -> list[Any]:
+        """``commands`` in order on one connection to the master serving ``key``'s slot
+        now, without retries or redirections (a ``WAIT`` after writes must run on the
+        writes' connection; redis-py's cluster pipeline, retrying, sends a retried
+        command wherever it likes). Raises the first error (MOVED and ASK included)."""
+        node = self.get_node_from_key(key)
+        if node is None:
+            raise RedisConnectionError(f"no master serves {key!r}")
+        clients: dict[str, aioredis.Redis] = self.__dict__.setdefault("_node_clients", {})
+        client = clients.get(node.name)
+        if client is None:
+            kwargs = self.get_connection_kwargs()
+            auth: dict[str, Any] = {k: kwargs[k] for k in ("username", "password") if kwargs.get(k)}
+            pool = aioredis.BlockingConnectionPool(
+                host=node.host,
+                port=node.port,
+                max_connections=64,
+                timeout=5,
+                socket_connect_timeout=1.0,
+                socket_timeout=5.0,
+                retry=Retry(NoBackoff(), 0),
+                **auth,
+            )
+            client = clients[node.name] = aioredis.Redis.from_pool(pool)
+        with _torn_connection():
+            async with client.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                return await pipe.execute()
+
+    async def aclose(self) -> None:
+        for client in self.__dict__.pop("_node_clients", {}).values():
+            await client.aclose()
+        await super().aclose()
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
         if shard_hint:

@@ -25,7 +25,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from functools import cache, partial
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -361,10 +361,29 @@ class RedisCluster:
                 proc.port, "CLUSTER", "MEET", "127.0.0.1", first.port, self.bus_ports[first.port]
             )
         self._until(lambda: all(self._known(p.port) == len(self.nodes) for p in self.nodes), 15)
+        self._until(self.healthy, 15)  # every node has heard of every master's slots
         ids = [self._cmd(p.port, "CLUSTER", "MYID").decode() for p in masters]
-        for i, proc in enumerate(self.nodes[self.masters :]):
-            port, master_id = proc.port, ids[i % self.masters]
-            self._until(partial(self._replicate, port, master_id), 15)
+        pairs = [
+            (proc.port, masters[i % self.masters].port, ids[i % self.masters])
+            for i, proc in enumerate(self.nodes[self.masters :])
+        ]
+        self._until(lambda: all(self._replicating(*pair) for pair in pairs), 30)
+
+    def _replicating(self, port: int, master_port: int, master_id: str) -> bool:
+        """Whether the node on ``port`` replicates ``master_port`` with its link up (a
+        ``CLUSTER REPLICATE`` can be forgotten by a node still learning the cluster:
+        asked again while it is not a replica)."""
+        try:
+            repl = self._cmd(port, "INFO", "replication")
+            if repl["role"] != "slave":
+                self._cmd(port, "CLUSTER", "REPLICATE", master_id)
+                return False
+        except Exception:  # it has not heard of the master yet
+            return False
+        return bool(
+            int(repl.get("master_port", 0)) == master_port
+            and repl.get("master_link_status") == "up"
+        )
 
     def _cluster_info(self, port: int) -> dict[str, str]:
         raw = self._cmd(port, "CLUSTER", "INFO")
@@ -376,13 +395,6 @@ class RedisCluster:
             return int(self._cluster_info(port)["cluster_known_nodes"])
         except Exception:
             return 0
-
-    def _replicate(self, port: int, master_id: str) -> bool:
-        try:
-            self._cmd(port, "CLUSTER", "REPLICATE", master_id)
-        except Exception:  # the node has not heard of the master yet
-            return False
-        return True
 
     def _until(self, check: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -496,6 +508,28 @@ class RedisCluster:
     def kill(self, port: int) -> None:
         """SIGKILL the node on ``port``: a crash."""
         self.node(port).kill()
+
+    def replicas_of(self, port: int) -> list[int]:
+        """The ports of the replicas the master on ``port`` has now."""
+        role = self._cmd(port, "ROLE")
+        return [int(replica[1]) for replica in role[2]] if role[0] == b"master" else []
+
+    def pause(self, port: int) -> None:
+        """SIGSTOP the node on ``port`` (a stalled node: it replicates nothing)."""
+        pid = self.node(port).pid
+        if pid is not None:
+            os.kill(pid, signal.SIGSTOP)
+
+    def cut_replication(self, port: int) -> None:
+        """Close the master's links to its replicas (``CLIENT KILL TYPE replica``): what
+        it writes until a replica reconnects reaches none (with ``pause``, none can)."""
+        self._cmd(port, "CLIENT", "KILL", "TYPE", "replica")
+
+    def resume(self, port: int) -> None:
+        """SIGCONT a node paused by ``pause``."""
+        pid = self.node(port).pid
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
 
     def restart(self, port: int) -> None:
         """Start a killed node again on its port and data (it rejoins, as a replica

@@ -1,8 +1,12 @@
 """A Redis Cluster master dies in the middle of a flash sale run through real nodes.
 
 3 masters + 3 replicas (``cluster-node-timeout`` 1 s); buyers on two livecart nodes buy
-and pay, retrying ``unavailable`` with the same key as a client would; the master owning
-the room's slot is SIGKILLed mid-sale. Afterwards: the nodes carry on by themselves (a
+and pay, retrying ``unavailable`` with the same key as a client would. Mid-sale the
+replica of the room's master stalls (SIGSTOP) and loses its link for 0.6 s, then the
+master is SIGKILLed and the replica resumes and takes over, without what the master
+wrote meanwhile. Without ``WAIT`` the buyers confirmed in that window are told about
+orders that are gone (this test fails); with it they are told ``unavailable``, retry,
+and pay on the new master. Afterwards: the nodes carry on by themselves (a
 chat reaches the other node's viewers over the new master's sharded pub/sub), nothing is
 oversold (initial = available + reserved + sold), and every order a buyer was told about
 is in the room's orders on the replica that took over (``WAIT 1`` after ``confirm``).
@@ -100,8 +104,13 @@ async def test_a_master_killed_mid_sale_loses_no_confirmed_order(
                 told[i] = paid["data"]["order"]["id"]
 
         async def crash() -> None:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.8)
+            [replica] = cluster.replicas_of(owner)
+            cluster.pause(replica)
+            cluster.cut_replication(owner)
+            await asyncio.sleep(0.6)
             cluster.kill(owner)
+            cluster.resume(replica)
 
         await asyncio.gather(crash(), *(buyer(i, c) for i, c in enumerate(buyers)))
         await asyncio.to_thread(cluster.wait_replaced, owner, 30)

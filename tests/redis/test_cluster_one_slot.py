@@ -28,7 +28,7 @@ from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, SandboxProvide
 from livecart.checkout.scripts import NAMES, source
 from livecart.checkout.service import CheckoutService
 from livecart.keyspace import room_prefix
-from livecart.redis_client import AnyRedis
+from livecart.redis_client import AnyRedis, cluster_client
 from livecart.redis_process import RedisCluster
 from tests.redis.test_checkout_service import FakeClock
 
@@ -139,7 +139,7 @@ async def every_script(client: AnyRedis) -> None:
 
 async def test_every_script_touches_only_the_rooms_slot(redis_cluster: RedisCluster) -> None:
     redis_cluster.wait_healthy(30)
-    client = aioredis.RedisCluster.from_url(redis_cluster.url)
+    client = cluster_client(redis_cluster.url)  # livecart's: confirm waits for a replica
     plain = redis.RedisCluster.from_url(redis_cluster.url)
     try:
         await client.flushall(target_nodes=aioredis.RedisCluster.PRIMARIES)

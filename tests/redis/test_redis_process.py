@@ -94,6 +94,7 @@ def test_the_session_cluster_serves_every_slot_from_three_masters(
     redis_cluster.wait_healthy(30)
     assert len(redis_cluster.master_ports()) == 3 and len(redis_cluster.pids) == 6
     assert all(pid is not None for pid in redis_cluster.pids.values())
+    assert all(len(redis_cluster.replicas_of(p)) == 1 for p in redis_cluster.master_ports())
     owner = redis_cluster.port_of_key("lc:{r1}:meta")
     client = redis.RedisCluster.from_url(redis_cluster.url)
     try:
