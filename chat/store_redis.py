@@ -7,9 +7,12 @@ script and transaction touches one slot and works unchanged on Redis Cluster.
 How the contract is kept:
 - ``emit`` is one Lua script: it checks the room exists, applies the writes, INCRs
   ``seq``, appends ``{"seq": n, <record>}`` to ``history`` (trimmed to ``HISTORY``) and
-  PUBLISHes it as ``E<json>`` on the room's channel. ``set_banned_words`` runs the same
-  script without a seq and publishes ``C<json>``; hearts publish ``H<n>:<total>``. The
-  feed reads those three kinds back (``_FeedReader``); nothing else knows them.
+  PUBLISHes it as ``E<json>`` on the room's channel (SPUBLISH on a Redis Cluster: the
+  channel carries the room's hash tag, so it is published by the shard that ran the
+  script, to that shard's subscribers; ``livecart.pubsub`` SSUBSCRIBEs there).
+  ``set_banned_words`` runs the same script without a seq and publishes ``C<json>``;
+  hearts publish ``H<n>:<total>``. The feed reads those three kinds back
+  (``_FeedReader``); nothing else knows them.
 - ``load`` reads a room in one MULTI/EXEC, so the state and ``seq`` it returns agree.
 - ``head`` is one script (meta's epoch, ``seq``, ``INFO server``'s ``run_id``);
   ``presence`` reads the same in its script, so the hub's periodic check costs nothing;
@@ -56,7 +59,7 @@ from livecart.keyspace import (
     room_of_channel,
 )
 from livecart.pubsub import Subscriber
-from livecart.redis_client import REDIS_DOWN
+from livecart.redis_client import REDIS_DOWN, AnyRedis, is_cluster
 
 log = logging.getLogger(__name__)
 PRESENCE_STALE_MS = 5000
@@ -188,16 +191,22 @@ return redis.call('ZSCORE', KEYS[2], ARGV[2]) or '0'
 """
 
 
+def _publishing(script: str, cluster: bool) -> str:
+    """``script`` publishing with SPUBLISH on a Redis Cluster (sharded pub/sub)."""
+    return script.replace("'PUBLISH'", "'SPUBLISH'") if cluster else script
+
+
 class RedisRoomStore:
     """Implements ``livecart.chat.store.RoomStore`` on one Redis (or Redis Cluster)."""
 
-    def __init__(self, redis: aioredis.Redis, node_id: str) -> None:
+    def __init__(self, redis: AnyRedis, node_id: str) -> None:
         self._redis = redis
         self._node_id = node_id
-        self._emit = redis.register_script(_EMIT)
+        self._cluster = is_cluster(redis)
+        self._emit = redis.register_script(_publishing(_EMIT, self._cluster))
         self._presence = redis.register_script(_PRESENCE)
         self._explain = redis.register_script(_EXPLAIN)
-        self._hearts = redis.register_script(_HEARTS)
+        self._hearts = redis.register_script(_publishing(_HEARTS, self._cluster))
         self._head = redis.register_script(_HEAD)
         self._renew_epoch = redis.register_script(_RENEW_EPOCH)
 
@@ -242,8 +251,9 @@ class RedisRoomStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hset(room_key(room_id, "meta"), mapping=cast(Any, meta))
                 pipe.set(room_key(room_id, "seq"), 0, nx=True)
-                pipe.sadd(ROOMS_INDEX, room_id)
                 await pipe.execute()
+            # The index lives in another slot than the room: never in the room's MULTI.
+            await self._redis.sadd(ROOMS_INDEX, room_id)
         return True
 
     async def meta(self, room_id: str) -> dict[str, str]:
@@ -376,13 +386,22 @@ class RedisRoomStore:
         return sum(int(text(v).split(":")[0]) for v in raw)
 
     async def add_hearts(self, counts: dict[str, int]) -> None:
+        if self._cluster:  # rooms on several shards: one script call each, side by side
+            with _reachable():
+                await asyncio.gather(
+                    *(
+                        self._hearts(keys=[room_key(r, "hearts")], args=[n, room_channel(r)])
+                        for r, n in counts.items()
+                    )
+                )
+            return
         with _reachable():
             async with self._redis.pipeline(transaction=False) as pipe:
                 for room_id, n in counts.items():
                     await self._hearts(
                         keys=[room_key(room_id, "hearts")],
                         args=[n, room_channel(room_id)],
-                        client=pipe,
+                        client=cast(Any, pipe),
                     )
                 await pipe.execute()
 
@@ -408,7 +427,7 @@ class RedisRoomStore:
 class RedisFeed:
     """Implements ``livecart.chat.store.RoomFeed`` on the node's one pub/sub connection."""
 
-    def __init__(self, redis: aioredis.Redis, node_id: str, listener: FeedListener) -> None:
+    def __init__(self, redis: AnyRedis, node_id: str, listener: FeedListener) -> None:
         self._listener = listener
         self._subscriber = Subscriber(
             redis, node_channel(node_id), self._on_message, listener.on_reconnect

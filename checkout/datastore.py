@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from livecart.checkout.scripts import Arg, Scripts
+from livecart.redis_client import AnyRedis
 
 
 class Datastore:
@@ -26,9 +25,7 @@ class Datastore:
     decides expiries and sale windows; tests pass a fake one). ``key_ttl_ms``: how long
     the scripts keep idempotency records."""
 
-    def __init__(
-        self, redis: aioredis.Redis, *, clock: Callable[[], float], key_ttl_ms: int
-    ) -> None:
+    def __init__(self, redis: AnyRedis, *, clock: Callable[[], float], key_ttl_ms: int) -> None:
         self.redis = redis
         self.scripts = Scripts(redis)
         self.clock = clock

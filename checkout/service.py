@@ -43,8 +43,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from livecart.checkout.buying import Buying
 from livecart.checkout.datastore import Datastore
 from livecart.checkout.payment_saga import PaymentSaga, Timings
@@ -63,6 +61,7 @@ from livecart.checkout.validation import (
     integer,
     stream_id,
 )
+from livecart.redis_client import AnyRedis
 
 MIN_KEY_TTL = 24 * 3600.0
 
@@ -83,7 +82,7 @@ class CheckoutService:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AnyRedis,
         provider: PaymentProvider,
         *,
         hold_seconds: float = 300.0,

@@ -15,7 +15,9 @@ A room's keys, by owner (docs/checkout.md describes checkout's):
   the channels ``media``, ``hls``, ``media:ctl`` and ``whip:reply:<process>``;
 - commerce (``livecart.checkout``): ``stock:<p>``, ``sale:<p>``, ``buyers:<p>``,
   ``hold:<r>``, ``idem:buy:<k>``, ``idem:pay:<k>``, ``products``, ``sales``, ``holds``,
-  ``refunds``, ``unsettled``, ``orders``, ``figures``, ``fulfilment``.
+  ``refunds``, ``unsettled``, ``orders``, ``figures``, ``fulfilment``, ``durable`` (a
+  write that makes a Redis Cluster's ``WAIT`` cover a replayed order, see
+  ``checkout.scripts``).
 
 Keys outside any room are the module constants below; none is written by a script.
 """
@@ -151,3 +153,7 @@ class RoomKeys:
     @property
     def fulfilment(self) -> str:
         return self._k("fulfilment")
+
+    @property
+    def durable(self) -> str:
+        return self._k("durable")

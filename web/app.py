@@ -20,7 +20,7 @@ from livecart.checkout.hub_adapter import HubCheckout
 from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
-from livecart.redis_client import redis_client
+from livecart.redis_client import connect
 from livecart.streamer.app import setup_streamer
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.redis_url, "create_app needs config.redis_url"
-    redis = redis_client(config.redis_url)
+    redis = await connect(config.redis_url)  # one Redis or a Redis Cluster
     service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
     app[CHECKOUT] = service
     store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))

@@ -1,11 +1,11 @@
-"""The hub end to end: real nodes on random ports, one real Redis, real WebSockets."""
+"""The hub end to end: real nodes on random ports, real WebSockets, one real Redis and
+a Redis Cluster (``two_nodes`` runs each test on both)."""
 
 from __future__ import annotations
 
 import aiohttp
-import redis.asyncio as aioredis
 
-from livecart.redis_process import RedisProcess
+from livecart.redis_client import AnyRedis
 from tests.hubclient import Node, connect, create_room, running_node
 
 
@@ -51,8 +51,8 @@ async def test_chat_pin_and_viewer_count_cross_nodes(
 async def test_resume_replays_exactly_the_missed_events(
     http: aiohttp.ClientSession,
     two_nodes: tuple[Node, Node],
-    redis_client: aioredis.Redis,
-    redis_server: RedisProcess,
+    any_redis: AnyRedis,
+    redis_url: str,
 ) -> None:
     a, b = two_nodes
     token = await create_room(http, a)
@@ -77,8 +77,8 @@ async def test_resume_replays_exactly_the_missed_events(
     assert back.first["you"]["vid"] == viewer.first["you"]["vid"]
     await back.ws.close()
     # History gone (and this node never saw the room): a fresh snapshot, never a gap.
-    await redis_client.delete("lc:{r1}:history")
-    async with running_node(redis_server.url, "node-c") as c:
+    await any_redis.delete("lc:{r1}:history")
+    async with running_node(redis_url, "node-c") as c:
         late = await connect(http, c, name="Ann", since=since, epoch=epoch, vid=vid)
         assert late.first["t"] == "snapshot" and late.first["recovered"] is False
         assert late.first["seq"] == since + 20

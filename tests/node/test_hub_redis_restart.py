@@ -6,11 +6,13 @@ import asyncio
 import time
 
 import aiohttp
+import pytest
 
 from livecart.redis_process import RedisProcess
 from tests.hubclient import Node, connect, create_room
 
 
+@pytest.mark.parametrize("redis_url", ["redis"], indirect=True)  # restarts the one Redis
 async def test_redis_restart_keeps_viewers_and_recovers(
     http: aiohttp.ClientSession, two_nodes: tuple[Node, Node], redis_server: RedisProcess
 ) -> None:

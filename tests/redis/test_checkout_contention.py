@@ -1,6 +1,7 @@
 """Two nodes (two CheckoutService instances, each with its own Redis connection pool)
-against one real redis-server: contention, concurrent duplicates, and Redis killed with
-SIGKILL in the middle of a sale."""
+against one real redis-server and against a Redis Cluster: contention, concurrent
+duplicates, and Redis killed with SIGKILL in the middle of a sale (the cluster's
+failover is in tests/node/test_cluster_failover.py)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,20 @@ from redis.backoff import ExponentialBackoff
 from livecart.checkout.errors import CheckoutError
 from livecart.checkout.sandbox import APPROVE_CARD, SandboxProvider
 from livecart.checkout.service import CheckoutService
+from livecart.redis_client import AnyRedis, cluster_client, is_cluster
 from livecart.redis_process import RedisProcess
 
 ROOM = "flash"
 
 
-def node_client(redis_server: RedisProcess) -> aioredis.Redis:
+Clients = tuple[AnyRedis, AnyRedis]
+
+
+def node_client(url: str, cluster: bool) -> AnyRedis:
+    if cluster:
+        return cluster_client(url)
     pool = aioredis.BlockingConnectionPool.from_url(
-        redis_server.url,
+        url,
         max_connections=32,
         timeout=None,
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 2),
@@ -34,18 +41,16 @@ def node_client(redis_server: RedisProcess) -> aioredis.Redis:
 
 
 @pytest.fixture
-async def clients(
-    redis_server: RedisProcess, redis_client: aioredis.Redis
-) -> AsyncIterator[tuple[aioredis.Redis, aioredis.Redis]]:
-    # depends on redis_client: the database is flushed first
-    a, b = node_client(redis_server), node_client(redis_server)
+async def clients(redis_url: str, any_redis: AnyRedis) -> AsyncIterator[Clients]:
+    # depends on redis_url: the database is flushed first
+    a, b = (node_client(redis_url, is_cluster(any_redis)) for _ in range(2))
     yield a, b
     await a.aclose()
     await b.aclose()
 
 
 def nodes(
-    clients: tuple[aioredis.Redis, aioredis.Redis], provider: SandboxProvider, **options: Any
+    clients: Clients, provider: SandboxProvider, **options: Any
 ) -> tuple[CheckoutService, CheckoutService]:
     return (
         CheckoutService(clients[0], provider, **options),
@@ -75,7 +80,7 @@ async def settle(
 
 
 async def test_2000_buyers_on_two_nodes_for_100_units(
-    clients: tuple[aioredis.Redis, aioredis.Redis],
+    clients: Clients,
 ) -> None:
     provider = SandboxProvider(latency=0.002)
     a, b = nodes(clients, provider)
@@ -117,7 +122,7 @@ async def test_2000_buyers_on_two_nodes_for_100_units(
 
 
 async def test_same_key_ten_times_through_both_nodes(
-    clients: tuple[aioredis.Redis, aioredis.Redis],
+    clients: Clients,
 ) -> None:
     provider = SandboxProvider(latency=0.05)
     a, b = nodes(clients, provider)
@@ -151,8 +156,9 @@ async def test_same_key_ten_times_through_both_nodes(
     assert await a.audit(ROOM) == []
 
 
+@pytest.mark.parametrize("redis_url", ["redis"], indirect=True)  # kills the one Redis
 async def test_sigkill_in_the_middle_of_a_sale(
-    redis_server: RedisProcess, clients: tuple[aioredis.Redis, aioredis.Redis]
+    redis_server: RedisProcess, clients: Clients
 ) -> None:
     provider = SandboxProvider(latency=0.05)
     a, b = nodes(

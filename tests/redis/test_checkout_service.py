@@ -21,6 +21,7 @@ from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD, 
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
 from livecart.checkout.validation import PayRequest
+from livecart.redis_client import AnyRedis
 from livecart.redis_process import RedisProcess, free_port
 
 ROOM = "demo"
@@ -35,6 +36,12 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.t += seconds
+
+
+@pytest.fixture
+async def redis_client(any_redis: AnyRedis) -> AnyRedis:
+    """Every test here runs on one Redis and on a Redis Cluster (``any_redis``)."""
+    return any_redis
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from livecart.chat.store import (
     SaveRoomField,
 )
 from livecart.chat.store_redis import RedisRoomStore
+from livecart.redis_client import AnyRedis
 
 USER = ev.ChatUser("v1", "Ann", "viewer")
 PRODUCT = {"id": "p1", "name": "Scarf", "price": 1, "currency": "CNY", "image_url": "", "stock": 1}
@@ -43,6 +44,12 @@ class Heard:
 
     async def on_reconnect(self) -> None:
         pass
+
+
+@pytest.fixture
+async def redis_client(any_redis: AnyRedis) -> AnyRedis:
+    """Every test here runs on one Redis and on a Redis Cluster (``any_redis``)."""
+    return any_redis
 
 
 @pytest.fixture
