@@ -39,7 +39,7 @@ from typing import Any
 
 import psutil
 
-from livecart.redis_process import RedisProcess, free_port
+from livecart.redis_process import RedisCluster, RedisProcess, free_port
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 NGINX_CONF = DEPLOY / "nginx.conf"
@@ -72,30 +72,20 @@ def external_redis(url: str) -> RedisFactory:
 
 def cluster_redis(masters: int = 3, replicas: int = 1) -> RedisFactory:
     """A private Redis Cluster (``livecart.redis_process.RedisCluster``: ``masters``
-    masters with ``replicas`` replicas each), stopped with the stack. Raises
-    ``RuntimeError`` when this tree has no cluster launcher yet."""
-    import livecart.redis_process as rp
-
-    cluster = getattr(rp, "RedisCluster", None)
-    if cluster is None:
-        raise RuntimeError("livecart.redis_process has no RedisCluster in this tree")
+    masters with ``replicas`` replicas each), stopped with the stack."""
 
     def start(stack: contextlib.ExitStack, root: Path) -> str:
-        launched = cluster(root / "redis-cluster", masters=masters, replicas=replicas)
+        launched = RedisCluster(root / "redis-cluster", masters=masters, replicas=replicas)
         stack.callback(launched.stop)
         launched.start()
-        url: str = launched.url
-        return url
+        return launched.url
 
     return start
 
 
 def default_redis() -> RedisFactory:
-    """The layout's default Redis: a 3 + 3 cluster once ``livecart.redis_process`` has
-    the cluster launcher (it lands with the nodes' cluster support), else one server."""
-    import livecart.redis_process as rp
-
-    return cluster_redis() if hasattr(rp, "RedisCluster") else single_redis
+    """The layout's default Redis: a cluster of 3 masters + 3 replicas, as deployed."""
+    return cluster_redis()
 
 
 # -- rendering the nginx files ---------------------------------------------------------

@@ -57,9 +57,10 @@ def setup_streamer(
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         cluster = None
         if redis_url:
+            from livecart.redis_client import connect
             from livecart.streamer.cluster import MediaCluster
 
-            cluster = service.cluster = MediaCluster(service, redis_url)
+            cluster = service.cluster = MediaCluster(service, await connect(redis_url))
             await cluster.start()
         yield
         await service.close()

@@ -34,8 +34,6 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-
 from livecart.keyspace import (
     hls_channel,
     media_channel,
@@ -45,7 +43,7 @@ from livecart.keyspace import (
     whip_session_key,
 )
 from livecart.pubsub import Subscriber
-from livecart.redis_client import REDIS_DOWN, redis_client
+from livecart.redis_client import REDIS_DOWN, AnyRedis, is_cluster
 from livecart.streamer.channel import JOIN_KEYFRAME_GAP, Channel, KeyframeClock
 from livecart.streamer.hls import LIVE_WINDOW
 from livecart.streamer.opus import AudioFragment
@@ -273,11 +271,15 @@ class EdgeRelay:
 class MediaCluster:
     """This process's part of the cluster-wide streamer (one per application)."""
 
-    def __init__(self, service: StreamerService, redis_url: str) -> None:
+    def __init__(self, service: StreamerService, redis: AnyRedis) -> None:
+        """``redis``: this process's own client for the relay (closed by ``close``); on a
+        Redis Cluster every channel is a shard channel (``SPUBLISH`` / ``SSUBSCRIBE`` on
+        the shard of the room's hash tag)."""
         self.service = service
         self.node = secrets.token_hex(6)
         """This process's id (unique per process, even for forked workers)."""
-        self.redis: aioredis.Redis = redis_client(redis_url)
+        self.redis = redis
+        self.sharded = is_cluster(redis)
         self.subscriber = Subscriber(
             self.redis, whip_reply_channel("-", self.node), self._on_message, self._on_reconnect
         )
@@ -326,7 +328,10 @@ class MediaCluster:
                 try:
                     async with self.redis.pipeline(transaction=False) as pipe:
                         for channel, message in batch:
-                            pipe.publish(channel, message)
+                            if self.sharded:
+                                pipe.spublish(channel, message)
+                            else:
+                                pipe.publish(channel, message)
                         await pipe.execute()
                     self.published += len(batch)
                 except REDIS_DOWN as exc:

@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 from aiortc import RTCPeerConnection
 
-from livecart.redis_process import RedisProcess
 from livecart.streamer.app import STREAMER
 from livecart.streamer.fanout import HEADER, KIND_FRAGMENT, KIND_INIT, TRACK_VIDEO
 from livecart.streamer.synthetic import EncodedFrame, PacketTrack, encode_clip, whip_publish
@@ -32,10 +31,10 @@ def clip() -> list[EncodedFrame]:
 
 
 @asynccontextmanager
-async def nodes(redis_server: RedisProcess) -> AsyncIterator[tuple[Node, Node]]:
+async def nodes(redis_url: str) -> AsyncIterator[tuple[Node, Node]]:
     async with (
-        running_node(redis_server.url, "node-a", ice_hosts=("127.0.0.1",)) as a,
-        running_node(redis_server.url, "node-b", ice_hosts=("127.0.0.1",)) as b,
+        running_node(redis_url, "node-a", ice_hosts=("127.0.0.1",)) as a,
+        running_node(redis_url, "node-b", ice_hosts=("127.0.0.1",)) as b,
     ):
         yield a, b
 
@@ -89,9 +88,9 @@ def starts_at_keyframe(viewer: Viewer) -> None:
 
 
 async def test_viewers_on_another_node_get_the_same_bytes_and_the_relay_stops(
-    redis_server: RedisProcess, redis_client: Any, http: aiohttp.ClientSession
+    redis_url: str, http: aiohttp.ClientSession
 ) -> None:
-    async with nodes(redis_server) as (a, b):
+    async with nodes(redis_url) as (a, b):
         token = await create_room(http, a, ROOM)
         pc, _location = await publish(a, token)
         try:
@@ -136,9 +135,9 @@ async def test_viewers_on_another_node_get_the_same_bytes_and_the_relay_stops(
 
 
 async def test_whip_delete_and_replace_from_another_node(
-    redis_server: RedisProcess, redis_client: Any, http: aiohttp.ClientSession
+    redis_url: str, http: aiohttp.ClientSession
 ) -> None:
-    async with nodes(redis_server) as (a, b):
+    async with nodes(redis_url) as (a, b):
         token = await create_room(http, a, ROOM)
         pc_a, location = await publish(a, token)
         pc_b: RTCPeerConnection | None = None
@@ -225,9 +224,9 @@ async def hls_same_on(http: aiohttp.ClientSession, nodes_: list[str], timeout: f
 
 
 async def test_hls_on_another_node_is_byte_identical(
-    redis_server: RedisProcess, redis_client: Any, http: aiohttp.ClientSession
+    redis_url: str, http: aiohttp.ClientSession
 ) -> None:
-    async with nodes(redis_server) as (a, b):
+    async with nodes(redis_url) as (a, b):
         token = await create_room(http, a, ROOM)
         async with http.get(f"{b.url}/hls/{ROOM}/index.m3u8") as resp:
             assert resp.status == 404  # offline everywhere
