@@ -84,25 +84,54 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def _forked_worker(config: Config, sock: socket.socket, announce: bool) -> None:
+def _forked_worker(
+    config: Config, sock: socket.socket, siblings: list[socket.socket], announce: bool
+) -> None:
     os.setpgrp()  # terminal signals go to the supervisor, which tells each worker once
     _die_with_parent()
+    for other in siblings:  # only its own socket stays open here (see _listening_sockets)
+        if other is not sock:
+            other.close()
     _worker(config, sock, announce)
 
 
+def _listening_sockets(host: str, port: int, n: int) -> list[socket.socket]:
+    """``n`` sockets listening on one port with ``SO_REUSEPORT``, one per worker.
+
+    The kernel spreads new connections over them by a hash of each connection's
+    addresses, so every worker gets its share even when the machine is idle (one socket
+    shared by all workers hands most connections to whichever worker wakes first). Each
+    socket is open only in its own worker once the workers started: when a worker dies
+    its socket closes and the kernel hashes over the remaining ones."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            sock.listen(4096)
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
 def _run_workers(config: Config) -> None:
-    """Fork ``config.workers`` processes sharing one listening socket and supervise
-    them: SIGTERM or SIGINT to the supervisor stops every worker gracefully (SIGKILL
-    after 15 s), and the supervisor returns once all have exited."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.host, config.port))
-    sock.listen(4096)
-    sock.set_inheritable(True)
+    """Fork ``config.workers`` processes, each with its own listening socket on the port
+    (``_listening_sockets``), and supervise them: SIGTERM or SIGINT to the supervisor
+    stops every worker gracefully (SIGKILL after 15 s), and the supervisor returns once
+    all have exited."""
+    socks = _listening_sockets(config.host, config.port, config.workers)
     ctx = multiprocessing.get_context("fork")
     procs = [
         ctx.Process(
-            target=_forked_worker, args=(replace(config, worker=i), sock, i == 0), daemon=False
+            target=_forked_worker,
+            args=(replace(config, worker=i), socks[i], socks, i == 0),
+            daemon=False,
         )
         for i in range(config.workers)
     ]
@@ -121,6 +150,8 @@ def _run_workers(config: Config) -> None:
     try:
         for proc in procs:
             proc.start()
+        for sock in socks:  # each is open in its worker alone now
+            sock.close()
         for proc in procs:
             proc.join()
     finally:
@@ -132,7 +163,8 @@ def _run_workers(config: Config) -> None:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-        sock.close()
+        for sock in socks:
+            sock.close()
 
 
 def serve(config: Config) -> int:
