@@ -84,6 +84,7 @@ class Client:
     live: dict[str, Any] = field(default_factory=dict)
     replies: dict[Any, dict[str, Any]] = field(default_factory=dict)
     frames: list[dict[str, Any]] = field(default_factory=list)
+    server_close_code: int | None = None
 
     @property
     def seq(self) -> int:
@@ -102,6 +103,10 @@ class Client:
         elif msg.type == aiohttp.WSMsgType.BINARY:
             frame = msgpack.unpackb(msg.data)
         else:
+            if msg.type == aiohttp.WSMsgType.CLOSE:
+                # the code the server's close frame carried: aiohttp reports 1006 in
+                # ws.close_code when its own reply cannot be written any more
+                self.server_close_code = int(msg.data)
             raise ConnectionError(f"socket {msg.type.name}: {self.ws.close_code}")
         self.frames.append(frame)
         if frame["t"] == "batch":

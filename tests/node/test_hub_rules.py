@@ -75,10 +75,10 @@ async def test_unknown_room_and_wrong_host_token_close_with_codes(
     await create_room(http, node)
     ws = await http.ws_connect(f"{node.url}/ws/nosuchroom")
     msg = await ws.receive(timeout=5)
-    assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4004
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4004
     ws = await http.ws_connect(f"{node.url}/ws/r1", params={"token": "host_wrong"})
     msg = await ws.receive(timeout=5)
-    assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4001
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4001
     async with http.post(f"{node.url}/api/rooms", json={"title": "x", "host": "y"}) as resp:
         assert resp.status == 401
     async with http.post(
