@@ -111,7 +111,13 @@ class Room:
         nbytes = 0
         for session in self.sessions:
             transport = session.transport
+            # Session.unsent, inlined: the kernel's queue is probed about once a
+            # second while a session keeps up, at every tick once it is behind.
             backlog = transport.get_write_buffer_size()
+            if backlog or session.lagging or now >= session.probe_at:
+                backlog += session.probe(now)
+            else:
+                backlog += session.kernel_queued
             if backlog > HARD_LIMIT:
                 dropped.append(session)
                 continue

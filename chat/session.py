@@ -5,16 +5,22 @@ fan-out loop cannot stall on one viewer. ``transport`` is any asyncio write tran
 (``asyncio.WriteTransport`` or uvloop's); the WebSocket handshake and the reading side
 belong to the web adapter.
 
-Write policy (see "Slow consumers" in docs/protocol.md):
+Write policy (see "Slow consumers" in docs/protocol.md). *Unsent output* is what the
+transport still holds plus what the kernel's send queue holds that the peer has not
+acknowledged (``unsent``; the kernel's part is probed at most every ``PROBE_INTERVAL``
+seconds while the session keeps up, at every tick once it is behind):
 - past ``LAG_ON`` bytes of unsent output the session is *lagging*: the room sends it only
   state events and live values until the output falls under ``LAG_OFF``;
 - past ``HARD_LIMIT``, or lagging for more than ``LAG_TIMEOUT`` seconds without
-  catching up, the room closes it with 4008.
+  catching up, the room closes it with 4008: a close frame queued behind the backlog,
+  and ``CLOSE_GRACE`` seconds later the connection is reset (RST) if anything is still
+  unsent, so the kernel does not keep megabytes for a peer that does not read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +28,7 @@ from typing import Any
 from livecart.chat.chat_rules import ChatLimits, TokenBucket
 from livecart.chat.codec import WireFormat, encode_frame
 from livecart.chat.errors import CloseCode
+from livecart.tcp import kernel_unsent, reset, transport_socket
 from livecart.transport import HARD_LIMIT_BYTES, SLOW_CONSUMER_BYTES, Transport
 from livecart.wsframe import close_frame
 
@@ -30,6 +37,8 @@ LAG_OFF = 128 * 1024
 HARD_LIMIT = HARD_LIMIT_BYTES
 LAG_TIMEOUT = 10.0
 CLOSE_GRACE = 5.0
+PROBE_INTERVAL = 1.0
+_PROBE_BUF = bytearray(4)  # one buffer for every probe: the loop is single-threaded
 
 
 @dataclass(eq=False, slots=True)
@@ -48,6 +57,31 @@ class Session:
     lagging_since: float = 0.0
     closed: bool = False
     close_code: int | None = None
+    sock: Any = field(default=None, repr=False)
+    kernel_queued: int = 0
+    probe_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.sock is None:
+            self.sock = transport_socket(self.transport)
+
+    def unsent(self, now: float) -> int:
+        """Bytes written to this session that its peer has not taken yet: the
+        transport's buffer plus the kernel's send queue (re-read when ``now`` is past
+        ``probe_at``, or at once when the transport itself holds data or the session is
+        lagging; between probes the last reading stands). ``Room.flush`` inlines the
+        cheap half of this; keep the two alike."""
+        backlog = self.transport.get_write_buffer_size()
+        if backlog or self.lagging or now >= self.probe_at:
+            return backlog + self.probe(now)
+        return backlog + self.kernel_queued
+
+    def probe(self, now: float) -> int:
+        """Read the kernel's send queue now; the next probe is due in about
+        ``PROBE_INTERVAL`` (jittered, so sessions that joined together spread out)."""
+        self.kernel_queued = kernel_unsent(self.sock, _PROBE_BUF)
+        self.probe_at = now + PROBE_INTERVAL * (0.5 + random.random())
+        return self.kernel_queued
 
     @property
     def is_host(self) -> bool:
@@ -79,7 +113,15 @@ class Session:
             return
         transport = self.transport
         if transport.is_closing():
+            reset(transport)  # whatever is queued goes nowhere: drop it now
             return
         transport.write(close_frame(code, reason))
-        transport.close()
-        asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, self._end)
+
+    def _end(self) -> None:
+        """``CLOSE_GRACE`` after a close frame: FIN if the peer took everything, else RST."""
+        transport = self.transport
+        if transport.get_write_buffer_size() or kernel_unsent(self.sock):
+            reset(transport)
+        elif not transport.is_closing():
+            transport.close()

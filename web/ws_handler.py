@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from livecart.chat.codec import SUBPROTOCOLS, WireFormat, decode
 from livecart.chat.errors import (
@@ -23,6 +23,7 @@ from livecart.chat.errors import (
 )
 from livecart.chat.session import Session
 from livecart.display_names import clean_display_name
+from livecart.tcp import reset
 from livecart.web.auth import is_host
 from livecart.web.keys import ADMIN_TOKEN, HUB
 
@@ -91,4 +92,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         session.close(CloseCode.INTERNAL, "internal error")
     finally:
         hub.leave(session)
+        if ws.close_code == WSCloseCode.ABNORMAL_CLOSURE and not session.closed:
+            # The peer stopped answering (heartbeat) or the read failed: whatever is
+            # still queued for it would keep the socket in FIN_WAIT1; drop it with RST.
+            reset(transport)
     return ws

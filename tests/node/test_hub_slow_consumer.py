@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
 import struct
@@ -111,3 +112,115 @@ async def test_slow_consumer_is_cut_off_and_others_keep_latency(
     assert not any(f.get("skipped") for v in viewers for f in v.frames)
     for v in viewers:
         await v.ws.close()
+
+
+def server_socket(server_port: int, client_port: int) -> tuple[str, int] | None:
+    """The server side of one 127.0.0.1 connection in /proc/net/tcp: (state, tx_queue)."""
+    want_local = f"0100007F:{server_port:04X}"
+    want_remote = f"0100007F:{client_port:04X}"
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want_local and fields[2] == want_remote:
+                tx_queue = int(fields[4].split(":")[0], 16)
+                return TCP_STATES.get(fields[3], fields[3]), tx_queue
+    return None
+
+
+TCP_STATES = {"01": "ESTABLISHED", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT"}
+
+
+async def test_a_reader_behind_in_the_kernel_queue_gets_4008_and_its_socket_is_reset(
+    http: aiohttp.ClientSession, node: Node
+) -> None:
+    """Two viewers with a 4 KiB receive buffer stop reading while the host chats ~100
+    messages/s of 1.1 KB and 50 others watch. The backlog sits in the kernel's send queue
+    (the transport's own buffer stays empty until the kernel's 4 MiB fill), and still:
+    both are cut with 4008 within LAG_TIMEOUT (10 s) of passing 512 KiB unsent; the one
+    that starts reading then reads the 4008 close frame; the one that never reads has its
+    server socket reset within CLOSE_GRACE (5 s), leaving nothing queued in the kernel; the
+    watchers get every message in time."""
+    token = await create_room(http, node)
+    watchers: list[Client] = list(
+        await asyncio.gather(*(connect(http, node, name=f"w{i}") for i in range(50)))
+    )
+    late_reader, late_writer = await raw_ws(node, "/ws/r1?name=late")
+    sleeper, sleeper_writer = await raw_ws(node, "/ws/r1?name=sleeper")
+    ports = {
+        "late": late_writer.get_extra_info("sockname")[1],
+        "sleeper": sleeper_writer.get_extra_info("sockname")[1],
+    }
+    latencies: list[float] = []
+    received = [0] * len(watchers)
+
+    async def watch(i: int, client: Client) -> None:
+        while True:
+            frame = await client.recv(timeout=60)
+            now = time.time() * 1000
+            for event in frame.get("events", []):
+                if event["type"] == "chat":
+                    received[i] += 1
+                    latencies.append(now - event["ts"])
+
+    tasks = [asyncio.create_task(watch(i, c)) for i, c in enumerate(watchers)]
+    text = "🛍" * 280
+    headers = {"Authorization": f"Bearer {token}"}
+    sent = 0
+
+    async def post() -> None:
+        async with http.post(
+            f"{node.url}/api/rooms/r1/commands", json={"cmd": "chat", "text": text}, headers=headers
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+
+    behind: dict[str, float] = {}
+    max_transport_view = 0
+    cut_at: float | None = None
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        await asyncio.gather(*(post() for _ in range(10)))
+        sent += 10
+        await asyncio.sleep(0.1)
+        now = time.monotonic()
+        for name, port in ports.items():
+            seen = server_socket(node.port, port)
+            if seen and seen[1] > 512 * 1024 and name not in behind:
+                behind[name] = now
+            if seen:
+                max_transport_view = max(max_transport_view, seen[1])
+        async with http.get(f"{node.url}/metrics") as resp:
+            if (await resp.json())["slow_closed"] >= 2:
+                cut_at = now
+                break
+    assert cut_at is not None, f"not cut within 45 s; kernel queue peaked at {max_transport_view}"
+    assert set(behind) == {"late", "sleeper"}, "the backlog never showed in the kernel queue"
+    for name, t in behind.items():
+        # LAG_TIMEOUT after falling behind, plus the kernel probe's second and a tick.
+        assert cut_at - t <= 10 + 2.5, f"{name} cut {cut_at - t:.1f} s after falling behind"
+    # The late reader reads now: it takes its backlog and then the 4008 close frame.
+    code = await read_until_close(late_reader, timeout=4.5)
+    late_writer.close()
+    assert code == 4008
+    # The sleeper never reads: within CLOSE_GRACE its server socket is gone, not left
+    # ESTABLISHED or in FIN_WAIT1 with its backlog queued.
+    left = server_socket(node.port, ports["sleeper"])
+    t_gone = time.monotonic() + 6.5
+    while left is not None and time.monotonic() < t_gone:
+        await asyncio.sleep(0.1)
+        left = server_socket(node.port, ports["sleeper"])
+    assert left is None or (left[0] not in ("ESTABLISHED", "FIN_WAIT1") and left[1] == 0), left
+    with contextlib.suppress(ConnectionError):
+        await asyncio.wait_for(sleeper.read(1 << 20), 2)
+    sleeper_writer.close()
+    t_end = time.monotonic() + 10
+    while min(received) < sent and time.monotonic() < t_end:
+        await asyncio.sleep(0.1)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert received == [sent] * len(watchers)
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99)]
+    assert p99 < 1000, f"watchers' p99 {p99:.0f} ms"
+    for c in watchers:
+        await c.ws.close()
