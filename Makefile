@@ -1,50 +1,65 @@
-# The few verbs people type. Every target installs what it needs first.
+# The few verbs people type. Every target installs what it needs first, into a project
+# virtual environment (.venv, made with $(PYTHON); an activated one is used instead), so
+# a stock Debian or Ubuntu python3 ("externally managed", PEP 668) works as well as a
+# developer's own build.
 PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
+VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
+BIN := $(VENV)/bin
+PY := $(BIN)/python
 
 .PHONY: install install-dev run layout test lint bench bench-peers clean
 
-install:
-	$(PIP) install -q -e .
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "livecart needs Python 3.11 or newer; '$(PYTHON)' is: $$($(PYTHON) -V 2>&1)." >&2; \
+	  echo "Run with PYTHON=/path/to/python3.11+ (e.g. make PYTHON=python3.12 run)." >&2; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  echo "'$(PYTHON)' cannot make a virtual environment: its venv module is missing." >&2; \
+	  echo "On Debian or Ubuntu: sudo apt-get install python3-venv   (then run make again)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
 
-install-dev:
-	$(PIP) install -q -e ".[dev]"
+install: $(PY)
+	$(PY) -m pip install -q -e .
+
+install-dev: $(PY)
+	$(PY) -m pip install -q -e ".[dev]"
 
 ## Install and start one node on http://127.0.0.1:8080 (private Redis under ./data).
 run: install
-	livecart serve
+	$(BIN)/livecart serve
 
 ## The multi-node layout on 127.0.0.1: nginx (deploy/nginx.conf) + 3 nodes x 2 workers +
 ## Redis, on free ports; prints the URLs, Ctrl-C stops it. TLS=1: deploy/nginx-tls.conf
 ## with a self-signed certificate. PORT=8080 fixes nginx's port. Needs Debian's nginx.
 layout: install
-	$(PYTHON) -m livecart.loadtest.layout $(if $(TLS),--tls) $(if $(PORT),--port $(PORT))
+	$(PY) -m livecart.loadtest.layout $(if $(TLS),--tls) $(if $(PORT),--port $(PORT))
 
 ## Install everything (Python packages; Debian's chromium, redis-server 7 and nginx) and run the tests.
 test: install-dev
-	$(PYTHON) scripts/ensure_chromium.py
-	$(PYTHON) -m pytest -q
+	$(PY) scripts/ensure_chromium.py
+	$(PY) -m pytest -q
 
 lint: install-dev
-	ruff check .
-	ruff format --check .
-	mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## Benchmarks print figures; they are not tests.
 bench: install
-	livecart bench --viewers 2000 --rate 200 --duration 20
-	livecart bench --viewers 5000 --rate 200 --duration 20
-	livecart bench --scenario reserve --viewers 5000 --rounds 2
-	livecart bench --scenario flash-sale --viewers 5000
-	livecart bench --scenario flash-sale --viewers 5000 --server-workers 2
-	$(PYTHON) -m livecart.streamer.bench_video --viewers 100 --seconds 10
-	$(PYTHON) -m livecart.streamer.bench_video --viewers 500 --seconds 10
-	$(PYTHON) -m livecart.streamer.bench_video --viewers 1000 --seconds 10
-	$(PYTHON) -m livecart.loadtest.layoutbench --nodes 3 --workers 2 --viewers 1500 --rate 100 --video-viewers 300
+	$(BIN)/livecart bench --viewers 2000 --rate 200 --duration 20
+	$(BIN)/livecart bench --viewers 5000 --rate 200 --duration 20
+	$(BIN)/livecart bench --scenario reserve --viewers 5000 --rounds 2
+	$(BIN)/livecart bench --scenario flash-sale --viewers 5000
+	$(BIN)/livecart bench --scenario flash-sale --viewers 5000 --server-workers 2
+	$(PY) -m livecart.streamer.bench_video --viewers 100 --seconds 10
+	$(PY) -m livecart.streamer.bench_video --viewers 500 --seconds 10
+	$(PY) -m livecart.streamer.bench_video --viewers 1000 --seconds 10
+	$(PY) -m livecart.loadtest.layoutbench --nodes 3 --workers 2 --viewers 1500 --rate 100 --video-viewers 300
 
 ## livecart next to python-socketio (a dev dependency) on the same fan-out workload (a few minutes).
 bench-peers: install-dev
-	livecart bench-peers --make
+	$(BIN)/livecart bench-peers --make
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache
