@@ -72,7 +72,9 @@ class Loops:
                     try:
                         self.deliveries += room.flush(now)
                     except Exception:
-                        log.exception("flush of room %s failed", room.room_id)
+                        log.exception(
+                            "flush of room %s failed", room.room_id, extra={"room": room.room_id}
+                        )
             if hearts:
                 self._spawn(self._publish_hearts(hearts))
 
@@ -103,7 +105,9 @@ class Loops:
                 except (*REDIS_DOWN, CommandError):  # REDIS_DOWN: checkout's live values
                     pass  # the store is away: the values stay as they were until it is back
                 except Exception:
-                    log.exception("live values of room %s failed", room.room_id)
+                    log.exception(
+                        "live values of room %s failed", room.room_id, extra={"room": room.room_id}
+                    )
 
     async def refresh_live(self, room: Room, presence: bool = True) -> None:
         """Report this node's viewers and read the room's live values (one round trip,

@@ -118,9 +118,9 @@ class Rooms:
             done.set_exception(exc)
         except (TimeoutError, CommandError, *REDIS_DOWN) as exc:  # REDIS_DOWN: checkout
             done.set_exception(CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable"))
-            log.warning("loading room %s failed: %s", room_id, exc)
+            log.warning("loading room %s failed: %s", room_id, exc, extra={"room": room_id})
         except Exception as exc:  # a bug: tell the joiner, keep the hub up
-            log.exception("loading room %s failed", room_id)
+            log.exception("loading room %s failed", room_id, extra={"room": room_id})
             done.set_exception(exc)
         finally:
             self._buffers.pop(room_id, None)
@@ -219,7 +219,12 @@ class Rooms:
             return
         if event.seq <= room.state.seq:  # rare: the overlap after a load, or a rollback
             if judge_repeat(room.state.history, event.to_wire()) is Verdict.STALE:
-                log.warning("room %s: the store issued seq %d again", room_id, event.seq)
+                log.warning(
+                    "room %s: the store issued seq %d again",
+                    room_id,
+                    event.seq,
+                    extra={"room": room_id},
+                )
                 self._diverged.add(room_id)
                 self._resync_buffers.setdefault(room_id, []).append(event)
                 self.resync(room)
@@ -324,6 +329,7 @@ class Rooms:
             held.seq,
             fresh.epoch,
             fresh.seq,
+            extra={"room": room_id},
         )
         room.state = fresh
         self._servers[room_id] = head.server
@@ -335,7 +341,11 @@ class Rooms:
 
     def _gone(self, room: Room) -> None:
         """The store has no such room any more: close its sessions here and drop it."""
-        log.warning("room %s: no longer in the store, closing its sessions", room.room_id)
+        log.warning(
+            "room %s: no longer in the store, closing its sessions",
+            room.room_id,
+            extra={"room": room.room_id},
+        )
         for session in list(room.sessions):
             session.close(CloseCode.NO_SUCH_ROOM, "room no longer exists")
         room.sessions.clear()

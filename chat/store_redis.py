@@ -470,4 +470,6 @@ class RedisFeed:
                 if message.get("type") == "words":
                     self._listener.on_words(room_id, list(message.get("words", [])))
         except Exception:
-            log.exception("bad message on room %s: %r", room_id, data[:200])
+            log.exception(
+                "bad message on room %s: %r", room_id, data[:200], extra={"room": room_id}
+            )

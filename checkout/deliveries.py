@@ -85,7 +85,9 @@ class Deliveries:
         if self._running.get(room) is task:
             del self._running[room]
         if not task.cancelled() and task.exception() is not None:
-            log.error("delivery of %s stopped", room, exc_info=task.exception())
+            log.error(
+                "delivery of %s stopped", room, exc_info=task.exception(), extra={"room": room}
+            )
 
     async def _run(self, room: str, records: Sequence[dict[str, Any]]) -> DeliveryStatus:
         async def save(status: DeliveryStatus) -> None:

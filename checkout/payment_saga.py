@@ -145,7 +145,13 @@ class PaymentSaga:
                 done = await self._provider.refund(refund["charge_id"], "refund:" + refund["key"])
             await self._store.run("refund_done", room, reservation_id, done.refund_id)
         except (ProviderError, TimeoutError, CheckoutError) as exc:
-            log.warning("refund of %s in %s not done yet: %s", reservation_id, room, exc)
+            log.warning(
+                "refund of %s in %s not done yet: %s",
+                reservation_id,
+                room,
+                exc,
+                extra={"room": room},
+            )
 
     def can_look_up(self) -> bool:
         """Whether the provider can find a charge by its key (``ChargeLookup``)."""

@@ -81,7 +81,13 @@ class Reconciliation:
             try:
                 found = await self._saga.find_charge(charge_key)
             except (ProviderError, TimeoutError) as exc:
-                log.warning("could not look up the charge of %s in %s: %s", rid, room, exc)
+                log.warning(
+                    "could not look up the charge of %s in %s: %s",
+                    rid,
+                    room,
+                    exc,
+                    extra={"room": room},
+                )
                 continue
             if found is not None and found.approved and found.charge_id is not None:
                 with redis_failures():

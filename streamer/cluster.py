@@ -238,7 +238,9 @@ class EdgeRelay:
         try:
             item = decode(data)
         except ValueError:
-            log.warning("room %s: malformed HLS relay message dropped", self.room)
+            log.warning(
+                "room %s: malformed HLS relay message dropped", self.room, extra={"room": self.room}
+            )
             return
         if isinstance(item, RelaySegment):
             self.hls.accept(item)
@@ -250,7 +252,9 @@ class EdgeRelay:
         try:
             item = decode(data)
         except ValueError:
-            log.warning("room %s: malformed relay message dropped", self.room)
+            log.warning(
+                "room %s: malformed relay message dropped", self.room, extra={"room": self.room}
+            )
             return
         self.received += 1
         if self.channel.live or not self.sync.accept(item):
@@ -364,7 +368,12 @@ class MediaCluster:
             await self.subscriber.subscribe(media_control_channel(room))
             old = await self.redis.set(whip_session_key(room), value, px=SESSION_TTL_MS, get=True)
         except (*REDIS_DOWN, TimeoutError) as exc:
-            log.warning("room %s: cannot claim the publisher cluster-wide: %s", room, exc)
+            log.warning(
+                "room %s: cannot claim the publisher cluster-wide: %s",
+                room,
+                exc,
+                extra={"room": room},
+            )
             return
         if isinstance(old, bytes):
             old_node, _, old_session = old.decode().partition(" ")
@@ -404,7 +413,7 @@ class MediaCluster:
             try:
                 await self.subscriber.subscribe(media_channel(room))
             except TimeoutError:
-                log.warning("room %s: media subscription not confirmed", room)
+                log.warning("room %s: media subscription not confirmed", room, extra={"room": room})
         if edge.joins.urgent(time.monotonic()):
             self._want(edge, join=True)
 

@@ -203,6 +203,7 @@ class ShowRecorder:
                 self.room,
                 self.show,
                 pending,
+                extra={"room": self.room},
             )
             return False
         return True
@@ -239,7 +240,12 @@ class ShowRecorder:
                 job, size = self._jobs.get(timeout=OWNER_CHECK_INTERVAL)
             except queue.Empty:
                 if self._loop.is_closed():  # nobody will close us: stop as after a crash
-                    log.error("recording %s/%s abandoned unclosed", self.room, self.show)
+                    log.error(
+                        "recording %s/%s abandoned unclosed",
+                        self.room,
+                        self.show,
+                        extra={"room": self.room},
+                    )
                     return
                 continue
             if job is None:
@@ -249,12 +255,20 @@ class ShowRecorder:
             except Exception:
                 self.errors += 1
                 if self.errors == 1:
-                    log.exception("recording %s/%s failed", self.room, self.show)
+                    log.exception(
+                        "recording %s/%s failed", self.room, self.show, extra={"room": self.room}
+                    )
             finally:
                 with self._pending_lock:
                     self._pending -= size
         if self.errors > 1:
-            log.error("recording %s/%s: %d failures", self.room, self.show, self.errors)
+            log.error(
+                "recording %s/%s: %d failures",
+                self.room,
+                self.show,
+                self.errors,
+                extra={"room": self.room},
+            )
         self._post(self._done)
 
     def _post(self, callback: _Job) -> None:

@@ -207,7 +207,7 @@ class StreamerService:
         try:
             await self.on_live(room, live)
         except Exception:
-            log.exception("on_live(%r, %r) failed", room, live)
+            log.exception("on_live(%r, %r) failed", room, live, extra={"room": room})
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

@@ -28,6 +28,7 @@ from livecart.web.config import Config
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 from livecart.web.live_status import LiveStatus
 from livecart.web.pages import setup_pages
+from livecart.web.request_log import setup_request_log
 from livecart.web.show_api import CHECKOUT, setup_show_api
 from livecart.web.ws_handler import ws_handler
 
@@ -83,4 +84,5 @@ def create_app(config: Config) -> web.Application:
     setup_show_api(app)
     _stream_hooks(app)
     setup_pages(app)
+    setup_request_log(app)
     return app

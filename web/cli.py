@@ -16,8 +16,11 @@ import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from livecart.web import log_format
 from livecart.web.config import Config
+from livecart.web.log_format import FORMATS
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,6 +36,19 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     p.add_argument("--node-name", default=env.node_name, help="this node's name in /healthz")
     p.add_argument("--no-demo", action="store_true", help="do not create the demo room")
+    p.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=env.log_format if env.log_format in FORMATS else "text",
+        help="text, or json: one JSON object a line on stderr (default: text)",
+    )
+    p.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        default=env.access_log,
+        help="no livecart.access line per HTTP request",
+    )
     p.set_defaults(handler=lambda args: serve(_config(args)))
 
 
@@ -48,7 +64,19 @@ def _config(args: argparse.Namespace) -> Config:
     config.workers = max(1, args.workers)
     config.node_name = args.node_name
     config.demo = not args.no_demo
+    config.log_format = args.log_format
+    config.access_log = args.access_log
     return config
+
+
+def _configure_logs(config: Config, worker: int | None) -> None:
+    log_format.configure(
+        config.log_format,
+        node=config.node_name,
+        worker=worker,
+        secrets=(config.admin_token, config.webhook_secret),
+        access_log=config.access_log,
+    )
 
 
 def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
@@ -58,19 +86,29 @@ def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
     from livecart.web import gc_tuning
     from livecart.web.app import create_app
     from livecart.web.demo import announce_on_startup
+    from livecart.web.request_log import AccessLogger
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    _configure_logs(config, config.worker)
     app = create_app(config)
     if announce:
         app.on_startup.append(announce_on_startup)
+    access: dict[str, Any] = {
+        "access_log_class": AccessLogger,
+        "access_log": logging.getLogger(log_format.ACCESS_LOGGER),
+    }
     gc_tuning.tune()
     uvloop.install()
     if sock is not None:
-        web.run_app(app, sock=sock, print=None, handle_signals=True)
+        web.run_app(app, sock=sock, print=None, handle_signals=True, **access)
     else:
         web.run_app(
-            app, host=config.host, port=config.port, print=None, reuse_port=True, backlog=4096
+            app,
+            host=config.host,
+            port=config.port,
+            print=None,
+            reuse_port=True,
+            backlog=4096,
+            **access,
         )
 
 
@@ -168,6 +206,10 @@ def _run_workers(config: Config) -> None:
 
 
 def serve(config: Config) -> int:
+    """Run ``livecart serve``; the process's own lines (before and around its workers)
+    are logged in ``config.log_format`` too, with no worker index when there are
+    several workers."""
+    _configure_logs(config, None if config.workers > 1 else config.worker)
     redis_proc = None
     if not config.redis_url:
         from livecart.redis_process import RedisProcess, RedisStartError
@@ -176,7 +218,7 @@ def serve(config: Config) -> int:
         try:
             redis_proc.start()
         except RedisStartError as exc:
-            print(f"livecart: cannot start the private Redis: {exc}", file=sys.stderr)
+            logging.getLogger("livecart").error("cannot start the private Redis: %s", exc)
             return 1
         config.redis_url = redis_proc.url
         print(f"Private Redis at {redis_proc.url} (data in {redis_proc.data_dir}, AOF always)")

@@ -11,6 +11,8 @@
 | ``LIVECART_PUBLIC_URL``| --public-url   | http://HOST:PORT              |
 | ``LIVECART_NODE_NAME`` | --node-name    | the host name (``/healthz``)  |
 | ``LIVECART_WEBHOOK_URL`` / ``LIVECART_WEBHOOK_SECRET`` | | fulfilment webhook   |
+| ``LIVECART_LOG_FORMAT``| --log-format   | text (or json: one object a line) |
+| ``LIVECART_ACCESS_LOG``| --no-access-log| 1: one line per HTTP request  |
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class Config:
     """What ``/healthz`` calls this node (``--node-name``); one name for all its workers."""
     worker: int = 0
     """This process's index among the node's ``--workers`` (0 for a single process)."""
+    log_format: str = "text"
+    """``text`` or ``json`` (``--log-format``): see ``web.log_format``."""
+    access_log: bool = True
+    """One ``livecart.access`` line per HTTP request (``--no-access-log`` turns it off)."""
 
     @classmethod
     def from_env(cls) -> Config:
@@ -57,6 +63,8 @@ class Config:
             webhook_url=env.get("LIVECART_WEBHOOK_URL") or None,
             webhook_secret=env.get("LIVECART_WEBHOOK_SECRET") or None,
             node_name=env.get("LIVECART_NODE_NAME") or socket.gethostname(),
+            log_format=env.get("LIVECART_LOG_FORMAT") or "text",
+            access_log=env.get("LIVECART_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
         )
 
     @property

@@ -54,7 +54,13 @@ class LiveStatus:
             if room.state.status != status:
                 await hub.execute(room, Actor.host(room_id, room.state.host), SetStatus(status))
         except CommandError as exc:
-            log.warning("room %s: could not set status %s: %s", room_id, status, exc)
+            log.warning(
+                "room %s: could not set status %s: %s",
+                room_id,
+                status,
+                exc,
+                extra={"room": room_id},
+            )
 
     async def close(self) -> None:
         tasks: list[asyncio.Task[Any]] = list(self._pending.values())

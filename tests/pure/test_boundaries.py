@@ -31,6 +31,7 @@ PURE = {
         "errors", "fanout", "fmp4", "h264", "hls", "opus", "packager", "registry",
         "relay", "sdp_check", "segmenter",
     ),
+    "web": ("log_format", "redaction"),
     "": ("display_names", "keyspace", "transport", "wsframe"),
 }  # fmt: skip
 PARTS = ("chat", "checkout", "streamer", "web", "loadtest")
