@@ -19,10 +19,12 @@ when connected with the room's host token. The layers:
 - ``livecart.client.protocol``: position, frame reading, backoff; pure;
 - ``livecart.client.state``: the room as of the last frame; pure;
 - ``livecart.client.commands``: every command as a method;
-- ``livecart.client.connection``: the socket, the pump and the reconnects.
+- ``livecart.client.connection``: the socket, the pump and the reconnects (loaded on
+  first use of ``connect``: the modules above import no I/O library).
 """
 
-from livecart.client.connection import RoomConnection, connect
+from typing import TYPE_CHECKING, Any
+
 from livecart.client.errors import (
     ClientError,
     CloseCode,
@@ -56,6 +58,20 @@ from livecart.client.events import (
 )
 from livecart.client.protocol import Backoff, ClientProtocol
 from livecart.client.state import RoomView
+
+if TYPE_CHECKING:
+    from livecart.client.connection import RoomConnection, connect
+
+
+def __getattr__(name: str) -> Any:
+    # The socket side loads on first use, so the pure modules of this package import
+    # no asyncio or websockets (tests/pure/test_boundaries.py).
+    if name in ("RoomConnection", "connect"):
+        from livecart.client import connection
+
+        return getattr(connection, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Backoff",
