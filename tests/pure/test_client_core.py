@@ -3,6 +3,7 @@ room view; replies and errors; the reconnect schedule."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +163,10 @@ def test_room_urls() -> None:
     assert room_url("https://h/shop", "r/1", {}) == "wss://h/shop/ws/r%2F1"
     with pytest.raises(ValueError):
         room_url("ftp://h", "demo", {})
+
+
+def test_the_readme_shows_the_example_bot_as_it_is() -> None:
+    root = Path(__file__).resolve().parents[2]
+    code = (root / "examples" / "price_bot.py").read_text().split('"""\n\n', 1)[1]
+    section = (root / "README.md").read_text().split("## Python client\n", 1)[1]
+    assert "```python\n" + code.rstrip() + "\n```" in section.split("\n## ", 1)[0]
