@@ -32,3 +32,11 @@ def is_chat(text: str) -> Callable[[client.Event], bool]:
 
 def chat_texts(events: list[client.Event]) -> list[str]:
     return [e.text for e in events if isinstance(e, client.ChatMessage)]
+
+
+async def until_state(
+    room: RoomConnection, predicate: Callable[[], bool], timeout: float = 5.0
+) -> None:
+    """Read events until ``predicate()`` holds (checked first, then after each event)."""
+    if not predicate():
+        await until(room, lambda _: predicate(), timeout)
