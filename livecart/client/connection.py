@@ -218,6 +218,16 @@ class RoomConnection(Commands):
         return ws
 
     async def _run(self, ws: ClientConnection) -> None:
+        try:
+            await self._pump(ws)
+        except Exception:  # a bug of ours: end visibly rather than hang the readers
+            log.exception("room %s: the client failed", self.room_id)
+            self._end(Closed(1011, "client failure"), Closed(1011, "client failure"))
+            with contextlib.suppress(Exception):
+                if self._ws is not None:
+                    await self._ws.close()
+
+    async def _pump(self, ws: ClientConnection) -> None:
         while True:
             with contextlib.suppress(ConnectionClosed):
                 async for message in ws:
