@@ -75,6 +75,7 @@ def test_wheel_installs_only_livecart(tmp_path: Path) -> None:
     assert top == {"livecart", next(t for t in top if t.endswith(".dist-info"))}
     for expected in (
         "livecart/chat/hub.py",
+        "livecart/client/connection.py",
         "livecart/checkout/lua/reserve.lua",
         "livecart/web/static/live.html",
         "livecart/streamer/static/player.js",

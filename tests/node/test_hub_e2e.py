@@ -3,10 +3,14 @@ a Redis Cluster (``two_nodes`` runs each test on both)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import aiohttp
 
+from livecart import client
 from livecart.redis_client import AnyRedis
 from tests.hubclient import Node, connect, create_room, running_node
+from tests.roomclient import is_chat, until, until_state
 
 
 async def host_chat(http: aiohttp.ClientSession, node: Node, token: str, text: str) -> int:
@@ -25,27 +29,25 @@ async def test_chat_pin_and_viewer_count_cross_nodes(
 ) -> None:
     a, b = two_nodes
     token = await create_room(http, a)
-    host = await connect(http, a, name="Mia", token=token)
-    assert host.first["t"] == "snapshot" and host.first["you"]["role"] == "host"
-    added = await host.command("add_product", name="Scarf", price=12900, currency="CNY", stock=5)
-    pid = added["data"]["product"]["id"]
-    on_a = await connect(http, a, name="Ann")
-    on_b = [await connect(http, b, name=f"Bo{i}") for i in range(2)]
-    assert on_b[0].first["lineup"] == [pid]
-    reply = await on_a.command("chat", text="  hello from A  ")
-    assert reply["ok"], reply
-    for viewer in on_b:
-        await viewer.wait_for(lambda c: "hello from A" in c.chat_texts())
-        chat = next(e for e in viewer.events if e["type"] == "chat")
-        assert chat["user"]["name"] == "Ann" and chat["id"] == chat["seq"]
-    assert (await host.command("pin", product_id=pid))["ok"]
-    await on_b[1].wait_for(lambda c: any(e["type"] == "pin" for e in c.events))
-    assert [e["product_id"] for e in on_b[1].events if e["type"] == "pin"] == [pid]
-    # 1 viewer (+ the host, not counted) on A, 2 viewers on B: every node reports 3.
-    for client in (on_a, on_b[0]):
-        await client.wait_for(lambda c: c.live.get("viewers") == 3, timeout=5)
-    for client in [host, on_a, *on_b]:
-        await client.ws.close()
+    async with contextlib.AsyncExitStack() as stack:
+        join = stack.enter_async_context
+        host = await join(client.connect(a.url, "r1", name="Mia", token=token))
+        assert host.you.is_host and host.snapshot.recovered is False
+        pid = (await host.add_product("Scarf", 12900, "CNY", stock=5))["id"]
+        on_a = await join(client.connect(a.url, "r1", name="Ann"))
+        on_b = [await join(client.connect(b.url, "r1", name=f"Bo{i}")) for i in range(2)]
+        assert on_b[0].snapshot.lineup == (pid,)
+        await on_a.chat("  hello from A  ")
+        for viewer in on_b:
+            chat = await until(viewer, is_chat("hello from A"))
+            assert isinstance(chat, client.ChatMessage) and chat.user.name == "Ann"
+        await host.pin(pid)
+        pinned = await until(on_b[1], lambda e: isinstance(e, client.Pinned))
+        assert isinstance(pinned, client.Pinned) and pinned.product_id == pid
+        assert on_b[1].state.pinned == pid
+        # 1 viewer (+ the host, not counted) on A, 2 viewers on B: every node reports 3.
+        for room in (on_a, on_b[0]):
+            await until_state(room, lambda r=room: r.state.live.get("viewers") == 3)
 
 
 async def test_resume_replays_exactly_the_missed_events(

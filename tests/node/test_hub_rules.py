@@ -5,10 +5,15 @@ pure tests of ``test_chat_decisions.py``."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import Any
 
 import aiohttp
+import pytest
 
+from livecart import client
 from tests.hubclient import Client, Node, connect, create_room
+from tests.roomclient import is_chat, until
 
 
 async def _room(http: aiohttp.ClientSession, node: Node) -> tuple[Client, Client, str]:
@@ -16,6 +21,13 @@ async def _room(http: aiohttp.ClientSession, node: Node) -> tuple[Client, Client
     host = await connect(http, node, name="Mia", token=token)
     viewer = await connect(http, node, name="Ann")
     return host, viewer, token
+
+
+async def refused(call: Awaitable[Any]) -> client.CommandError:
+    """The ``CommandError`` that awaiting ``call`` raises."""
+    with pytest.raises(client.CommandError) as error:
+        await call
+    return error.value
 
 
 def _code(reply: dict[str, object]) -> object:
@@ -92,47 +104,47 @@ async def test_unknown_room_and_wrong_host_token_close_with_codes(
 async def test_rate_limit_slow_mode_mute_ban_words_delete(
     http: aiohttp.ClientSession, node: Node
 ) -> None:
-    host, viewer, _ = await _room(http, node)
-    # Token bucket: a burst of 3, then rate_limited with a retry hint.
-    for i in range(3):
-        assert (await viewer.command("chat", text=f"m{i}"))["ok"]
-    limited = await viewer.command("chat", text="m3")
-    assert _code(limited) == "rate_limited" and limited["error"]["retry_after"] > 0
-    # Banned words: refused as a whole word, case-insensitively.
-    assert (await host.command("banned_words", words=["Fake", "scam"]))["ok"]
-    await asyncio.sleep(1.1)
-    assert _code(await viewer.command("chat", text="this is a SCAM!")) == "blocked_word"
-    assert (await viewer.command("chat", text="scampi is fine"))["ok"]
-    # Slow mode.
-    assert (await host.command("slow_mode", seconds=30))["ok"]
-    await asyncio.sleep(1.1)
-    slow = await viewer.command("chat", text="again")
-    assert _code(slow) == "slow_mode" and slow["error"]["retry_after"] > 25
-    assert (await host.command("chat", text="host is exempt"))["ok"]
-    assert (await host.command("slow_mode", seconds=0))["ok"]
-    # Delete a message: everyone gets chat_deleted, late joiners do not see it.
-    await host.wait_for(lambda c: "m0" in c.chat_texts())
-    m0 = next(e for e in host.events if e.get("text") == "m0")
-    assert (await host.command("delete", message_id=m0["id"]))["ok"]
-    await viewer.wait_for(lambda c: any(e["type"] == "chat_deleted" for e in c.events))
-    late = await connect(http, node, name="Late")
-    assert "m0" not in [m["text"] for m in late.first["chat"]]
-    assert "m1" in [m["text"] for m in late.first["chat"]]
-    # Mute, then ban (which closes the viewer's socket with 4003 and refuses rejoin).
-    vid = viewer.first["you"]["vid"]
-    assert (await host.command("mute", vid=vid))["ok"]
-    await viewer.wait_for(lambda c: any(e["type"] == "moderation" for e in c.events))
-    assert _code(await viewer.command("chat", text="hello?")) == "muted"
-    assert (await host.command("ban", vid=vid))["ok"]
-    with_ban = await viewer.ws.receive(timeout=5)
-    while with_ban.type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-        with_ban = await viewer.ws.receive(timeout=5)
-    assert viewer.ws.close_code == 4003
-    again = await http.ws_connect(f"{node.url}/ws/r1", params={"vid": viewer.first["you"]["token"]})
-    await again.receive(timeout=5)
-    assert again.close_code == 4003
-    for c in (host, late):
-        await c.ws.close()
+    token = await create_room(http, node)
+    async with (
+        client.connect(node.url, "r1", name="Mia", token=token) as host,
+        client.connect(node.url, "r1", name="Ann") as viewer,
+    ):
+        # Token bucket: a burst of 3, then rate_limited with a retry hint.
+        for i in range(3):
+            await viewer.chat(f"m{i}")
+        limited = await refused(viewer.chat("m3"))
+        assert limited.code == "rate_limited" and (limited.retry_after or 0) > 0
+        # Banned words: refused as a whole word, case-insensitively.
+        await host.banned_words(["Fake", "scam"])
+        await asyncio.sleep(1.1)
+        assert (await refused(viewer.chat("this is a SCAM!"))).code == "blocked_word"
+        await viewer.chat("scampi is fine")
+        # Slow mode.
+        await host.slow_mode(30)
+        await asyncio.sleep(1.1)
+        slow = await refused(viewer.chat("again"))
+        assert slow.code == "slow_mode" and (slow.retry_after or 0) > 25
+        await host.chat("host is exempt")
+        await host.slow_mode(0)
+        # Delete a message: everyone gets chat_deleted, late joiners do not see it.
+        m0 = await until(host, is_chat("m0"))
+        await host.delete(m0.seq)  # type: ignore[union-attr]
+        await until(viewer, lambda e: isinstance(e, client.ChatDeleted))
+        async with client.connect(node.url, "r1", name="Late") as late:
+            texts = [m.text for m in late.snapshot.chat if isinstance(m, client.ChatMessage)]
+            assert "m0" not in texts and "m1" in texts
+        # Mute, then ban (which closes the viewer's socket with 4003 and refuses rejoin).
+        vid = viewer.you.vid
+        await host.mute(vid)
+        await until(viewer, lambda e: isinstance(e, client.Moderated))
+        assert (await refused(viewer.chat("hello?"))).code == "muted"
+        await host.ban(vid)
+        with pytest.raises(client.Closed) as banned:
+            await until(viewer, lambda e: False)
+        assert banned.value.code == 4003
+        with pytest.raises(client.Closed) as again:
+            await client.connect(node.url, "r1", viewer_token=viewer.you.token)
+        assert again.value.code == 4003
 
 
 async def test_hearts_are_aggregated_and_explain_queue_ranks(

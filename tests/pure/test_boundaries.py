@@ -4,8 +4,9 @@
   interpreter and must leave asyncio, aiohttp, redis, aiortc and av unloaded.
 - Imports go one way: chat, checkout and streamer never import web or loadtest; chat and
   streamer import no other part; checkout reaches chat only through its hub adapter; web
-  and loadtest never import each other; the shared root modules import no part
-  (``livecart.cli`` alone composes the command line).
+  and loadtest never import each other; the client (``livecart.client``) reaches only
+  chat's pure codec and events, and no part imports it; the shared root modules import
+  no part (``livecart.cli`` alone composes the command line).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-IO_LIBRARIES = ("asyncio", "aiohttp", "redis", "aiortc", "av")
+IO_LIBRARIES = ("asyncio", "aiohttp", "redis", "aiortc", "av", "websockets")
 PURE = {
     "chat": (
         "actor", "chat_rules", "checkout_port", "codec", "commands", "decisions",
@@ -32,9 +33,10 @@ PURE = {
         "relay", "sdp_check", "segmenter",
     ),
     "web": ("log_format", "redaction"),
+    "client": ("commands", "errors", "events", "protocol", "state"),
     "": ("display_names", "keyspace", "transport", "wsframe"),
 }  # fmt: skip
-PARTS = ("chat", "checkout", "streamer", "web", "loadtest")
+PARTS = ("chat", "checkout", "streamer", "web", "loadtest", "client")
 # part -> the parts it may import (besides itself and the shared root modules)
 ALLOWED = {
     "chat": set(),
@@ -42,6 +44,7 @@ ALLOWED = {
     "streamer": set(),
     "web": {"chat", "checkout", "streamer"},
     "loadtest": {"checkout", "streamer"},
+    "client": {"chat"},  # the wire codec and the event classes, both pure
     "": set(),
 }
 COMPOSERS = {"livecart/cli.py", "livecart/__main__.py"}
@@ -100,6 +103,8 @@ def imported_parts(path: Path) -> set[str]:
 
 def sources(part: str) -> list[Path]:
     folder = ROOT / (part or "livecart")
+    if part and not folder.is_dir():
+        folder = ROOT / "livecart" / part  # a subpackage kept in livecart/ (client)
     found = folder.rglob("*.py") if part else folder.glob("*.py")
     return sorted(p for p in found if "static" not in p.parts)
 

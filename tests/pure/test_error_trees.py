@@ -10,6 +10,7 @@ import pytest
 
 from livecart.chat import errors as chat_errors
 from livecart.checkout import errors as checkout_errors
+from livecart.client import errors as client_errors
 from livecart.streamer import errors as streamer_errors
 
 _BRANCH = re.compile(r"^    (?P<indent>[ │]*)[├└]── (?P<name>[A-Za-z_][A-Za-z0-9_]*)\b")
@@ -43,7 +44,7 @@ def defined_errors(module: ModuleType) -> dict[str, type]:
     }
 
 
-@pytest.mark.parametrize("module", [chat_errors, checkout_errors, streamer_errors])
+@pytest.mark.parametrize("module", [chat_errors, checkout_errors, streamer_errors, client_errors])
 def test_the_drawn_tree_is_the_code_tree(module: ModuleType) -> None:
     defined = defined_errors(module)
     drawn = drawn_parents(module)
