@@ -18,9 +18,17 @@ from typing import Any, ClassVar
 from livecart.chat.errors import CommandError, ErrorCode
 
 MAX_ID_LEN = 64
-_PRODUCT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+# Limits shared with the HTTP API's declared bodies (web/schemas.py): one source.
+PRODUCT_ID = r"^[A-Za-z0-9_-]{1,40}$"
+CURRENCY = r"^[A-Z]{3}$"
+PRODUCT_NAME_LEN = 80
+IMAGE_URL_LEN = 500
+MAX_PRICE = 10**12
+MAX_STOCK = 10**7
+MAX_LINEUP = 500
+_PRODUCT_ID = re.compile(PRODUCT_ID)
 _VID = re.compile(r"^v[A-Za-z0-9_-]{6,40}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(CURRENCY)
 ROOM_STATUSES = ("scheduled", "live", "ended")
 # A BCP 47 language tag, simplified: "en", "zh-CN", "zh-Hans-CN" (at most 20 characters).
 LANG_TAG = re.compile(r"^(?=.{2,20}$)[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
@@ -53,20 +61,20 @@ def _int(obj: dict[str, Any], field: str, lo: int, hi: int, default: int | None 
 
 def _product_id(obj: dict[str, Any], field: str = "product_id") -> str:
     value = obj.get(field)
-    if not isinstance(value, str) or not _PRODUCT_ID.match(value):
+    if not isinstance(value, str) or not _PRODUCT_ID.fullmatch(value):
         raise _bad(field, "must be a product id")
     return value
 
 
 def _vid(obj: dict[str, Any]) -> str:
     value = obj.get("vid")
-    if not isinstance(value, str) or not _VID.match(value):
+    if not isinstance(value, str) or not _VID.fullmatch(value):
         raise _bad("vid", "must be a viewer id")
     return value
 
 
 def _image_url(obj: dict[str, Any]) -> str:
-    url = text_field(obj, "image_url", 0, 500)
+    url = text_field(obj, "image_url", 0, IMAGE_URL_LEN)
     if url and not (url.startswith(("https://", "http://")) or url.startswith("/")):
         raise _bad("image_url", "must be an http(s) URL or a path on this server")
     return url
@@ -200,17 +208,21 @@ class CheckoutCommand(Command):
 
 CHECKOUT_COMMANDS = ("buy", "pay", "open_sale", "close_sale")
 MODERATION = ("mute", "unmute", "ban", "unban")
+_PLAIN = (Chat, Heart, Explain, Ping, AddProduct, UpdateProduct, Reorder, Pin, Dismiss,
+          Delete, SlowMode, BannedWords, SetLang, SetStatus)  # fmt: skip
+# every ``cmd`` that ``parse_command`` knows
+COMMANDS = (*(cls.NAME for cls in _PLAIN), *MODERATION, *CHECKOUT_COMMANDS)
 PRODUCT_FIELDS = ("name", "price", "currency", "image_url")
 
 
 def _product_fields(obj: dict[str, Any], field: str) -> Any:
     if field == "name":
-        return text_field(obj, "name", 1, 80)
+        return text_field(obj, "name", 1, PRODUCT_NAME_LEN)
     if field == "price":
-        return _int(obj, "price", 0, 10**12)
+        return _int(obj, "price", 0, MAX_PRICE)
     if field == "currency":
         value = obj.get("currency")
-        if not isinstance(value, str) or not _CURRENCY.match(value):
+        if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
             raise _bad("currency", "must be a 3-letter ISO 4217 code")
         return value
     return _image_url(obj)
@@ -234,11 +246,11 @@ def parse_command(obj: dict[str, Any]) -> Command:
         return Ping()
     if name == "add_product":
         return AddProduct(
-            name=text_field(obj, "name", 1, 80),
-            price=_int(obj, "price", 0, 10**12),
+            name=text_field(obj, "name", 1, PRODUCT_NAME_LEN),
+            price=_int(obj, "price", 0, MAX_PRICE),
             currency=_product_fields(obj, "currency"),
             image_url=_image_url(obj) if "image_url" in obj else "",
-            stock=_int(obj, "stock", 0, 10**7),
+            stock=_int(obj, "stock", 0, MAX_STOCK),
         )
     if name == "update_product":
         changes = tuple((f, _product_fields(obj, f)) for f in PRODUCT_FIELDS if f in obj)
@@ -247,7 +259,7 @@ def parse_command(obj: dict[str, Any]) -> Command:
         return UpdateProduct(_product_id(obj), changes)
     if name == "reorder":
         lineup = obj.get("lineup")
-        if not isinstance(lineup, list) or len(lineup) > 500:
+        if not isinstance(lineup, list) or len(lineup) > MAX_LINEUP:
             raise _bad("lineup", "must be a list of product ids")
         ids = tuple(_product_id({"p": p}, "p") for p in lineup)
         if len(set(ids)) != len(ids):

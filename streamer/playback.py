@@ -30,10 +30,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiohttp import WSMsgType, web
 
+from livecart.http_contract import TEXT, Operation, PathParam, Reply
 from livecart.streamer.recording import (
     INDEX_FILE,
+    NAME_PATTERN,
     read_index,
     render_playlist,
     show_dir,
@@ -53,6 +56,35 @@ _MEDIA_FILE = re.compile(
     r"^(init-\d{1,6}\.mp4|(seg|aseg|aac)-\d{6}\.m4s|audio-init\.mp4|aac-init\.mp4)$"
 )
 _PLAYLISTS = {"index.m3u8": "index", "video.m3u8": "video", "audio.m3u8": "audio"}
+
+
+class Show(msgspec.Struct):
+    """One recorded (or live) show in ``GET /recordings/{room}``."""
+
+    show: str
+    started_at: float | None
+    ended_at: float | None
+    codec: str | None
+    segments: int
+    duration: float
+    playlist: str
+
+
+class Recordings(msgspec.Struct):
+    room: str
+    shows: list[Show]
+
+
+RECORDINGS = Operation(
+    "recordings", "GET", "/recordings/{room}", "A room's shows, newest first", "playback",
+    (Reply(200, "the shows and their playlists", Recordings),
+     Reply(404, "not a valid room name", None, TEXT)),
+    params={"room": PathParam("the room id", NAME_PATTERN)},
+)  # fmt: skip
+OPERATIONS = (RECORDINGS,)
+# Not in the OpenAPI document: HLS (RFC 8216 playlists and segments, docs/streaming.md)
+# and the video WebSocket (framing in streamer.fanout).
+UNDOCUMENTED = ("/hls/", "/ws/video/")
 
 
 def list_shows(root: Path, room: str) -> list[dict[str, object]]:
@@ -228,5 +260,5 @@ class PlaybackHandlers:
         app.router.add_get(f"/hls/{{room}}/{playlist}", self.live_playlist)
         app.router.add_get(f"/hls/{{room}}/{{show}}/{playlist}", self.show_playlist)
         app.router.add_get("/hls/{room}/{show}/{name}", self.media_file)
-        app.router.add_get("/recordings/{room}", self.recordings)
+        app.router.add_route(RECORDINGS.method, RECORDINGS.path, self.recordings)
         app.on_shutdown.append(self.close_sockets)

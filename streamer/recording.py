@@ -57,12 +57,13 @@ from livecart.streamer.hls import (
 from livecart.streamer.packager import InitSegment
 from livecart.streamer.segmenter import Segment
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_NAME = re.compile(NAME_PATTERN)
 
 
 def valid_name(name: str) -> bool:
     """True for a room or show id that is safe as one path component."""
-    return bool(_NAME.match(name))
+    return bool(_NAME.fullmatch(name))
 
 
 def show_dir(data_dir: Path, room: str, show: str) -> Path:

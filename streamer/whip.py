@@ -22,8 +22,9 @@ import time
 
 from aiohttp import web
 
+from livecart.http_contract import TEXT, Operation, PathParam, Reply
 from livecart.streamer.errors import OfferRejected
-from livecart.streamer.recording import valid_name
+from livecart.streamer.recording import NAME_PATTERN, valid_name
 from livecart.streamer.sdp_check import MAX_OFFER_BYTES
 from livecart.streamer.service import MAX_NEGOTIATIONS, StreamerService
 
@@ -36,6 +37,45 @@ _CORS = {
     "Access-Control-Allow-Headers": "Authorization, Content-Type",
     "Access-Control-Expose-Headers": "Location",
 }
+
+_ROOM = {"room": PathParam("the room id", NAME_PATTERN)}
+_SESSION = {**_ROOM, "session": PathParam("the session, from the POST's Location")}
+_TOO_MANY = Reply(429, "too many publish attempts", None, TEXT, ("Retry-After",))
+PUBLISH = Operation(
+    "whipPublish", "POST", "/whip/{room}", "Publish: an SDP offer in, the answer out", "whip",
+    (Reply(201, "the SDP answer; Location is the session", None, SDP, ("Location",)),
+     Reply(400, "a malformed offer, or one without H.264 video", None, TEXT),
+     Reply(401, "a missing or refused token", None, TEXT, ("WWW-Authenticate",)),
+     Reply(404, "not a valid room name", None, TEXT),
+     Reply(413, "the offer is too large", None, TEXT),
+     Reply(415, "the body is not application/sdp", None, TEXT),
+     _TOO_MANY,
+     Reply(503, "shutting down, or the publish was aborted", None, TEXT)),
+    params=_ROOM, body_media=SDP, body_text="an SDP offer (RFC 9725)",
+    security=("host", "admin"),
+)  # fmt: skip
+_PREFLIGHT = (Reply(204, "CORS preflight; Accept-Post names application/sdp", None,
+                    headers=("Accept-Post",)),)  # fmt: skip
+PREFLIGHT = Operation(
+    "whipOptions", "OPTIONS", "/whip/{room}", "CORS preflight", "whip", _PREFLIGHT,
+    params=_ROOM,
+)  # fmt: skip
+END = Operation(
+    "whipEnd", "DELETE", "/whip/{room}/{session}", "End a publish session", "whip",
+    (Reply(200, "ended", None, TEXT), Reply(404, "no such session", None, TEXT)),
+    params=_SESSION,
+    description="The session URL is the capability (RFC 9725): no token is needed.",
+)  # fmt: skip
+SESSION_PREFLIGHT = Operation(
+    "whipSessionOptions", "OPTIONS", "/whip/{room}/{session}", "CORS preflight", "whip",
+    _PREFLIGHT, params=_SESSION,
+)  # fmt: skip
+TRICKLE = Operation(
+    "whipPatch", "PATCH", "/whip/{room}/{session}", "Trickle ICE: not supported", "whip",
+    (Reply(405, "send a complete offer instead", None, headers=("Allow",)),),
+    params=_SESSION,
+)  # fmt: skip
+OPERATIONS = (PUBLISH, PREFLIGHT, END, SESSION_PREFLIGHT, TRICKLE)
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -130,8 +170,7 @@ class WhipHandlers:
 
     def add_routes(self, app: web.Application) -> None:
         """Register the WHIP routes on ``app``."""
-        app.router.add_post("/whip/{room}", self.post)
-        app.router.add_route("OPTIONS", "/whip/{room}", self.options)
-        app.router.add_delete("/whip/{room}/{session}", self.delete)
-        app.router.add_route("OPTIONS", "/whip/{room}/{session}", self.options)
-        app.router.add_route("PATCH", "/whip/{room}/{session}", self.patch)
+        routes = ((PUBLISH, self.post), (PREFLIGHT, self.options), (END, self.delete),
+                  (SESSION_PREFLIGHT, self.options), (TRICKLE, self.patch))  # fmt: skip
+        for op, handler in routes:
+            app.router.add_route(op.method, op.path, handler)

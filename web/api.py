@@ -12,17 +12,20 @@ import secrets
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from livecart.chat import commands as c
 from livecart.chat import identity
 from livecart.chat.actor import Actor
-from livecart.chat.errors import CommandError, ErrorCode, RoomNotFound
+from livecart.chat.errors import CommandError, RoomNotFound
 from livecart.checkout.errors import CheckoutError
+from livecart.http_contract import BodyRefused, Operation, PathParam, Reply, decode_json, fields
 from livecart.redis_client import REDIS_DOWN
+from livecart.web import schemas as s
 from livecart.web.auth import bearer, is_admin, is_host
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 
-ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+ROOM_ID = re.compile(s.ROOM_ID)
 STATUS = {
     "bad_frame": 400,
     "bad_command": 400,
@@ -39,6 +42,96 @@ STATUS = {
     "unauthorized": 401,
 }
 
+# The refusals, as the OpenAPI document lists them (docs/protocol.md, docs/checkout.md).
+REFUSALS = {
+    400: Reply(400, "bad_frame (not a JSON object), bad_command, bad_args (the message "
+                    "names the field), text_*, blocked_word", s.Error),
+    401: Reply(401, "unauthorized: the token is missing or wrong", s.Error),
+    403: Reply(403, "forbidden", s.Error),
+    404: Reply(404, "not_found: no such room (or product, sale, reservation)", s.Error),
+    409: Reply(409, "exists, or a refusal of docs/checkout.md (sold_out, ...), "
+                    "slow_mode, muted, banned", s.Error),
+    413: Reply(413, "the body is over 256 KiB", None, media="text/plain"),
+    429: Reply(429, "rate_limited", s.Error),
+    503: Reply(503, "unavailable: the datastore is unreachable; retry", s.Error,
+               headers=("Retry-After",)),
+}  # fmt: skip
+ROOM = {"room": PathParam("the room id", s.ROOM_ID)}
+PRODUCT = {**ROOM, "product": PathParam("a product id of the room", c.PRODUCT_ID)}
+
+
+def refusals(*statuses: int) -> tuple[Reply, ...]:
+    """The documented refusals with these statuses (always with 503)."""
+    return tuple(REFUSALS[status] for status in (*statuses, 503))
+
+
+def host_operation(
+    operation_id: str, method: str, path: str, summary: str, done: Reply, **extra: Any
+) -> Operation:
+    """An operation for the room's host (or the admin) under ``/api/rooms/{room}``."""
+    params = PRODUCT if "{product}" in path else ROOM
+    replies = (done, *refusals(400, 401, 403, 404, 409, 413, 429))
+    if extra.get("body") is None and method in ("GET", "DELETE"):
+        replies = (done, *refusals(401, 404))
+    return Operation(operation_id, method, "/api/rooms/{room}" + path, summary, "host",
+                     replies, params=params, security=("host", "admin"), **extra)  # fmt: skip
+
+
+COMMAND_DONE = Reply(200, "done: the command's reply data (docs/protocol.md)", s.CommandDone)
+CREATE_ROOM = Operation(
+    "createRoom", "POST", "/api/rooms", "Create a room", "rooms",
+    (Reply(201, "created; the host token is shown only here", s.CreatedRoom),
+     *refusals(400, 401, 409, 413)),
+    body=s.NewRoom, security=("admin",),
+)  # fmt: skip
+LIST_ROOMS = Operation(
+    "listRooms", "GET", "/api/rooms", "The show list: live first, then by viewers", "rooms",
+    (Reply(200, "the rooms", s.Rooms), *refusals()),
+)  # fmt: skip
+GET_ROOM = Operation(
+    "getRoom", "GET", "/api/rooms/{room}", "A room's public state", "rooms",
+    (Reply(200, "the room's snapshot", s.RoomState), *refusals(404)), params=ROOM,
+)  # fmt: skip
+RUN_COMMAND = host_operation(
+    "runCommand",
+    "POST",
+    "/commands",
+    "Run any command of docs/protocol.md",
+    COMMAND_DONE,
+    body=s.AnyCommand,
+    description="The same commands as over the WebSocket, as the host: "
+    '`{"cmd": ..., ...}` with the command\'s own fields.',
+)
+ADD_PRODUCT = host_operation(
+    "addProduct",
+    "POST",
+    "/products",
+    "Add a product to the lineup",
+    Reply(201, "added", s.CommandDone),
+    body=s.NewProduct,
+)
+UPDATE_PRODUCT = host_operation(
+    "updateProduct",
+    "PATCH",
+    "/products/{product}",
+    "Change a product",
+    COMMAND_DONE,
+    body=s.ProductChanges,
+)
+SET_LINEUP = host_operation(
+    "setLineup", "PUT", "/lineup", "Reorder the lineup", COMMAND_DONE, body=s.Lineup
+)
+PIN = host_operation("pin", "POST", "/pin", "Pin a product", COMMAND_DONE, body=s.PinBody)
+UNPIN = host_operation("unpin", "DELETE", "/pin", "Unpin", COMMAND_DONE)
+HEALTHZ = Operation(
+    "healthz", "GET", "/healthz", "Liveness of this process", "operating",
+    (Reply(200, "up", s.Health), Reply(503, "the datastore is unreachable", s.Health)),
+)  # fmt: skip
+METRICS = Operation(
+    "metrics", "GET", "/metrics", "This node's counters", "operating",
+    (Reply(200, "counters", s.Metrics),),
+)  # fmt: skip
+
 
 def error(code: str, message: str, status: int | None = None) -> web.Response:
     status = status or STATUS.get(code, 409)
@@ -48,18 +141,28 @@ def error(code: str, message: str, status: int | None = None) -> web.Response:
     )
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def body(request: web.Request, op: Operation) -> tuple[Any, dict[str, Any]]:
+    """The request's body decoded by ``op``'s Struct, and the decoded object; raises
+    ``CommandError`` (``bad_frame``, ``bad_args``)."""
     try:
-        body = await request.json()
-    except ValueError as exc:
-        raise CommandError(ErrorCode.BAD_FRAME, "body must be a JSON object") from exc
-    if not isinstance(body, dict):
-        raise CommandError(ErrorCode.BAD_FRAME, "body must be a JSON object")
-    return body
+        return decode_json(op, await request.read())
+    except BodyRefused as exc:
+        raise CommandError(exc.code, exc.message) from exc
+
+
+def room_id(request: web.Request) -> str:
+    """The ``{room}`` of the path; raises ``RoomNotFound`` for a name no room can have
+    (before anything reaches the store)."""
+    name = request.match_info["room"]
+    if not ROOM_ID.fullmatch(name):
+        raise RoomNotFound(name[:40])
+    return name
 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Refusals as JSON errors; under ``/api/`` also a path no route takes (the
+    router's plain-text 404), so the JSON API always answers JSON."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
@@ -69,39 +172,40 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return error("not_found", "no such room")
     except REDIS_DOWN:  # checkout's own Redis calls; the hub's store raises CommandError
         return error("unavailable", "datastore unreachable, retry")
+    except web.HTTPNotFound:
+        if request.path.startswith("/api/"):
+            return error("not_found", "no such resource")
+        raise
 
 
 async def create_room(request: web.Request) -> web.Response:
     if not is_admin(bearer(request.headers.get("Authorization")), request.app[ADMIN_TOKEN]):
         return error("unauthorized", "admin token required", 401)
-    body = await _body(request)
-    room_id = body.get("id") or secrets.token_hex(4)
-    if not isinstance(room_id, str) or not ROOM_ID.match(room_id):
-        raise CommandError(ErrorCode.BAD_ARGS, "id: lowercase letters, digits and '-', <= 40")
-    title = c.text_field(body, "title", 1, 120)
-    host = c.text_field(body, "host", 1, 60)
-    rate = body.get("commission_rate", 0.1)
-    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
-        raise CommandError(ErrorCode.BAD_ARGS, "commission_rate: a number from 0 to 1")
+    new, _ = await body(request, CREATE_ROOM)
+    room = new.id or secrets.token_hex(4)
+    if not ROOM_ID.fullmatch(room):  # "$" in the declared pattern also allows a final "\n"
+        raise CommandError("bad_args", "id: lowercase letters, digits and '-', <= 40")
+    title = c.text_field({"title": new.title}, "title", 1, 120)
+    host = c.text_field({"host": new.host}, "host", 1, 60)
     token = "host_" + secrets.token_urlsafe(24)
     hub = request.app[HUB]
     created = await hub.store.create_room(
-        room_id,
+        room,
         title=title,
         host=host,
         host_token_hash=identity.hash_token(token),
-        commission_rate=float(rate),
+        commission_rate=float(new.commission_rate),
     )
     if not created:
         return error("exists", "a room with that id exists", 409)
     base = request.app[CONFIG].base_url
     return web.json_response(
         {
-            "room": room_id,
+            "room": room,
             "host_token": token,
-            "viewer_url": f"{base}/live/{room_id}",
-            "studio_url": f"{base}/studio/{room_id}#token={token}",
-            "ws_url": f"{base.replace('http', 'ws', 1)}/ws/{room_id}",
+            "viewer_url": f"{base}/live/{room}",
+            "studio_url": f"{base}/studio/{room}#token={token}",
+            "ws_url": f"{base.replace('http', 'ws', 1)}/ws/{room}",
         },
         status=201,
     )
@@ -110,15 +214,15 @@ async def create_room(request: web.Request) -> web.Response:
 async def list_rooms(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     rooms: list[dict[str, Any]] = []
-    for room_id in await hub.store.room_ids():
-        meta = await hub.store.meta(room_id)
+    for room in await hub.store.room_ids():
+        meta = await hub.store.meta(room)
         if not meta:
             continue
-        loaded = hub.loaded(room_id)
-        viewers = loaded.live.get("viewers", 0) if loaded else await hub.store.viewers(room_id)
+        loaded = hub.loaded(room)
+        viewers = loaded.live.get("viewers", 0) if loaded else await hub.store.viewers(room)
         rooms.append(
             {
-                "id": room_id,
+                "id": room,
                 "title": meta.get("title", ""),
                 "host": meta.get("host", ""),
                 "status": meta.get("status", "scheduled"),
@@ -132,7 +236,7 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 async def get_room(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    room = await hub.room(request.match_info["room"])
+    room = await hub.room(room_id(request))
     snap = room.state.snapshot()
     snap["live"] = room.live_snapshot()
     return web.json_response(snap)
@@ -140,46 +244,51 @@ async def get_room(request: web.Request) -> web.Response:
 
 async def host_actor(request: web.Request) -> Actor:
     """The host of ``{room}`` as an actor; raises ``CommandError("unauthorized")`` unless
-    the Bearer token is the room's host token or the admin token."""
+    the Bearer token is the room's host token or the admin token, ``RoomNotFound`` for a
+    name no room can have."""
     hub = request.app[HUB]
     token = bearer(request.headers.get("Authorization"))
-    room_id = request.match_info["room"]
-    if not await is_host(hub.store, room_id, token, request.app[ADMIN_TOKEN]):
+    room = room_id(request)
+    if not await is_host(hub.store, room, token, request.app[ADMIN_TOKEN]):
         raise CommandError("unauthorized", "host token required")
-    return Actor.host(room_id, (await hub.store.meta(room_id)).get("host", "host"))
+    return Actor.host(room, (await hub.store.meta(room)).get("host", "host"))
 
 
 async def _run(request: web.Request, obj: dict[str, Any]) -> web.Response:
     actor = await host_actor(request)
     hub = request.app[HUB]
-    room = await hub.room(request.match_info["room"])
+    room = await hub.room(room_id(request))
     data = await hub.execute(room, actor, c.parse_command(obj))
     return web.json_response({"ok": True, "data": data})
 
 
 async def run_command(request: web.Request) -> web.Response:
     """POST /api/rooms/{room}/commands: any command of docs/protocol.md as JSON."""
-    return await _run(request, await _body(request))
+    _, obj = await body(request, RUN_COMMAND)
+    return await _run(request, obj)
 
 
 async def add_product(request: web.Request) -> web.Response:
-    response = await _run(request, {**(await _body(request)), "cmd": "add_product"})
+    new, _ = await body(request, ADD_PRODUCT)
+    response = await _run(request, {**fields(new), "cmd": "add_product"})
     response.set_status(201 if response.status == 200 else response.status)
     return response
 
 
 async def update_product(request: web.Request) -> web.Response:
-    body = await _body(request)
-    body.update(cmd="update_product", product_id=request.match_info["product"])
-    return await _run(request, body)
+    changes, _ = await body(request, UPDATE_PRODUCT)
+    product = request.match_info["product"]
+    return await _run(request, {**fields(changes), "cmd": "update_product", "product_id": product})
 
 
 async def set_lineup(request: web.Request) -> web.Response:
-    return await _run(request, {**(await _body(request)), "cmd": "reorder"})
+    lineup, _ = await body(request, SET_LINEUP)
+    return await _run(request, {**fields(lineup), "cmd": "reorder"})
 
 
 async def pin(request: web.Request) -> web.Response:
-    return await _run(request, {**(await _body(request)), "cmd": "pin"})
+    chosen, _ = await body(request, PIN)
+    return await _run(request, {"cmd": "pin", "product_id": chosen.product_id})
 
 
 async def unpin(request: web.Request) -> web.Response:
@@ -201,16 +310,26 @@ async def metrics(request: web.Request) -> web.Response:
     return web.json_response(request.app[HUB].stats())
 
 
+ROUTES: tuple[tuple[Operation, Handler], ...] = (
+    (CREATE_ROOM, create_room),
+    (LIST_ROOMS, list_rooms),
+    (GET_ROOM, get_room),
+    (RUN_COMMAND, run_command),
+    (ADD_PRODUCT, add_product),
+    (UPDATE_PRODUCT, update_product),
+    (SET_LINEUP, set_lineup),
+    (PIN, pin),
+    (UNPIN, unpin),
+    (HEALTHZ, healthz),
+    (METRICS, metrics),
+)
+
+
+def add_routes(app: web.Application, routes: tuple[tuple[Operation, Handler], ...]) -> None:
+    """Register each handler at its operation's method and path."""
+    for op, handler in routes:
+        app.router.add_route(op.method, op.path, handler)
+
+
 def setup_api(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/rooms", create_room)
-    r.add_get("/api/rooms", list_rooms)
-    r.add_get("/api/rooms/{room}", get_room)
-    r.add_post("/api/rooms/{room}/commands", run_command)
-    r.add_post("/api/rooms/{room}/products", add_product)
-    r.add_patch("/api/rooms/{room}/products/{product}", update_product)
-    r.add_put("/api/rooms/{room}/lineup", set_lineup)
-    r.add_post("/api/rooms/{room}/pin", pin)
-    r.add_delete("/api/rooms/{room}/pin", unpin)
-    r.add_get("/healthz", healthz)
-    r.add_get("/metrics", metrics)
+    add_routes(app, ROUTES)

@@ -21,12 +21,15 @@ from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
 from livecart.redis_client import connect
+from livecart.streamer import playback, whip
 from livecart.streamer.app import setup_streamer
+from livecart.web import api, show_api
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
 from livecart.web.config import Config
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 from livecart.web.live_status import LiveStatus
+from livecart.web.openapi_routes import setup_openapi
 from livecart.web.pages import setup_pages
 from livecart.web.request_log import setup_request_log
 from livecart.web.show_api import CHECKOUT, setup_show_api
@@ -83,6 +86,15 @@ def create_app(config: Config) -> web.Application:
     setup_api(app)
     setup_show_api(app)
     _stream_hooks(app)
+    setup_openapi(
+        app,
+        (
+            *(op for op, _ in api.ROUTES),
+            *(op for op, _ in show_api.ROUTES),
+            *whip.OPERATIONS,
+            *playback.OPERATIONS,
+        ),
+    )
     setup_pages(app)
     setup_request_log(app)
     return app

@@ -22,8 +22,16 @@ async def admin_token(store: RoomStore, configured: str | None) -> str:
     return await store.admin_token("adm_" + secrets.token_urlsafe(24))
 
 
+def _bytes(token: str) -> bytes:
+    """A header's text as bytes; any text at all (aiohttp decodes headers as UTF-8 with
+    ``surrogateescape``, so a token may hold lone surrogates)."""
+    return token.encode("utf-8", "surrogateescape")
+
+
 def is_admin(token: str | None, admin: str) -> bool:
-    return bool(token) and hmac.compare_digest(str(token), admin)
+    """True for the admin token. Any text is refused or accepted, never an error
+    (``hmac.compare_digest`` raises on non-ASCII ``str``, so bytes are compared)."""
+    return bool(token) and hmac.compare_digest(_bytes(str(token)), _bytes(admin))
 
 
 async def is_host(store: RoomStore, room_id: str, token: str | None, admin: str) -> bool:
@@ -32,8 +40,10 @@ async def is_host(store: RoomStore, room_id: str, token: str | None, admin: str)
         return False
     if is_admin(token, admin):
         return True
+    if not token.isascii():
+        return False  # host tokens are URL-safe base64
     stored = (await store.meta(room_id)).get("host_token_sha", "")
-    return bool(stored) and hmac.compare_digest(stored, identity.hash_token(token))
+    return bool(stored) and hmac.compare_digest(_bytes(stored), _bytes(identity.hash_token(token)))
 
 
 def bearer(header: str | None) -> str | None:

@@ -17,20 +17,57 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from livecart.checkout.deliveries import Deliveries, WebhookTarget
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.show_end import end_show
-from livecart.web.api import host_actor
+from livecart.http_contract import Operation, Reply
+from livecart.web import schemas as s
+from livecart.web.api import add_routes, host_actor, host_operation, refusals
 from livecart.web.keys import CONFIG, HUB
 from livecart.web.show_room import HubShowRoom
 
 CHECKOUT = web.AppKey("checkout", CheckoutService)
 DELIVERIES = web.AppKey("deliveries", Deliveries)  # set only with a webhook configured
 
+FIGURES = host_operation(
+    "figures",
+    "GET",
+    "/figures",
+    "Live figures: orders, revenue, commission, stock",
+    Reply(200, "the figures", s.Figures),
+)
+AUDIT = host_operation(
+    "audit", "GET", "/audit", "The books check", Reply(200, "ok and the problems", s.Audit)
+)
+END = Operation(
+    "endShow", "POST", "/api/rooms/{room}/end", "End the show", "host",
+    (Reply(200, "ended: orders, CSV, figures, webhook status", s.ShowEnded),
+     *refusals(401, 404, 409)),
+    params=FIGURES.params, security=FIGURES.security, body_required=False,
+    description="Closes open sales, marks the room ended, exports the orders and starts "
+    "the fulfilment webhook when one is configured. Idempotent.",
+)  # fmt: skip
+ORDERS_CSV = host_operation(
+    "ordersCsv", "GET", "/orders.csv", "The show's orders as CSV",
+    Reply(200, "CSV, one order a line", None, media="text/csv",
+          headers=("Content-Disposition",)),
+)  # fmt: skip
+ORDERS_JSON = host_operation(
+    "ordersJson", "GET", "/orders.json", "The show's orders", Reply(200, "orders", s.Orders)
+)
+FULFILMENT = host_operation(
+    "fulfilment",
+    "GET",
+    "/fulfilment",
+    "The webhook delivery status",
+    Reply(200, "status (null before the show ends)", s.Fulfilment),
+)
+
 
 async def figures(request: web.Request) -> web.Response:
-    await host_actor(request)
+    await host_actor(request)  # also checks the room's name
     room = request.match_info["room"]
     service = request.app[CHECKOUT]
     data = await service.figures(room)
@@ -45,7 +82,7 @@ async def audit(request: web.Request) -> web.Response:
 
 
 async def orders_csv(request: web.Request) -> web.Response:
-    await host_actor(request)
+    await host_actor(request)  # also checks the room's name
     room = request.match_info["room"]
     text, _ = await request.app[CHECKOUT].export(room)
     return web.Response(
@@ -100,12 +137,16 @@ async def deliveries_ctx(app: web.Application) -> AsyncIterator[None]:
     await deliveries.close()
 
 
+ROUTES: tuple[tuple[Operation, Handler], ...] = (
+    (FIGURES, figures),
+    (AUDIT, audit),
+    (END, end),
+    (ORDERS_CSV, orders_csv),
+    (ORDERS_JSON, orders_json),
+    (FULFILMENT, fulfilment),
+)
+
+
 def setup_show_api(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/rooms/{room}/figures", figures)
-    r.add_get("/api/rooms/{room}/audit", audit)
-    r.add_post("/api/rooms/{room}/end", end)
-    r.add_get("/api/rooms/{room}/orders.csv", orders_csv)
-    r.add_get("/api/rooms/{room}/orders.json", orders_json)
-    r.add_get("/api/rooms/{room}/fulfilment", fulfilment)
+    add_routes(app, ROUTES)
     app.cleanup_ctx.append(deliveries_ctx)

@@ -1,0 +1,200 @@
+"""The shapes of the HTTP API's JSON: request bodies the handlers decode, replies.
+
+Request bodies are ``msgspec.Struct``s: ``livecart.http_contract.decode_json`` checks a
+body against one (types, ranges, patterns, lengths), and the OpenAPI document describes
+the same class. Limits come from ``chat.commands``, so the WebSocket command parser (which
+runs after, on the same values) and the HTTP declaration share them. Unknown fields are
+ignored, as the command parser ignores them. Reply Structs document what the handlers
+answer; the schemathesis test checks the answers against them. Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from livecart.chat import commands as c
+
+ROOM_ID = r"^[a-z0-9][a-z0-9-]{0,39}$"
+NO_CONTROL = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+
+RoomId = Annotated[
+    str, Meta(pattern=ROOM_ID, description="lowercase letters, digits and '-', at most 40")
+]
+ProductId = Annotated[str, Meta(pattern=c.PRODUCT_ID, description="a product id")]
+Price = Annotated[int, Meta(ge=0, le=c.MAX_PRICE, description="minor units (cents)")]
+Currency = Annotated[str, Meta(pattern=c.CURRENCY, description="ISO 4217, e.g. CNY")]
+ProductName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=c.PRODUCT_NAME_LEN,
+        pattern=NO_CONTROL,
+        description="trimmed, it must keep at least one character",
+    ),
+]
+ImageUrl = Annotated[
+    str,
+    Meta(
+        max_length=c.IMAGE_URL_LEN,
+        pattern=NO_CONTROL,
+        description="an http(s) URL or a path on this server, or empty",
+    ),
+]
+Stock = Annotated[int, Meta(ge=0, le=c.MAX_STOCK)]
+CommandName = Literal[
+    "chat", "heart", "explain", "ping", "add_product", "update_product", "reorder", "pin",
+    "dismiss", "delete", "mute", "unmute", "ban", "unban", "slow_mode", "banned_words",
+    "set_lang", "status", "buy", "pay", "open_sale", "close_sale",
+]  # fmt: skip
+
+
+Title = Annotated[
+    str,
+    Meta(min_length=1, max_length=120, pattern=NO_CONTROL, description="trimmed, not empty"),
+]
+HostName = Annotated[
+    str,
+    Meta(min_length=1, max_length=60, pattern=NO_CONTROL, description="trimmed, not empty"),
+]
+
+
+class NewRoom(Struct, kw_only=True):
+    """``POST /api/rooms``."""
+
+    title: Title
+    host: HostName
+    id: RoomId | UnsetType | None = UNSET
+    commission_rate: Annotated[float, Meta(ge=0, le=1)] = 0.1
+
+
+class NewProduct(Struct, kw_only=True):
+    """``POST /api/rooms/{room}/products``: the ``add_product`` command."""
+
+    name: ProductName
+    price: Price
+    currency: Currency
+    stock: Stock
+    image_url: ImageUrl | UnsetType = UNSET
+
+
+class ProductChanges(Struct, kw_only=True):
+    """``PATCH /api/rooms/{room}/products/{product}``: at least one field."""
+
+    name: ProductName | UnsetType = UNSET
+    price: Price | UnsetType = UNSET
+    currency: Currency | UnsetType = UNSET
+    image_url: ImageUrl | UnsetType = UNSET
+
+
+class Lineup(Struct, kw_only=True):
+    """``PUT /api/rooms/{room}/lineup``: every product once, in show order."""
+
+    lineup: Annotated[list[ProductId], Meta(max_length=c.MAX_LINEUP)]
+
+
+class PinBody(Struct, kw_only=True):
+    """``POST /api/rooms/{room}/pin``: ``null`` (or no field) unpins."""
+
+    product_id: ProductId | None = None
+
+
+class AnyCommand(Struct, kw_only=True):
+    """``POST /api/rooms/{room}/commands``: a command of docs/protocol.md as JSON; its
+    other fields are the command's (checked by the command parser: ``bad_args``)."""
+
+    cmd: CommandName
+    id: int | str | None = None
+
+
+# -- replies ---------------------------------------------------------------------------
+
+
+class ErrorDetail(Struct):
+    code: str
+    message: str
+
+
+class Error(Struct):
+    """Every refusal of the JSON API: ``code`` from docs/protocol.md or docs/checkout.md."""
+
+    error: ErrorDetail
+
+
+class CreatedRoom(Struct):
+    room: str
+    host_token: str
+    viewer_url: str
+    studio_url: str
+    ws_url: str
+
+
+class RoomSummary(Struct):
+    id: str
+    title: str
+    host: str
+    status: str
+    viewers: int
+
+
+class Rooms(Struct):
+    rooms: list[RoomSummary]
+
+
+class RoomState(Struct, forbid_unknown_fields=False):
+    """A room's public state (the snapshot a WebSocket client gets, docs/protocol.md)."""
+
+    live: dict[str, Any]
+
+
+class CommandDone(Struct):
+    ok: bool
+    data: Any
+
+
+class Health(Struct):
+    ok: bool
+    node: str
+    worker: int
+    process: str
+
+
+class StockLevel(Struct):
+    initial: int
+    available: int
+    reserved: int
+    sold: int
+
+
+class Figures(Struct, forbid_unknown_fields=False):
+    orders: int
+    units_sold: int
+    revenue: dict[str, int]
+    hosts: dict[str, Any]
+    stock: dict[str, StockLevel]
+
+
+class Audit(Struct):
+    ok: bool
+    problems: list[str]
+
+
+class Orders(Struct):
+    orders: list[dict[str, Any]]
+
+
+class ShowEnded(Struct):
+    orders: list[dict[str, Any]]
+    csv: str
+    figures: dict[str, Any]
+    webhook: dict[str, Any] | None
+
+
+class Fulfilment(Struct):
+    webhook: dict[str, Any] | None
+    configured: bool
+
+
+Metrics = dict[str, Any]
+Spec = dict[str, Any]
