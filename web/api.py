@@ -197,7 +197,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def stats(request: web.Request) -> web.Response:
+    """``GET /api/stats``: this worker's hub counters as one JSON object (``Hub.stats``);
+    ``/metrics`` has them all, for every worker, in the Prometheus format."""
     return web.json_response(request.app[HUB].stats())
 
 
@@ -213,4 +215,4 @@ def setup_api(app: web.Application) -> None:
     r.add_post("/api/rooms/{room}/pin", pin)
     r.add_delete("/api/rooms/{room}/pin", unpin)
     r.add_get("/healthz", healthz)
-    r.add_get("/metrics", metrics)
+    r.add_get("/api/stats", stats)

@@ -21,12 +21,13 @@ from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
 from livecart.redis_client import connect
-from livecart.streamer.app import setup_streamer
+from livecart.streamer.app import STREAMER, setup_streamer
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
 from livecart.web.config import Config
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 from livecart.web.live_status import LiveStatus
+from livecart.web.metrics import Sources, exporting, metrics
 from livecart.web.pages import setup_pages
 from livecart.web.show_api import CHECKOUT, setup_show_api
 from livecart.web.ws_handler import ws_handler
@@ -45,7 +46,8 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HUB] = hub
     await hub.start()
     app[ADMIN_TOKEN] = await admin_token(hub.store, config.admin_token)
-    async with sweeping(service):
+    sources = Sources(config.worker, hub, store, service, app.get(STREAMER))
+    async with sweeping(service), exporting(app, sources, config.metrics_dir):
         yield
     await hub.stop()
     await redis.aclose()
@@ -80,6 +82,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_hub_ctx)
     app.router.add_get("/ws/{room}", ws_handler)
     setup_api(app)
+    app.router.add_get("/metrics", metrics)
     setup_show_api(app)
     _stream_hooks(app)
     setup_pages(app)

@@ -42,6 +42,9 @@ class Config:
     """What ``/healthz`` calls this node (``--node-name``); one name for all its workers."""
     worker: int = 0
     """This process's index among the node's ``--workers`` (0 for a single process)."""
+    metrics_dir: Path | None = None
+    """Where the workers of ``serve --workers N`` share their metrics (``web.metrics``);
+    made by ``serve`` for the run. None for a single process."""
 
     @classmethod
     def from_env(cls) -> Config:
