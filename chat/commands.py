@@ -312,3 +312,27 @@ def is_host_only(command: Command) -> bool:
     if isinstance(command, CheckoutCommand):
         return command.host_only
     return command.HOST_ONLY
+
+
+COMMAND_NAMES = frozenset(
+    {cls.NAME for cls in Command.__subclasses__() if cls.NAME and cls is not Moderate}
+    | set(MODERATION)
+    | set(CHECKOUT_COMMANDS)
+)
+"""Every ``cmd`` that ``parse_command`` accepts."""
+
+
+def command_label(command: Command) -> str:
+    """The ``cmd`` a parsed command came from (``mute``, ``buy``...): a metrics label."""
+    if isinstance(command, CheckoutCommand):
+        return command.name
+    if isinstance(command, Moderate):
+        return command.action
+    return command.NAME
+
+
+def frame_label(obj: dict[str, Any]) -> str:
+    """A frame's ``cmd`` as a metrics label: one of ``COMMAND_NAMES``, else ``invalid``
+    (so that a client cannot add label values)."""
+    name = obj.get("cmd")
+    return name if isinstance(name, str) and name in COMMAND_NAMES else "invalid"

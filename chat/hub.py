@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +36,7 @@ from livecart.chat.checkout_port import CheckoutPort
 from livecart.chat.decisions import Context, Decision, authorize, decide
 from livecart.chat.errors import CloseCode, CommandError, ErrorCode, RoomNotFound
 from livecart.chat.events import RoomEvent
+from livecart.chat.figures import HubFigures, RoomFigures
 from livecart.chat.join import first_frame
 from livecart.chat.loops import Loops
 from livecart.chat.room import Room
@@ -71,6 +73,8 @@ class Hub:
         self._loops = Loops(self._rooms, store, checkout, clock, self._spawn)
         self.secret = b""
         self.commands_run = 0
+        self.command_outcomes: Counter[tuple[str, str]] = Counter()
+        """(command, ``ok`` or error code) -> how many, for /metrics."""
 
     @property
     def node_id(self) -> str:
@@ -156,6 +160,7 @@ class Hub:
         """Run one decoded frame from a session; return the reply frame (never raises
         ``CommandError``: it becomes an error reply)."""
         cid = c.command_id(obj)
+        counted = False
         try:
             session.commands.spend(self.clock())
             command = c.parse_command(obj)
@@ -163,8 +168,11 @@ class Hub:
             if room is None:
                 raise CommandError(ErrorCode.UNAVAILABLE, "room is not loaded")
             actor = Actor(session.vid, session.name, session.role)
+            counted = True  # ``execute`` counts the outcome from here on
             data = await self.execute(room, actor, command, session)
         except CommandError as exc:
+            if not counted:
+                self.command_outcomes[c.frame_label(obj), str(exc.code)] += 1
             return {"t": "reply", "id": cid, "ok": False, "error": exc.as_dict()}
         return {"t": "reply", "id": cid, "ok": True, "data": data}
 
@@ -173,7 +181,19 @@ class Hub:
     ) -> dict[str, Any]:
         """Run a command for ``actor`` in ``room`` (``session``: the sender's connection,
         whose chat limits apply). Raises ``CommandError``; a refused command changes
-        nothing."""
+        nothing. Counts the outcome in ``command_outcomes``."""
+        name = c.command_label(command)
+        try:
+            data = await self._execute(room, actor, command, session)
+        except CommandError as exc:
+            self.command_outcomes[name, str(exc.code)] += 1
+            raise
+        self.command_outcomes[name, "ok"] += 1
+        return data
+
+    async def _execute(
+        self, room: Room, actor: Actor, command: c.Command, session: Session | None
+    ) -> dict[str, Any]:
         authorize(actor, command)
         self.commands_run += 1
         limits = session.chat_limits if session is not None else None
@@ -242,18 +262,47 @@ class Hub:
             return vid, token
         return identity.issue(self.secret)
 
+    def figures(self) -> HubFigures:
+        """This node's counters and per-room gauges now (cheap: no store access)."""
+        loaded = self._rooms.loaded
+        rooms = loaded.values()
+        retired = self._rooms.retired
+        feed = self._rooms.feed
+        return HubFigures(
+            rooms={
+                rid: RoomFigures(len(r.sessions), sum(1 for s in r.sessions if not s.is_host))
+                for rid, r in loaded.items()
+            },
+            frames=retired.frames + sum(r.frames_written for r in rooms),
+            bytes=retired.bytes + sum(r.bytes_written for r in rooms),
+            deliveries=self._loops.deliveries,
+            chat_skipped=retired.chat_skipped + sum(r.chat_skipped for r in rooms),
+            slow_closed=retired.slow_closed + sum(r.slow_closed for r in rooms),
+            ticks=self._loops.ticks,
+            tick_seconds=self._loops.tick_seconds,
+            delivery_seconds=self._loops.delivery_seconds,
+            commands=Counter(self.command_outcomes),
+            feed_received=feed.received,
+            feed_reconnects=feed.reconnects,
+            feed_losses=feed.losses,
+            gaps=self._rooms.gaps,
+            resyncs=self._rooms.resyncs,
+            reloads=self._rooms.reloads,
+        )
+
     def stats(self) -> dict[str, Any]:
-        rooms = self._rooms.loaded.values()
+        """The node's counters as one JSON object (``GET /api/stats``)."""
+        f = self.figures()
         return {
             "node": self.node_id,
-            "rooms": len(rooms),
-            "sessions": sum(len(r.sessions) for r in rooms),
-            "deliveries": self._loops.deliveries,
-            "frames": sum(r.frames_written for r in rooms),
-            "bytes": sum(r.bytes_written for r in rooms),
-            "chat_skipped": sum(r.chat_skipped for r in rooms),
-            "slow_closed": sum(r.slow_closed for r in rooms),
-            "pubsub_received": self._rooms.feed.received,
+            "rooms": len(f.rooms),
+            "sessions": sum(r.connections for r in f.rooms.values()),
+            "deliveries": f.deliveries,
+            "frames": f.frames,
+            "bytes": f.bytes,
+            "chat_skipped": f.chat_skipped,
+            "slow_closed": f.slow_closed,
+            "pubsub_received": f.feed_received,
             "redis_connected": self.connected,
             "commands": self.commands_run,
         }

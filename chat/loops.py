@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+from typing import Any
 
 from livecart.cancellation import stop_if_cancelled
 from livecart.chat.checkout_port import CheckoutPort
@@ -26,6 +28,7 @@ from livecart.chat.errors import CommandError
 from livecart.chat.room import BASE_TICK, Room
 from livecart.chat.rooms import Rooms, Spawn
 from livecart.chat.store import RoomStore
+from livecart.histogram import LATENCY_BUCKETS, TICK_BUCKETS, Buckets
 from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,11 @@ class Loops:
         self.clock = clock
         self._spawn = spawn
         self.deliveries = 0
+        # For /metrics: ticks run, each tick's duration, and per event flushed the time
+        # from its creation (the event's ``ts``) to the write into this node's sockets.
+        self.ticks = 0
+        self.tick_seconds = Buckets(TICK_BUCKETS)
+        self.delivery_seconds = Buckets(LATENCY_BUCKETS)
 
     async def ticker(self) -> None:
         loop = asyncio.get_running_loop()
@@ -62,6 +70,8 @@ class Loops:
                 await asyncio.sleep(delay)
             else:
                 next_tick = loop.time()  # fell behind: do not try to catch up in a burst
+            started = time.perf_counter()
+            wall = time.time()
             now = self.clock()
             hearts: dict[str, int] = {}
             for room in list(self.rooms.loaded.values()):
@@ -69,14 +79,29 @@ class Loops:
                     hearts[room.room_id] = room.local_hearts
                     room.local_hearts = 0
                 if room.due(now):
+                    events = room.pending
                     try:
-                        self.deliveries += room.flush(now)
+                        written = room.flush(now)
                     except Exception:
                         log.exception(
                             "flush of room %s failed", room.room_id, extra={"room": room.room_id}
                         )
+                        continue
+                    self.deliveries += written
+                    if written:
+                        self._observe_delivery(events, wall)
+            self.ticks += 1
+            self.tick_seconds.observe(time.perf_counter() - started)
             if hearts:
                 self._spawn(self._publish_hearts(hearts))
+
+    def _observe_delivery(self, events: list[dict[str, Any]], wall: float) -> None:
+        """One latency sample per event of a flushed batch (not per socket)."""
+        observe = self.delivery_seconds.observe
+        for event in events:
+            ts = event.get("ts")
+            if ts:
+                observe(max(0.0, wall - ts / 1000))
 
     async def _publish_hearts(self, hearts: dict[str, int]) -> None:
         # Hearts are ephemeral: taps lost while the store is away are acceptable.

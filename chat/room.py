@@ -10,6 +10,7 @@ rate.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from livecart.chat.codec import WireFormat, encode_frame
@@ -27,6 +28,23 @@ def tick_interval(sessions: int) -> float:
     """How long a room collects events before a flush: 50 ms, longer for huge rooms so
     that a room costs at most ~40k frame writes a second (200 ms at the most)."""
     return min(MAX_TICK, max(BASE_TICK, sessions / FRAMES_PER_SECOND_BUDGET))
+
+
+@dataclass(slots=True)
+class FanoutTotals:
+    """The fan-out counters of rooms no longer loaded, so that node totals never go back
+    when a room is unloaded (``Rooms.unload`` adds the room's counters here)."""
+
+    frames: int = 0
+    bytes: int = 0
+    chat_skipped: int = 0
+    slow_closed: int = 0
+
+    def add(self, room: Room) -> None:
+        self.frames += room.frames_written
+        self.bytes += room.bytes_written
+        self.chat_skipped += room.chat_skipped
+        self.slow_closed += room.slow_closed
 
 
 class Room:

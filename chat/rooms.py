@@ -45,7 +45,7 @@ from livecart.chat.errors import (
 )
 from livecart.chat.events import Moderated, RoomEvent
 from livecart.chat.join import snapshot_frame
-from livecart.chat.room import Room
+from livecart.chat.room import FanoutTotals, Room
 from livecart.chat.room_state import RoomState
 from livecart.chat.staleness import (
     Held,
@@ -77,6 +77,12 @@ class Rooms:
         self._spawn = spawn
         self.loaded: dict[str, Room] = {}
         self.feed = store.feed(self)
+        # Counters for /metrics: gaps seen on the feed, resyncs started, reloads (fresh
+        # snapshots) done, and the fan-out counters of rooms unloaded.
+        self.gaps = 0
+        self.resyncs = 0
+        self.reloads = 0
+        self.retired = FanoutTotals()
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._buffers: dict[str, list[Pending]] = {}  # feed messages while a room loads
         self._resync_buffers: dict[str, list[RoomEvent]] = {}
@@ -133,7 +139,8 @@ class Rooms:
     def unload(self, room: Room) -> None:
         """Drop a room nobody here watches; its presence entry and what checkout keeps
         for it on this node go with it."""
-        self.loaded.pop(room.room_id, None)
+        if self.loaded.pop(room.room_id, None) is room:
+            self.retired.add(room)
         self._servers.pop(room.room_id, None)
         self.feed.unsubscribe(room.room_id)
         if self.checkout is not None:
@@ -232,6 +239,7 @@ class Rooms:
         try:
             self._apply(room, event)
         except SequenceGap:
+            self.gaps += 1
             self._resync_buffers.setdefault(room_id, []).append(event)
             self.resync(room)
             return
@@ -257,6 +265,7 @@ class Rooms:
             return running
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._resyncs[room.room_id] = done
+        self.resyncs += 1
         self._spawn(self._resync(room, done))
         return done
 
@@ -331,6 +340,7 @@ class Rooms:
             fresh.seq,
             extra={"room": room_id},
         )
+        self.reloads += 1
         room.state = fresh
         self._servers[room_id] = head.server
         room.release_waiters()

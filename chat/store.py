@@ -138,6 +138,16 @@ class RoomFeed(Protocol):
         """Messages received so far (for /metrics)."""
         ...
 
+    @property
+    def reconnects(self) -> int:
+        """Times the feed connected again after a loss (for /metrics)."""
+        ...
+
+    @property
+    def losses(self) -> int:
+        """Times the feed's connection was lost or failed (for /metrics)."""
+        ...
+
     async def run(self) -> None:
         """Deliver to the listener until cancelled, reconnecting by itself."""
 

@@ -76,15 +76,6 @@ def _head(raw: list[Any]) -> Head:
     return Head(text(epoch) if int(exists) else None, int(seq), text(server or b""))
 
 
-@contextmanager
-def _reachable() -> Iterator[None]:
-    """Turn "Redis is away" into the contract's ``StoreUnavailable``."""
-    try:
-        yield
-    except REDIS_DOWN as exc:
-        raise StoreUnavailable() from exc
-
-
 # One Redis command of an emit: ``cmd`` on the room key ``name`` with ``args``.
 _Op = tuple[str, str, tuple[str | int, ...]]
 
@@ -210,6 +201,18 @@ class RedisRoomStore:
         self._head = redis.register_script(_HEAD)
         self._renew_epoch = redis.register_script(_RENEW_EPOCH)
 
+        self.unavailable = 0
+        """Calls that failed because Redis could not be reached (for /metrics)."""
+
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Turn "Redis is away" into the contract's ``StoreUnavailable``, counted."""
+        try:
+            yield
+        except REDIS_DOWN as exc:
+            self.unavailable += 1
+            raise StoreUnavailable() from exc
+
     @property
     def node_id(self) -> str:
         return self._node_id
@@ -218,7 +221,7 @@ class RedisRoomStore:
         return RedisFeed(self._redis, self._node_id, listener)
 
     async def _shared_value(self, key: str, new: str) -> str:
-        with _reachable():
+        with self._reachable():
             await self._redis.set(key, new, nx=True)
             value = await self._redis.get(key)
         assert isinstance(value, bytes)
@@ -244,7 +247,7 @@ class RedisRoomStore:
             "commission_rate": repr(commission_rate),
             "created": int(time.time() * 1000),
         }
-        with _reachable():
+        with self._reachable():
             created = await self._redis.hsetnx(room_key(room_id, "meta"), "id", room_id)
             if not created:
                 return False
@@ -257,16 +260,16 @@ class RedisRoomStore:
         return True
 
     async def meta(self, room_id: str) -> dict[str, str]:
-        with _reachable():
+        with self._reachable():
             raw = await self._redis.hgetall(room_key(room_id, "meta"))
         return {text(k): text(v) for k, v in raw.items()}
 
     async def room_ids(self) -> list[str]:
-        with _reachable():
+        with self._reachable():
             return sorted(text(m) for m in await self._redis.smembers(ROOMS_INDEX))
 
     async def load(self, room_id: str) -> tuple[RoomState, int]:
-        with _reachable():
+        with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
                 for name in ("meta", "catalog"):
                     pipe.hgetall(room_key(room_id, name))
@@ -312,12 +315,12 @@ class RedisRoomStore:
         return state, int(hearts or 0)
 
     async def head(self, room_id: str) -> Head:
-        with _reachable():
+        with self._reachable():
             raw = await self._head(keys=[room_key(room_id, "meta"), room_key(room_id, "seq")])
         return _head(raw)
 
     async def renew_epoch(self, room_id: str, epoch: str) -> str | None:
-        with _reachable():
+        with self._reachable():
             now = await self._renew_epoch(
                 keys=[room_key(room_id, "meta")], args=[epoch, secrets.token_urlsafe(8)]
             )
@@ -343,7 +346,7 @@ class RedisRoomStore:
             argv += [cmd, 3 + len(keys), len(args), *args]
         if message is not None:
             argv.append(message)
-        with _reachable():
+        with self._reachable():
             try:
                 return await self._emit(
                     keys=[
@@ -360,13 +363,13 @@ class RedisRoomStore:
                 raise
 
     async def history_after(self, room_id: str, seq: int) -> list[RoomEvent]:
-        with _reachable():
+        with self._reachable():
             raw = await self._redis.lrange(room_key(room_id, "history"), 0, -1)
         events = [event_from_wire(json.loads(e)) for e in raw]
         return [e for e in events if e.seq > seq]
 
     async def presence(self, room_id: str, local_viewers: int) -> Presence:
-        with _reachable():
+        with self._reachable():
             total, ranked, hearts, head = await self._presence(
                 keys=[
                     room_key(room_id, "presence"),
@@ -381,13 +384,13 @@ class RedisRoomStore:
         return Presence(int(total), pairs, int(hearts), _head(head))
 
     async def viewers(self, room_id: str) -> int:
-        with _reachable():
+        with self._reachable():
             raw = await self._redis.hvals(room_key(room_id, "presence"))
         return sum(int(text(v).split(":")[0]) for v in raw)
 
     async def add_hearts(self, counts: dict[str, int]) -> None:
         if self._cluster:  # rooms on several shards: one script call each, side by side
-            with _reachable():
+            with self._reachable():
                 await asyncio.gather(
                     *(
                         self._hearts(keys=[room_key(r, "hearts")], args=[n, room_channel(r)])
@@ -395,7 +398,7 @@ class RedisRoomStore:
                     )
                 )
             return
-        with _reachable():
+        with self._reachable():
             async with self._redis.pipeline(transaction=False) as pipe:
                 for room_id, n in counts.items():
                     await self._hearts(
@@ -406,7 +409,7 @@ class RedisRoomStore:
                 await pipe.execute()
 
     async def explain(self, room_id: str, product_id: str, vid: str) -> int:
-        with _reachable():
+        with self._reachable():
             count = await self._explain(
                 keys=[
                     room_key(room_id, f"explain:{product_id}"),
@@ -417,7 +420,7 @@ class RedisRoomStore:
         return int(float(count))
 
     async def clear_explain(self, room_id: str, product_id: str) -> None:
-        with _reachable():
+        with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(room_key(room_id, f"explain:{product_id}"))
                 pipe.zrem(room_key(room_id, "explain:rank"), product_id)
@@ -440,6 +443,14 @@ class RedisFeed:
     @property
     def received(self) -> int:
         return self._subscriber.received
+
+    @property
+    def reconnects(self) -> int:
+        return self._subscriber.reconnects
+
+    @property
+    def losses(self) -> int:
+        return self._subscriber.losses
 
     async def run(self) -> None:
         await self._subscriber.run()

@@ -44,7 +44,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from livecart.checkout.buying import Buying
+from livecart.checkout.counters import CheckoutCounters
 from livecart.checkout.datastore import Datastore
+from livecart.checkout.errors import CheckoutError
 from livecart.checkout.payment_saga import PaymentSaga, Timings
 from livecart.checkout.payments import PaymentProvider
 from livecart.checkout.reconciliation import Reconciliation
@@ -110,6 +112,8 @@ class CheckoutService:
         self._payments = PaymentSaga(store, provider, timings)
         self._reconciliation = Reconciliation(store, self._payments, rooms, sweep_batch)
         self._reports = Reports(store)
+        self.counters = CheckoutCounters()
+        """Outcomes and durations of buys and payments, holds expired (for /metrics)."""
 
     def reserve_counts(self) -> tuple[int, int]:
         """(reserve calls made to Redis, buys sent in them) since this service started."""
@@ -213,8 +217,15 @@ class CheckoutService:
         ``limit_reached`` and ``sold_out`` are final for the key: a new attempt needs a
         new key.
         """
-        req = BuyRequest.parse(room, product_id, buyer_vid, buyer_name, qty, key)
-        return await self._buying.buy(req)
+        started = time.perf_counter()
+        try:
+            req = BuyRequest.parse(room, product_id, buyer_vid, buyer_name, qty, key)
+            reservation = await self._buying.buy(req)
+        except CheckoutError as exc:
+            self.counters.buy(exc.code, time.perf_counter() - started)
+            raise
+        self.counters.buy("ok", time.perf_counter() - started)
+        return reservation
 
     async def pay(
         self,
@@ -234,8 +245,15 @@ class CheckoutService:
         ``payment_timeout`` (the hold is released), ``key_reused``, ``in_progress``,
         ``unavailable``.
         """
-        req = PayRequest.parse(room, reservation_id, buyer_vid, card, key)
-        return await self._payments.pay(req)
+        started = time.perf_counter()
+        try:
+            req = PayRequest.parse(room, reservation_id, buyer_vid, card, key)
+            order = await self._payments.pay(req)
+        except CheckoutError as exc:
+            self.counters.pay(exc.code, time.perf_counter() - started)
+            raise
+        self.counters.pay("ok", time.perf_counter() - started)
+        return order
 
     # -- background work: checkout.reconciliation ------------------------------------
 
@@ -244,7 +262,14 @@ class CheckoutService:
         retry refunds and unrecorded orders left by failures. Returns how many holds
         expired. Safe to run on several nodes at once. Raises ``unavailable``."""
         name = identifier(room, "room") if room is not None else None
-        return await self._reconciliation.sweep(name)
+        try:
+            expired = await self._reconciliation.sweep(name)
+        except CheckoutError as exc:
+            if exc.code == "unavailable":
+                self.counters.unavailable += 1
+            raise
+        self.counters.holds_expired += expired
+        return expired
 
     # -- reporting: checkout.reports -------------------------------------------------
 

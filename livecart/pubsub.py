@@ -135,6 +135,10 @@ class Subscriber:
         self._shards: list[tuple[int, int, str, int]] = []
         self.connected = asyncio.Event()
         self.received = 0
+        self.reconnects = 0
+        """Connections made again after a loss (each one resyncs the listener)."""
+        self.losses = 0
+        """Connections lost or failed (Redis away, a reshard, a timeout)."""
 
     async def subscribe(self, channel: str, timeout: float = 5.0) -> None:
         """Subscribe and wait for Redis' confirmation (TimeoutError when Redis is away)."""
@@ -168,6 +172,7 @@ class Subscriber:
                 self.connected.set()
                 backoff = 0.1
                 if not first:
+                    self.reconnects += 1
                     log.info("pub/sub reconnected")
                     asyncio.get_running_loop().create_task(self._on_reconnect())
                 first = False
@@ -177,6 +182,7 @@ class Subscriber:
                     log.exception("pub/sub failed; reconnecting")
                 elif self.connected.is_set():
                     log.warning("pub/sub connection lost: %r", exc)
+                self.losses += 1
                 self.connected.clear()
                 await self._close_links()
                 await asyncio.sleep(backoff)

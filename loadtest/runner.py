@@ -37,6 +37,7 @@ from livecart.loadtest.scenarios import (
     seconds,
     timeline,
 )
+from livecart.loadtest.server_counters import server_counters
 from livecart.loadtest.show import (
     Publisher,
     SetupError,
@@ -79,8 +80,9 @@ def progress_line(row: dict[str, Any], viewers: int, buys: dict[str, int]) -> st
 
 
 def _metrics(target: Target) -> dict[str, Any] | None:
+    """The server's counters (``loadtest.server_counters``), or None if unreadable."""
     try:
-        return dict(target.get("/metrics"))
+        return dict(server_counters(target.text("/metrics")))
     except (ApiError, OSError, ValueError):
         return None
 

@@ -101,6 +101,17 @@ class Target:
             ) from None
         return json.loads(raw) if raw else None
 
+    def text(self, path: str, timeout: float = 10.0) -> str:
+        """GET ``path`` as text (``/metrics``); raises ``ApiError`` for an error status,
+        ``OSError`` when the server cannot be reached."""
+        assert path.startswith("/"), path
+        try:
+            with _OPENER.open(self.base + path, timeout=timeout) as resp:
+                body: bytes = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise ApiError(exc.code, "http", str(exc.read()[:200])) from None
+        return body.decode("utf-8")
+
     def get(self, path: str, token: str | None = None) -> Any:
         return self.request("GET", path, token=token)
 

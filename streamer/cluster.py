@@ -213,6 +213,7 @@ class OriginRelay:
 
     def _send(self, message: bytes) -> None:
         self.sent += 1
+        self.cluster.relayed_out += 1
         self.cluster.publish(media_channel(self.room), message)
 
 
@@ -296,6 +297,11 @@ class MediaCluster:
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
         self.published = 0
+        """Messages this process published on the relay channels (media, HLS, control)."""
+        self.relayed_out = 0
+        """Media relay messages (fragments, init, end) this process's shows sent out."""
+        self.relayed_in = 0
+        """Media relay messages received from other processes for this one's viewers."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -544,6 +550,7 @@ class MediaCluster:
         if channel == media_channel(room):
             edge = self.edges.get(room)
             if edge is not None and edge.video:
+                self.relayed_in += 1
                 edge.deliver(data)
             return
         if channel == hls_channel(room):

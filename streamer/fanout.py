@@ -119,6 +119,14 @@ class FanoutStats:
     dropped: int = 0
     bytes_written: int = 0
 
+    def add(self, other: FanoutStats) -> None:
+        """Add ``other``'s counts to these (a channel forgotten keeps its share)."""
+        self.fragments += other.fragments
+        self.writes += other.writes
+        self.skipped += other.skipped
+        self.dropped += other.dropped
+        self.bytes_written += other.bytes_written
+
 
 @dataclass(slots=True)
 class VideoFanout:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livecart.streamer.channel import Channel
+from livecart.streamer.fanout import FanoutStats
 from livecart.streamer.publisher import Publisher
 from livecart.streamer.recorder import ShowRecorder
 from livecart.streamer.registry import RateLimiter, SessionRegistry, new_session_id
@@ -61,6 +62,10 @@ class StreamerService:
         self.cluster: MediaCluster | None = None
         """Set by ``setup_streamer(redis_url=...)``: the relay to and from other processes."""
         self._replaced_elsewhere: set[str] = set()
+        self.publishes = 0
+        """WHIP sessions started on this process (for /metrics)."""
+        self.retired = FanoutStats()
+        """The video fan-out counters of channels forgotten (for /metrics)."""
 
     def channel(self, room: str) -> Channel:
         """The room's channel, created on first use."""
@@ -75,10 +80,19 @@ class StreamerService:
         if ch is None or ch.live or ch.fanout.viewers:
             return
         if not any(p.channel is ch for p in self.pending):
+            self.retired.add(ch.fanout.stats)
             del self.channels[room]
             lock = self._room_locks.get(room)
             if lock is not None and not lock.locked():
                 del self._room_locks[room]
+
+    def video_stats(self) -> FanoutStats:
+        """The video fan-out counters of every channel, forgotten ones included."""
+        total = FanoutStats()
+        total.add(self.retired)
+        for ch in self.channels.values():
+            total.add(ch.fanout.stats)
+        return total
 
     def peer_connections(self) -> int:
         """Peer connections alive (registered or still negotiating)."""
@@ -113,6 +127,7 @@ class StreamerService:
                 await publisher.close()
                 raise ConnectionError("shutting down")
             claim = self.sessions.claim(room, session_id, publisher)
+            self.publishes += 1
             publisher.channel.start_show(stream=session_id[:8], audio=publisher.has_audio)
             publisher.start()
             if claim.replaced is not None:

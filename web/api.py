@@ -24,6 +24,7 @@ from livecart.redis_client import REDIS_DOWN
 from livecart.web import schemas as s
 from livecart.web.auth import bearer, is_admin, is_host
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
+from livecart.web.metrics import metrics
 
 ROOM_ID = re.compile(s.ROOM_ID)
 STATUS = {
@@ -128,7 +129,11 @@ HEALTHZ = Operation(
     (Reply(200, "up", s.Health), Reply(503, "the datastore is unreachable", s.Health)),
 )  # fmt: skip
 METRICS = Operation(
-    "metrics", "GET", "/metrics", "This node's counters", "operating",
+    "metrics", "GET", "/metrics", "Every worker's metrics (Prometheus text format 0.0.4)",
+    "operating", (Reply(200, "the Prometheus text exposition format", None, media="text/plain"),),
+)  # fmt: skip
+STATS = Operation(
+    "stats", "GET", "/api/stats", "This worker's hub counters, as JSON", "operating",
     (Reply(200, "counters", s.Metrics),),
 )  # fmt: skip
 
@@ -306,7 +311,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def stats(request: web.Request) -> web.Response:
+    """``GET /api/stats``: this worker's hub counters as one JSON object (``Hub.stats``);
+    ``/metrics`` has them all, for every worker, in the Prometheus format."""
     return web.json_response(request.app[HUB].stats())
 
 
@@ -322,6 +329,7 @@ ROUTES: tuple[tuple[Operation, Handler], ...] = (
     (UNPIN, unpin),
     (HEALTHZ, healthz),
     (METRICS, metrics),
+    (STATS, stats),
 )
 
 

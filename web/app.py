@@ -22,13 +22,14 @@ from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
 from livecart.redis_client import connect
 from livecart.streamer import playback, whip
-from livecart.streamer.app import setup_streamer
+from livecart.streamer.app import STREAMER, setup_streamer
 from livecart.web import api, show_api
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
 from livecart.web.config import Config
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 from livecart.web.live_status import LiveStatus
+from livecart.web.metrics import Sources, exporting
 from livecart.web.openapi_routes import setup_openapi
 from livecart.web.pages import setup_pages
 from livecart.web.request_log import setup_request_log
@@ -49,7 +50,8 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HUB] = hub
     await hub.start()
     app[ADMIN_TOKEN] = await admin_token(hub.store, config.admin_token)
-    async with sweeping(service):
+    sources = Sources(config.worker, hub, store, service, app.get(STREAMER))
+    async with sweeping(service), exporting(app, sources, config.metrics_dir):
         yield
     await hub.stop()
     await redis.aclose()

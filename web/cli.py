@@ -11,9 +11,11 @@ import argparse
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -162,13 +164,15 @@ def _run_workers(config: Config) -> None:
     """Fork ``config.workers`` processes, each with its own listening socket on the port
     (``_listening_sockets``), and supervise them: SIGTERM or SIGINT to the supervisor
     stops every worker gracefully (SIGKILL after 15 s), and the supervisor returns once
-    all have exited."""
+    all have exited. The workers share their metrics through a temporary directory
+    made here and removed at the end (``livecart.web.metrics``)."""
     socks = _listening_sockets(config.host, config.port, config.workers)
+    metrics_dir = Path(tempfile.mkdtemp(prefix="livecart-metrics-"))  # fresh for the run
     ctx = multiprocessing.get_context("fork")
     procs = [
         ctx.Process(
             target=_forked_worker,
-            args=(replace(config, worker=i), socks[i], socks, i == 0),
+            args=(replace(config, worker=i, metrics_dir=metrics_dir), socks[i], socks, i == 0),
             daemon=False,
         )
         for i in range(config.workers)
@@ -203,6 +207,7 @@ def _run_workers(config: Config) -> None:
                 proc.join()
         for sock in socks:
             sock.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def serve(config: Config) -> int:

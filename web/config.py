@@ -48,6 +48,9 @@ class Config:
     """``text`` or ``json`` (``--log-format``): see ``web.log_format``."""
     access_log: bool = True
     """One ``livecart.access`` line per HTTP request (``--no-access-log`` turns it off)."""
+    metrics_dir: Path | None = None
+    """Where the workers of ``serve --workers N`` share their metrics (``web.metrics``);
+    made by ``serve`` for the run. None for a single process."""
 
     @classmethod
     def from_env(cls) -> Config:

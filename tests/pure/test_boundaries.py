@@ -23,10 +23,11 @@ IO_LIBRARIES = ("asyncio", "aiohttp", "redis", "aiortc", "av", "websockets")
 PURE = {
     "chat": (
         "actor", "chat_rules", "checkout_port", "codec", "commands", "decisions",
-        "errors", "events", "identity", "room_state", "staleness", "store",
+        "errors", "events", "figures", "identity", "room_state", "staleness", "store",
     ),
     "checkout": (
-        "audit", "errors", "lifecycle", "orders", "payments", "show_end", "validation",
+        "audit", "counters", "errors", "lifecycle", "orders", "payments", "show_end",
+        "validation",
     ),
     "streamer": (
         "errors", "fanout", "fmp4", "h264", "hls", "opus", "packager", "registry",
@@ -34,7 +35,7 @@ PURE = {
     ),
     "web": ("log_format", "redaction"),
     "client": ("commands", "errors", "events", "protocol", "state"),
-    "": ("display_names", "keyspace", "transport", "wsframe"),
+    "": ("display_names", "histogram", "keyspace", "transport", "wsframe"),
 }  # fmt: skip
 PARTS = ("chat", "checkout", "streamer", "web", "loadtest", "client")
 # part -> the parts it may import (besides itself and the shared root modules)
