@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install install-dev run layout test lint bench bench-peers clean
+.PHONY: install install-dev run layout test lint bench bench-peers soak clean
 
 install:
 	$(PIP) install -q -e .
@@ -41,6 +41,12 @@ bench: install
 	$(PYTHON) -m livecart.streamer.bench_video --viewers 500 --seconds 10
 	$(PYTHON) -m livecart.streamer.bench_video --viewers 1000 --seconds 10
 	$(PYTHON) -m livecart.loadtest.layoutbench --nodes 3 --workers 2 --viewers 1500 --rate 100 --video-viewers 300
+	livecart soak --nodes 2 --viewers 300 --seconds 60
+
+## Viewers joining and leaving on 2 nodes for 5 minutes: RSS, fds by kind, asyncio tasks and
+## Redis connections of each node before, at the peak and after settling (VIEWERS=, SECONDS=).
+soak: install
+	livecart soak --nodes 2 --viewers $(or $(VIEWERS),300) --seconds $(or $(SECONDS),300)
 
 ## livecart next to python-socketio (a dev dependency) on the same fan-out workload (a few minutes).
 bench-peers: install-dev

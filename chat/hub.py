@@ -144,6 +144,8 @@ class Hub:
         return room
 
     def leave(self, session: Session) -> None:
+        """The session's connection ended: drop it from its room (nothing else in the
+        hub refers to a session; its rate-limit buckets go with it)."""
         room = self._rooms.loaded.get(session.room_id)
         if room is not None:
             room.sessions.discard(session)
@@ -256,4 +258,5 @@ class Hub:
             "pubsub_received": self._rooms.feed.received,
             "redis_connected": self.connected,
             "commands": self.commands_run,
+            "background_tasks": len(self._background),
         }

@@ -7,6 +7,7 @@ operations run through ``Hub.execute``, the same path as the WebSocket commands.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from typing import Any
@@ -18,9 +19,9 @@ from livecart.chat import identity
 from livecart.chat.actor import Actor
 from livecart.chat.errors import CommandError, ErrorCode, RoomNotFound
 from livecart.checkout.errors import CheckoutError
-from livecart.redis_client import REDIS_DOWN
+from livecart.redis_client import REDIS_DOWN, pool_connections
 from livecart.web.auth import bearer, is_admin, is_host
-from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
+from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
 
 ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 STATUS = {
@@ -198,7 +199,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.json_response(request.app[HUB].stats())
+    """The hub's counters (``Hub.stats``) and a ``process`` section: asyncio tasks alive,
+    sessions, and the command connections of the Redis pool (in use and idle)."""
+    hub = request.app[HUB]
+    stats = hub.stats()
+    stats["process"] = {
+        "tasks": len(asyncio.all_tasks()),
+        "sessions": stats["sessions"],
+        "redis_pool": pool_connections(request.app[REDIS]),
+    }
+    return web.json_response(stats)
 
 
 def setup_api(app: web.Application) -> None:

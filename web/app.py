@@ -25,8 +25,9 @@ from livecart.streamer.app import setup_streamer
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
 from livecart.web.config import Config
-from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
+from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
 from livecart.web.live_status import LiveStatus
+from livecart.web.memory_debug import setup_memory_debug
 from livecart.web.pages import setup_pages
 from livecart.web.show_api import CHECKOUT, setup_show_api
 from livecart.web.ws_handler import ws_handler
@@ -38,6 +39,7 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.redis_url, "create_app needs config.redis_url"
     redis = await connect(config.redis_url)  # one Redis or a Redis Cluster
+    app[REDIS] = redis
     service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
     app[CHECKOUT] = service
     store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))
@@ -83,4 +85,5 @@ def create_app(config: Config) -> web.Application:
     setup_show_api(app)
     _stream_hooks(app)
     setup_pages(app)
+    setup_memory_debug(app)  # LIVECART_TRACEMALLOC only
     return app
