@@ -71,6 +71,7 @@ class Hub:
         self._loops = Loops(self._rooms, store, checkout, clock, self._spawn)
         self.secret = b""
         self.commands_run = 0
+        self.sessions_ended = 0  # sessions that left (``leave``), for /metrics and the collector
 
     @property
     def node_id(self) -> str:
@@ -146,6 +147,7 @@ class Hub:
     def leave(self, session: Session) -> None:
         """The session's connection ended: drop it from its room (nothing else in the
         hub refers to a session; its rate-limit buckets go with it)."""
+        self.sessions_ended += 1
         room = self._rooms.loaded.get(session.room_id)
         if room is not None:
             room.sessions.discard(session)
@@ -259,4 +261,5 @@ class Hub:
             "redis_connected": self.connected,
             "commands": self.commands_run,
             "background_tasks": len(self._background),
+            "sessions_ended": self.sessions_ended,
         }
