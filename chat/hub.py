@@ -75,6 +75,7 @@ class Hub:
         self.commands_run = 0
         self.command_outcomes: Counter[tuple[str, str]] = Counter()
         """(command, ``ok`` or error code) -> how many, for /metrics."""
+        self.sessions_ended = 0  # sessions that left (``leave``), for /metrics and the collector
 
     @property
     def node_id(self) -> str:
@@ -148,6 +149,9 @@ class Hub:
         return room
 
     def leave(self, session: Session) -> None:
+        """The session's connection ended: drop it from its room (nothing else in the
+        hub refers to a session; its rate-limit buckets go with it)."""
+        self.sessions_ended += 1
         room = self._rooms.loaded.get(session.room_id)
         if room is not None:
             room.sessions.discard(session)
@@ -305,4 +309,6 @@ class Hub:
             "pubsub_received": f.feed_received,
             "redis_connected": self.connected,
             "commands": self.commands_run,
+            "background_tasks": len(self._background),
+            "sessions_ended": self.sessions_ended,
         }

@@ -8,6 +8,8 @@ and awaited on shutdown. No module globals: state hangs off ``web.AppKey``s.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -24,12 +26,15 @@ from livecart.redis_client import connect
 from livecart.streamer import playback, whip
 from livecart.streamer.app import STREAMER, setup_streamer
 from livecart.web import api, show_api
+from livecart.web import gc_tuning
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
 from livecart.web.config import Config
-from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
+from livecart.web.gc_tuning import CollectPolicy
+from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
 from livecart.web.live_status import LiveStatus
 from livecart.web.metrics import Sources, exporting
+from livecart.web.memory_debug import setup_memory_debug
 from livecart.web.openapi_routes import setup_openapi
 from livecart.web.pages import setup_pages
 from livecart.web.request_log import setup_request_log
@@ -43,6 +48,7 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.redis_url, "create_app needs config.redis_url"
     redis = await connect(config.redis_url)  # one Redis or a Redis Cluster
+    app[REDIS] = redis
     service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
     app[CHECKOUT] = service
     store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))
@@ -55,6 +61,34 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     await hub.stop()
     await redis.aclose()
+
+
+COLLECT_CHECK = 1.0
+
+
+async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Free what closed connections left in reference cycles (``gc_tuning.CollectPolicy``),
+    checked every ``COLLECT_CHECK`` seconds."""
+
+    async def run() -> None:
+        policy = CollectPolicy()
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(COLLECT_CHECK)
+            hub = app.get(HUB)
+            if hub is None:
+                continue
+            stats = hub.stats()
+            ended, now = stats["sessions_ended"], loop.time()
+            if policy.due(ended, stats["sessions"], now):
+                gc_tuning.collect()
+                policy.done(ended, now)
+
+    task = asyncio.get_running_loop().create_task(run(), name="gc-collector")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _stream_hooks(app: web.Application) -> None:
@@ -84,6 +118,7 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[errors_middleware])
     app[CONFIG] = config
     app.cleanup_ctx.append(_hub_ctx)
+    app.cleanup_ctx.append(_collector_ctx)
     app.router.add_get("/ws/{room}", ws_handler)
     setup_api(app)
     setup_show_api(app)
@@ -99,4 +134,5 @@ def create_app(config: Config) -> web.Application:
     )
     setup_pages(app)
     setup_request_log(app)
+    setup_memory_debug(app)  # LIVECART_TRACEMALLOC only
     return app
