@@ -25,16 +25,15 @@ from livecart.checkout.sweeper import sweeping
 from livecart.redis_client import connect
 from livecart.streamer import playback, whip
 from livecart.streamer.app import STREAMER, setup_streamer
-from livecart.web import api, show_api
-from livecart.web import gc_tuning
+from livecart.web import api, gc_tuning, show_api
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
 from livecart.web.config import Config
 from livecart.web.gc_tuning import CollectPolicy
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
 from livecart.web.live_status import LiveStatus
-from livecart.web.metrics import Sources, exporting
 from livecart.web.memory_debug import setup_memory_debug
+from livecart.web.metrics import Sources, exporting
 from livecart.web.openapi_routes import setup_openapi
 from livecart.web.pages import setup_pages
 from livecart.web.request_log import setup_request_log
