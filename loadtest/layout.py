@@ -248,9 +248,7 @@ class Layout:
         psutil.wait_procs(procs, timeout=10)
         self.killed.append(node.name)
 
-    def get(
-        self, path: str, timeout: float = 5.0, headers: dict[str, str] | None = None
-    ) -> bytes:
+    def get(self, path: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> bytes:
         """GET through nginx (certificate not checked: it is the layout's own)."""
         ctx = ssl._create_unverified_context() if self.tls else None
         request = urllib.request.Request(self.url + path, headers=headers or {})
