@@ -13,15 +13,19 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
+from livecart import connections
+from livecart.addresses import parse_networks
 from livecart.chat.hub import Hub
 from livecart.chat.store_redis import RedisRoomStore
 from livecart.checkout.hub_adapter import HubCheckout
 from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
+from livecart.origins import parse_origins
 from livecart.redis_client import connect
 from livecart.streamer import playback, whip
 from livecart.streamer.app import STREAMER, setup_streamer
@@ -51,7 +55,7 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
     app[CHECKOUT] = service
     store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))
-    hub = Hub(store, checkout=HubCheckout(service))
+    hub = Hub(store, checkout=HubCheckout(service), address_chat_rate=config.address_chat_rate)
     app[HUB] = hub
     await hub.start()
     app[ADMIN_TOKEN] = await admin_token(hub.store, config.admin_token)
@@ -113,9 +117,28 @@ def _stream_hooks(app: web.Application) -> None:
     )
 
 
+def runner_options(config: Config) -> dict[str, Any]:
+    """What ``web.run_app`` / ``web.AppRunner`` take besides the app, for every server of
+    ``config``: ``keepalive_timeout`` is the handshake deadline. aiohttp (3.14.5 on)
+    arms it when a connection opens and re-arms it after each response, and closes the
+    connection if no complete request head has arrived by then, however slowly its
+    bytes trickle in (headers a byte at a time included); an idle keep-alive
+    connection closes after the same time."""
+    return {"keepalive_timeout": config.handshake_timeout}
+
+
 def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[errors_middleware])
     app[CONFIG] = config
+    connections.setup(
+        app,
+        connections.Gate(
+            trusted_proxies=parse_networks(config.trusted_proxies),
+            max_per_address=config.max_sockets_per_address,
+            public_url=config.public_url,
+            allowed_origins=parse_origins(config.allowed_origins),
+        ),
+    )
     app.cleanup_ctx.append(_hub_ctx)
     app.cleanup_ctx.append(_collector_ctx)
     app.router.add_get("/ws/{room}", ws_handler)
