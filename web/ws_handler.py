@@ -14,6 +14,7 @@ import logging
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from livecart.chat.codec import SUBPROTOCOLS, WireFormat, decode
+from livecart.chat.commands import parse_since
 from livecart.chat.errors import (
     CloseCode,
     CommandError,
@@ -56,9 +57,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             return ws
         role = "host"
     vid, vtoken = hub.new_identity(query.get("vid"))
-    since: int | None = None
-    if query.get("since", "").isdigit():
-        since = int(query["since"])
+    since = parse_since(query.get("since"))
     session = Session(transport, fmt, vid, vtoken, clean_display_name(query.get("name")), role)
     closing: set[asyncio.Task[bool]] = set()
 

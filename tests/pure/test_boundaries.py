@@ -35,7 +35,7 @@ PURE = {
     ),
     "web": ("log_format", "redaction"),
     "client": ("commands", "errors", "events", "protocol", "state"),
-    "": ("display_names", "histogram", "keyspace", "transport", "wsframe"),
+    "": ("display_names", "histogram", "keyspace", "text", "transport", "wsframe"),
 }  # fmt: skip
 PARTS = ("chat", "checkout", "streamer", "web", "loadtest", "client")
 # part -> the parts it may import (besides itself and the shared root modules)
