@@ -27,7 +27,7 @@ PURE = {
     ),
     "checkout": (
         "audit", "counters", "errors", "lifecycle", "orders", "payments", "show_end",
-        "validation",
+        "validation", "webhook_signature",
     ),
     "streamer": (
         "errors", "fanout", "fmp4", "h264", "hls", "opus", "packager", "registry",
