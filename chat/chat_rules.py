@@ -13,17 +13,23 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from livecart.chat.errors import CommandError, ErrorCode
+from livecart.text import TextRefused, banned_word_pattern, contains_banned_word, normalize
 
 MAX_CHAT_LEN = 280
 
 
 def clean_text(text: str) -> str:
-    """Return the message trimmed, or raise ``text_empty``/``text_too_long``/``text_invalid``.
+    """Return the message normalized (``livecart.text``) and trimmed, or raise
+    ``text_empty``/``text_too_long``/``text_invalid``.
 
-    Control characters (Unicode category Cc, including newlines) are refused, not
-    stripped: the sender sees exactly what was wrong.
+    Control characters (Unicode category Cc, including newlines) and lone surrogates are
+    refused, not stripped: the sender sees exactly what was wrong. Invisible format
+    characters (zero-width, bidi controls) are removed by the normalization.
     """
-    text = text.strip()
+    try:
+        text = normalize(text).strip()
+    except TextRefused as exc:
+        raise CommandError(ErrorCode.TEXT_INVALID, f"message {exc.reason}") from exc
     if not text:
         raise CommandError(ErrorCode.TEXT_EMPTY, "message is empty")
     if len(text) > MAX_CHAT_LEN:
@@ -34,17 +40,15 @@ def clean_text(text: str) -> str:
 
 
 def compile_banned_words(words: Iterable[str]) -> re.Pattern[str] | None:
-    """One case-insensitive pattern matching any banned word as a whole word."""
-    alternatives = sorted({w.lower() for w in words if w}, key=len, reverse=True)
-    if not alternatives:
-        return None
-    body = "|".join(re.escape(w) for w in alternatives)
-    return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
+    """One pattern matching any banned word in a message's skeleton
+    (``livecart.text.banned_word_pattern``: case, accents, look-alike letters and
+    invisible characters do not hide a word)."""
+    return banned_word_pattern(words)
 
 
 def check_banned_words(text: str, pattern: re.Pattern[str] | None) -> None:
     """Raise ``blocked_word`` when ``text`` contains a banned word."""
-    if pattern is not None and pattern.search(text):
+    if contains_banned_word(text, pattern):
         raise CommandError(ErrorCode.BLOCKED_WORD, "message contains a blocked word")
 
 

@@ -8,6 +8,7 @@ ready-to-write WebSocket frame. Pure; no I/O.
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -47,12 +48,37 @@ _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def encode_json(obj: Any) -> bytes:
-    return _json_encoder.encode(obj).encode()
+    # "replace": a lone surrogate that reached a stored value before the text rules
+    # refused them becomes "?" instead of making the frame unencodable.
+    return _json_encoder.encode(obj).encode("utf-8", "replace")
 
 
 def encode_msgpack(obj: Any) -> bytes:
-    packed: bytes = msgpack.packb(obj, use_bin_type=True)
+    packed: bytes = msgpack.packb(obj, use_bin_type=True, unicode_errors="replace")
     return packed
+
+
+# A JSON escape of a surrogate (``\ud800``-``\udfff``): only then can a decoded string
+# hold a lone one. MessagePack strings are decoded as strict UTF-8, which has none.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def holds_lone_surrogate(obj: Any) -> bool:
+    """Whether any string in ``obj`` (keys too, at any depth) holds a lone surrogate."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def encode_frame(fmt: WireFormat, obj: Any) -> bytes:
@@ -65,8 +91,10 @@ def encode_frame(fmt: WireFormat, obj: Any) -> bytes:
 def decode(fmt: WireFormat, data: str | bytes) -> dict[str, Any]:
     """Decode one client frame into a dict.
 
-    Raises ``ProtocolError`` for invalid JSON or msgpack, a frame of the other format's
-    type (text on msgpack, binary on JSON), or anything that is not an object.
+    Raises ``ProtocolError`` for invalid JSON or msgpack (a MessagePack string that is
+    not UTF-8 included), a JSON string holding a lone surrogate (``"\\ud800"``), a frame
+    of the other format's type (text on msgpack, binary on JSON), or anything that is
+    not an object.
     """
     obj: Any
     if fmt is WireFormat.JSON:
@@ -76,6 +104,8 @@ def decode(fmt: WireFormat, data: str | bytes) -> dict[str, Any]:
             obj = json.loads(data)
         except (ValueError, RecursionError) as exc:
             raise ProtocolError("invalid JSON") from exc
+        if _SURROGATE_ESCAPE.search(data) and holds_lone_surrogate(obj):
+            raise ProtocolError("a string holds a lone surrogate (U+D800-U+DFFF)")
     else:
         if not isinstance(data, bytes):
             raise ProtocolError("text frame on the msgpack subprotocol")

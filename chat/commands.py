@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from livecart.chat.errors import CommandError, ErrorCode
+from livecart.text import TextRefused, normalize
 
 MAX_ID_LEN = 64
 # Limits shared with the HTTP API's declared bodies (web/schemas.py): one source.
@@ -39,10 +40,16 @@ def _bad(field: str, why: str) -> CommandError:
 
 
 def text_field(obj: dict[str, Any], field: str, lo: int, hi: int) -> str:
+    """A text field normalized by ``livecart.text`` (NFKC, invisible characters removed,
+    marks bounded), trimmed, ``lo``-``hi`` characters without control characters;
+    ``bad_args`` naming ``field`` otherwise (also for a lone surrogate)."""
     value = obj.get(field)
     if not isinstance(value, str):
         raise _bad(field, "must be a string")
-    value = value.strip()
+    try:
+        value = normalize(value).strip()
+    except TextRefused as exc:
+        raise _bad(field, exc.reason) from exc
     if not lo <= len(value) <= hi:
         raise _bad(field, f"must be {lo}-{hi} characters")
     if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
@@ -279,7 +286,7 @@ def parse_command(obj: dict[str, Any]) -> Command:
         words = obj.get("words")
         if not isinstance(words, list) or len(words) > 200:
             raise _bad("words", "must be a list of at most 200 words")
-        cleaned = tuple(text_field({"w": w}, "w", 1, 40).lower() for w in words)
+        cleaned = tuple(text_field({"words": w}, "words", 1, 40).lower() for w in words)
         return BannedWords(tuple(dict.fromkeys(cleaned)))
     if name == "set_lang":
         lang = obj.get("lang")
@@ -294,6 +301,18 @@ def parse_command(obj: dict[str, Any]) -> Command:
     if name in CHECKOUT_COMMANDS:
         return CheckoutCommand(name, {k: v for k, v in obj.items() if k not in ("id", "cmd")})
     raise CommandError(ErrorCode.BAD_COMMAND, f"unknown command {name[:40]!r}")
+
+
+_SINCE = re.compile(r"[0-9]{1,18}")
+
+
+def parse_since(raw: str | None) -> int | None:
+    """The join's ``since`` query parameter: ASCII digits, at most 18 of them; anything
+    else (``"²"``, ``"-1"``, 5,000 digits) counts as absent, so the join gets a fresh
+    snapshot (docs/protocol.md, "Connecting")."""
+    if raw is None or not _SINCE.fullmatch(raw):
+        return None
+    return int(raw)
 
 
 def command_id(obj: dict[str, Any]) -> int | str | None:

@@ -87,6 +87,33 @@ class ChatDeleted(RoomEvent):
         return {"id": self.id}
 
 
+def tombstone(deleted: ChatDeleted) -> ChatDeleted:
+    """What the history keeps in place of the message ``deleted`` removes: a
+    ``chat_deleted`` event under the message's own ``seq`` naming itself, with the
+    deletion's ``ts`` and neither the text nor the sender. Every node and the store make
+    the same one, so a resume replays it (a client drops a message it never had) and no
+    copy of the text is left for replay."""
+    return ChatDeleted(seq=deleted.id, ts=deleted.ts, id=deleted.id)
+
+
+def is_tombstone(wire: Mapping[str, Any]) -> bool:
+    """Whether a wire dict is the tombstone of a deleted message (``tombstone``)."""
+    return wire.get("type") == ChatDeleted.TYPE and wire.get("id") == wire.get("seq")
+
+
+def same_event(held: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether two wire dicts of one ``seq`` are the same event: equal, or a chat message
+    and its tombstone (one copy saw the deletion, the other not yet)."""
+    if dict(held) == dict(other):
+        return True
+    if held.get("seq") != other.get("seq"):
+        return False
+    kinds = {str(held.get("type")), str(other.get("type"))}
+    return kinds == {ChatMessage.TYPE, ChatDeleted.TYPE} and (
+        is_tombstone(held) or is_tombstone(other)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RoomInfo:
     id: str

@@ -22,8 +22,9 @@ def issue(secret: bytes) -> tuple[str, str]:
 
 
 def verify(secret: bytes, token: str | None) -> str | None:
-    """The vid inside a genuine token, else None."""
-    if not token or token.count(".") != 1 or len(token) > 120:
+    """The vid inside a genuine token, else None (any text at all: a non-ASCII token is
+    refused before ``hmac.compare_digest``, which raises on non-ASCII ``str``)."""
+    if not token or token.count(".") != 1 or len(token) > 120 or not token.isascii():
         return None
     vid, sig = token.split(".")
     if not vid.startswith("v") or not hmac.compare_digest(sig, _sign(secret, vid)):

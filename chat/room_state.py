@@ -12,7 +12,9 @@ Guarantees:
   ``_APPLY``. It returns the event's wire dict, made once here: the room enqueues that
   same dict for its batch, and ``history`` keeps it for resumes.
 - ``history`` keeps the last ``HISTORY`` events (wire dicts), so ``events_since`` can
-  answer a resume exactly or say it cannot (None).
+  answer a resume exactly or say it cannot (None). A deleted message's event is
+  replaced there by its tombstone (``events.tombstone``: no text, no sender), as in the
+  store: a deletion leaves its text in no snapshot, resume or history.
 Pure; no I/O.
 """
 
@@ -40,12 +42,30 @@ from livecart.chat.events import (
     RoomInfo,
     SaleChanged,
     event_from_wire,
+    tombstone,
 )
+from livecart.text import TextRefused, normalize
 
 HISTORY = 1000
 RECENT_CHAT = 50
 
 __all__ = ["HISTORY", "RECENT_CHAT", "RoomState", "SequenceGap"]
+
+
+def clean_words(words: list[Any]) -> list[str]:
+    """Stored banned words as the text rules keep them: normalized, trimmed, lowercase,
+    each once; a word the rules refuse is left out."""
+    kept: dict[str, None] = {}
+    for word in words if isinstance(words, list) else []:
+        if not isinstance(word, str):
+            continue
+        try:
+            clean = normalize(word).strip().lower()
+        except TextRefused:
+            continue
+        if clean:
+            kept[clean] = None
+    return list(kept)
 
 
 @dataclass
@@ -72,9 +92,12 @@ class RoomState:
     def info(self) -> RoomInfo:
         return RoomInfo(self.room_id, self.title, self.host, self.status, self.slow_mode, self.lang)
 
-    def set_banned_words(self, words: list[str]) -> None:
-        self.banned_words = list(words)
-        self.banned_pattern = compile_banned_words(words)
+    def set_banned_words(self, words: list[Any]) -> None:
+        """Take the room's banned words as stored; anything a list written before the
+        text rules could hold that they now refuse (a lone surrogate, a non-string) is
+        dropped, so no stored list can make a snapshot unencodable."""
+        self.banned_words = clean_words(words)
+        self.banned_pattern = compile_banned_words(self.banned_words)
 
     def is_message(self, message_id: int) -> bool:
         """True when ``message_id`` is a chat message still in the history."""
@@ -146,6 +169,10 @@ def _chat_deleted(state: RoomState, event: ChatDeleted, _wire: dict[str, Any]) -
     kept = [m for m in state.chat if m["id"] != event.id]
     if len(kept) != len(state.chat):
         state.chat = deque(kept, maxlen=RECENT_CHAT)
+    history = state.history
+    index = event.id - int(history[0]["seq"]) if history else -1
+    if 0 <= index < len(history) and history[index]["type"] == ChatMessage.TYPE:
+        history[index] = tombstone(event).to_wire()  # the text is gone from resumes too
 
 
 def _room(state: RoomState, event: RoomChanged, _wire: dict[str, Any]) -> None:

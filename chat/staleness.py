@@ -16,7 +16,8 @@ The signs, and what each means (``Verdict``):
   ``STALE``;
 - on the feed, an event at or below the applied ``seq`` that differs from the one held
   under that ``seq`` (``judge_repeat``): the store issued that ``seq`` twice, ``STALE``.
-  A repeat of a held event is the harmless overlap after a load or a resync.
+  A repeat of a held event is the harmless overlap after a load or a resync; a chat
+  message and its tombstone (``events.same_event``) count as the same event.
 
 The hub reloads a ``STALE`` room and sends every session a fresh snapshot; a ``GONE``
 room closes its sessions (4004) and is dropped. Pure; no I/O.
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from livecart.chat.events import same_event
 from livecart.chat.store import Head
 
 
@@ -80,7 +82,7 @@ def judge_tail(
     applied last (``held_last``); a node that applied nothing has nothing to lose."""
     if held_seq == 0:
         return Verdict.CURRENT
-    if held_last is None or stored is None or dict(stored) != dict(held_last):
+    if held_last is None or stored is None or not same_event(held_last, stored):
         return Verdict.STALE
     return Verdict.CURRENT
 
@@ -91,7 +93,7 @@ def judge_repeat(history: Sequence[Mapping[str, Any]], arrived: Mapping[str, Any
     ``CURRENT`` (a harmless repeat, or a ``seq`` the history no longer holds: the
     periodic ``judge`` settles that one)."""
     held = held_event(history, int(arrived["seq"]))
-    if held is not None and dict(held) != dict(arrived):
+    if held is not None and not same_event(held, arrived):
         return Verdict.STALE
     return Verdict.CURRENT
 

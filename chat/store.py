@@ -217,7 +217,8 @@ class RoomStore(Protocol):
     async def emit(self, room_id: str, event: RoomEvent, writes: tuple[Write, ...] = ()) -> int:
         """Apply ``writes`` and publish ``event`` (its ``seq`` is ignored) as the room's
         next event, atomically; return its seq. Raises ``RoomNotFound`` (nothing
-        written)."""
+        written). A ``ChatDeleted`` event also replaces the deleted message in the
+        history by its tombstone (``events.tombstone``), in the same atomic step."""
         ...
 
     async def set_banned_words(self, room_id: str, words: list[str]) -> None:

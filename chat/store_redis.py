@@ -11,8 +11,10 @@ How the contract is kept:
   channel carries the room's hash tag, so it is published by the shard that ran the
   script, to that shard's subscribers; ``livecart.pubsub`` SSUBSCRIBEs there).
   ``set_banned_words`` runs the same script without a seq and publishes ``C<json>``;
-  hearts publish ``H<n>:<total>``. The feed reads those three kinds back
-  (``_FeedReader``); nothing else knows them.
+  hearts publish ``H<n>:<total>``. A ``chat_deleted`` emit also replaces, in the same
+  script, the deleted message's record in ``history`` by its tombstone
+  (``events.tombstone``), so the text is gone from every later load, resume and gap
+  fill. The feed reads those three kinds back (``_FeedReader``); nothing else knows them.
 - ``load`` reads a room in one MULTI/EXEC, so the state and ``seq`` it returns agree.
 - ``head`` is one script (meta's epoch, ``seq``, ``INFO server``'s ``run_id``);
   ``presence`` reads the same in its script, so the hub's periodic check costs nothing;
@@ -35,7 +37,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from livecart.chat.errors import RoomNotFound, StoreUnavailable
-from livecart.chat.events import MODERATION, RoomEvent, event_from_wire
+from livecart.chat.events import MODERATION, ChatDeleted, RoomEvent, event_from_wire, tombstone
 from livecart.chat.room_state import HISTORY, RoomState
 from livecart.chat.store import (
     FeedListener,
@@ -105,7 +107,9 @@ _WRITES: Mapping[type[Any], Callable[[Any], _Op]] = {
 
 _EMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOROOM') end
-local allowed = {HSET=true, HDEL=true, SET=true, DEL=true, SADD=true, SREM=true, ZREM=true}
+local allowed = {HSET=true, HDEL=true, SET=true, DEL=true, SADD=true, SREM=true, ZREM=true,
+  REDACT=true}
+local function seq_of(record) return tonumber(string.match(record, '^{"seq":(%d+)')) end
 local i = 5
 for _ = 1, tonumber(ARGV[4]) do
   local cmd = ARGV[i]
@@ -114,7 +118,20 @@ for _ = 1, tonumber(ARGV[4]) do
   local nargs = tonumber(ARGV[i + 2])
   local args = {}
   for j = 1, nargs do args[j] = ARGV[i + 2 + j] end
-  redis.call(cmd, k, unpack(args))
+  if cmd == 'REDACT' then
+    -- args: the deleted message's seq, its tombstone; the history holds consecutive seqs
+    local first = redis.call('LINDEX', k, 0)
+    local target = tonumber(args[1])
+    if first and seq_of(first) and target >= seq_of(first) then
+      local index = target - seq_of(first)
+      local held = redis.call('LINDEX', k, index)
+      if held and seq_of(held) == target and string.find(held, '"type":"chat"', 1, true) then
+        redis.call('LSET', k, index, args[2])
+      end
+    end
+  else
+    redis.call(cmd, k, unpack(args))
+  end
   i = i + 3 + nargs
 end
 if ARGV[2] == '' then
@@ -328,6 +345,10 @@ class RedisRoomStore:
 
     async def emit(self, room_id: str, event: RoomEvent, writes: tuple[Write, ...] = ()) -> int:
         ops = [_WRITES[type(w)](w) for w in writes]
+        if isinstance(event, ChatDeleted):  # the message's text leaves the history
+            gone = tombstone(event)
+            record = _dump({"seq": gone.seq, **gone.to_record()})
+            ops.append(("REDACT", "history", (event.id, record)))
         return int(await self._run_emit(room_id, _dump(event.to_record()), ops))
 
     async def set_banned_words(self, room_id: str, words: list[str]) -> None:

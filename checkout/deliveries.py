@@ -39,7 +39,9 @@ SaveStatus = Callable[[str, Mapping[str, Any]], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class WebhookTarget:
-    """Where the orders go: ``url``, the HMAC ``secret``, and the first retry delay."""
+    """Where the orders go: ``url``, the HMAC key ``secret``
+    (``webhook_signature.signing_key`` of the configured secret), and the first retry
+    delay."""
 
     url: str
     secret: bytes

@@ -9,9 +9,13 @@ for that. The body of each POST (JSON, UTF-8)::
      "batch": 1, "batches": 1, "orders": [<order records>], "csv": "<CSV of these orders>"}
 
 The body of a batch is built once and sent byte for byte the same on every attempt.
-Header ``X-Livecart-Signature: sha256=<hex>`` is the HMAC-SHA256 of the exact body bytes
-with the shared secret (``verify_signature`` checks it, in constant time);
-``X-Livecart-Delivery`` repeats ``delivery_id``.
+Each attempt is signed by the Standard Webhooks spec (``checkout.webhook_signature``):
+``webhook-id`` (``<delivery_id>-<batch>``, the same on every retry of that batch),
+``webhook-timestamp`` (this attempt's time) and ``webhook-signature``
+(``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``), so a receiver that checks
+the timestamp refuses a captured delivery replayed later. ``X-Livecart-Delivery``
+repeats ``delivery_id``. The CSV's text cells are neutralised against formula injection
+(``orders.csv_cell``).
 
 Retries back off exponentially (``base_delay`` doubling up to ``max_delay``, with jitter)
 forever by default; ``status`` reports progress (``delivered``, ``attempts``,
@@ -23,33 +27,35 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import aiohttp
 
+from livecart.checkout import webhook_signature
 from livecart.checkout.orders import orders_csv
 
 log = logging.getLogger("livecart.checkout.fulfilment")
 
-SIGNATURE_HEADER = "X-Livecart-Signature"
 DELIVERY_HEADER = "X-Livecart-Delivery"
 
 
-def sign(secret: bytes, body: bytes) -> str:
-    """The header value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
-    """Whether ``header`` is the signature of ``body`` (for receivers and tests)."""
-    return header is not None and hmac.compare_digest(sign(secret, body), header)
+def verify_signature(
+    key: bytes, body: bytes, headers: Mapping[str, str], now: float | None = None
+) -> bool:
+    """Whether ``headers`` (any mapping; names matched without case) sign ``body`` with
+    ``key`` and a timestamp within five minutes of ``now`` (for receivers and tests)."""
+    received = {name.lower(): value for name, value in headers.items()}
+    try:
+        webhook_signature.verify(key, received, body, time.time() if now is None else now)
+    except webhook_signature.SignatureRefused:
+        return False
+    return True
 
 
 def delivery_id(room: str, orders: Sequence[dict[str, Any]]) -> str:
@@ -100,7 +106,8 @@ class DeliveryStatus:
 
 
 class WebhookDelivery:
-    """Deliver one room's orders to ``url``, signed with ``secret``.
+    """Deliver one room's orders to ``url``, signed with ``secret`` (the HMAC key:
+    ``webhook_signature.signing_key`` of the configured secret).
 
     ``session`` is the caller's ``aiohttp.ClientSession`` (the caller closes it).
     ``max_attempts=None`` retries until acknowledged; a number gives up after that many
@@ -135,8 +142,10 @@ class WebhookDelivery:
         self.status = DeliveryStatus(delivery_id(room, orders), len(orders), len(self._bodies))
 
     async def run(self) -> DeliveryStatus:
-        for body in self._bodies[self.status.batches_delivered :]:
-            if not await self._deliver(body):
+        for index, body in enumerate(self._bodies):
+            if index < self.status.batches_delivered:
+                continue
+            if not await self._deliver(body, f"{self.status.delivery_id}-{index + 1}"):
                 break
             self.status.batches_delivered += 1
         self.status.delivered = self.status.batches_delivered == self.status.batches
@@ -144,14 +153,14 @@ class WebhookDelivery:
         await self._report()
         return self.status
 
-    async def _deliver(self, body: bytes) -> bool:
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(self._secret, body),
-            DELIVERY_HEADER: self.status.delivery_id,
-        }
+    async def _deliver(self, body: bytes, msg_id: str) -> bool:
         tries = 0
         while True:
+            headers = {
+                "Content-Type": "application/json",
+                DELIVERY_HEADER: self.status.delivery_id,
+                **webhook_signature.headers(self._secret, msg_id, int(time.time()), body),
+            }
             tries += 1
             self.status.attempts += 1
             self.status.last_attempt_at = time.time()

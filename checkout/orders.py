@@ -74,13 +74,28 @@ def order_record(room: str, stream_id: object, fields: object) -> dict[str, Any]
     return out
 
 
+#: What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` as safe to open in a spreadsheet: a string that starts with a formula
+    prefix (``FORMULA_PREFIXES``) gets a leading ``'``, so Excel, LibreOffice and Google
+    Sheets show it as text instead of evaluating it (CWE-1236). Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def orders_csv(orders: Iterable[Mapping[str, Any]]) -> str:
-    """The orders as CSV text with a header row, columns ``CSV_COLUMNS``."""
+    """The orders as CSV text (RFC 4180: CRLF line ends, so a field holding a CR or LF
+    is quoted) with a header row, columns ``CSV_COLUMNS``; every text cell through
+    ``csv_cell`` (the JSON records keep the values as they are)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
     for order in orders:
-        writer.writerow(order)
+        writer.writerow([csv_cell(order.get(column, "")) for column in CSV_COLUMNS])
     return buf.getvalue()
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from livecart.checkout.errors import CheckoutError
 from livecart.display_names import MAX_DISPLAY_NAME, is_display_name
+from livecart.text import LONE_SURROGATE, has_lone_surrogate
 
 MAX_QTY = 1000
 MAX_LIMIT = 1000
@@ -68,6 +69,11 @@ def idempotency_key(value: object, field: str = "key") -> str:
 
 
 def display_name(value: object, field: str = "buyer_name") -> str:
+    """A buyer's name by the display-name rule: already in the form the text rules leave
+    (``livecart.text.normalize``: NFKC, no invisible characters); ``bad_args`` otherwise,
+    saying so for a lone surrogate."""
+    if isinstance(value, str) and has_lone_surrogate(value):
+        raise bad(field, LONE_SURROGATE)
     if not is_display_name(value):
         raise bad(field, f"must be 1-{MAX_DISPLAY_NAME} printable characters")
     return value

@@ -22,6 +22,7 @@ from aiohttp.typedefs import Handler
 from livecart.checkout.deliveries import Deliveries, WebhookTarget
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.show_end import end_show
+from livecart.checkout.webhook_signature import signing_key
 from livecart.http_contract import Operation, Reply
 from livecart.web import schemas as s
 from livecart.web.api import add_routes, host_actor, host_operation, refusals
@@ -130,7 +131,7 @@ async def deliveries_ctx(app: web.Application) -> AsyncIterator[None]:
         await app[CHECKOUT].save_delivery_status(room_id, status)
 
     target = WebhookTarget(
-        config.webhook_url, (config.webhook_secret or "").encode(), config.webhook_base_delay
+        config.webhook_url, signing_key(config.webhook_secret or ""), config.webhook_base_delay
     )
     app[DELIVERIES] = deliveries = Deliveries(target, save)
     yield

@@ -17,6 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from livecart import connections
 from livecart.chat.codec import SUBPROTOCOLS, WireFormat, decode, offered_token
+from livecart.chat.commands import parse_since
 from livecart.chat.errors import (
     CloseCode,
     CommandError,
@@ -65,9 +66,7 @@ async def _session(request: web.Request, address: str) -> web.StreamResponse:
             return ws
         role = "host"
     vid, vtoken = hub.new_identity(query.get("vid"))
-    since: int | None = None
-    if query.get("since", "").isdigit():
-        since = int(query["since"])
+    since = parse_since(query.get("since"))
     session = Session(transport, fmt, vid, vtoken, clean_display_name(query.get("name")), role)
     session.address = address
     closing: set[asyncio.Task[bool]] = set()

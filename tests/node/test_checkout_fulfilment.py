@@ -11,13 +11,12 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from livecart.checkout import webhook_signature
 from livecart.checkout.fulfilment import (
     DELIVERY_HEADER,
-    SIGNATURE_HEADER,
     DeliveryStatus,
     WebhookDelivery,
     build_batches,
-    sign,
     verify_signature,
 )
 from livecart.checkout.sandbox import APPROVE_CARD, SandboxProvider
@@ -41,7 +40,7 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.Response:
         self.requests += 1
         body = await request.read()
-        if not verify_signature(SECRET, body, request.headers.get(SIGNATURE_HEADER)):
+        if not verify_signature(SECRET, body, request.headers):
             self.bad_signatures += 1
             return web.Response(status=401)
         if self.requests <= self.failures:
@@ -154,12 +153,15 @@ async def test_unreachable_receiver_is_reported() -> None:
     assert status.last_error is not None and "ClientConnectorError" in status.last_error
 
 
-def test_signature_is_hmac_sha256_of_the_body() -> None:
+def test_signature_covers_id_timestamp_and_body() -> None:
     [body] = build_batches(ROOM, [])
-    header = sign(SECRET, body)
-    assert header.startswith("sha256=") and len(header) == 7 + 64
-    assert verify_signature(SECRET, body, header)
-    assert not verify_signature(b"other", body, header)
-    assert not verify_signature(SECRET, body + b" ", header)
-    assert not verify_signature(SECRET, body, None)
+    now = 1_763_760_000
+    signed = webhook_signature.headers(SECRET, "msg-1", now, body)
+    assert signed["webhook-signature"].startswith("v1,")
+    assert verify_signature(SECRET, body, signed, now=now)
+    assert not verify_signature(b"other", body, signed, now=now)
+    assert not verify_signature(SECRET, body + b" ", signed, now=now)
+    assert not verify_signature(SECRET, body, {**signed, "webhook-id": "msg-2"}, now=now)
+    assert not verify_signature(SECRET, body, {}, now=now)
+    assert not verify_signature(SECRET, body, signed, now=now + 301)  # a replay, later
     assert json.loads(body)["orders"] == []

@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from livecart.checkout.fulfilment import verify_signature
+from livecart.checkout.webhook_signature import signing_key
 from livecart.redis_process import RedisProcess
 from tests.hubclient import Client, connect, create_room, running_node
 from tests.node.test_checkout_e2e import CARD_OK, many, open_sale
@@ -91,7 +92,7 @@ async def test_end_show_exports_and_webhook_retries_until_acknowledged(
         nonlocal attempts
         attempts += 1
         body = await request.read()
-        assert verify_signature(secret.encode(), body, request.headers.get("X-Livecart-Signature"))
+        assert verify_signature(signing_key(secret), body, request.headers)
         if attempts <= 2:
             return web.Response(status=503)
         for order in json.loads(body)["orders"]:

@@ -27,7 +27,7 @@ PURE = {
     ),
     "checkout": (
         "audit", "counters", "errors", "lifecycle", "orders", "payments", "show_end",
-        "validation",
+        "validation", "webhook_signature",
     ),
     "streamer": (
         "errors", "fanout", "fmp4", "h264", "hls", "opus", "packager", "registry",
@@ -36,8 +36,8 @@ PURE = {
     "web": ("log_format", "redaction"),
     "client": ("commands", "errors", "events", "protocol", "state"),
     "": (
-        "addresses", "display_names", "histogram", "keyspace", "origins", "transport",
-        "wsframe", "ws_mask",
+        "addresses", "display_names", "histogram", "keyspace", "origins", "text",
+        "transport", "wsframe", "ws_mask",
     ),
 }  # fmt: skip
 PARTS = ("chat", "checkout", "streamer", "web", "loadtest", "client")
