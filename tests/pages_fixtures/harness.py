@@ -40,6 +40,9 @@ async def node(
         demo=False,
         ice_hosts=("127.0.0.1",),
         data_dir=data_dir,
+        # Every page and client of these tests comes from 127.0.0.1: one address's chat
+        # budget would be the crowd's (tests/node/test_connections.py tests the budget).
+        address_chat_rate=0,
     )
     runner = web.AppRunner(
         create_app(config), handle_signals=False, access_log=None, shutdown_timeout=1.0
