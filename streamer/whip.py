@@ -106,10 +106,12 @@ def _unauthorized(error: str | None) -> web.Response:
     )
 
 
-def _too_many(retry_after: int) -> web.Response:
+def _too_many(retry_after: int, why: str) -> web.Response:
+    """429: ``why`` says whose bucket is empty (the room's, after a valid token, or the
+    address's failed attempts), so a host can tell a retry loop from an attack."""
     return web.Response(
         status=429,
-        text="too many publish attempts\n",
+        text=f"{why}\n",
         headers={"Retry-After": str(retry_after), **_CORS},
     )
 
@@ -132,7 +134,7 @@ class WhipHandlers:
         if refused is not None:
             return refused
         if service.negotiating >= MAX_NEGOTIATIONS:
-            return _too_many(1)
+            return _too_many(1, "too many offers being negotiated")
         if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
             return web.Response(status=413, text="offer too large\n", headers=_CORS)
         try:
@@ -171,11 +173,17 @@ class WhipHandlers:
             if not publish:
                 return None
             wait = limiter.take("room:" + room, now)
-            return _too_many(limiter.retry_after(wait)) if wait > 0 else None
+            if wait > 0:
+                return _too_many(
+                    limiter.retry_after(wait), "too many publish attempts for this room"
+                )
+            return None
         address = address_key(client_address(request))
         wait = limiter.take("addr:" + address, now)
         if wait > 0:
-            return _too_many(limiter.retry_after(wait))
+            return _too_many(
+                limiter.retry_after(wait), "too many failed attempts from this address"
+            )
         return _unauthorized(None if token is None else "invalid_token")
 
     async def delete(self, request: web.Request) -> web.Response:

@@ -254,7 +254,10 @@ async def test_chat_budget_holds_across_sockets_of_one_client(redis_url: str) ->
             first = await connect(other, n, name="Same")
             vid = first.first["you"]["token"]
             same = [first, *[await connect(other, n, name="Same", vid=vid) for _ in range(2)]]
-            assert await _burst(same, 3) == 3
+            start = time.monotonic()
+            accepted = await _burst(same, 3)
+            refilled = 1 * (time.monotonic() - start)  # the viewer's 1 a second meanwhile
+            assert 3 <= accepted <= 3 + int(refilled), (accepted, refilled)
             for c in (*fresh, *same):
                 await c.ws.close()
 

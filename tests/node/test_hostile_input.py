@@ -215,9 +215,17 @@ async def test_odd_since_deep_frames_and_odd_tokens_are_answered_not_crashes(
         client = await connect(http, node, name="Odd", vid=vid)
         assert client.first["t"] == "snapshot" and client.first["you"]["vid"].startswith("v")
         await client.ws.close()
-    ws = await http.ws_connect(f"{node.url}/ws/r1", params={"token": "токен"})
+    # A host token offered as a subprotocol that is not the room's: 4001. (A ``token``
+    # in the query is not read at all: host tokens never ride in a URL.)
+    ws = await http.ws_connect(
+        f"{node.url}/ws/r1", protocols=("livecart.v1.json", "livecart.auth.host_nope")
+    )
     msg = await ws.receive(timeout=5)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4001
+    ws = await http.ws_connect(f"{node.url}/ws/r1", params={"token": "токен"})
+    msg = await ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.TEXT and '"role":"viewer"' in msg.data
+    await ws.close()
     deep = "[" * 7000 + "]" * 7000  # under the 16 KiB frame limit
     reply = await raw_reply(viewer, deep)
     assert reply["error"]["code"] == "bad_frame"  # type: ignore[index]
