@@ -42,7 +42,7 @@ from redis import exceptions as rexc
 from redis.asyncio.cluster import ClusterNode
 from redis.commands.core import AsyncScript
 
-from livecart.checkout import lifecycle
+from livecart.checkout import bounds, lifecycle
 from livecart.checkout.errors import CheckoutError
 from livecart.keyspace import RoomKeys
 from livecart.redis_client import REDIS_DOWN, AnyRedis, ClusterClient
@@ -77,6 +77,7 @@ def source(name: str) -> str:
     lua = resources.files("livecart.checkout") / "lua"
     prelude = (lua / "prelude.lua").read_text(encoding="utf-8")
     prelude = prelude.replace("__TRANSITIONS__", lifecycle.lua_table())
+    prelude = prelude.replace("__BOUNDS__", bounds.lua_constants())
     body = (lua / f"{name}.lua").read_text(encoding="utf-8")
     for inner in _FUNCTIONS.get(name, ()):
         text = (lua / f"{inner}.lua").read_text(encoding="utf-8")
