@@ -59,6 +59,7 @@ class Decision:
     count_explain: str | None = None  # count the actor's request; reply ``requests``
     hearts: int = 0  # taps to add to the room's next tick
     checkout: c.CheckoutCommand | None = None  # run on the checkout port instead
+    buyer_token: str | None = None  # verify it; on success the connection buys as its sub
 
 
 def authorize(actor: Actor, command: c.Command) -> None:
@@ -206,6 +207,10 @@ def _banned_words(_state: RoomState, _actor: Actor, cmd: c.BannedWords, _ctx: Co
     return Decision(reply={"words": list(cmd.words)}, banned_words=cmd.words)
 
 
+def _buyer_auth(_state: RoomState, _actor: Actor, cmd: c.BuyerAuth, _ctx: Context) -> Decision:
+    return Decision(buyer_token=cmd.token)
+
+
 def _checkout(_state: RoomState, _actor: Actor, cmd: c.CheckoutCommand, _ctx: Context) -> Decision:
     return Decision(checkout=cmd)
 
@@ -229,4 +234,5 @@ RULES: Mapping[type[c.Command], Rule] = {
     c.SetLang: _set_lang,
     c.BannedWords: _banned_words,
     c.CheckoutCommand: _checkout,
+    c.BuyerAuth: _buyer_auth,
 }

@@ -60,6 +60,9 @@ class Session:
     sock: Any = field(default=None, repr=False)
     kernel_queued: int = 0
     probe_at: float = 0.0
+    address: str = ""  # the client's address (``web.client_address``), for checkout's cap
+    buyer: str | None = None  # ``u:<sub>`` once a buyer token was accepted (``buyer_auth``)
+    buyer_expires_ms: int = 0  # that token's ``exp``, ms since the epoch
 
     def __post_init__(self) -> None:
         if self.sock is None:

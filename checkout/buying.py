@@ -49,6 +49,8 @@ class Buying:
         """The reservation, or the refusal remembered under ``req.key``."""
         await self._rooms.touch(req.room)
         rid = f"r_{secrets.token_hex(10)}"
-        reply = await self._reserves.reserve(req.room, req.reserve_args(rid, self._hold_ms, self._per_address))
+        reply = await self._reserves.reserve(
+            req.room, req.reserve_args(rid, self._hold_ms, self._per_address)
+        )
         result: dict[str, Any] = unwrap(reply, "reservation")
         return result

@@ -9,8 +9,8 @@ reserved + sold``) holds between any two of them. Arguments arrive validated
 - ``add_stock`` adds to ``initial`` and ``available`` together, once per operation key.
 - ``open`` opens or schedules a sale, with its hold time (the service's default when the
   request sets none) and its policy (``hold`` or ``first_paid``); the same terms again
-  return the running sale unchanged, other terms replace it. ``close`` is idempotent; live holds stay payable
-  until they expire.
+  return the running sale unchanged, other terms replace it. ``close`` is idempotent;
+  live holds stay payable until they expire.
 - ``snapshot`` reads every stock and sale of a room at one instant.
 """
 

@@ -10,9 +10,11 @@ is the body of the function ``reserve`` that ``reserve_many.lua`` calls per requ
 Guarantees of ``Scripts.run``:
 
 - it returns the script's reply decoded from JSON, as a dict;
-- a connection failure, a timeout, a server that is loading, read-only, or refusing
-  writes (``MISCONF``) raises ``CheckoutError("unavailable")``. The script may or may not
-  have run: every script is idempotent, so the caller may send it again;
+- a connection failure, a timeout, a server that is loading, read-only, refusing
+  writes (``MISCONF``) or full (``OOM``: ``maxmemory`` under ``noeviction``; Redis
+  refuses a script before its first write) raises ``CheckoutError("unavailable")``.
+  The script may or may not have run: every script is idempotent, so the caller may
+  send it again;
 - any other Redis error is a bug and propagates as is;
 - on a Redis Cluster, ``confirm`` (an order) answers only once a replica of the room's
   shard has it: the script, a write of the room's ``durable`` key and ``WAIT 1`` go to
@@ -92,6 +94,8 @@ def redis_failures() -> Iterator[None]:
         yield
     except (rexc.ReadOnlyError, rexc.BusyLoadingError) as exc:
         raise CheckoutError("unavailable", "the datastore is not writable; retry") from exc
+    except rexc.OutOfMemoryError as exc:  # maxmemory under noeviction: nothing was written
+        raise CheckoutError("unavailable", "the datastore is full; retry later") from exc
     except (*REDIS_DOWN, ConnectionError, TimeoutError) as exc:
         raise CheckoutError("unavailable", "the datastore cannot be reached; retry") from exc
     except rexc.ResponseError as exc:

@@ -19,11 +19,12 @@ Guarantees:
   sold``, ``available >= 0``, ``reserved >= 0``.
 - ``buy`` and ``pay`` are idempotent per key (kept ``key_ttl_seconds``, at least 24 h;
   a refused buy for ``checkout.bounds.REFUSAL_KEEP_MS``, a hold that ended unpaid for
-  ``UNPAID_KEEP_MS``): the same key and parameters always yield the first outcome; the same key with other
-  parameters yields ``key_reused``. A ``buy`` is one atomic script, so duplicates are
-  serialised by Redis and never see ``in_progress``. A ``pay`` runs the charge between
-  two scripts; a duplicate waits up to ``in_progress_wait`` seconds for the outcome, then
-  gets ``in_progress`` with ``retry_after``.
+  ``UNPAID_KEEP_MS``): the same key and parameters always yield the first outcome;
+  the same key with other parameters yields ``key_reused``. A ``buy`` is one atomic
+  script, so duplicates are serialised by Redis and never see ``in_progress``. A
+  ``pay`` runs the charge between two scripts; a duplicate waits up to
+  ``in_progress_wait`` seconds for the outcome, then gets ``in_progress`` with
+  ``retry_after``.
 - Every Redis failure surfaces as ``CheckoutError("unavailable")``; retrying with the
   same key then resolves to exactly one outcome. A payment whose first runner died
   (node crash, Redis restart) is taken over by a retry once its lease
@@ -181,9 +182,10 @@ class CheckoutService:
         paying first, and a payment that starts with too few left gets ``sold_out``).
 
         Returns the sale dict ``{product_id, price, currency, units, limit, opens_at,
-        ends_at, state, units_left, hold_seconds, policy}``. Repeating an open with the same terms returns the
-        running sale unchanged; other terms replace it (``units_left`` starts again at
-        ``units``). Raises ``bad_args`` (also when ``units`` exceeds available stock),
+        ends_at, state, units_left, hold_seconds, policy}``. Repeating an open with the
+        same terms returns the running sale unchanged; other terms replace it
+        (``units_left`` starts again at ``units``). Raises ``bad_args`` (also when
+        ``units`` exceeds available stock),
         ``not_found`` (the product has no stock), ``unavailable``.
         """
         req = SaleRequest.parse(

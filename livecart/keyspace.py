@@ -15,7 +15,8 @@ A room's keys, by owner (docs/checkout.md describes checkout's):
   the channels ``media``, ``hls``, ``media:ctl`` and ``whip:reply:<process>``;
 - commerce (``livecart.checkout``): ``stock:<p>``, ``sale:<p>``, ``buyers:<p>``,
   ``addr:<p>`` (unpaid holds per client address), ``hold:<r>``, ``idem:buy:<k>``,
-  ``refused`` and ``refused_at`` (recent refused buys, bounded: ``checkout.bounds``), ``idem:pay:<k>``, ``products``, ``sales``, ``holds``,
+  ``refused`` and ``refused_at`` (recent refused buys, bounded: ``checkout.bounds``),
+  ``idem:pay:<k>``, ``products``, ``sales``, ``holds``,
   ``refunds``, ``unsettled``, ``orders``, ``figures``, ``fulfilment``, ``durable`` (a
   write that makes a Redis Cluster's ``WAIT`` cover a replayed order, see
   ``checkout.scripts``).

@@ -20,7 +20,13 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterPipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
+from redis.exceptions import (
+    AskError,
+    ClusterError,
+    OutOfMemoryError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
@@ -39,9 +45,13 @@ REDIS_DOWN = (
     TryAgainError,
     AskError,
     RedisClusterException,
+    # maxmemory reached under noeviction: Redis refuses the write (a script is refused
+    # before its first write, so nothing is half done) until memory is freed.
+    OutOfMemoryError,
 )
 """What a Redis call raises when the server (or the cluster shard owning the slot)
-cannot be reached or cannot serve it now (catch these, nothing wider)."""
+cannot be reached or cannot serve it now, a full Redis included (catch these, nothing
+wider)."""
 
 
 def is_cluster(redis: AnyRedis) -> bool:

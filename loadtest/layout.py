@@ -290,6 +290,7 @@ def node_argv(
         sys.executable, "-m", "livecart", "serve", "--host", "127.0.0.1", "--port", str(port),
         "--redis-url", redis_url, "--admin-token", admin, "--no-demo", "--node-name", name,
         "--data-dir", str(data_dir), "--workers", str(workers), "--ice-hosts", "127.0.0.1",
+        "--holds-per-address", "0",  # every simulated buyer comes from 127.0.0.1
     ]  # fmt: skip
 
 

@@ -100,6 +100,8 @@ def serve_argv(
         sys.executable, "-m", "livecart", "serve", "--port", str(port),
         "--redis-url", redis_url, "--admin-token", admin, "--no-demo",
         "--data-dir", str(data_dir), "--workers", str(workers),
+        # every simulated buyer comes from 127.0.0.1: no per-address cap on holds
+        "--holds-per-address", "0",
     ]  # fmt: skip
 
 

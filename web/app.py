@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from livecart.chat.buyer_tokens import BuyerTokens
 from livecart.chat.hub import Hub
 from livecart.chat.store_redis import RedisRoomStore
 from livecart.checkout.hub_adapter import HubCheckout
@@ -43,10 +44,15 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.redis_url, "create_app needs config.redis_url"
     redis = await connect(config.redis_url)  # one Redis or a Redis Cluster
-    service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
+    service = CheckoutService(
+        redis,
+        SandboxProvider(),
+        hold_seconds=config.hold_seconds,
+        holds_per_address=config.holds_per_address,
+    )
     app[CHECKOUT] = service
     store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))
-    hub = Hub(store, checkout=HubCheckout(service))
+    hub = Hub(store, checkout=HubCheckout(service), buyer_tokens=_buyer_tokens(config))
     app[HUB] = hub
     await hub.start()
     app[ADMIN_TOKEN] = await admin_token(hub.store, config.admin_token)
@@ -55,6 +61,18 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     await hub.stop()
     await redis.aclose()
+
+
+def _buyer_tokens(config: Config) -> BuyerTokens | None:
+    """The verifier of the shop's buyer tokens, when a key is configured."""
+    if not config.buyer_tokens_configured:
+        return None
+    return BuyerTokens(
+        secret=config.buyer_jwt_key.encode() if config.buyer_jwt_key else None,
+        public_key=config.buyer_jwt_public_key,
+        audience=config.buyer_jwt_audience,
+        issuer=config.buyer_jwt_issuer,
+    )
 
 
 def _stream_hooks(app: web.Application) -> None:

@@ -25,6 +25,7 @@ from livecart.chat.session import Session
 from livecart.display_names import clean_display_name
 from livecart.tcp import reset
 from livecart.web.auth import is_host
+from livecart.web.client_address import client_address
 from livecart.web.keys import ADMIN_TOKEN, HUB
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     if query.get("since", "").isdigit():
         since = int(query["since"])
     session = Session(transport, fmt, vid, vtoken, clean_display_name(query.get("name")), role)
+    session.address = client_address(request)
     closing: set[asyncio.Task[bool]] = set()
 
     def graceful_close(code: int, reason: str) -> None:
