@@ -47,7 +47,7 @@ from redis.commands.core import AsyncScript
 from livecart.checkout import bounds, lifecycle
 from livecart.checkout.errors import CheckoutError
 from livecart.keyspace import RoomKeys
-from livecart.redis_client import REDIS_DOWN, AnyRedis, ClusterClient
+from livecart.redis_client import REDIS_DOWN, AnyRedis, ClusterClient, is_full
 
 NAMES = (
     "audit",
@@ -99,6 +99,8 @@ def redis_failures() -> Iterator[None]:
     except (*REDIS_DOWN, ConnectionError, TimeoutError) as exc:
         raise CheckoutError("unavailable", "the datastore cannot be reached; retry") from exc
     except rexc.ResponseError as exc:
+        if is_full(exc):  # maxmemory under noeviction: nothing was written
+            raise CheckoutError("unavailable", "the datastore is full; retry later") from exc
         if str(exc).startswith(("MISCONF", "LOADING", "READONLY", "MASTERDOWN")):
             raise CheckoutError("unavailable", "the datastore is not writable; retry") from exc
         raise

@@ -25,6 +25,7 @@ from redis.exceptions import (
     ClusterError,
     OutOfMemoryError,
     RedisClusterException,
+    ResponseError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -52,6 +53,15 @@ REDIS_DOWN = (
 """What a Redis call raises when the server (or the cluster shard owning the slot)
 cannot be reached or cannot serve it now, a full Redis included (catch these, nothing
 wider)."""
+
+
+def is_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is Redis refusing a write at ``maxmemory`` (``noeviction``): a
+    command's ``OutOfMemoryError``, or a script's error raised by its first write
+    (Redis refuses only that one, so the script wrote nothing)."""
+    return isinstance(exc, OutOfMemoryError) or (
+        isinstance(exc, ResponseError) and "OOM command not allowed" in str(exc)
+    )
 
 
 def is_cluster(redis: AnyRedis) -> bool:

@@ -74,11 +74,15 @@ local function remember_refusal(key, fp, reply)
   redis.call("PEXPIRE", index, REFUSAL_KEEP_MS)
 end
 
--- (fingerprint, reply) of a refusal remembered under key, or nil.
+-- (fingerprint, reply) of a refusal remembered under key within REFUSAL_KEEP_MS, or nil.
 local function recall_refusal(key)
   local rec = redis.call("HGET", P .. "refused", key)
   if not rec then
     return nil
+  end
+  local at = tonumber(redis.call("ZSCORE", P .. "refused_at", key))
+  if at == nil or at <= NOW - REFUSAL_KEEP_MS then
+    return nil -- its window is over: decided afresh (and trimmed by the next refusal)
   end
   local cut = string.find(rec, "\n", 1, true)
   return string.sub(rec, 1, cut - 1), string.sub(rec, cut + 1)
