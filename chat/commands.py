@@ -29,6 +29,7 @@ MAX_LINEUP = 500
 MAX_TOKEN = 8192
 _PRODUCT_ID = re.compile(PRODUCT_ID)
 _VID = re.compile(r"^v[A-Za-z0-9_-]{6,40}$")
+_BUYER = re.compile(r"^u:[!-z|~]{1,100}$")  # a shop account (chat.buyer_tokens)
 _CURRENCY = re.compile(CURRENCY)
 ROOM_STATUSES = ("scheduled", "live", "ended")
 # A BCP 47 language tag, simplified: "en", "zh-CN", "zh-Hans-CN" (at most 20 characters).
@@ -69,8 +70,8 @@ def _product_id(obj: dict[str, Any], field: str = "product_id") -> str:
 
 def _vid(obj: dict[str, Any]) -> str:
     value = obj.get("vid")
-    if not isinstance(value, str) or not _VID.fullmatch(value):
-        raise _bad("vid", "must be a viewer id")
+    if not isinstance(value, str) or not (_VID.fullmatch(value) or _BUYER.fullmatch(value)):
+        raise _bad("vid", "must be a viewer id or a buyer id (u:<sub>)")
     return value
 
 

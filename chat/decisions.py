@@ -84,9 +84,9 @@ def _not_found(what: str) -> CommandError:
 
 
 def _chat(state: RoomState, actor: Actor, cmd: c.Chat, ctx: Context) -> Decision:
-    if actor.vid in state.banned:
+    if actor.vid in state.banned or actor.buyer in state.banned:
         raise CommandError(ErrorCode.BANNED, "you are banned from this room")
-    if actor.vid in state.muted and not actor.is_host:
+    if (actor.vid in state.muted or actor.buyer in state.muted) and not actor.is_host:
         raise CommandError(ErrorCode.MUTED, "the host muted you")
     text = clean_text(cmd.text)
     check_banned_words(text, state.banned_pattern)

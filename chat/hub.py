@@ -233,6 +233,9 @@ class Hub:
         if session is None:
             raise CommandError(ErrorCode.BAD_COMMAND, "buyer_auth needs a connection")
         claims = self.buyer_tokens.verify(token)
+        room = self._rooms.loaded.get(session.room_id)
+        if room is not None and claims.buyer in room.state.banned and not session.is_host:
+            raise CommandError(ErrorCode.BANNED, "this account is banned from this room")
         session.buyer, session.buyer_expires_ms = claims.buyer, claims.expires_ms
         return {"buyer": claims.sub, "expires_at": claims.expires_ms}
 

@@ -251,7 +251,8 @@ class Rooms:
             return
         room.enqueue(wire)
         if isinstance(event, Moderated) and event.action == "ban":
-            for session in [s for s in room.sessions if s.vid == event.vid]:
+            banned = event.vid
+            for session in [s for s in room.sessions if banned in (s.vid, s.buyer)]:
                 room.sessions.discard(session)
                 session.close(CloseCode.BANNED, "banned")
 

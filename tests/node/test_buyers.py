@@ -260,3 +260,28 @@ async def test_first_paid_first_served_over_websockets(
     other_key = await buyers[loser].command("pay", reservation_id=rid, card=CARD_OK, key=key())
     assert other_key["error"]["code"] == "hold_expired"  # the purchase ended with sold_out
     assert await books(node, pid) == ({"initial": 3, "available": 1, "reserved": 0, "sold": 2}, 2)
+
+
+async def test_a_ban_of_an_account_follows_it_across_sockets(
+    http: aiohttp.ClientSession, signed: Node
+) -> None:
+    host = await connect(http, signed, name="Mia", token=await create_room(http, signed))
+    pid = await sale(host, stock=2, units=2)
+    phone, laptop = [await connect(http, signed, name="Eve") for _ in range(2)]
+    for client in (phone, laptop):
+        assert (await client.command("buyer_auth", token=token("eve")))["ok"]
+    assert (await host.command("ban", vid="u:eve"))["ok"]
+    for client in (phone, laptop):
+        with pytest.raises(ConnectionError):
+            await client.wait_for(lambda c: False, timeout=5)
+        assert client.server_close_code == 4003
+    # a fresh viewer id with Eve's token is still Eve
+    fresh = await connect(http, signed, name="Eve2")
+    before = await books(signed, pid)
+    reply = await fresh.command("buyer_auth", token=token("eve"))
+    assert reply["error"]["code"] == "banned"
+    buying = await fresh.command("buy", product_id=pid, qty=1, key=key())
+    assert buying["error"]["code"] == "auth_required"  # so it cannot buy as anyone
+    assert await books(signed, pid) == before
+    for client in (fresh, host):  # before the node stops, not after
+        await client.ws.close()
