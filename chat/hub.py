@@ -228,10 +228,10 @@ class Hub:
     def _authenticate(self, session: Session | None, token: str) -> dict[str, Any]:
         """Verify a buyer token; on success the connection buys as ``u:<sub>``. A
         refusal leaves the connection's earlier identity as it was."""
+        if session is None:  # the HTTP API: nothing to sign in
+            raise CommandError(ErrorCode.BAD_COMMAND, "buyer_auth is a WebSocket command")
         if self.buyer_tokens is None:
             raise CommandError(ErrorCode.BAD_TOKEN, "this server takes no buyer tokens")
-        if session is None:
-            raise CommandError(ErrorCode.BAD_COMMAND, "buyer_auth needs a connection")
         claims = self.buyer_tokens.verify(token)
         room = self._rooms.loaded.get(session.room_id)
         if room is not None and claims.buyer in room.state.banned and not session.is_host:
