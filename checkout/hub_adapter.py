@@ -11,7 +11,8 @@ command        fields (docs/checkout.md)             reply data; event
 ``pay``        ``reservation_id``, ``card``, ``key``  ``{"order": {...}}``
 ``open_sale``  ``product_id``, ``price``,            ``{"sale": {...}}``; a ``sale`` event
                ``currency``, ``units``, ``limit``,
-               ``opens_at``?, ``ends_at``?
+               ``opens_at``?, ``ends_at``?,
+               ``hold_seconds``?, ``policy``?
 ``close_sale`` ``product_id``                        ``{"sale": {...}}``; a ``sale`` event
 =============  ====================================  ===========================================
 
