@@ -13,6 +13,12 @@ class Actor:
     vid: str
     name: str
     role: str  # "viewer" or "host"
+    buyer: str | None = None
+    """``u:<sub>`` when the connection proved a shop account (``buyer_auth``): checkout
+    then keys limits and holds on it instead of ``vid``."""
+    address: str = ""
+    """The client's address as the web layer sees it (an IPv6 client's /64), for the
+    per-address cap on an anonymous buyer's unpaid holds; ``""`` when unknown."""
 
     @property
     def is_host(self) -> bool:

@@ -27,8 +27,10 @@ IMAGE_URL_LEN = 500
 MAX_PRICE = 10**12
 MAX_STOCK = 10**7
 MAX_LINEUP = 500
+MAX_TOKEN = 8192
 _PRODUCT_ID = re.compile(PRODUCT_ID)
 _VID = re.compile(r"^v[A-Za-z0-9_-]{6,40}$")
+_BUYER = re.compile(r"^u:[!-z|~]{1,100}$")  # a shop account (chat.buyer_tokens)
 _CURRENCY = re.compile(CURRENCY)
 ROOM_STATUSES = ("scheduled", "live", "ended")
 # A BCP 47 language tag, simplified: "en", "zh-CN", "zh-Hans-CN" (at most 20 characters).
@@ -75,8 +77,8 @@ def _product_id(obj: dict[str, Any], field: str = "product_id") -> str:
 
 def _vid(obj: dict[str, Any]) -> str:
     value = obj.get("vid")
-    if not isinstance(value, str) or not _VID.fullmatch(value):
-        raise _bad("vid", "must be a viewer id")
+    if not isinstance(value, str) or not (_VID.fullmatch(value) or _BUYER.fullmatch(value)):
+        raise _bad("vid", "must be a viewer id or a buyer id (u:<sub>)")
     return value
 
 
@@ -202,6 +204,15 @@ class SetStatus(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class BuyerAuth(Command):
+    """A buyer token (a JWT from the shop's login) for this connection; the hub
+    verifies it."""
+
+    NAME: ClassVar[str] = "buyer_auth"
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
 class CheckoutCommand(Command):
     """``buy``/``pay`` (anyone) and ``open_sale``/``close_sale`` (host): raw arguments."""
 
@@ -216,7 +227,7 @@ class CheckoutCommand(Command):
 CHECKOUT_COMMANDS = ("buy", "pay", "open_sale", "close_sale")
 MODERATION = ("mute", "unmute", "ban", "unban")
 _PLAIN = (Chat, Heart, Explain, Ping, AddProduct, UpdateProduct, Reorder, Pin, Dismiss,
-          Delete, SlowMode, BannedWords, SetLang, SetStatus)  # fmt: skip
+          Delete, SlowMode, BannedWords, SetLang, SetStatus, BuyerAuth)  # fmt: skip
 # every ``cmd`` that ``parse_command`` knows
 COMMANDS = (*(cls.NAME for cls in _PLAIN), *MODERATION, *CHECKOUT_COMMANDS)
 PRODUCT_FIELDS = ("name", "price", "currency", "image_url")
@@ -298,6 +309,11 @@ def parse_command(obj: dict[str, Any]) -> Command:
         if status not in ROOM_STATUSES:
             raise _bad("status", f"must be one of {', '.join(ROOM_STATUSES)}")
         return SetStatus(str(status))
+    if name == "buyer_auth":
+        token = obj.get("token")
+        if not isinstance(token, str) or not 1 <= len(token) <= MAX_TOKEN:
+            raise _bad("token", f"must be a string of 1-{MAX_TOKEN} characters")
+        return BuyerAuth(token)
     if name in CHECKOUT_COMMANDS:
         return CheckoutCommand(name, {k: v for k, v in obj.items() if k not in ("id", "cmd")})
     raise CommandError(ErrorCode.BAD_COMMAND, f"unknown command {name[:40]!r}")

@@ -61,6 +61,7 @@ class Decision:
     count_explain: str | None = None  # count the actor's request; reply ``requests``
     hearts: int = 0  # taps to add to the room's next tick
     checkout: c.CheckoutCommand | None = None  # run on the checkout port instead
+    buyer_token: str | None = None  # verify it; on success the connection buys as its sub
 
 
 def authorize(actor: Actor, command: c.Command) -> None:
@@ -85,9 +86,13 @@ def _not_found(what: str) -> CommandError:
 
 
 def _chat(state: RoomState, actor: Actor, cmd: c.Chat, ctx: Context) -> Decision:
-    if actor.vid in state.banned or (ctx.address_banned and not actor.is_host):
+    if (
+        actor.vid in state.banned
+        or actor.buyer in state.banned
+        or (ctx.address_banned and not actor.is_host)
+    ):
         raise CommandError(ErrorCode.BANNED, "you are banned from this room")
-    if actor.vid in state.muted and not actor.is_host:
+    if (actor.vid in state.muted or actor.buyer in state.muted) and not actor.is_host:
         raise CommandError(ErrorCode.MUTED, "the host muted you")
     text = clean_text(cmd.text)
     check_banned_words(text, state.banned_pattern)
@@ -210,6 +215,10 @@ def _banned_words(_state: RoomState, _actor: Actor, cmd: c.BannedWords, _ctx: Co
     return Decision(reply={"words": list(cmd.words)}, banned_words=cmd.words)
 
 
+def _buyer_auth(_state: RoomState, _actor: Actor, cmd: c.BuyerAuth, _ctx: Context) -> Decision:
+    return Decision(buyer_token=cmd.token)
+
+
 def _checkout(_state: RoomState, _actor: Actor, cmd: c.CheckoutCommand, _ctx: Context) -> Decision:
     return Decision(checkout=cmd)
 
@@ -233,4 +242,5 @@ RULES: Mapping[type[c.Command], Rule] = {
     c.SetLang: _set_lang,
     c.BannedWords: _banned_words,
     c.CheckoutCommand: _checkout,
+    c.BuyerAuth: _buyer_auth,
 }

@@ -38,6 +38,9 @@ class ErrorCode(StrEnum):
     BLOCKED_WORD = "blocked_word"
     MUTED = "muted"
     BANNED = "banned"
+    BAD_TOKEN = "bad_token"
+    TOKEN_EXPIRED = "token_expired"
+    AUTH_REQUIRED = "auth_required"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 

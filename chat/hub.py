@@ -35,6 +35,7 @@ from livecart.addresses import address_key
 from livecart.chat import commands as c
 from livecart.chat import identity
 from livecart.chat.actor import Actor
+from livecart.chat.buyer_tokens import LEEWAY_SECONDS, BuyerTokens
 from livecart.chat.chat_rules import LimitsTable, address_limits
 from livecart.chat.checkout_port import CheckoutPort
 from livecart.chat.decisions import Context, Decision, authorize, decide
@@ -68,9 +69,13 @@ class Hub:
         checkout: CheckoutPort | None = None,
         clock: Callable[[], float] = time.monotonic,
         address_chat_rate: float = 2.0,
+        buyer_tokens: BuyerTokens | None = None,
     ) -> None:
         self.store = store
         self.checkout = checkout
+        self.buyer_tokens = buyer_tokens
+        """With it, ``buy`` and ``pay`` need a buyer token on the connection
+        (``buyer_auth``); without it, ``buyer_auth`` is refused with ``bad_token``."""
         self.clock = clock
         self._background: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -200,7 +205,8 @@ class Hub:
             room = self._rooms.loaded.get(session.room_id)
             if room is None:
                 raise CommandError(ErrorCode.UNAVAILABLE, "room is not loaded")
-            actor = Actor(session.vid, session.name, session.role)
+            self._check_buyer(session, command)
+            actor = Actor(session.vid, session.name, session.role, session.buyer, session.address)
             counted = True  # ``execute`` counts the outcome from here on
             data = await self.execute(room, actor, command, session)
         except CommandError as exc:
@@ -246,11 +252,38 @@ class Hub:
         who = self.explain_key(actor, session)
         try:
             decision = decide(room.state, actor, command, ctx)
+            if decision.buyer_token is not None:
+                return self._authenticate(session, decision.buyer_token)
             return await self._carry_out(room, actor, decision, ctx, who)
         except RoomNotFound as exc:
             raise CommandError(ErrorCode.NOT_FOUND, "room no longer exists") from exc
         except REDIS_DOWN as exc:  # from checkout, which talks to Redis itself
             raise CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable, retry") from exc
+
+    def _check_buyer(self, session: Session, command: c.Command) -> None:
+        """With buyer tokens configured, ``buy`` and ``pay`` need a live one."""
+        if self.buyer_tokens is None or not isinstance(command, c.CheckoutCommand):
+            return
+        if command.name not in ("buy", "pay"):
+            return
+        if session.buyer is None:
+            raise CommandError(ErrorCode.AUTH_REQUIRED, "sign in first: send buyer_auth")
+        if wall_ms() > session.buyer_expires_ms + LEEWAY_SECONDS * 1000:
+            raise CommandError(ErrorCode.TOKEN_EXPIRED, "the buyer token expired: send a new one")
+
+    def _authenticate(self, session: Session | None, token: str) -> dict[str, Any]:
+        """Verify a buyer token; on success the connection buys as ``u:<sub>``. A
+        refusal leaves the connection's earlier identity as it was."""
+        if session is None:  # the HTTP API: nothing to sign in
+            raise CommandError(ErrorCode.BAD_COMMAND, "buyer_auth is a WebSocket command")
+        if self.buyer_tokens is None:
+            raise CommandError(ErrorCode.BAD_TOKEN, "this server takes no buyer tokens")
+        claims = self.buyer_tokens.verify(token)
+        room = self._rooms.loaded.get(session.room_id)
+        if room is not None and claims.buyer in room.state.banned and not session.is_host:
+            raise CommandError(ErrorCode.BANNED, "this account is banned from this room")
+        session.buyer, session.buyer_expires_ms = claims.buyer, claims.expires_ms
+        return {"buyer": claims.sub, "expires_at": claims.expires_ms}
 
     async def _carry_out(
         self, room: Room, actor: Actor, decision: Decision, ctx: Context, who: str

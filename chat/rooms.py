@@ -255,7 +255,8 @@ class Rooms:
             return
         room.enqueue(wire)
         if isinstance(event, Moderated) and event.action == "ban":
-            for session in [s for s in room.sessions if s.vid == event.vid]:
+            banned = event.vid
+            for session in [s for s in room.sessions if banned in (s.vid, s.buyer)]:
                 if session.address and len(room.banned_addresses) < MAX_BANNED_ADDRESSES:
                     room.banned_addresses[address_key(session.address)] = event.vid
                 room.sessions.discard(session)

@@ -51,8 +51,9 @@ class Session:
     role: str  # "viewer" or "host"
     room_id: str = ""
     address: str = ""
-    """The client's address (``livecart.addresses``): its per-address chat budget and
-    the address a ban also covers."""
+    """The client's address (``livecart.connections.client_address``): its per-address
+    chat budget, the address a ban also covers, and (as ``address_key``) the address
+    checkout caps unpaid holds by."""
     commands: TokenBucket = field(default_factory=lambda: TokenBucket(rate=20, burst=40))
     closer: Callable[[int, str], None] | None = None
     lagging: bool = False
@@ -62,6 +63,8 @@ class Session:
     sock: Any = field(default=None, repr=False)
     kernel_queued: int = 0
     probe_at: float = 0.0
+    buyer: str | None = None  # ``u:<sub>`` once a buyer token was accepted (``buyer_auth``)
+    buyer_expires_ms: int = 0  # that token's ``exp``, ms since the epoch
 
     def __post_init__(self) -> None:
         if self.sock is None:

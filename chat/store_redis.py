@@ -61,7 +61,7 @@ from livecart.keyspace import (
     room_of_channel,
 )
 from livecart.pubsub import Subscriber
-from livecart.redis_client import REDIS_DOWN, AnyRedis, is_cluster
+from livecart.redis_client import REDIS_DOWN, AnyRedis, is_cluster, is_full
 
 log = logging.getLogger(__name__)
 PRESENCE_STALE_MS = 5000
@@ -229,6 +229,11 @@ class RedisRoomStore:
         except REDIS_DOWN as exc:
             self.unavailable += 1
             raise StoreUnavailable() from exc
+        except aioredis.ResponseError as exc:
+            if not is_full(exc):  # a full Redis (maxmemory) refused a script's write
+                raise
+            self.unavailable += 1
+            raise StoreUnavailable("datastore full, retry later") from exc
 
     @property
     def node_id(self) -> str:

@@ -8,10 +8,13 @@ Checked, per product:
 
 - ``initial = available + reserved + sold`` and none of them negative;
 - ``reserved`` = the units of the live holds; ``sold`` = the units in the orders stream;
-- each buyer's count = their live holds' units + their ordered units;
+- each buyer's count = their live purchases' units (held or pending) + their ordered
+  units;
+- each address's count = its anonymous buyers' live purchases;
 
-and for the stream: no order id or reservation id appears twice; every live hold indexed
-for the sweeper is in state ``reserved``.
+and for the stream: no order id or reservation id appears twice; every live purchase
+indexed for the sweeper is in state ``reserved`` or (first paid, first served)
+``pending``, which holds no units.
 """
 
 from __future__ import annotations
@@ -36,12 +39,16 @@ def problems(books: Mapping[str, Any]) -> list[str]:
     held: Counter[str] = Counter()
     sold: Counter[str] = Counter()
     per_buyer: Counter[tuple[str, str]] = Counter()
+    per_address: Counter[tuple[str, str]] = Counter()
     for hold in holds:
-        if hold.get("state") != "reserved":
+        if hold.get("state") not in ("reserved", "pending"):
             found.append(f"hold {hold.get('id')} is indexed as live but is {hold.get('state')}")
             continue
-        held[hold["product_id"]] += int(hold["qty"])
+        if hold["state"] == "reserved":
+            held[hold["product_id"]] += int(hold["qty"])
         per_buyer[(hold["product_id"], hold["buyer_vid"])] += int(hold["qty"])
+        if hold.get("addr"):
+            per_address[(hold["product_id"], hold["addr"])] += 1
     for order in orders:
         sold[order["product_id"]] += int(order["qty"])
         per_buyer[(order["product_id"], order["buyer_vid"])] += int(order["qty"])
@@ -69,6 +76,11 @@ def problems(books: Mapping[str, Any]) -> list[str]:
         expected = {vid: n for (p, vid), n in per_buyer.items() if p == pid and n}
         if counted != expected:
             found.append(f"{pid}: buyer counts {counted} != holds and orders {expected}")
+        addresses: Mapping[str, Mapping[str, str]] = books.get("addresses") or {}
+        by_addr = {a: int(n) for a, n in (addresses.get(pid) or {}).items()}
+        live = {a: n for (p, a), n in per_address.items() if p == pid}
+        if by_addr != live:
+            found.append(f"{pid}: address counts {by_addr} != live purchases {live}")
 
     for what, field in (("order id", "id"), ("reservation", "reservation_id")):
         dupes = [v for v, n in Counter(o[field] for o in orders).items() if n > 1]

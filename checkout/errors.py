@@ -31,6 +31,9 @@ reply frame unchanged; docs/checkout.md lists when each is returned):
                       ``retry_after``: seconds until it opens), or closed
 ``sold_out``          fewer units left than asked for
 ``limit_reached``     this buyer's holds and orders for the product would pass the limit
+``too_many_holds``    the client's address already has the most unpaid purchases a sale
+                      allows it (anonymous buyers), or a ``first_paid`` sale has the most
+                      unpaid purchases waiting that it keeps
 ``key_reused``        the idempotency key was used before with different parameters
 ``in_progress``       the same key, or another payment of the same reservation, is still
                       running; retry after ``retry_after``
@@ -54,6 +57,7 @@ CODES: frozenset[str] = frozenset(
         "sale_not_open",
         "sold_out",
         "limit_reached",
+        "too_many_holds",
         "key_reused",
         "in_progress",
         "hold_expired",

@@ -11,11 +11,14 @@ command        fields (docs/checkout.md)             reply data; event
 ``pay``        ``reservation_id``, ``card``, ``key``  ``{"order": {...}}``
 ``open_sale``  ``product_id``, ``price``,            ``{"sale": {...}}``; a ``sale`` event
                ``currency``, ``units``, ``limit``,
-               ``opens_at``?, ``ends_at``?
+               ``opens_at``?, ``ends_at``?,
+               ``hold_seconds``?, ``policy``?
 ``close_sale`` ``product_id``                        ``{"sale": {...}}``; a ``sale`` event
 =============  ====================================  ===========================================
 
-The buyer is the connection's identity (``vid``, ``name``), never a field of the command.
+The buyer is the connection's identity, never a field of the command: the shop's user
+(``u:<sub>``, from a verified buyer token) when the connection has one, otherwise its
+viewer id, with its client address for the per-address cap on unpaid holds.
 Every ``CheckoutError`` becomes the hub's ``CommandError`` with the same code, message
 and ``retry_after``, so the client gets an error reply and not a closed socket.
 
@@ -37,6 +40,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from livecart.addresses import address_key
 from livecart.chat.errors import CommandError, ErrorCode
 from livecart.chat.events import SaleChanged
 from livecart.checkout.errors import CheckoutError
@@ -53,6 +57,12 @@ class Buyer(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def buyer(self) -> str | None: ...
+
+    @property
+    def address(self) -> str: ...
 
 
 _ZWJ = "\u200d"
@@ -150,15 +160,17 @@ class HubCheckout:
         """Run one checkout command; returns (reply data, ``sale`` event or ``None``).
         Raises ``CommandError``."""
         svc = self.service
+        buyer = actor.buyer or actor.vid  # a signed-in buyer is the shop's user
         if name == "buy":
             reservation = await _checkout(
                 lambda: svc.buy(
                     room_id,
                     args.get("product_id"),
-                    buyer_vid=actor.vid,
+                    buyer_vid=buyer,
                     buyer_name=actor.name,
                     qty=args.get("qty"),
                     key=args.get("key"),
+                    address="" if actor.buyer or not actor.address else address_key(actor.address),
                 )
             )
             return {"reservation": reservation}, None
@@ -167,7 +179,7 @@ class HubCheckout:
                 lambda: svc.pay(
                     room_id,
                     args.get("reservation_id"),
-                    buyer_vid=actor.vid,
+                    buyer_vid=buyer,
                     card=args.get("card"),
                     key=args.get("key"),
                 )
@@ -184,6 +196,8 @@ class HubCheckout:
                     limit=args.get("limit"),
                     opens_at=args.get("opens_at"),
                     ends_at=args.get("ends_at"),
+                    hold_seconds=args.get("hold_seconds"),
+                    policy=args.get("policy"),
                 )
             )
         elif name == "close_sale":

@@ -6,6 +6,9 @@ it into the prelude every script is loaded with, so the rules live only here.
 
 ::
 
+        PENDING ── take ──▶ (first_paid only: the units are taken when payment starts)
+           │ release, expire → RELEASED, EXPIRED
+           ▼
                    payment_approved            order_recorded
         RESERVED ─────────────────────▶ PAID ─────────────────▶ ORDERED
            │  │
@@ -15,6 +18,9 @@ it into the prelude every script is loaded with, so the rules live only here.
         │                                           ▲
         └──────────── payment_approved ─────────────┘
 
+- ``pending`` (sales with the ``first_paid`` policy): the buyer may pay, but no units
+  are held; ``take`` (the start of a payment) holds them, if there still are any, for
+  as long as the payment may take. It counts towards the buyer's limit.
 - ``reserved``: units are held (counted in ``reserved``); the hold has an expiry.
 - ``paid``: the provider approved the charge while the hold was live. The confirm
   script moves on to ``ordered`` in the same atomic step, so ``paid`` is never seen
@@ -39,6 +45,7 @@ from livecart.checkout.errors import IllegalTransition
 
 
 class State(enum.StrEnum):
+    PENDING = "pending"
     RESERVED = "reserved"
     PAID = "paid"
     ORDERED = "ordered"
@@ -48,6 +55,7 @@ class State(enum.StrEnum):
 
 
 class Event(enum.StrEnum):
+    TAKE = "take"
     PAYMENT_APPROVED = "payment_approved"
     ORDER_RECORDED = "order_recorded"
     RELEASE = "release"
@@ -55,6 +63,11 @@ class Event(enum.StrEnum):
 
 
 TRANSITIONS: Mapping[State, Mapping[Event, State]] = {
+    State.PENDING: {
+        Event.TAKE: State.RESERVED,
+        Event.RELEASE: State.RELEASED,
+        Event.EXPIRE: State.EXPIRED,
+    },
     State.RESERVED: {
         Event.PAYMENT_APPROVED: State.PAID,
         Event.RELEASE: State.RELEASED,
@@ -74,6 +87,9 @@ TRANSITIONS: Mapping[State, Mapping[Event, State]] = {
 }
 
 INITIAL = State.RESERVED
+INITIAL_FIRST_PAID = State.PENDING
+LIVE: frozenset[State] = frozenset({State.PENDING, State.RESERVED})
+"""States of a purchase that can still be paid (listed in the room's ``holds``)."""
 HOLDING: frozenset[State] = frozenset({State.RESERVED, State.PAID})
 FINAL: frozenset[State] = frozenset(s for s, row in TRANSITIONS.items() if not row)
 

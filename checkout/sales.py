@@ -7,9 +7,10 @@ reserved + sold``) holds between any two of them. Arguments arrive validated
 - ``init_stock`` creates a product's stock once; again it is a no-op that returns the
   current figures.
 - ``add_stock`` adds to ``initial`` and ``available`` together, once per operation key.
-- ``open`` opens or schedules a sale; the same terms again return the running sale
-  unchanged, other terms replace it. ``close`` is idempotent; live holds stay payable
-  until they expire.
+- ``open`` opens or schedules a sale, with its hold time (the service's default when the
+  request sets none) and its policy (``hold`` or ``first_paid``); the same terms again
+  return the running sale unchanged, other terms replace it. ``close`` is idempotent;
+  live holds stay payable until they expire.
 - ``snapshot`` reads every stock and sale of a room at one instant.
 """
 
@@ -25,8 +26,9 @@ from livecart.checkout.validation import SaleRequest
 class Sales:
     """The room's catalogue stock and its sales, on ``store``."""
 
-    def __init__(self, store: Datastore) -> None:
+    def __init__(self, store: Datastore, *, hold_ms: int) -> None:
         self._store = store
+        self._hold_ms = hold_ms  # a sale's hold time when it sets none
 
     async def init_stock(self, room: str, product_id: str, units: int) -> dict[str, int]:
         reply = await self._store.run("stock", room, "init", product_id, units, "")
@@ -46,6 +48,8 @@ class Sales:
             req.limit,
             "" if req.opens_at is None else req.opens_at,
             "" if req.ends_at is None else req.ends_at,
+            self._hold_ms if req.hold_seconds is None else req.hold_seconds * 1000,
+            req.policy,
         )  # fmt: skip
         result: dict[str, Any] = unwrap(reply, "sale")
         return result

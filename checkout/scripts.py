@@ -10,9 +10,11 @@ is the body of the function ``reserve`` that ``reserve_many.lua`` calls per requ
 Guarantees of ``Scripts.run``:
 
 - it returns the script's reply decoded from JSON, as a dict;
-- a connection failure, a timeout, a server that is loading, read-only, or refusing
-  writes (``MISCONF``) raises ``CheckoutError("unavailable")``. The script may or may not
-  have run: every script is idempotent, so the caller may send it again;
+- a connection failure, a timeout, a server that is loading, read-only, refusing
+  writes (``MISCONF``) or full (``OOM``: ``maxmemory`` under ``noeviction``; Redis
+  refuses a script before its first write) raises ``CheckoutError("unavailable")``.
+  The script may or may not have run: every script is idempotent, so the caller may
+  send it again;
 - any other Redis error is a bug and propagates as is;
 - on a Redis Cluster, ``confirm`` (an order) answers only once a replica of the room's
   shard has it: the script, a write of the room's ``durable`` key and ``WAIT 1`` go to
@@ -42,10 +44,10 @@ from redis import exceptions as rexc
 from redis.asyncio.cluster import ClusterNode
 from redis.commands.core import AsyncScript
 
-from livecart.checkout import lifecycle
+from livecart.checkout import bounds, lifecycle
 from livecart.checkout.errors import CheckoutError
 from livecart.keyspace import RoomKeys
-from livecart.redis_client import REDIS_DOWN, AnyRedis, ClusterClient
+from livecart.redis_client import REDIS_DOWN, AnyRedis, ClusterClient, is_full
 
 NAMES = (
     "audit",
@@ -77,6 +79,7 @@ def source(name: str) -> str:
     lua = resources.files("livecart.checkout") / "lua"
     prelude = (lua / "prelude.lua").read_text(encoding="utf-8")
     prelude = prelude.replace("__TRANSITIONS__", lifecycle.lua_table())
+    prelude = prelude.replace("__BOUNDS__", bounds.lua_constants())
     body = (lua / f"{name}.lua").read_text(encoding="utf-8")
     for inner in _FUNCTIONS.get(name, ()):
         text = (lua / f"{inner}.lua").read_text(encoding="utf-8")
@@ -91,9 +94,13 @@ def redis_failures() -> Iterator[None]:
         yield
     except (rexc.ReadOnlyError, rexc.BusyLoadingError) as exc:
         raise CheckoutError("unavailable", "the datastore is not writable; retry") from exc
+    except rexc.OutOfMemoryError as exc:  # maxmemory under noeviction: nothing was written
+        raise CheckoutError("unavailable", "the datastore is full; retry later") from exc
     except (*REDIS_DOWN, ConnectionError, TimeoutError) as exc:
         raise CheckoutError("unavailable", "the datastore cannot be reached; retry") from exc
     except rexc.ResponseError as exc:
+        if is_full(exc):  # maxmemory under noeviction: nothing was written
+            raise CheckoutError("unavailable", "the datastore is full; retry later") from exc
         if str(exc).startswith(("MISCONF", "LOADING", "READONLY", "MASTERDOWN")):
             raise CheckoutError("unavailable", "the datastore is not writable; retry") from exc
         raise

@@ -17,12 +17,14 @@ Guarantees:
 
 - Invariant, for every product at every moment: ``initial = available + reserved +
   sold``, ``available >= 0``, ``reserved >= 0``.
-- ``buy`` and ``pay`` are idempotent per key (kept ``key_ttl_seconds``, at least 24 h):
-  the same key and parameters always yield the first outcome; the same key with other
-  parameters yields ``key_reused``. A ``buy`` is one atomic script, so duplicates are
-  serialised by Redis and never see ``in_progress``. A ``pay`` runs the charge between
-  two scripts; a duplicate waits up to ``in_progress_wait`` seconds for the outcome, then
-  gets ``in_progress`` with ``retry_after``.
+- ``buy`` and ``pay`` are idempotent per key (kept ``key_ttl_seconds``, at least 24 h;
+  a refused buy for ``checkout.bounds.REFUSAL_KEEP_MS``, a hold that ended unpaid for
+  ``UNPAID_KEEP_MS``): the same key and parameters always yield the first outcome;
+  the same key with other parameters yields ``key_reused``. A ``buy`` is one atomic
+  script, so duplicates are serialised by Redis and never see ``in_progress``. A
+  ``pay`` runs the charge between two scripts; a duplicate waits up to
+  ``in_progress_wait`` seconds for the outcome, then gets ``in_progress`` with
+  ``retry_after``.
 - Every Redis failure surfaces as ``CheckoutError("unavailable")``; retrying with the
   same key then resolves to exactly one outcome. A payment whose first runner died
   (node crash, Redis restart) is taken over by a retry once its lease
@@ -43,6 +45,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from livecart.checkout import bounds
 from livecart.checkout.buying import Buying
 from livecart.checkout.counters import CheckoutCounters
 from livecart.checkout.datastore import Datastore
@@ -79,7 +82,10 @@ class CheckoutService:
     the running one. ``confirm_retry_seconds``: how long an approved payment keeps trying
     to record its order while Redis is unreachable before answering ``unavailable``.
     ``reserve_batch``: the most buys of a room sent to Redis in one call
-    (``checkout.reserve_batch``; 1 sends each buy on its own).
+    (``checkout.reserve_batch``; 1 sends each buy on its own). ``holds_per_address``:
+    the most live unpaid purchases an anonymous buyer's address may have in one sale
+    (0: no cap); signed-in buyers (``buyer_vid`` ``u:<sub>``, no address) are capped by
+    the sale's per-buyer limit alone.
     """
 
     def __init__(
@@ -96,19 +102,29 @@ class CheckoutService:
         confirm_retry_seconds: float = 5.0,
         sweep_batch: int = 200,
         reserve_batch: int = 200,
+        holds_per_address: int = bounds.DEFAULT_HOLDS_PER_ADDRESS,
     ) -> None:
         if key_ttl_seconds < MIN_KEY_TTL:
             raise ValueError("idempotency keys must be kept at least 24 hours")
         if hold_seconds <= 0 or charge_timeout <= 0 or sweep_batch < 1:
             raise ValueError("hold_seconds, charge_timeout and sweep_batch must be positive")
+        if not 0 <= holds_per_address <= bounds.MAX_HOLDS_PER_ADDRESS:
+            raise ValueError(f"holds_per_address must be 0-{bounds.MAX_HOLDS_PER_ADDRESS}")
         lease = pay_lease_seconds if pay_lease_seconds is not None else charge_timeout + 10
         timings = Timings(charge_timeout, lease, in_progress_wait, confirm_retry_seconds)
         hold_ms = int(hold_seconds * 1000)
         store = Datastore(redis, clock=clock, key_ttl_ms=int(key_ttl_seconds * 1000))
-        rooms = RoomIndex(store, keep_ms=hold_ms + store.key_ttl_ms)
+        longest_hold_ms = max(hold_ms, bounds.MAX_HOLD_SECONDS * 1000)
+        rooms = RoomIndex(store, keep_ms=longest_hold_ms + store.key_ttl_ms)
         self._store = store
-        self._sales = Sales(store)
-        self._buying = Buying(store, rooms, hold_ms=hold_ms, max_batch=reserve_batch)
+        self._sales = Sales(store, hold_ms=hold_ms)
+        self._buying = Buying(
+            store,
+            rooms,
+            hold_ms=hold_ms,
+            max_batch=reserve_batch,
+            per_address=holds_per_address,
+        )
         self._payments = PaymentSaga(store, provider, timings)
         self._reconciliation = Reconciliation(store, self._payments, rooms, sweep_batch)
         self._reports = Reports(store)
@@ -154,13 +170,22 @@ class CheckoutService:
         limit: object,
         opens_at: object = None,
         ends_at: object = None,
+        hold_seconds: object = None,
+        policy: object = None,
     ) -> dict[str, Any]:
         """Open (or schedule, with ``opens_at`` in the future) the product's flash sale.
 
+        ``hold_seconds`` (10-3600; default: the service's ``hold_seconds``): how long a
+        buy holds its units, or under ``first_paid`` how long it stays payable.
+        ``policy``: ``hold`` (the default: a buy holds the units until it is paid or its
+        hold ends) or ``first_paid`` (a buy holds nothing; the units go to whoever starts
+        paying first, and a payment that starts with too few left gets ``sold_out``).
+
         Returns the sale dict ``{product_id, price, currency, units, limit, opens_at,
-        ends_at, state, units_left}``. Repeating an open with the same terms returns the
-        running sale unchanged; other terms replace it (``units_left`` starts again at
-        ``units``). Raises ``bad_args`` (also when ``units`` exceeds available stock),
+        ends_at, state, units_left, hold_seconds, policy}``. Repeating an open with the
+        same terms returns the running sale unchanged; other terms replace it
+        (``units_left`` starts again at ``units``). Raises ``bad_args`` (also when
+        ``units`` exceeds available stock),
         ``not_found`` (the product has no stock), ``unavailable``.
         """
         req = SaleRequest.parse(
@@ -173,6 +198,8 @@ class CheckoutService:
             opens_at=opens_at,
             ends_at=ends_at,
             now_ms=self._store.now_ms(),
+            hold_seconds=hold_seconds,
+            policy=policy,
         )
         return await self._sales.open(req)
 
@@ -207,19 +234,26 @@ class CheckoutService:
         buyer_name: object,
         qty: object,
         key: object,
+        address: object = "",
     ) -> dict[str, Any]:
-        """Hold ``qty`` units for this buyer until ``expires_at``.
+        """Hold ``qty`` units for this buyer until ``expires_at`` (under a ``first_paid``
+        sale: a ``pending`` purchase, payable until ``expires_at``, holding nothing).
+
+        ``buyer_vid`` is a viewer id, or ``u:<sub>`` for a buyer signed in with the shop's
+        token; ``address`` is an anonymous buyer's client address (``""`` for a signed-in
+        one), capped at ``holds_per_address`` live unpaid purchases per sale.
 
         Returns the reservation ``{id, product_id, qty, unit_price, currency, amount,
         state: "reserved", created_at, expires_at}`` (times in ms since the epoch).
         Raises ``bad_args``, ``not_found``, ``sale_not_open``, ``limit_reached``,
-        ``sold_out``, ``key_reused``, ``unavailable``. The refusals ``sale_not_open``,
-        ``limit_reached`` and ``sold_out`` are final for the key: a new attempt needs a
-        new key.
+        ``sold_out``, ``too_many_holds``, ``key_reused``, ``unavailable``. The refusals
+        ``sale_not_open``, ``limit_reached``, ``sold_out`` and ``too_many_holds`` are
+        replayed for the same key for ``checkout.bounds.REFUSAL_KEEP_MS`` (a new attempt
+        wants a new key); after that the key is decided afresh.
         """
         started = time.perf_counter()
         try:
-            req = BuyRequest.parse(room, product_id, buyer_vid, buyer_name, qty, key)
+            req = BuyRequest.parse(room, product_id, buyer_vid, buyer_name, qty, key, address)
             reservation = await self._buying.buy(req)
         except CheckoutError as exc:
             self.counters.buy(exc.code, time.perf_counter() - started)

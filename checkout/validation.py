@@ -12,6 +12,10 @@ cjson's 14 significant digits):
 - ``price``: int minor units 0..1,000,000,000; ``currency``: three uppercase letters
 - ``stock``: int 0..1,000,000,000; stock added: int 1..1,000,000,000
 - times: int milliseconds since the Unix epoch, 0..10**13
+- a sale's ``hold_seconds``: int 10..3600 (``checkout.bounds``); ``policy``: ``hold`` or
+  ``first_paid``
+- a client address: 1-64 characters ``[0-9A-Fa-f.:/]`` (an IPv4 address, or an IPv6
+  /64 prefix), or ``""`` when the buyer is signed in
 - ``card``: 12-19 digits passing the Luhn check
 - ids (room, product, reservation, buyer): 1-128 printable characters without spaces,
   braces or control characters (braces would break the Redis hash tag)
@@ -25,6 +29,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from livecart.checkout import bounds
 from livecart.checkout.errors import CheckoutError
 from livecart.display_names import MAX_DISPLAY_NAME, is_display_name
 from livecart.text import LONE_SURROGATE, has_lone_surrogate
@@ -40,6 +45,7 @@ _KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ID = re.compile(r"[!-z|~]{1,128}")  # printable ASCII without space, '{' and '}'
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _CARD = re.compile(r"[0-9]{12,19}")
+_ADDRESS = re.compile(r"[0-9A-Fa-f.:/]{1,64}")
 _STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
 
 
@@ -93,10 +99,26 @@ def card_number(value: object, field: str = "card") -> str:
     return value
 
 
+def client_address(value: object, field: str = "address") -> str:
+    if value == "":
+        return ""
+    if not isinstance(value, str) or _ADDRESS.fullmatch(value) is None:
+        raise bad(field, "must be an IP address or network, or empty")
+    return value
+
+
 def stream_id(value: object, field: str = "last_id") -> str:
     if not isinstance(value, str) or _STREAM_ID.fullmatch(value) is None:
         raise bad(field, "must be a stream id like 1763760000000-0")
     return value
+
+
+def sale_policy(value: object, field: str = "policy") -> str:
+    if value is None:
+        return "hold"
+    if value not in bounds.POLICIES:
+        raise bad(field, "must be " + " or ".join(bounds.POLICIES))
+    return str(value)
 
 
 def optional_time(value: object, field: str) -> int | None:
@@ -127,6 +149,7 @@ class BuyRequest:
     buyer_name: str
     qty: int
     key: str
+    address: str = ""
 
     @classmethod
     def parse(
@@ -137,6 +160,7 @@ class BuyRequest:
         buyer_name: object,
         qty: object,
         key: object,
+        address: object = "",
     ) -> BuyRequest:
         return cls(
             room=identifier(room, "room"),
@@ -145,6 +169,7 @@ class BuyRequest:
             buyer_name=display_name(buyer_name),
             qty=integer(qty, "qty", 1, MAX_QTY),
             key=idempotency_key(key),
+            address=client_address(address),
         )
 
     def fingerprint(self) -> str:
@@ -155,10 +180,13 @@ class BuyRequest:
         """
         return _fingerprint("buy", self.product_id, self.buyer_vid, self.qty)
 
-    def reserve_args(self, reservation_id: str, hold_ms: int) -> tuple[str | int, ...]:
-        """``reserve.lua``'s own arguments (its ARGV[3..11]) for this buy."""
+    def reserve_args(
+        self, reservation_id: str, hold_ms: int, per_address: int
+    ) -> tuple[str | int, ...]:
+        """``reserve.lua``'s own arguments (its ARGV[3..13]) for this buy."""
         return (self.key, self.fingerprint(), reservation_id, self.product_id, self.buyer_vid,
-                self.buyer_name, self.qty, hold_ms, self.room)  # fmt: skip
+                self.buyer_name, self.qty, hold_ms, self.room, self.address,
+                per_address)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +237,8 @@ class SaleRequest:
     limit: int
     opens_at: int | None
     ends_at: int | None
+    hold_seconds: int | None = None
+    policy: str = "hold"
 
     @classmethod
     def parse(
@@ -223,6 +253,8 @@ class SaleRequest:
         opens_at: object,
         ends_at: object,
         now_ms: int,
+        hold_seconds: object = None,
+        policy: object = None,
     ) -> SaleRequest:
         """``ends_at`` must lie in the future and after ``opens_at``; ``opens_at`` in the
         past simply means "open now"."""
@@ -235,6 +267,12 @@ class SaleRequest:
             limit=integer(limit, "limit", 1, MAX_LIMIT),
             opens_at=optional_time(opens_at, "opens_at"),
             ends_at=optional_time(ends_at, "ends_at"),
+            hold_seconds=None
+            if hold_seconds is None
+            else integer(
+                hold_seconds, "hold_seconds", bounds.MIN_HOLD_SECONDS, bounds.MAX_HOLD_SECONDS
+            ),
+            policy=sale_policy(policy),
         )
         if req.ends_at is not None:
             if req.ends_at <= now_ms:

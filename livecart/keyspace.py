@@ -14,7 +14,9 @@ A room's keys, by owner (docs/checkout.md describes checkout's):
 - media (``livecart.streamer.cluster``): ``whip`` (the publisher's process and session);
   the channels ``media``, ``hls``, ``media:ctl`` and ``whip:reply:<process>``;
 - commerce (``livecart.checkout``): ``stock:<p>``, ``sale:<p>``, ``buyers:<p>``,
-  ``hold:<r>``, ``idem:buy:<k>``, ``idem:pay:<k>``, ``products``, ``sales``, ``holds``,
+  ``addr:<p>`` (unpaid holds per client address), ``hold:<r>``, ``idem:buy:<k>``,
+  ``refused`` and ``refused_at`` (recent refused buys, bounded: ``checkout.bounds``),
+  ``idem:pay:<k>``, ``products``, ``sales``, ``holds``,
   ``refunds``, ``unsettled``, ``orders``, ``figures``, ``fulfilment``, ``durable`` (a
   write that makes a Redis Cluster's ``WAIT`` cover a replayed order, see
   ``checkout.scripts``).
@@ -109,8 +111,19 @@ class RoomKeys:
     def buyers(self, product_id: str) -> str:
         return self._k(f"buyers:{product_id}")
 
+    def addresses(self, product_id: str) -> str:
+        return self._k(f"addr:{product_id}")
+
     def hold(self, reservation_id: str) -> str:
         return self._k(f"hold:{reservation_id}")
+
+    @property
+    def refused(self) -> str:
+        return self._k("refused")
+
+    @property
+    def refused_at(self) -> str:
+        return self._k("refused_at")
 
     def buy_key(self, key: str) -> str:
         return self._k(f"idem:buy:{key}")

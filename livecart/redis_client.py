@@ -22,7 +22,14 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterPipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
+from redis.exceptions import (
+    AskError,
+    ClusterError,
+    OutOfMemoryError,
+    RedisClusterException,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
@@ -41,9 +48,22 @@ REDIS_DOWN = (
     TryAgainError,
     AskError,
     RedisClusterException,
+    # maxmemory reached under noeviction: Redis refuses the write (a script is refused
+    # before its first write, so nothing is half done) until memory is freed.
+    OutOfMemoryError,
 )
 """What a Redis call raises when the server (or the cluster shard owning the slot)
-cannot be reached or cannot serve it now (catch these, nothing wider)."""
+cannot be reached or cannot serve it now, a full Redis included (catch these, nothing
+wider)."""
+
+
+def is_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is Redis refusing a write at ``maxmemory`` (``noeviction``): a
+    command's ``OutOfMemoryError``, or a script's error raised by its first write
+    (Redis refuses only that one, so the script wrote nothing)."""
+    return isinstance(exc, OutOfMemoryError) or (
+        isinstance(exc, ResponseError) and "OOM command not allowed" in str(exc)
+    )
 
 
 def is_cluster(redis: AnyRedis) -> bool:

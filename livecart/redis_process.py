@@ -2,8 +2,10 @@
 
 ``livecart serve`` without ``REDIS_URL`` starts one of these with its data under
 ``./data`` and AOF ``appendfsync always``, so that a confirmed order is on disk before it
-is acknowledged. The tests start one per session on a free localhost port, and kill and
-restart it to prove that nothing confirmed is lost.
+is acknowledged, and a ``maxmemory`` (``--redis-maxmemory``, 512 MB by default) with the
+``noeviction`` policy: when it is full, writes fail and nothing is evicted. The tests
+start one per session on a free localhost port, and kill and restart it to prove that
+nothing confirmed is lost.
 
 Guarantees:
 - ``start()`` returns only when the server answers ``PING``; it raises ``RedisStartError``
@@ -112,8 +114,10 @@ class RedisProcess:
         appendfsync: str = "always",
         binary: str | None = None,
         extra_args: Sequence[str] = (),
+        maxmemory: str = "0",
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        self.maxmemory = maxmemory
         self.port = port if port is not None else free_port()
         self.appendfsync = appendfsync
         self.binary = binary or default_redis_server()
@@ -160,6 +164,12 @@ class RedisProcess:
             str(self.pidfile),
             "--protected-mode",
             "yes",
+            # A full Redis refuses writes (OOM) and never evicts: an evicted hold, stock or
+            # idempotency record would break checkout's books (docs/checkout.md).
+            "--maxmemory",
+            self.maxmemory,
+            "--maxmemory-policy",
+            "noeviction",
             "--client-output-buffer-limit",
             "pubsub",
             "256mb",

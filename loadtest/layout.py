@@ -295,6 +295,7 @@ def node_argv(
         # crowd all comes from 127.0.0.1, so the per-address caps are off here.
         "--trusted-proxies", "127.0.0.1/32,::1/128",
         "--max-sockets-per-address", "0", "--address-chat-rate", "0",
+        "--holds-per-address", "0",
     ]  # fmt: skip
 
 

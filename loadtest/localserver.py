@@ -102,6 +102,7 @@ def serve_argv(
         "--data-dir", str(data_dir), "--workers", str(workers),
         # the simulated crowd all comes from 127.0.0.1: no per-address caps
         "--max-sockets-per-address", "0", "--address-chat-rate", "0",
+        "--holds-per-address", "0",
     ]  # fmt: skip
 
 

@@ -42,11 +42,15 @@ class Node:
 
 @asynccontextmanager
 async def running_node(redis_url: str, node_id: str = "", **overrides: Any) -> AsyncIterator[Node]:
-    """A node on a random port; ``overrides`` set ``Config`` fields (e.g. ``ice_hosts``)."""
+    """A node on a random port; ``overrides`` set ``Config`` fields (e.g. ``ice_hosts``).
+
+    Every test client connects from 127.0.0.1, so the per-address cap on unpaid holds is
+    off unless a test sets ``holds_per_address``."""
     config = Config(redis_url=redis_url, admin_token=ADMIN, node_id=node_id or None, demo=False)
-    # Every client of a test comes from 127.0.0.1: no per-address socket cap unless a
-    # test sets one (tests/node/test_connections.py).
+    # Every client of a test comes from 127.0.0.1: no per-address socket or hold cap
+    # unless a test sets one (tests/node/test_connections.py, test_buyers.py).
     config.max_sockets_per_address = 0
+    config.holds_per_address = 0
     for name, value in overrides.items():
         if not hasattr(config, name):
             raise TypeError(f"Config has no field {name!r}")

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from livecart import connections
 from livecart.addresses import parse_networks
+from livecart.chat.buyer_tokens import BuyerTokens
 from livecart.chat.hub import Hub
 from livecart.chat.store_redis import RedisRoomStore
 from livecart.checkout.hub_adapter import HubCheckout
@@ -52,10 +53,20 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     assert config.redis_url, "create_app needs config.redis_url"
     redis = await connect(config.redis_url)  # one Redis or a Redis Cluster
     app[REDIS] = redis
-    service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
+    service = CheckoutService(
+        redis,
+        SandboxProvider(),
+        hold_seconds=config.hold_seconds,
+        holds_per_address=config.holds_per_address,
+    )
     app[CHECKOUT] = service
     store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))
-    hub = Hub(store, checkout=HubCheckout(service), address_chat_rate=config.address_chat_rate)
+    hub = Hub(
+        store,
+        checkout=HubCheckout(service),
+        address_chat_rate=config.address_chat_rate,
+        buyer_tokens=_buyer_tokens(config),
+    )
     app[HUB] = hub
     await hub.start()
     app[ADMIN_TOKEN] = await admin_token(hub.store, config.admin_token)
@@ -92,6 +103,18 @@ async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _buyer_tokens(config: Config) -> BuyerTokens | None:
+    """The verifier of the shop's buyer tokens, when a key is configured."""
+    if not config.buyer_tokens_configured:
+        return None
+    return BuyerTokens(
+        secret=config.buyer_jwt_key.encode() if config.buyer_jwt_key else None,
+        public_key=config.buyer_jwt_public_key,
+        audience=config.buyer_jwt_audience,
+        issuer=config.buyer_jwt_issuer,
+    )
 
 
 def _stream_hooks(app: web.Application) -> None:

@@ -41,6 +41,30 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--node-name", default=env.node_name, help="this node's name in /healthz")
     p.add_argument("--no-demo", action="store_true", help="do not create the demo room")
     p.add_argument(
+        "--holds-per-address",
+        type=int,
+        default=env.holds_per_address,
+        help="most unpaid purchases per client address and sale (0: no cap; default 3)",
+    )
+    p.add_argument(
+        "--buyer-jwt-key",
+        default=env.buyer_jwt_key,
+        help="HS256 secret of the shop's buyer tokens (prefer LIVECART_BUYER_JWT_KEY)",
+    )
+    p.add_argument(
+        "--buyer-jwt-public-key",
+        type=Path,
+        default=None,
+        help="PEM file: RS256/ES256 public key of the shop's buyer tokens",
+    )
+    p.add_argument("--buyer-jwt-audience", default=env.buyer_jwt_audience)
+    p.add_argument("--buyer-jwt-issuer", default=env.buyer_jwt_issuer)
+    p.add_argument(
+        "--redis-maxmemory",
+        default=env.redis_maxmemory,
+        help="maxmemory of the private Redis, noeviction (default 512mb; 0: none)",
+    )
+    p.add_argument(
         "--log-format",
         choices=FORMATS,
         default=env.log_format if env.log_format in FORMATS else "text",
@@ -105,6 +129,13 @@ def _config(args: argparse.Namespace) -> Config:
     config.address_chat_rate = max(0.0, args.address_chat_rate)
     parse_networks(config.trusted_proxies)  # a bad CIDR stops here, before anything starts
     parse_origins(config.allowed_origins)
+    config.holds_per_address = args.holds_per_address
+    config.buyer_jwt_key = args.buyer_jwt_key
+    if args.buyer_jwt_public_key is not None:
+        config.buyer_jwt_public_key = args.buyer_jwt_public_key.read_text(encoding="ascii")
+    config.buyer_jwt_audience = args.buyer_jwt_audience
+    config.buyer_jwt_issuer = args.buyer_jwt_issuer
+    config.redis_maxmemory = args.redis_maxmemory
     return config
 
 
@@ -113,7 +144,7 @@ def _configure_logs(config: Config, worker: int | None) -> None:
         config.log_format,
         node=config.node_name,
         worker=worker,
-        secrets=(config.admin_token, config.webhook_secret),
+        secrets=(config.admin_token, config.webhook_secret, config.buyer_jwt_key),
         access_log=config.access_log,
     )
 
@@ -258,14 +289,17 @@ def serve(config: Config) -> int:
     if not config.redis_url:
         from livecart.redis_process import RedisProcess, RedisStartError
 
-        redis_proc = RedisProcess(config.data_dir / "redis")
+        redis_proc = RedisProcess(config.data_dir / "redis", maxmemory=config.redis_maxmemory)
         try:
             redis_proc.start()
         except RedisStartError as exc:
             logging.getLogger("livecart").error("cannot start the private Redis: %s", exc)
             return 1
         config.redis_url = redis_proc.url
-        print(f"Private Redis at {redis_proc.url} (data in {redis_proc.data_dir}, AOF always)")
+        print(
+            f"Private Redis at {redis_proc.url} (data in {redis_proc.data_dir}, AOF always,"
+            f" maxmemory {config.redis_maxmemory} noeviction)"
+        )
     try:
         if config.workers == 1:
             _worker(config, None, announce=True)

@@ -13,6 +13,12 @@
 | ``LIVECART_WEBHOOK_URL`` / ``LIVECART_WEBHOOK_SECRET`` | | fulfilment webhook   |
 | ``LIVECART_LOG_FORMAT``| --log-format   | text (or json: one object a line) |
 | ``LIVECART_ACCESS_LOG``| --no-access-log| 1: one line per HTTP request  |
+| ``LIVECART_HOLDS_PER_ADDRESS`` | --holds-per-address | 3 (0: no cap)     |
+| ``LIVECART_BUYER_JWT_KEY`` | --buyer-jwt-key | none: buyers need no token (HS256 secret) |
+| ``LIVECART_BUYER_JWT_PUBLIC_KEY`` | --buyer-jwt-public-key | none (PEM file: RS256/ES256) |
+| ``LIVECART_BUYER_JWT_AUDIENCE`` | --buyer-jwt-audience | ``aud`` not checked |
+| ``LIVECART_BUYER_JWT_ISSUER`` | --buyer-jwt-issuer | ``iss`` not checked |
+| ``LIVECART_REDIS_MAXMEMORY`` | --redis-maxmemory | 512mb (the private Redis only) |
 
 Connection hygiene (``LIVECART_`` + the name; docs/security.md, "Connections"):
 
@@ -58,6 +64,17 @@ class Config:
     """``text`` or ``json`` (``--log-format``): see ``web.log_format``."""
     access_log: bool = True
     """One ``livecart.access`` line per HTTP request (``--no-access-log`` turns it off)."""
+    holds_per_address: int = 3
+    """The most live unpaid purchases an anonymous buyer's address may have in one sale
+    (``--holds-per-address``; 0: no cap)."""
+    buyer_jwt_key: str | None = None
+    """HS256 secret (at least 32 bytes) of the shop's buyer tokens (``--buyer-jwt-key``)."""
+    buyer_jwt_public_key: str | None = None
+    """PEM text of the RS256/ES256 public key of the shop's buyer tokens."""
+    buyer_jwt_audience: str | None = None
+    buyer_jwt_issuer: str | None = None
+    redis_maxmemory: str = "512mb"
+    """``maxmemory`` of the private Redis (``noeviction``); ``0``: no limit."""
     metrics_dir: Path | None = None
     """Where the workers of ``serve --workers N`` share their metrics (``web.metrics``);
     made by ``serve`` for the run. None for a single process."""
@@ -97,7 +114,17 @@ class Config:
             allowed_origins=_list(env.get("LIVECART_ALLOWED_ORIGINS", "")),
             handshake_timeout=float(env.get("LIVECART_HANDSHAKE_TIMEOUT") or "10"),
             address_chat_rate=float(env.get("LIVECART_ADDRESS_CHAT_RATE") or "2"),
+            holds_per_address=int(env.get("LIVECART_HOLDS_PER_ADDRESS") or 3),
+            buyer_jwt_key=env.get("LIVECART_BUYER_JWT_KEY") or None,
+            buyer_jwt_public_key=_read_key(env.get("LIVECART_BUYER_JWT_PUBLIC_KEY")),
+            buyer_jwt_audience=env.get("LIVECART_BUYER_JWT_AUDIENCE") or None,
+            buyer_jwt_issuer=env.get("LIVECART_BUYER_JWT_ISSUER") or None,
+            redis_maxmemory=env.get("LIVECART_REDIS_MAXMEMORY") or "512mb",
         )
+
+    @property
+    def buyer_tokens_configured(self) -> bool:
+        return bool(self.buyer_jwt_key or self.buyer_jwt_public_key)
 
     @property
     def base_url(self) -> str:
@@ -106,3 +133,8 @@ class Config:
 
 def _list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _read_key(path: str | None) -> str | None:
+    """The PEM text of the file at ``path`` (``None`` for no path)."""
+    return Path(path).read_text(encoding="ascii") if path else None

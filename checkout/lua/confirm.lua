@@ -82,6 +82,7 @@ if hold.state == "reserved" then
     "charge_id", charge_id, "reply", reply, "ended_at", NOW)
   redis.call("ZREM", P .. "holds", rid)
   redis.call("PEXPIRE", hold_key, KEY_TTL)
+  forget_address(hold)
   remember(idem_key, fp, reply)
   return reply
 end

@@ -1,5 +1,5 @@
 -- Expire the room's holds whose time is up, at most ARGV[3] of them per call.
--- Safe to run from several nodes at once: each hold moves reserved -> expired once;
+-- Safe to run from several nodes at once: each hold moves reserved (or pending) -> expired once;
 -- index entries of holds that already ended are dropped.
 -- Reply: {"ok": {"expired": n, "scanned": m}}; m == limit means "call again".
 local limit = tonumber(ARGV[3])
@@ -7,7 +7,7 @@ local due = redis.call("ZRANGEBYSCORE", P .. "holds", "-inf", NOW, "LIMIT", 0, l
 local expired = 0
 for _, rid in ipairs(due) do
   local hold = hgetall(P .. "hold:" .. rid)
-  if hold.state == "reserved" then
+  if hold.state == "reserved" or hold.state == "pending" then
     give_back(hold, "expire", "expired")
     expired = expired + 1
   else

@@ -22,12 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 IO_LIBRARIES = ("asyncio", "aiohttp", "redis", "aiortc", "av", "websockets")
 PURE = {
     "chat": (
-        "actor", "chat_rules", "checkout_port", "codec", "commands", "decisions",
+        "actor", "buyer_tokens", "chat_rules", "checkout_port", "codec", "commands", "decisions",
         "errors", "events", "figures", "identity", "room_state", "staleness", "store",
     ),
     "checkout": (
-        "audit", "counters", "errors", "lifecycle", "orders", "payments", "show_end",
-        "validation", "webhook_signature",
+        "audit", "bounds", "counters", "errors", "lifecycle", "orders", "payments",
+        "show_end", "validation", "webhook_signature",
     ),
     "streamer": (
         "errors", "fanout", "fmp4", "h264", "hls", "opus", "packager", "registry",

@@ -27,6 +27,9 @@ LEGAL = {
     ("reserved", "expire"): "expired",
     ("expired", "payment_approved"): "refunded",
     ("released", "payment_approved"): "refunded",
+    ("pending", "take"): "reserved",
+    ("pending", "release"): "released",
+    ("pending", "expire"): "expired",
 }
 
 
@@ -73,6 +76,10 @@ def test_observed_paths() -> None:
     assert not is_legal_path(["ordered", "reserved"])
     assert not is_legal_path(["expired", "ordered"])
     assert not is_legal_path(["released", "expired"])
+    assert is_legal_path(["pending", "reserved", "ordered"])  # first paid, first served
+    assert is_legal_path(["pending", "expired"])
+    assert not is_legal_path(["pending", "ordered", "pending"])
+    assert not is_legal_path(["reserved", "pending"])
 
 
 def test_lua_table_carries_every_entry() -> None:

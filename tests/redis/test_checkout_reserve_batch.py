@@ -41,7 +41,7 @@ async def shop(redis: aioredis.Redis, room: str, units: int = 5, limit: int = 2)
 def args(room: str, vid: str, key: str, qty: object = 1, pid: str = "p1") -> tuple[Any, ...]:
     """reserve.lua's arguments for one buy, as ``CheckoutService.buy`` builds them."""
     req = BuyRequest.parse(room, pid, vid, f"name-{vid}", qty, key)
-    return req.reserve_args(f"r_{secrets.token_hex(10)}", HOLD_MS)
+    return req.reserve_args(f"r_{secrets.token_hex(10)}", HOLD_MS, 0)
 
 
 def outcome(reply: dict[str, Any]) -> Any:

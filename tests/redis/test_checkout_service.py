@@ -134,6 +134,8 @@ async def test_sale_dict_matches_the_protocol_snapshot(svc: CheckoutService) -> 
         "ends_at": None,
         "state": "open",
         "units_left": 5,
+        "hold_seconds": 300,
+        "policy": "hold",
     }
 
 
@@ -419,8 +421,8 @@ async def test_bad_input_changes_nothing(
     assert await code_of(getattr(svc, method)(*positional, **args)) == code
     assert await svc.snapshot(ROOM) == before
     new_keys = set(await redis_client.keys("*")) - set(keys_before)
-    # only a definite refusal of a buy is remembered, under its key
-    assert new_keys <= {f"lc:{{{ROOM}}}:idem:buy:buy-key-1".encode()}
+    # only a definite refusal of a buy is remembered, in the room's bounded refusals
+    assert new_keys <= {f"lc:{{{ROOM}}}:refused".encode(), f"lc:{{{ROOM}}}:refused_at".encode()}
 
 
 async def test_in_progress_while_the_first_payment_runs(
