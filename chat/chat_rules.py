@@ -90,13 +90,20 @@ class TokenBucket:
         spent in between; that costs it nothing extra beyond an empty bucket)."""
         self.tokens, self.stamp = max(0.0, self.level(now) - cost), now
 
+    def give_back(self, now: float, cost: float = 1.0) -> None:
+        """Return ``cost`` tokens taken for something that then failed."""
+        self.tokens, self.stamp = min(self.burst, self.level(now) + cost), now
+
 
 @dataclass(slots=True)
 class ChatLimits:
     """How often one connection may speak: its message bucket and its last message.
 
-    The rules only read it (``check``); the hub records a message (``record``) once the
-    message is committed, so a refused or failed message costs nothing."""
+    The rules only read it (``check``); the hub records a message (``record``) as soon
+    as the rules accepted it, before it awaits the datastore, so that commands from other
+    sockets of the same viewer (or address) in flight meanwhile see it, and gives it
+    back (``unrecord``) when the message is not committed: a refused or failed message
+    costs nothing."""
 
     bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=1, burst=3))
     last_sent: float | None = None
@@ -107,9 +114,18 @@ class ChatLimits:
             check_slow_mode(slow_mode, self.last_sent, now)
         self.bucket.check(now)
 
-    def record(self, now: float) -> None:
+    def record(self, now: float) -> float | None:
+        """Count a message sent at ``now``; the previous ``last_sent``, for ``unrecord``."""
+        previous = self.last_sent
         self.bucket.take(now)
         self.last_sent = now
+        return previous
+
+    def unrecord(self, now: float, previous: float | None) -> None:
+        """Undo ``record(now)`` for a message that was not committed after all."""
+        self.bucket.give_back(now)
+        if self.last_sent == now:
+            self.last_sent = previous
 
 
 ADDRESS_BURST_FACTOR = 3.0

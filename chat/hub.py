@@ -296,13 +296,25 @@ class Hub:
             await self.checkout.init_stock(rid, *decision.init_stock)
         data = dict(decision.reply)
         if decision.event is not None:
-            seq = await self._emit(room, decision.event, decision.writes)
-            if decision.reply_seq:
-                data["seq"] = seq
-            if decision.records_chat and ctx.limits is not None:
-                ctx.limits.record(ctx.now)
+            # Count the message before awaiting the store: another socket of the same
+            # viewer or address checks its limits meanwhile (given back on failure).
+            counted = decision.records_chat and ctx.limits is not None
+            if counted:
+                assert ctx.limits is not None
+                previous = ctx.limits.record(ctx.now)
                 if ctx.address_limits is not None:
                     ctx.address_limits.bucket.take(ctx.now)
+            try:
+                seq = await self._emit(room, decision.event, decision.writes)
+            except BaseException:
+                if counted:
+                    assert ctx.limits is not None
+                    ctx.limits.unrecord(ctx.now, previous)
+                    if ctx.address_limits is not None:
+                        ctx.address_limits.bucket.give_back(ctx.now)
+                raise
+            if decision.reply_seq:
+                data["seq"] = seq
         if decision.banned_words is not None:
             await self.store.set_banned_words(rid, list(decision.banned_words))
         if decision.clear_explain is not None:

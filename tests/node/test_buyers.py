@@ -267,7 +267,11 @@ async def test_a_ban_of_an_account_follows_it_across_sockets(
 ) -> None:
     host = await connect(http, signed, name="Mia", token=await create_room(http, signed))
     pid = await sale(host, stock=2, units=2)
-    phone, laptop = [await connect(http, signed, name="Eve") for _ in range(2)]
+    # Eve's devices share one address; the ban also covers that address (docs/security.md,
+    # "Connections"), so her fresh identity below comes from another one.
+    eve_net = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0)))
+    elsewhere = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.3", 0)))
+    phone, laptop = [await connect(eve_net, signed, name="Eve") for _ in range(2)]
     for client in (phone, laptop):
         assert (await client.command("buyer_auth", token=token("eve")))["ok"]
     assert (await host.command("ban", vid="u:eve"))["ok"]
@@ -276,7 +280,7 @@ async def test_a_ban_of_an_account_follows_it_across_sockets(
             await client.wait_for(lambda c: False, timeout=5)
         assert client.server_close_code == 4003
     # a fresh viewer id with Eve's token is still Eve
-    fresh = await connect(http, signed, name="Eve2")
+    fresh = await connect(elsewhere, signed, name="Eve2")
     before = await books(signed, pid)
     reply = await fresh.command("buyer_auth", token=token("eve"))
     assert reply["error"]["code"] == "banned"
@@ -285,3 +289,5 @@ async def test_a_ban_of_an_account_follows_it_across_sockets(
     assert await books(signed, pid) == before
     for client in (fresh, host):  # before the node stops, not after
         await client.ws.close()
+    await eve_net.close()
+    await elsewhere.close()
