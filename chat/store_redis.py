@@ -7,7 +7,9 @@ script and transaction touches one slot and works unchanged on Redis Cluster.
 How the contract is kept:
 - ``emit`` is one Lua script: it checks the room exists, applies the writes, INCRs
   ``seq``, appends ``{"seq": n, <record>}`` to ``history`` (trimmed to ``HISTORY``) and
-  PUBLISHes it as ``E<json>`` on the room's channel (SPUBLISH on a Redis Cluster: the
+  PUBLISHes it as ``E<json>`` on the room's channel; while meta's ``show_log`` names a
+  show, the same record is appended to that show's log (``chat.show_log``, bounded:
+  chat past ``show_log_max`` entries is counted, not kept; state events always are), (SPUBLISH on a Redis Cluster: the
   channel carries the room's hash tag, so it is published by the shard that ran the
   script, to that shard's subscribers; ``livecart.pubsub`` SSUBSCRIBEs there).
   ``set_banned_words`` runs the same script without a seq and publishes ``C<json>``;
@@ -126,6 +128,19 @@ local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
 redis.call('RPUSH', KEYS[3], msg)
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
 redis.call('PUBLISH', ARGV[1], 'E' .. msg)
+local show = redis.call('HGET', KEYS[1], 'show_log')
+if show then
+  local log = string.sub(KEYS[1], 1, -5) .. 'showlog:' .. show
+  local key = log .. ':state'
+  if string.find(string.sub(ARGV[2], 1, 40), '"type":"chat"', 1, true) then key = log end
+  if redis.call('XLEN', key) >= tonumber(redis.call('HGET', KEYS[1], 'show_log_max') or '0') then
+    redis.call('HINCRBY', log .. ':meta', 'dropped', 1)
+    return seq
+  end
+  redis.call('XADD', key, '*', 'e', msg)
+  local ttl = tonumber(redis.call('HGET', KEYS[1], 'show_log_ttl') or '0')
+  if ttl > 0 and redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ttl) end
+end
 return seq
 """
 

@@ -23,7 +23,7 @@ IO_LIBRARIES = ("asyncio", "aiohttp", "redis", "aiortc", "av", "websockets")
 PURE = {
     "chat": (
         "actor", "chat_rules", "checkout_port", "codec", "commands", "decisions",
-        "errors", "events", "figures", "identity", "room_state", "staleness", "store",
+        "errors", "events", "figures", "identity", "replay", "room_state", "staleness", "store",
     ),
     "checkout": (
         "audit", "counters", "errors", "lifecycle", "orders", "payments", "show_end",
@@ -31,7 +31,7 @@ PURE = {
     ),
     "streamer": (
         "errors", "fanout", "fmp4", "h264", "hls", "opus", "packager", "registry",
-        "relay", "sdp_check", "segmenter",
+        "relay", "sdp_check", "segmenter", "timeline",
     ),
     "web": ("log_format", "redaction"),
     "client": ("commands", "errors", "events", "protocol", "state"),
