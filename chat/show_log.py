@@ -132,7 +132,9 @@ class ShowLog:
         hi = int(to_ms) + CLOCK_SLACK_MS
         try:
             entries = await self._redis.xrange(
-                show_log_key(room, show), min=f"{lo}-0", max=f"{hi}-18446744073709551615",
+                show_log_key(room, show),
+                min=f"{lo}-0",
+                max=f"{hi}-18446744073709551615",
                 count=limit + 1000,
             )
         except REDIS_DOWN as exc:

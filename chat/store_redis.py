@@ -7,11 +7,12 @@ script and transaction touches one slot and works unchanged on Redis Cluster.
 How the contract is kept:
 - ``emit`` is one Lua script: it checks the room exists, applies the writes, INCRs
   ``seq``, appends ``{"seq": n, <record>}`` to ``history`` (trimmed to ``HISTORY``) and
-  PUBLISHes it as ``E<json>`` on the room's channel; while meta's ``show_log`` names a
-  show, the same record is appended to that show's log (``chat.show_log``, bounded:
-  chat past ``show_log_max`` entries is counted, not kept; state events always are), (SPUBLISH on a Redis Cluster: the
+  PUBLISHes it as ``E<json>`` on the room's channel (SPUBLISH on a Redis Cluster: the
   channel carries the room's hash tag, so it is published by the shard that ran the
-  script, to that shard's subscribers; ``livecart.pubsub`` SSUBSCRIBEs there).
+  script, to that shard's subscribers; ``livecart.pubsub`` SSUBSCRIBEs there). While
+  meta's ``show_log`` names a show, the same record is appended to that show's log
+  (``chat.show_log``; past ``show_log_max`` entries a stream's events are counted, not
+  kept).
   ``set_banned_words`` runs the same script without a seq and publishes ``C<json>``;
   hearts publish ``H<n>:<total>``. The feed reads those three kinds back
   (``_FeedReader``); nothing else knows them.

@@ -67,13 +67,13 @@ def media_playlist(
 ) -> str:
     """Render a media playlist of ``entries`` (all of them, or the last ``window``).
 
-    ``EXT-X-MEDIA-SEQUENCE`` is the first listed segment's index and
-    ``EXT-X-DISCONTINUITY-SEQUENCE`` counts the discontinuities that slid out of
-    the window, so a client polling the live playlist stays in step. Each entry with
-a ``program_time`` gets an ``EXT-X-PROGRAM-DATE-TIME`` (the server time of its first
-frame), which is how an HLS viewer lines room events up with the picture. An
-    ``EXT-X-MAP`` is written before the first segment and whenever the init
-    segment changes; a change of init always comes with ``EXT-X-DISCONTINUITY``.
+        ``EXT-X-MEDIA-SEQUENCE`` is the first listed segment's index and
+        ``EXT-X-DISCONTINUITY-SEQUENCE`` counts the discontinuities that slid out of
+        the window, so a client polling the live playlist stays in step. Each entry with
+    a ``program_time`` gets an ``EXT-X-PROGRAM-DATE-TIME`` (the server time of its first
+    frame), which is how an HLS viewer lines room events up with the picture. An
+        ``EXT-X-MAP`` is written before the first segment and whenever the init
+        segment changes; a change of init always comes with ``EXT-X-DISCONTINUITY``.
     """
     shown = list(entries[-window:] if window else entries)
     hidden = list(entries[: len(entries) - len(shown)])

@@ -1,0 +1,140 @@
+"""Product clips: an MP4 of one stretch of a recorded show, cut by stream copy.
+
+A clip runs from the segment holding its start to the segment holding its end
+(:meth:`streamer.timeline.Timeline.covering`): every segment begins with a
+keyframe, so the cut is at keyframes and at most one GOP longer on each side than
+asked. The segments' bytes (init + fragments, and the AAC rendition when the show
+has one) are fed to PyAV's demuxer and every packet is muxed unchanged into a plain
+(progressive, ``+faststart``) MP4: nothing is decoded or encoded, no decoder is
+opened. Only the segments of the clip are read, whatever the length of the show.
+
+Clips are cached beside the recording (``clips/<name>.mp4``, written to a temporary
+file and renamed): a second request for the same cut is a file read. Blocking: run
+it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+
+from livecart.streamer.recording import AAC_INIT
+from livecart.streamer.timeline import Span, Timeline
+
+CLIPS_DIR = "clips"
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """A cut clip on disk: its file, media span (seconds) and whether it was cached."""
+
+    path: Path
+    start: float
+    end: float
+    cached: bool
+    decoders_opened: int = 0
+
+
+def _segment_bytes(folder: Path, records: Sequence[dict[str, Any]], audio: bool) -> bytes:
+    parts: list[bytes] = []
+    init: str | None = None
+    for seg in records:
+        name = AAC_INIT if audio else str(seg["init"])
+        if name != init:
+            parts.append((folder / name).read_bytes())
+            init = name
+        parts.append((folder / str(seg["aac_uri"] if audio else seg["uri"])).read_bytes())
+    return b"".join(parts)
+
+
+def cut(
+    folder: Path, segments: Sequence[dict[str, Any]], start: float, end: float, name: str
+) -> Clip | None:
+    """The clip ``name`` of ``folder``'s show from media time ``start`` to ``end``.
+
+    ``segments`` are the show's segment records (``segments.jsonl``). None when the
+    span holds no segment.
+    """
+    spans = Timeline(segments).covering(start, end)
+    if not spans:
+        spans = _covering_without_times(segments, start, end)
+    if not spans:
+        return None
+    first, last = spans[0], spans[-1]
+    out = folder / CLIPS_DIR / f"{name}.mp4"
+    if out.is_file():
+        return Clip(out, first.start, last.start + last.duration, cached=True)
+    wanted = {s.index for s in spans}
+    records = [seg for seg in segments if int(seg["index"]) in wanted]
+    video = _segment_bytes(folder, records, audio=False)
+    with_aac = [seg for seg in records if seg.get("aac_uri")]
+    aac = _segment_bytes(folder, with_aac, audio=True) if len(with_aac) == len(records) else b""
+    out.parent.mkdir(exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    opened = _remux(video, aac, tmp)
+    os.replace(tmp, out)
+    return Clip(out, first.start, last.start + last.duration, False, opened)
+
+
+def _covering_without_times(
+    segments: Sequence[dict[str, Any]], start: float, end: float
+) -> list[Span]:
+    """Segments overlapping ``[start, end)`` for recordings without ``program_time``."""
+    return [
+        Span(int(s["index"]), float(s["start"]), float(s["duration"]), 0.0)
+        for s in segments
+        if float(s["start"]) < end and float(s["start"]) + float(s["duration"]) > start
+    ]
+
+
+def _remux(video: bytes, aac: bytes, path: Path) -> int:
+    """Mux every packet of ``video`` (and ``aac``) into the MP4 at ``path``, times moved
+    so the clip starts at 0. Returns how many decoders ended up open (0)."""
+    inputs = [av.open(io.BytesIO(video), "r", format="mp4")]
+    if aac:
+        inputs.append(av.open(io.BytesIO(aac), "r", format="mp4"))
+    try:
+        with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as output:
+            streams = []
+            for container in inputs:
+                source = (
+                    container.streams.video[0]
+                    if container is inputs[0]
+                    else (container.streams.audio[0])
+                )
+                streams.append((container, source, output.add_stream_from_template(source)))
+            origin = _first_dts(video)
+            for container, source, target in streams:
+                base = source.time_base or 1
+                shift = round(origin / base)
+                for packet in container.demux(source):
+                    if packet.dts is None:
+                        continue
+                    packet.dts -= shift
+                    if packet.pts is not None:
+                        packet.pts -= shift
+                    if packet.dts < 0:
+                        continue  # audio from before the first picture
+                    packet.stream = target
+                    output.mux(packet)
+            opened = sum(1 for _, s, _ in streams if s.codec_context.is_open)
+    finally:
+        for container in inputs:
+            container.close()
+    return opened
+
+
+def _first_dts(video: bytes) -> float:
+    """Seconds of the first video packet's decode time (the clip's zero)."""
+    with av.open(io.BytesIO(video), "r", format="mp4") as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if packet.dts is not None:
+                return float(packet.dts * (stream.time_base or 1))
+    return 0.0
