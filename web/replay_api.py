@@ -174,7 +174,7 @@ def _chapters(
                 "product_id": ch.product_id,
                 "n": ch.n,
                 "name": str(product.get("name", ch.product_id)),
-                "at": round(at, 3),
+                "at": math.ceil(at * 1000) / 1000,  # at or just after the pin
                 "end": round(end, 3),
                 "server_time": ch.start_ms / 1000,
                 "clip": f"/api/rooms/{room}/shows/{show}/clips/{ch.product_id}/{ch.n}.mp4",
@@ -280,10 +280,12 @@ async def events(request: web.Request) -> web.Response:
     if lo_server is None or hi_server is None:
         return web.json_response({"from": start, "to": stop, "state": {}, "events": []})
     lo_ms, hi_ms = lo_server * 1000, hi_server * 1000
+    if start <= timeline.first:
+        lo_ms = 0.0  # what came before the first frame shows with it
     if stop >= timeline.end:
         hi_ms = math.inf
-    state = replay.state_at(state_log, lo_ms)
-    chat = await log.chat(room, show, lo_ms, hi_ms if hi_ms != math.inf else lo_ms + 1e12)
+    state = replay.state_at(state_log, lo_ms if lo_ms else lo_server * 1000)
+    chat = await log.chat(room, show, lo_ms, hi_ms if hi_ms != math.inf else 1e15)
     visible = replay.visible_chat(chat, replay.deleted_ids(state_log), lo_ms, hi_ms)
     window = [
         r for r in state_log
