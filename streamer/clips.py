@@ -1,10 +1,10 @@
 """Product clips: an MP4 of one stretch of a recorded show, cut by stream copy.
 
-A clip runs from the segment holding its start to the segment holding its end
-(:meth:`streamer.timeline.Timeline.covering`): every segment begins with a
-keyframe, so the cut is at keyframes and at most one GOP longer on each side than
-asked. The segments' bytes (init + fragments, and the AAC rendition when the show
-has one) are fed to PyAV's demuxer and every packet is muxed unchanged into a plain
+The segments read are those from the one holding the clip's start to the one holding
+its end (:meth:`streamer.timeline.Timeline.covering`), and nothing else. Within them
+the clip runs from the keyframe nearest its start to the keyframe nearest its end, so
+it is within one GOP of the span asked for. The segments' bytes (init + fragments,
+and the AAC rendition when the show has one) are fed to PyAV's demuxer and every packet is muxed unchanged into a plain
 (progressive, ``+faststart``) MP4: nothing is decoded or encoded, no decoder is
 opened. Only the segments of the clip are read, whatever the length of the show.
 
@@ -66,10 +66,11 @@ def cut(
         spans = _covering_without_times(segments, start, end)
     if not spans:
         return None
-    first, last = spans[0], spans[-1]
     out = folder / CLIPS_DIR / f"{name}.mp4"
     if out.is_file():
-        return Clip(out, first.start, last.start + last.duration, cached=True)
+        span = _read_span(out)
+        if span is not None:
+            return Clip(out, span[0], span[1], cached=True)
     wanted = {s.index for s in spans}
     records = [seg for seg in segments if int(seg["index"]) in wanted]
     video = _segment_bytes(folder, records, audio=False)
@@ -77,9 +78,22 @@ def cut(
     aac = _segment_bytes(folder, with_aac, audio=True) if len(with_aac) == len(records) else b""
     out.parent.mkdir(exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    opened = _remux(video, aac, tmp)
+    clip_start, clip_end, opened = _remux(video, aac, tmp, start, end)
     os.replace(tmp, out)
-    return Clip(out, first.start, last.start + last.duration, False, opened)
+    _write_span(out, clip_start, clip_end)
+    return Clip(out, clip_start, clip_end, False, opened)
+
+
+def _write_span(out: Path, start: float, end: float) -> None:
+    out.with_suffix(".span").write_text(f"{start:.6f} {end:.6f}\n")
+
+
+def _read_span(out: Path) -> tuple[float, float] | None:
+    try:
+        start, end = out.with_suffix(".span").read_text().split()
+        return float(start), float(end)
+    except (OSError, ValueError):
+        return None
 
 
 def _covering_without_times(
@@ -93,9 +107,14 @@ def _covering_without_times(
     ]
 
 
-def _remux(video: bytes, aac: bytes, path: Path) -> int:
-    """Mux every packet of ``video`` (and ``aac``) into the MP4 at ``path``, times moved
-    so the clip starts at 0. Returns how many decoders ended up open (0)."""
+def _remux(
+    video: bytes, aac: bytes, path: Path, start: float, end: float
+) -> tuple[float, float, int]:
+    """Mux the packets of ``video`` (and ``aac``) between the keyframes nearest to
+    ``start`` and ``end`` into the MP4 at ``path``, times moved so the clip starts at 0.
+
+    Returns the clip's media span and how many decoders ended up open (0)."""
+    cut_start, cut_end = _keyframe_span(video, start, end)
     inputs = [av.open(io.BytesIO(video), "r", format="mp4")]
     if aac:
         inputs.append(av.open(io.BytesIO(aac), "r", format="mp4"))
@@ -109,32 +128,41 @@ def _remux(video: bytes, aac: bytes, path: Path) -> int:
                     else (container.streams.audio[0])
                 )
                 streams.append((container, source, output.add_stream_from_template(source)))
-            origin = _first_dts(video)
             for container, source, target in streams:
                 base = source.time_base or 1
-                shift = round(origin / base)
+                lo, hi = round(cut_start / base), round(cut_end / base)
                 for packet in container.demux(source):
-                    if packet.dts is None:
+                    if packet.dts is None or not lo <= packet.dts < hi:
                         continue
-                    packet.dts -= shift
+                    packet.dts -= lo
                     if packet.pts is not None:
-                        packet.pts -= shift
-                    if packet.dts < 0:
-                        continue  # audio from before the first picture
+                        packet.pts -= lo
                     packet.stream = target
                     output.mux(packet)
             opened = sum(1 for _, s, _ in streams if s.codec_context.is_open)
     finally:
         for container in inputs:
             container.close()
-    return opened
+    return cut_start, cut_end, opened
 
 
-def _first_dts(video: bytes) -> float:
-    """Seconds of the first video packet's decode time (the clip's zero)."""
+def _keyframe_span(video: bytes, start: float, end: float) -> tuple[float, float]:
+    """The keyframes (seconds) nearest to ``start`` and to ``end``: the clip is then
+    within one GOP of the span asked for. The end may be the end of ``video``."""
+    keys: list[float] = []
+    last = 0.0
     with av.open(io.BytesIO(video), "r", format="mp4") as container:
         stream = container.streams.video[0]
+        base = stream.time_base or 1
         for packet in container.demux(stream):
-            if packet.dts is not None:
-                return float(packet.dts * (stream.time_base or 1))
-    return 0.0
+            if packet.dts is None:
+                continue
+            at = float(packet.dts * base)
+            last = max(last, at + float((packet.duration or 0) * base))
+            if packet.is_keyframe:
+                keys.append(at)
+    if not keys:
+        return start, end
+    first = min(keys, key=lambda k: abs(k - start))
+    ends = [k for k in keys if k > first] + [last]
+    return first, min(ends, key=lambda k: abs(k - end))
