@@ -4,9 +4,9 @@ The segments read are those from the one holding the clip's start to the one hol
 its end (:meth:`streamer.timeline.Timeline.covering`), and nothing else. Within them
 the clip runs from the keyframe nearest its start to the keyframe nearest its end, so
 it is within one GOP of the span asked for. The segments' bytes (init + fragments,
-and the AAC rendition when the show has one) are fed to PyAV's demuxer and every packet is muxed unchanged into a plain
-(progressive, ``+faststart``) MP4: nothing is decoded or encoded, no decoder is
-opened. Only the segments of the clip are read, whatever the length of the show.
+and the AAC rendition when the show has one) are fed to PyAV's demuxer and every
+packet is muxed unchanged into a plain (progressive, ``+faststart``) MP4: nothing
+is decoded or encoded, no decoder is opened.
 
 Clips are cached beside the recording (``clips/<name>.mp4``, written to a temporary
 file and renamed): a second request for the same cut is a file read. Blocking: run
