@@ -19,6 +19,7 @@ import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -113,54 +114,51 @@ def _remux(
     """Mux the packets of ``video`` (and ``aac``) between the keyframes nearest to
     ``start`` and ``end`` into the MP4 at ``path``, times moved so the clip starts at 0.
 
-    Returns the clip's media span and how many decoders ended up open (0)."""
-    cut_start, cut_end = _keyframe_span(video, start, end)
+    One demuxing pass per input; returns the clip's media span and how many decoders
+    ended up open (0)."""
     inputs = [av.open(io.BytesIO(video), "r", format="mp4")]
     if aac:
         inputs.append(av.open(io.BytesIO(aac), "r", format="mp4"))
     try:
+        sources = [inputs[0].streams.video[0], *(c.streams.audio[0] for c in inputs[1:])]
+        packets = [
+            [p for p in container.demux(source) if p.dts is not None]
+            for container, source in zip(inputs, sources, strict=True)
+        ]
+        cut_start, cut_end = _keyframe_span(packets[0], sources[0].time_base or 1, start, end)
         with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as output:
-            streams = []
-            for container in inputs:
-                source = (
-                    container.streams.video[0]
-                    if container is inputs[0]
-                    else (container.streams.audio[0])
-                )
-                streams.append((container, source, output.add_stream_from_template(source)))
-            for container, source, target in streams:
+            targets = [output.add_stream_from_template(source) for source in sources]
+            for source, target, run in zip(sources, targets, packets, strict=True):
                 base = source.time_base or 1
                 lo, hi = round(cut_start / base), round(cut_end / base)
-                for packet in container.demux(source):
-                    if packet.dts is None or not lo <= packet.dts < hi:
+                for packet in run:
+                    assert packet.dts is not None
+                    if not lo <= packet.dts < hi:
                         continue
                     packet.dts -= lo
                     if packet.pts is not None:
                         packet.pts -= lo
                     packet.stream = target
                     output.mux(packet)
-            opened = sum(1 for _, s, _ in streams if s.codec_context.is_open)
+        opened = sum(1 for source in sources if source.codec_context.is_open)
     finally:
         for container in inputs:
             container.close()
     return cut_start, cut_end, opened
 
 
-def _keyframe_span(video: bytes, start: float, end: float) -> tuple[float, float]:
+def _keyframe_span(
+    packets: list[av.Packet[Any]], base: Fraction | int, start: float, end: float
+) -> tuple[float, float]:
     """The keyframes (seconds) nearest to ``start`` and to ``end``: the clip is then
-    within one GOP of the span asked for. The end may be the end of ``video``."""
+    within one GOP of the span asked for. The end may be the end of the packets."""
     keys: list[float] = []
     last = 0.0
-    with av.open(io.BytesIO(video), "r", format="mp4") as container:
-        stream = container.streams.video[0]
-        base = stream.time_base or 1
-        for packet in container.demux(stream):
-            if packet.dts is None:
-                continue
-            at = float(packet.dts * base)
-            last = max(last, at + float((packet.duration or 0) * base))
-            if packet.is_keyframe:
-                keys.append(at)
+    for packet in packets:
+        at = float((packet.dts or 0) * base)
+        last = max(last, at + float((packet.duration or 0) * base))
+        if packet.is_keyframe:
+            keys.append(at)
     if not keys:
         return start, end
     first = min(keys, key=lambda k: abs(k - start))
