@@ -207,8 +207,12 @@ class CheckoutService:
         buyer_name: object,
         qty: object,
         key: object,
+        channel: object = "live",
     ) -> dict[str, Any]:
         """Hold ``qty`` units for this buyer until ``expires_at``.
+
+        ``channel`` ``"replay"``: bought from the show's recording, at the product's list
+        price while stock lasts (no sale needed); the order is counted apart.
 
         Returns the reservation ``{id, product_id, qty, unit_price, currency, amount,
         state: "reserved", created_at, expires_at}`` (times in ms since the epoch).
@@ -219,7 +223,7 @@ class CheckoutService:
         """
         started = time.perf_counter()
         try:
-            req = BuyRequest.parse(room, product_id, buyer_vid, buyer_name, qty, key)
+            req = BuyRequest.parse(room, product_id, buyer_vid, buyer_name, qty, key, channel)
             reservation = await self._buying.buy(req)
         except CheckoutError as exc:
             self.counters.buy(exc.code, time.perf_counter() - started)

@@ -29,6 +29,8 @@ from livecart.checkout.errors import CheckoutError
 from livecart.display_names import MAX_DISPLAY_NAME, is_display_name
 
 MAX_QTY = 1000
+CHANNELS = ("live", "replay")
+"""Where a buy comes from: the live show, or its replay (``docs/checkout.md``)."""
 MAX_LIMIT = 1000
 MAX_UNITS = 1_000_000
 MAX_PRICE = 1_000_000_000
@@ -121,6 +123,8 @@ class BuyRequest:
     buyer_name: str
     qty: int
     key: str
+    channel: str = "live"
+    """``live``, or ``replay``: bought while watching a recording, at list price."""
 
     @classmethod
     def parse(
@@ -131,7 +135,10 @@ class BuyRequest:
         buyer_name: object,
         qty: object,
         key: object,
+        channel: object = "live",
     ) -> BuyRequest:
+        if channel not in CHANNELS:
+            raise bad("channel", "must be live or replay")
         return cls(
             room=identifier(room, "room"),
             product_id=identifier(product_id, "product_id"),
@@ -139,6 +146,7 @@ class BuyRequest:
             buyer_name=display_name(buyer_name),
             qty=integer(qty, "qty", 1, MAX_QTY),
             key=idempotency_key(key),
+            channel=str(channel),
         )
 
     def fingerprint(self) -> str:
@@ -147,12 +155,13 @@ class BuyRequest:
         The display name is left out: a buyer who renames between a send and its retry is
         still making the same purchase.
         """
-        return _fingerprint("buy", self.product_id, self.buyer_vid, self.qty)
+        replay = ("replay",) if self.channel == "replay" else ()  # live keys as before
+        return _fingerprint("buy", self.product_id, self.buyer_vid, self.qty, *replay)
 
     def reserve_args(self, reservation_id: str, hold_ms: int) -> tuple[str | int, ...]:
-        """``reserve.lua``'s own arguments (its ARGV[3..11]) for this buy."""
+        """``reserve.lua``'s own arguments (its ARGV[3..12]) for this buy."""
         return (self.key, self.fingerprint(), reservation_id, self.product_id, self.buyer_vid,
-                self.buyer_name, self.qty, hold_ms, self.room)  # fmt: skip
+                self.buyer_name, self.qty, hold_ms, self.room, self.channel)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -366,6 +366,19 @@ async def delete(request: web.Request) -> web.Response:
     return web.json_response({"deleted": existed})
 
 
+async def replay_views(app: web.Application, room: str) -> int:
+    """Replay views of every recorded show of ``room`` (for ``/figures``)."""
+    names = await asyncio.to_thread(_names, app[CONFIG].data_dir / "media" / room)
+    total = 0
+    for name in names:
+        total += (await app[SHOW_LOG].info(room, name))["views"]
+    return total
+
+
+def _names(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir())[-100:] if root.is_dir() else []
+
+
 async def follow_show(app: web.Application, room: str, show: str, started: bool) -> None:
     """The streamer's ``on_show``: log the room's events while ``show`` is recorded."""
     log = app[SHOW_LOG]

@@ -173,6 +173,9 @@ class Figures(Struct, forbid_unknown_fields=False):
     revenue: dict[str, int]
     hosts: dict[str, Any]
     stock: dict[str, StockLevel]
+    replay: dict[str, Any]
+    """The part of the totals bought from replays (orders, units_sold, revenue), and
+    the replay views."""
 
 
 class Audit(Struct):

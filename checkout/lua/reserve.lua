@@ -1,7 +1,13 @@
 -- Reserve units of a product on sale for one buyer, at most once per idempotency key.
 -- ARGV[3] key, ARGV[4] fingerprint of (product, buyer, qty), ARGV[5] new reservation id,
 -- ARGV[6] product id, ARGV[7] buyer vid, ARGV[8] buyer name, ARGV[9] qty,
--- ARGV[10] hold duration ms, ARGV[11] room (for the charge key).
+-- ARGV[10] hold duration ms, ARGV[11] room (for the charge key), ARGV[12] channel:
+-- "live" or "replay".
+--
+-- A replay buy (channel "replay") needs no sale: it is at the product's list price (the
+-- room's catalog) while stock is available, at most REPLAY_LIMIT per buyer; its hold
+-- and order carry channel = "replay" (the hold's gen is "replay", so no sale's
+-- units_left is ever touched by it).
 --
 -- Same key and fingerprint: the stored reply, verbatim. Same key, other fingerprint:
 -- key_reused. Otherwise, in this order: not_found (not stored: the product may be added
@@ -11,6 +17,8 @@
 local key, fp, rid, pid = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local vid, name, qty = ARGV[7], ARGV[8], tonumber(ARGV[9])
 local hold_ms, room = tonumber(ARGV[10]), ARGV[11]
+local channel = ARGV[12] or "live"
+local REPLAY_LIMIT = 10
 
 local idem_key = P .. "idem:buy:" .. key
 local seen = redis.call("HMGET", idem_key, "fp", "res")
@@ -33,17 +41,28 @@ local function refuse(code, message, retry_after)
 end
 
 local sale_key = P .. "sale:" .. pid
-local sale = hgetall(sale_key)
-if not sale.gen then
-  return refuse("sale_not_open", "this product is not on sale")
-end
-local state = sale_state(sale, NOW)
-if state == "scheduled" then
-  return refuse("sale_not_open", "the sale has not opened yet",
-    (tonumber(sale.opens_at) - NOW) / 1000)
-end
-if state ~= "open" then
-  return refuse("sale_not_open", "the sale is closed")
+local sale
+if channel == "replay" then
+  local raw = redis.call("HGET", P .. "catalog", pid)
+  if not raw then
+    return fail("not_found", "product_id: no such product")
+  end
+  local product = cjson.decode(raw)
+  sale = {gen = "replay", price = tostring(product.price), currency = product.currency,
+    limit = tostring(REPLAY_LIMIT), left = redis.call("HGET", stock_key, "available")}
+else
+  sale = hgetall(sale_key)
+  if not sale.gen then
+    return refuse("sale_not_open", "this product is not on sale")
+  end
+  local state = sale_state(sale, NOW)
+  if state == "scheduled" then
+    return refuse("sale_not_open", "the sale has not opened yet",
+      (tonumber(sale.opens_at) - NOW) / 1000)
+  end
+  if state ~= "open" then
+    return refuse("sale_not_open", "the sale is closed")
+  end
 end
 
 local buyers_key = P .. "buyers:" .. pid
@@ -70,18 +89,21 @@ local amount = price * qty
 local expires_at = NOW + hold_ms
 redis.call("HINCRBY", stock_key, "available", -qty)
 redis.call("HINCRBY", stock_key, "reserved", qty)
-redis.call("HINCRBY", sale_key, "left", -qty)
+if channel ~= "replay" then
+  redis.call("HINCRBY", sale_key, "left", -qty)
+end
 redis.call("HINCRBY", buyers_key, vid, qty)
 redis.call("HSET", hold_key,
   "id", rid, "product_id", pid, "buyer_vid", vid, "buyer_name", name,
   "qty", qty, "unit_price", price, "currency", sale.currency, "amount", amount,
   "gen", sale.gen, "state", "reserved", "created_at", NOW, "expires_at", expires_at,
-  "buy_key", key, "charge_key", room .. ":" .. key)
+  "buy_key", key, "charge_key", room .. ":" .. key, "channel", channel)
 redis.call("ZADD", P .. "holds", expires_at, rid)
 
 local reply = ok({reservation = {
   id = rid, product_id = pid, qty = qty, unit_price = price, currency = sale.currency,
   amount = amount, state = "reserved", created_at = NOW, expires_at = expires_at,
+  channel = channel,
 }})
 remember(idem_key, fp, reply)
 return reply
