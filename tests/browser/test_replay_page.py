@@ -21,6 +21,7 @@ import aiohttp
 from livecart.redis_process import RedisProcess
 from tests.hubclient import connect
 from tests.pages_fixtures.harness import PHONE, STUDIO, chromium, create_room, new_page, node, poll
+from tests.pages_fixtures.shop import axe
 
 ROOM = "replay-show"
 
@@ -151,6 +152,7 @@ async def test_a_recorded_show_replays_and_sells(
         assert audit == {"ok": True, "problems": []}
         stock = figures["stock"][b]
         assert stock["initial"] == stock["available"] + stock["reserved"] + stock["sold"]
+        assert await axe(page) == []
         assert not errors, errors
 
 
