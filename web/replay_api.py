@@ -4,7 +4,7 @@
 ``GET    /api/rooms/{room}/shows``                          the room's shows, newest first
 ``GET    /api/rooms/{room}/shows/{show}``                   chapters, duration, segments
 ``GET    /api/rooms/{room}/shows/{show}/events?from=&to=``  a window of events (media s)
-``GET    /api/rooms/{room}/shows/{show}/clips/{p}/{n}.mp4``  the n-th explanation of p
+``GET    /api/rooms/{room}/shows/{show}/clips/{p}/<n>.mp4``  the n-th explanation of p
 ``POST   /api/rooms/{room}/shows/{show}/views``             count one replay view
 ``PUT    /api/rooms/{room}/shows/{show}/visibility``        host: hide replay / chapters
 ``DELETE /api/rooms/{room}/shows/{show}``                   host: delete recording and log
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import shutil
 import time
 from collections import OrderedDict
@@ -37,12 +38,12 @@ from aiohttp.typedefs import Handler
 from livecart.chat import replay
 from livecart.chat.errors import CommandError
 from livecart.chat.show_log import ShowLog
-from livecart.http_contract import Operation, PathParam, Reply, decode_json
+from livecart.http_contract import Operation, PathParam, Reply
 from livecart.streamer.clips import cut
 from livecart.streamer.recording import INDEX_FILE, read_index, show_dir
 from livecart.streamer.timeline import Timeline
 from livecart.web import schemas as s
-from livecart.web.api import ROOM, host_actor, refusals, room_id
+from livecart.web.api import ROOM, body, host_actor, refusals, room_id
 from livecart.web.auth import bearer, is_host
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 
@@ -52,11 +53,13 @@ MAX_WINDOW = 600.0
 INDEX_CACHE = 32
 """Ended shows whose index and timeline a process keeps parsed."""
 
+CLIP_NAME = re.compile(r"[0-9]{1,6}\.mp4")
+PRODUCT_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
 SHOW = {**ROOM, "show": PathParam("a recording id", r"^[A-Za-z0-9_-]{1,64}$")}
 CLIP = {
     **SHOW,
     "product": PathParam("a product id", r"^[A-Za-z0-9_-]{1,40}$"),
-    "n": PathParam("the product's n-th chapter, from 0", r"^[0-9]{1,6}$"),
+    "clip": PathParam("<n>.mp4: the product's n-th chapter, from 0", r"^[0-9]{1,6}\.mp4$"),
 }
 _MISS = Reply(404, "no such room, show or chapter (or it is hidden)", s.Error)
 SHOWS = Operation(
@@ -78,7 +81,7 @@ EVENTS = Operation(
     description="Query: from and to, seconds of media time (to - from <= 600).",
 )  # fmt: skip
 CLIP_OP = Operation(
-    "replayClip", "GET", "/api/rooms/{room}/shows/{show}/clips/{product}/{n}.mp4",
+    "replayClip", "GET", "/api/rooms/{room}/shows/{show}/clips/{product}/{clip}",
     "An MP4 of one chapter, cut at keyframes by stream copy", "replay",
     (Reply(200, "the clip", None, media="video/mp4"), _MISS, *refusals()), params=CLIP,
 )  # fmt: skip
@@ -236,7 +239,7 @@ async def show_detail(request: web.Request) -> web.Response:
          x.get("audio_uri")]
         for x in index["segments"]
     ]  # fmt: skip
-    body = {
+    detail = {
         "room": room,
         "show": show,
         "started_at": index.get("started_at"),
@@ -254,7 +257,7 @@ async def show_detail(request: web.Request) -> web.Response:
         "views": info["views"],
         "hidden": info["hidden"],
     }
-    return web.json_response(body, headers={"Cache-Control": "no-cache"})
+    return web.json_response(detail, headers={"Cache-Control": "no-cache"})
 
 
 def _number(request: web.Request, name: str) -> float:
@@ -287,21 +290,24 @@ async def events(request: web.Request) -> web.Response:
     state = replay.state_at(state_log, lo_ms if lo_ms else lo_server * 1000)
     chat = await log.chat(room, show, lo_ms, hi_ms if hi_ms != math.inf else 1e15)
     visible = replay.visible_chat(chat, replay.deleted_ids(state_log), lo_ms, hi_ms)
-    window = [
+    in_window = [
         r for r in state_log
         if r.get("type") not in ("snapshot", "chat_deleted") and lo_ms <= float(r["ts"]) < hi_ms
     ]  # fmt: skip
-    merged = sorted([*window, *visible], key=lambda r: int(r.get("seq", 0)))
+    merged = sorted([*in_window, *visible], key=lambda r: int(r.get("seq", 0)))
     for record in merged:
         at = timeline.media_time(float(record["ts"]) / 1000)
         record["at"] = round(at if at is not None else start, 3)
-    body = {"from": start, "to": stop, "state": state, "events": merged}
-    return web.json_response(body, headers={"Cache-Control": "no-cache"})
+    window = {"from": start, "to": stop, "state": state, "events": merged}
+    return web.json_response(window, headers={"Cache-Control": "no-cache"})
 
 
 async def clip(request: web.Request) -> web.StreamResponse:
     room, show = room_id(request), request.match_info["show"]
-    product, n = request.match_info["product"], int(request.match_info["n"])
+    product, name = request.match_info["product"], request.match_info["clip"]
+    if not CLIP_NAME.fullmatch(name) or not PRODUCT_NAME.fullmatch(product):
+        raise CommandError("not_found", "no such chapter")
+    n = int(name.removesuffix(".mp4"))
     index, timeline, info = await _show(request)
     state_log = await request.app[SHOW_LOG].state_log(room, show)
     key = f"{product}:{n}"
@@ -338,7 +344,7 @@ async def views(request: web.Request) -> web.Response:
 
 async def visibility(request: web.Request) -> web.Response:
     await host_actor(request)
-    value, _ = decode_json(VISIBILITY, await request.read())
+    value, _ = await body(request, VISIBILITY)
     assert isinstance(value, s.ReplayVisibility)
     folder = _folder(request)
     if await request.app[SHOWS_CACHE].get(folder) is None:
