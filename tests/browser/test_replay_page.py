@@ -153,6 +153,30 @@ async def test_a_recorded_show_replays_and_sells(
         stock = figures["stock"][b]
         assert stock["initial"] == stock["available"] + stock["reserved"] + stock["sold"]
         assert await axe(page) == []
+
+        # The host: the studio lists the past show with its replay link, views and the
+        # replay orders; hiding a chapter takes it off the replay; the show list links it.
+        await studio.evaluate("window.livecart.past.load()")
+        row = studio.locator(f"li.past-show[data-show='{show}']")
+        await row.wait_for()
+        assert await row.locator("a").get_attribute("href") == f"/replay/{ROOM}/{show}"
+        await poll(studio, "document.getElementById('replay-summary').textContent.includes('1')")
+        await row.get_by_role("button", name="Chapters").click()
+        chapter = row.locator(f"li[data-chapter='{a}:0']")
+        await chapter.locator(".hide-chapter").click()
+        await poll(
+            studio,
+            f"!!document.querySelector(\"li[data-chapter='{a}:0'] .hide-chapter\")"
+            " && document.querySelector(\"li[data-chapter='" + a + ":0'] .hide-chapter\")"
+            ".textContent === 'Show'",
+        )
+        async with http.get(f"{base}/shows/{show}") as r:
+            assert [c["product_id"] for c in (await r.json())["chapters"]] == [b]
+        listing = await new_page(browser, errors, **PHONE)
+        await listing.goto(f"{n.url}/")
+        link = listing.locator(f"li[data-room='{ROOM}'] a.replay-link")
+        await link.wait_for()
+        assert await link.get_attribute("href") == f"/replay/{ROOM}/{show}"
         assert not errors, errors
 
 
