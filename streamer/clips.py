@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -78,9 +79,12 @@ def cut(
     with_aac = [seg for seg in records if seg.get("aac_uri")]
     aac = _segment_bytes(folder, with_aac, audio=True) if len(with_aac) == len(records) else b""
     out.parent.mkdir(exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    clip_start, clip_end, opened = _remux(video, aac, tmp, start, end)
-    os.replace(tmp, out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        clip_start, clip_end, opened = _remux(video, aac, tmp, start, end)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     _write_span(out, clip_start, clip_end)
     return Clip(out, clip_start, clip_end, False, opened)
 

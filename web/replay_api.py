@@ -50,6 +50,9 @@ from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 SHOW_LOG = web.AppKey("show_log", ShowLog)
 MAX_WINDOW = 600.0
 """Seconds of events one ``/events`` request may ask for."""
+MAX_CLIP = 600.0
+"""Seconds of a chapter a clip holds at most (a chapter left pinned for an hour gives its
+first ten minutes), so one request never reads more than that of the recording."""
 INDEX_CACHE = 32
 """Ended shows whose index and timeline a process keeps parsed."""
 
@@ -320,9 +323,11 @@ async def clip(request: web.Request) -> web.StreamResponse:
     end = timeline.media_time(found.end_ms / 1000) if found.end_ms is not None else timeline.end
     if start is None or end is None:
         raise CommandError("not_found", "no such chapter")
-    made = await asyncio.to_thread(
-        cut, _folder(request), index["segments"], start, end, f"{product}-{n}"
-    )
+    end = min(end, start + MAX_CLIP)
+    name = f"{product}-{n}"
+    if found.end_ms is None and index.get("ended_at") is None:
+        name += f"-{round(end * 1000)}"  # still growing: this cut is cached as what it is
+    made = await asyncio.to_thread(cut, _folder(request), index["segments"], start, end, name)
     if made is None:
         raise CommandError("not_found", "no such chapter")
     return web.FileResponse(
