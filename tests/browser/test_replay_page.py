@@ -20,7 +20,16 @@ import aiohttp
 
 from livecart.redis_process import RedisProcess
 from tests.hubclient import connect
-from tests.pages_fixtures.harness import PHONE, STUDIO, chromium, create_room, new_page, node, poll
+from tests.pages_fixtures.harness import (
+    PHONE,
+    STUDIO,
+    chromium,
+    create_room,
+    new_page,
+    node,
+    poll,
+    screenshot,
+)
 from tests.pages_fixtures.shop import axe
 
 ROOM = "replay-show"
@@ -114,6 +123,7 @@ async def test_a_recorded_show_replays_and_sells(
         jump = page.locator(f"li.chapter-row[data-product='{b}'] .chapter-jump")
         label = await jump.inner_text()
         assert ":" in label
+        await screenshot(page, "replay-chapters")
         await jump.click()
         await poll(page, f"document.getElementById('pinned').dataset.product === '{b}'", 10)
         pos = await page.evaluate("document.getElementById('video').currentTime")
@@ -130,6 +140,7 @@ async def test_a_recorded_show_replays_and_sells(
         assert abs(shown_at - detail["first"] - (said_a - first_program)) <= 0.5
         await page.locator("#chat .msg", has_text="kettle looks great").wait_for(timeout=20_000)
         assert "oops wrong room" not in await page.inner_text("#chat")
+        await screenshot(page, "replay-phone")
 
         # Buy B from the replay: list price (the live sale price does not come back).
         await page.click("#pinned-buy")

@@ -31,6 +31,7 @@ let loading = null;
 let shownChat = -1; // index in win.events of the last chat node shown
 let pinnedSig = "";
 let conn = null;
+let roomInfo = { title: "", host: "" };
 
 /** Media time as the host saw it since the show's first frame: "12:34" or "1:02:03". */
 export function clock(seconds) {
@@ -46,7 +47,12 @@ function renderTop() {
   replace(
     $("#topbar"),
     h("a", { class: "icon-btn back", href: "/", "aria-label": msg("common.all_shows") }, icon("back")),
-    h("div", { class: "top-text" }, h("div", { class: "top-title", text: t("replay.title") }), h("div", { class: "top-host", text: room })),
+    h(
+      "div",
+      { class: "top-text" },
+      h("div", { class: "top-title", text: roomInfo.title || room }),
+      h("div", { class: "top-host", text: roomInfo.host ? t("common.with_host", { host: roomInfo.host }) : t("replay.title") }),
+    ),
     h("div", { class: "top-right" }, langPicker(h), h("span", { class: "badge badge-ended" }, msg("replay.badge"))),
   );
 }
@@ -311,6 +317,15 @@ function checkout(pid) {
 
 async function start() {
   renderTop();
+  fetch(`/api/rooms/${encodeURIComponent(room)}`)
+    .then((r) => (r.ok ? r.json() : null))
+    .then((data) => {
+      if (!data || !data.room) return;
+      roomInfo = data.room;
+      document.title = `${roomInfo.title || room} · ${t("replay.title")} · livecart`;
+      renderTop();
+    })
+    .catch(() => {});
   setState("loading");
   const res = await fetch(api, { cache: "no-store" });
   if (!res.ok) {
