@@ -4,10 +4,11 @@
 -- ARGV[10] hold duration ms, ARGV[11] room (for the charge key), ARGV[12] channel:
 -- "live" or "replay".
 --
--- A replay buy (channel "replay") needs no sale: it is at the product's list price (the
--- room's catalog) while stock is available, at most REPLAY_LIMIT per buyer; its hold
--- and order carry channel = "replay" (the hold's gen is "replay", so no sale's
--- units_left is ever touched by it).
+-- A replay buy (channel "replay") needs no sale: while the product has no open sale (a
+-- sale the host opened for the replay, after the show), it is at the product's list
+-- price (the room's catalog) while stock is available, at most REPLAY_LIMIT per buyer,
+-- and the hold's gen is "replay" (no sale's units_left is touched by it). With an open
+-- sale it takes the sale's terms like a live buy. Hold and order carry the channel.
 --
 -- Same key and fingerprint: the stored reply, verbatim. Same key, other fingerprint:
 -- key_reused. Otherwise, in this order: not_found (not stored: the product may be added
@@ -41,8 +42,8 @@ local function refuse(code, message, retry_after)
 end
 
 local sale_key = P .. "sale:" .. pid
-local sale
-if channel == "replay" then
+local sale = hgetall(sale_key)
+if channel == "replay" and not (sale.gen and sale_state(sale, NOW) == "open") then
   local raw = redis.call("HGET", P .. "catalog", pid)
   if not raw then
     return fail("not_found", "product_id: no such product")
@@ -50,8 +51,7 @@ if channel == "replay" then
   local product = cjson.decode(raw)
   sale = {gen = "replay", price = tostring(product.price), currency = product.currency,
     limit = tostring(REPLAY_LIMIT), left = redis.call("HGET", stock_key, "available")}
-else
-  sale = hgetall(sale_key)
+elseif channel ~= "replay" then
   if not sale.gen then
     return refuse("sale_not_open", "this product is not on sale")
   end
@@ -89,7 +89,7 @@ local amount = price * qty
 local expires_at = NOW + hold_ms
 redis.call("HINCRBY", stock_key, "available", -qty)
 redis.call("HINCRBY", stock_key, "reserved", qty)
-if channel ~= "replay" then
+if sale.gen ~= "replay" then
   redis.call("HINCRBY", sale_key, "left", -qty)
 end
 redis.call("HINCRBY", buyers_key, vid, qty)

@@ -673,3 +673,10 @@ async def test_a_replay_buy_is_at_list_price_without_a_sale_and_counted_apart(
     assert [r["channel"] for r in records] == ["replay"]
     # A live sale is not touched by a replay hold.
     assert (await svc.sales(ROOM))["p1"]["units_left"] == 5
+    # A sale the host opens for the replay: replay buys take its terms.
+    await svc.open_sale(ROOM, "p2", price=3000, currency="CNY", units=1, limit=1)
+    held = await svc.buy(
+        ROOM, "p2", buyer_vid="v3", buyer_name="Cy", qty=1, key="replay-k4", channel="replay"
+    )
+    assert (held["unit_price"], held["channel"]) == (3000, "replay")
+    assert (await svc.sales(ROOM))["p2"]["units_left"] == 0

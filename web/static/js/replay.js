@@ -32,6 +32,7 @@ let shownChat = -1; // index in win.events of the last chat node shown
 let pinnedSig = "";
 let conn = null;
 let roomInfo = { title: "", host: "" };
+let salesNow = {}; // the room's sales now: a sale the host opened for the replay sets the price
 
 /** Media time as the host saw it since the show's first frame: "12:34" or "1:02:03". */
 export function clock(seconds) {
@@ -160,11 +161,19 @@ function stockNote(sale) {
   return typeof sale.units_left === "number" ? t("shop.left", { n: sale.units_left }) : "";
 }
 
+/** What a buyer pays now: an open sale's price, else the list price. */
+function priceNow(pid, product) {
+  const sale = salesNow[pid];
+  if (sale && sale.state === "open") return { price: sale.price, currency: sale.currency };
+  return { price: product.price, currency: product.currency };
+}
+
 function renderPinned(state) {
   const pid = state.pinned;
   const product = pid ? state.products[pid] : null;
   const note = product ? stockNote(state.sales[pid]) : "";
-  const sig = product ? `${pid}|${product.name}|${product.price}|${note}` : "";
+  const now = product ? priceNow(pid, product) : null;
+  const sig = product ? `${pid}|${product.name}|${now.price}|${note}` : "";
   if (sig === pinnedSig) return;
   pinnedSig = sig;
   pinnedEl.hidden = !product;
@@ -180,7 +189,7 @@ function renderPinned(state) {
       "div",
       { class: "pin-body" },
       h("div", { class: "pin-name", text: product.name }),
-      h("div", { class: "pin-price" }, h("span", { class: "price", text: money(product.price, product.currency) })),
+      h("div", { class: "pin-price" }, h("span", { class: "price", text: money(now.price, now.currency) })),
       h("span", { class: "pin-note", text: note }),
     ),
     h("button", { class: "btn btn-primary buy-btn", type: "button", id: "pinned-buy", text: msg("shop.buy"), "aria-label": msg("shop.buy_label", { label: msg("shop.buy"), product: product.name }), onclick: () => checkout(pid) }),
@@ -206,7 +215,7 @@ function openLineup() {
         "div",
         { class: "chapter-body" },
         h("div", { class: "chapter-name", text: product.name }),
-        h("div", { class: "muted", text: product.price !== undefined ? money(product.price, product.currency) : "" }),
+        h("div", { class: "muted", text: product.price !== undefined ? money(priceNow(pid, product).price, priceNow(pid, product).currency) : "" }),
         h(
           "div",
           { class: "chapter-jumps" },
@@ -272,10 +281,11 @@ function checkout(pid) {
   const product = detail.products[pid] || stateAt(video.currentTime).products[pid];
   if (!product) return;
   const attempt = { buyKey: newKey(), payKey: newKey(), reservation: null };
+  const now = priceNow(pid, product);
   const sheet = $("#checkout-sheet");
   const card = h("input", { class: "field card-input", id: "card-number", inputmode: "numeric", autocomplete: "off", "aria-label": msg("shop.card_number"), value: TEST_CARD });
   const error = h("p", { class: "form-error", role: "alert", id: "checkout-error" });
-  const pay = h("button", { class: "btn btn-primary btn-lg btn-block", type: "button", id: "pay-btn", text: t("shop.pay", { total: money(product.price, product.currency) }) });
+  const pay = h("button", { class: "btn btn-primary btn-lg btn-block", type: "button", id: "pay-btn", text: t("shop.pay", { total: money(now.price, now.currency) }) });
   const body = h("div", { class: "checkout-body" });
   pay.addEventListener("click", async () => {
     pay.disabled = true;
@@ -299,7 +309,7 @@ function checkout(pid) {
   });
   replace(
     body,
-    h("div", { class: "checkout-line" }, h("span", { text: product.name }), h("span", { class: "replay-price", text: money(product.price, product.currency) })),
+    h("div", { class: "checkout-line" }, h("span", { text: product.name }), h("span", { class: "replay-price", text: money(now.price, now.currency) })),
     h("label", { class: "lbl", for: "card-number" }, msg("shop.card"), card, h("span", { class: "sandbox-note" }, icon("info", 14), msg("shop.sandbox"))),
     error,
     pay,
@@ -322,6 +332,7 @@ async function start() {
     .then((data) => {
       if (!data || !data.room) return;
       roomInfo = data.room;
+      salesNow = data.sales || {};
       document.title = `${roomInfo.title || room} · ${t("replay.title")} · livecart`;
       renderTop();
     })
