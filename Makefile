@@ -55,6 +55,7 @@ bench: install
 	$(PY) -m livecart.streamer.bench_video --viewers 100 --seconds 10
 	$(PY) -m livecart.streamer.bench_video --viewers 500 --seconds 10
 	$(PY) -m livecart.streamer.bench_video --viewers 1000 --seconds 10
+	$(PY) -m livecart.loadtest.replaybench
 	$(PY) -m livecart.loadtest.layoutbench --nodes 3 --workers 2 --viewers 1500 --rate 100 --video-viewers 300
 	$(BIN)/livecart soak --nodes 2 --viewers 300 --seconds 60
 

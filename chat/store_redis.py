@@ -9,7 +9,10 @@ How the contract is kept:
   ``seq``, appends ``{"seq": n, <record>}`` to ``history`` (trimmed to ``HISTORY``) and
   PUBLISHes it as ``E<json>`` on the room's channel (SPUBLISH on a Redis Cluster: the
   channel carries the room's hash tag, so it is published by the shard that ran the
-  script, to that shard's subscribers; ``livecart.pubsub`` SSUBSCRIBEs there).
+  script, to that shard's subscribers; ``livecart.pubsub`` SSUBSCRIBEs there). While
+  meta's ``show_log`` names a show, the same record is appended to that show's log
+  (``chat.show_log``; past ``show_log_max`` entries a stream's events are counted, not
+  kept).
   ``set_banned_words`` runs the same script without a seq and publishes ``C<json>``;
   hearts publish ``H<n>:<total>``. A ``chat_deleted`` emit also replaces, in the same
   script, the deleted message's record in ``history`` by its tombstone
@@ -143,6 +146,19 @@ local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
 redis.call('RPUSH', KEYS[3], msg)
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
 redis.call('PUBLISH', ARGV[1], 'E' .. msg)
+local show = redis.call('HGET', KEYS[1], 'show_log')
+if show then
+  local log = string.sub(KEYS[1], 1, -5) .. 'showlog:' .. show
+  local key = log .. ':state'
+  if string.find(string.sub(ARGV[2], 1, 40), '"type":"chat"', 1, true) then key = log end
+  if redis.call('XLEN', key) >= tonumber(redis.call('HGET', KEYS[1], 'show_log_max') or '0') then
+    redis.call('HINCRBY', log .. ':meta', 'dropped', 1)
+    return seq
+  end
+  redis.call('XADD', key, '*', 'e', msg)
+  local ttl = tonumber(redis.call('HGET', KEYS[1], 'show_log_ttl') or '0')
+  if ttl > 0 and redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ttl) end
+end
 return seq
 """
 

@@ -7,7 +7,8 @@ arguments over; this adapter maps them onto the service and back:
 =============  ====================================  ===========================================
 command        fields (docs/checkout.md)             reply data; event
 =============  ====================================  ===========================================
-``buy``        ``product_id``, ``qty``, ``key``      ``{"reservation": {...}}``
+``buy``        ``product_id``, ``qty``, ``key``,     ``{"reservation": {...}}``
+               ``channel``? (``live``/``replay``)
 ``pay``        ``reservation_id``, ``card``, ``key``  ``{"order": {...}}``
 ``open_sale``  ``product_id``, ``price``,            ``{"sale": {...}}``; a ``sale`` event
                ``currency``, ``units``, ``limit``,
@@ -171,6 +172,7 @@ class HubCheckout:
                     qty=args.get("qty"),
                     key=args.get("key"),
                     address="" if actor.buyer or not actor.address else address_key(actor.address),
+                    channel=args.get("channel", "live"),
                 )
             )
             return {"reservation": reservation}, None

@@ -9,7 +9,10 @@ An order record (one entry of ``lc:{room}:orders``, what ``export`` and
      "qty": 1, "unit_price": 9900, "currency": "CNY", "amount": 9900,
      "buyer_vid": "v8f3...", "buyer_name": "Alice", "charge_id": "ch_...",
      "host": "Mia", "commission_rate": "0.1", "created_at": 1763760001234,
-     "stream_id": "1763760001234-0"}
+     "channel": "live" | "replay", "stream_id": "1763760001234-0"}
+
+``channel`` says where the buyer bought: during the show, or from its replay (orders
+recorded before replay existed read as ``live``).
 
 The order in a ``pay`` reply is the buyer's view: ``PUBLIC_FIELDS`` only.
 """
@@ -35,6 +38,7 @@ PUBLIC_FIELDS = (
     "charge_id",
     "buyer_name",
     "created_at",
+    "channel",
 )
 CSV_COLUMNS = (
     "id",
@@ -51,6 +55,7 @@ CSV_COLUMNS = (
     "charge_id",
     "host",
     "commission_rate",
+    "channel",
 )
 
 
@@ -67,7 +72,7 @@ def order_record(room: str, stream_id: object, fields: object) -> dict[str, Any]
     """One stream entry as an order record (integers where the field is a number)."""
     if not isinstance(fields, Mapping):
         raise TypeError(f"expected the fields of a stream entry, got {fields!r}")
-    out: dict[str, Any] = {"room": room, "stream_id": text(stream_id)}
+    out: dict[str, Any] = {"room": room, "stream_id": text(stream_id), "channel": "live"}
     for raw_key, raw_value in fields.items():
         key, value = text(raw_key), text(raw_value)
         out[key] = int(value) if key in INT_FIELDS else value
@@ -113,14 +118,20 @@ def commission(revenue: int, rate: str) -> int:
 def figures(counters: Mapping[Any, Any]) -> dict[str, Any]:
     """The room's figures from its counters hash (``lc:{room}:figures``)::
 
-        {"orders": 12, "units_sold": 15, "revenue": {"CNY": 148500},
-         "hosts": {"Mia": {"orders": 12, "revenue": {"CNY": 148500},
-                           "commission": {"CNY": 14850}}}}
+            {"orders": 12, "units_sold": 15, "revenue": {"CNY": 148500},
+             "hosts": {"Mia": {"orders": 12, "revenue": {"CNY": 148500},
+                               "commission": {"CNY": 14850}}},
+             "replay": {"orders": 2, "units_sold": 2, "revenue": {"CNY": 19800}}}
 
-    Commission is computed per host, rate and currency on the summed revenue, so a rate
-    change in the middle of a show is honoured for the orders taken under each rate.
+    The totals count every order; ``replay`` is the part of them bought from the show's
+    replay (``channel`` ``replay``), so live = total - replay.
+
+        Commission is computed per host, rate and currency on the summed revenue, so a rate
+        change in the middle of a show is honoured for the orders taken under each rate.
     """
     out: dict[str, Any] = {"orders": 0, "units_sold": 0, "revenue": {}, "hosts": {}}
+    replay: dict[str, Any] = {"orders": 0, "units_sold": 0, "revenue": {}}
+    out["replay"] = replay
     hosts: dict[str, dict[str, Any]] = out["hosts"]
 
     def host_entry(name: str) -> dict[str, Any]:
@@ -133,6 +144,12 @@ def figures(counters: Mapping[Any, Any]) -> dict[str, Any]:
             out["orders"] = value
         elif key == "units":
             out["units_sold"] = value
+        elif key == "replay_orders":
+            replay["orders"] = value
+        elif key == "replay_units":
+            replay["units_sold"] = value
+        elif kind == "replay_revenue":
+            replay["revenue"][rest] = value
         elif kind == "revenue":
             out["revenue"][rest] = value
         elif kind == "host_orders":

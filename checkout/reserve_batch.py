@@ -69,7 +69,7 @@ class ReserveBatcher:
         self.requests = 0  # requests sent in them
 
     async def reserve(self, room: str, args: Sequence[Arg]) -> dict[str, Any]:
-        """The reply of ``reserve.lua`` for ``args`` (its ARGV[3..13]). Raises what the
+        """The reply of ``reserve.lua`` for ``args`` (its ARGV[3..14]). Raises what the
         call raised (``CheckoutError("unavailable")`` when Redis is away)."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(room)

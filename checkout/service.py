@@ -235,6 +235,7 @@ class CheckoutService:
         qty: object,
         key: object,
         address: object = "",
+        channel: object = "live",
     ) -> dict[str, Any]:
         """Hold ``qty`` units for this buyer until ``expires_at`` (under a ``first_paid``
         sale: a ``pending`` purchase, payable until ``expires_at``, holding nothing).
@@ -242,6 +243,9 @@ class CheckoutService:
         ``buyer_vid`` is a viewer id, or ``u:<sub>`` for a buyer signed in with the shop's
         token; ``address`` is an anonymous buyer's client address (``""`` for a signed-in
         one), capped at ``holds_per_address`` live unpaid purchases per sale.
+
+        ``channel`` ``"replay"``: bought from the show's recording, at the product's list
+        price while stock lasts (no sale needed); the order is counted apart.
 
         Returns the reservation ``{id, product_id, qty, unit_price, currency, amount,
         state: "reserved", created_at, expires_at}`` (times in ms since the epoch).
@@ -253,7 +257,9 @@ class CheckoutService:
         """
         started = time.perf_counter()
         try:
-            req = BuyRequest.parse(room, product_id, buyer_vid, buyer_name, qty, key, address)
+            req = BuyRequest.parse(
+                room, product_id, buyer_vid, buyer_name, qty, key, address, channel
+            )
             reservation = await self._buying.buy(req)
         except CheckoutError as exc:
             self.counters.buy(exc.code, time.perf_counter() - started)

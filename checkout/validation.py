@@ -35,6 +35,8 @@ from livecart.display_names import MAX_DISPLAY_NAME, is_display_name
 from livecart.text import LONE_SURROGATE, has_lone_surrogate
 
 MAX_QTY = 1000
+CHANNELS = ("live", "replay")
+"""Where a buy comes from: the live show, or its replay (``docs/checkout.md``)."""
 MAX_LIMIT = 1000
 MAX_UNITS = 1_000_000
 MAX_PRICE = 1_000_000_000
@@ -150,6 +152,8 @@ class BuyRequest:
     qty: int
     key: str
     address: str = ""
+    channel: str = "live"
+    """``live``, or ``replay``: bought while watching a recording, at list price."""
 
     @classmethod
     def parse(
@@ -161,7 +165,10 @@ class BuyRequest:
         qty: object,
         key: object,
         address: object = "",
+        channel: object = "live",
     ) -> BuyRequest:
+        if channel not in CHANNELS:
+            raise bad("channel", "must be live or replay")
         return cls(
             room=identifier(room, "room"),
             product_id=identifier(product_id, "product_id"),
@@ -170,6 +177,7 @@ class BuyRequest:
             qty=integer(qty, "qty", 1, MAX_QTY),
             key=idempotency_key(key),
             address=client_address(address),
+            channel=str(channel),
         )
 
     def fingerprint(self) -> str:
@@ -178,15 +186,16 @@ class BuyRequest:
         The display name is left out: a buyer who renames between a send and its retry is
         still making the same purchase.
         """
-        return _fingerprint("buy", self.product_id, self.buyer_vid, self.qty)
+        replay = ("replay",) if self.channel == "replay" else ()  # live keys as before
+        return _fingerprint("buy", self.product_id, self.buyer_vid, self.qty, *replay)
 
     def reserve_args(
         self, reservation_id: str, hold_ms: int, per_address: int
     ) -> tuple[str | int, ...]:
-        """``reserve.lua``'s own arguments (its ARGV[3..13]) for this buy."""
+        """``reserve.lua``'s own arguments (its ARGV[3..14]) for this buy."""
         return (self.key, self.fingerprint(), reservation_id, self.product_id, self.buyer_vid,
                 self.buyer_name, self.qty, hold_ms, self.room, self.address,
-                per_address)  # fmt: skip
+                per_address, self.channel)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

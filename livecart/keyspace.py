@@ -11,6 +11,11 @@ A room's keys, by owner (docs/checkout.md describes checkout's):
   commission_rate from it), ``seq``, ``history``, ``catalog``, ``lineup``, ``pinned``,
   ``muted``, ``banned``, ``words``, ``hearts``, ``presence``, ``explain:rank``,
   ``explain:<product>``; the channel ``events``;
+- the per-show event log (``livecart.chat.show_log``; written by the emit script while
+  meta's ``show_log`` names a show): ``showlog:<show>`` (stream: the show's chat events),
+  ``showlog:<show>:state`` (stream: a snapshot at the start, then every other event),
+  ``showlog:<show>:meta`` (hash: replay views, hidden chapters, chat dropped past the
+  bound); all three expire after the retention and are deleted with the show;
 - media (``livecart.streamer.cluster``): ``whip`` (the publisher's process and session);
   the channels ``media``, ``hls``, ``media:ctl`` and ``whip:reply:<process>``;
 - commerce (``livecart.checkout``): ``stock:<p>``, ``sale:<p>``, ``buyers:<p>``,
@@ -81,6 +86,21 @@ def whip_session_key(room_id: str) -> str:
 def whip_reply_channel(room_id: str, process: str) -> str:
     """Pub/sub channel carrying a routed WHIP request's answer back to ``process``."""
     return room_key(room_id, f"whip:reply:{process}")
+
+
+def show_log_key(room_id: str, show: str) -> str:
+    """Stream: the chat events of one show (``show`` is a recording id)."""
+    return room_key(room_id, f"showlog:{show}")
+
+
+def show_state_key(room_id: str, show: str) -> str:
+    """Stream: a snapshot of the room when the show began, then every non-chat event."""
+    return room_key(room_id, f"showlog:{show}:state")
+
+
+def show_meta_key(room_id: str, show: str) -> str:
+    """Hash: a show's replay settings and counters (views, hidden, dropped)."""
+    return room_key(room_id, f"showlog:{show}:meta")
 
 
 def node_channel(node_id: str) -> str:

@@ -28,6 +28,34 @@ class PlaylistEntry:
     init_uri: str
     duration: float
     discontinuity: bool
+    program_time: float | None = None
+    """Server time (seconds since the epoch) of the segment's first frame, written as
+    ``EXT-X-PROGRAM-DATE-TIME`` so a player can tell which server moment it shows."""
+
+
+def program_date_time(seconds: float) -> str:
+    """``seconds`` since the epoch as an ``EXT-X-PROGRAM-DATE-TIME`` value (ISO 8601,
+    UTC, milliseconds)."""
+    millis = round(seconds * 1000)
+    days, rest = divmod(millis, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, ms = divmod(rest, 1000)
+    year, month, day = _civil_from_days(days)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hours:02d}:{minutes:02d}:{secs:02d}.{ms:03d}Z"
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """Proleptic Gregorian date of a count of days since 1970-01-01 (H. Hinnant)."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (1 if month <= 2 else 0), month, day
 
 
 def media_playlist(
@@ -39,11 +67,13 @@ def media_playlist(
 ) -> str:
     """Render a media playlist of ``entries`` (all of them, or the last ``window``).
 
-    ``EXT-X-MEDIA-SEQUENCE`` is the first listed segment's index and
-    ``EXT-X-DISCONTINUITY-SEQUENCE`` counts the discontinuities that slid out of
-    the window, so a client polling the live playlist stays in step. An
-    ``EXT-X-MAP`` is written before the first segment and whenever the init
-    segment changes; a change of init always comes with ``EXT-X-DISCONTINUITY``.
+        ``EXT-X-MEDIA-SEQUENCE`` is the first listed segment's index and
+        ``EXT-X-DISCONTINUITY-SEQUENCE`` counts the discontinuities that slid out of
+        the window, so a client polling the live playlist stays in step. Each entry with
+    a ``program_time`` gets an ``EXT-X-PROGRAM-DATE-TIME`` (the server time of its first
+    frame), which is how an HLS viewer lines room events up with the picture. An
+        ``EXT-X-MAP`` is written before the first segment and whenever the init
+        segment changes; a change of init always comes with ``EXT-X-DISCONTINUITY``.
     """
     shown = list(entries[-window:] if window else entries)
     hidden = list(entries[: len(entries) - len(shown)])
@@ -67,6 +97,8 @@ def media_playlist(
                 lines.append("#EXT-X-DISCONTINUITY")
             lines.append(f'#EXT-X-MAP:URI="{entry.init_uri}"')
             current_map = entry.init_uri
+        if entry.program_time is not None:
+            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{program_date_time(entry.program_time)}")
         lines.append(f"#EXTINF:{entry.duration:.3f},")
         lines.append(entry.uri)
     if ended:

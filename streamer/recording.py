@@ -33,7 +33,12 @@ reads a clock: the times are passed in.
     {"index": 0, "uri": "seg-000000.m4s", "init": "init-1.mp4", "generation": 1,
      "start": 0.0, "duration": 2.0, "discontinuity": false, "wallclock": 1700000000.5,
      "bytes": 512345, "audio_uri": "aseg-000000.m4s" | null,
-     "aac_uri": "aac-000000.m4s" | null}
+     "aac_uri": "aac-000000.m4s" | null, "program_time": 1700000000.412 | null}
+
+``program_time`` is the server time of the segment's first frame (absent in older
+recordings): media time ``t`` inside a segment is server time
+``program_time + (t - start)``. This is the one timeline replay, chapters and the
+playlists' ``EXT-X-PROGRAM-DATE-TIME`` share.
 
 A line is appended only after the files it names were renamed into place, so a
 listed segment always exists. A crash can leave a torn last line; readers ignore
@@ -121,9 +126,15 @@ def entries_from_index(
                 init_uri=prefix + (AAC_INIT if audio else str(seg["init"])),
                 duration=float(seg["duration"]),
                 discontinuity=bool(seg["discontinuity"]),
+                program_time=_program_time(seg),
             )
         )
     return entries
+
+
+def _program_time(seg: dict[str, Any]) -> float | None:
+    value = seg.get("program_time")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def render_playlist(
@@ -162,7 +173,14 @@ def render_playlist(
         return None
     if prefix:
         entries = [
-            PlaylistEntry(e.index, prefix + e.uri, prefix + e.init_uri, e.duration, e.discontinuity)
+            PlaylistEntry(
+                e.index,
+                prefix + e.uri,
+                prefix + e.init_uri,
+                e.duration,
+                e.discontinuity,
+                e.program_time,
+            )
             for e in entries
         ]
     return media_playlist(entries, ended=ended, window=window)
@@ -242,6 +260,7 @@ def segment_record(seg: Segment, wallclock: float) -> dict[str, Any]:
         "bytes": len(seg.data),
         "audio_uri": audio_segment_name(seg.index) if seg.audio else None,
         "aac_uri": aac_segment_name(seg.index) if seg.aac else None,
+        "program_time": round(seg.program_time, 3) if seg.program_time is not None else None,
     }
 
 

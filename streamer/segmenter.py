@@ -46,6 +46,9 @@ class Segment:
     data: bytes
     audio: bytes = b""
     aac: bytes = b""
+    program_time: float | None = None
+    """Server (wall-clock) time, in seconds, at which the segment's first frame reached
+    the packager: with ``start`` it maps media time to server time."""
 
 
 @dataclass(slots=True)
@@ -54,6 +57,7 @@ class _Open:
     start: int
     end: int
     discontinuity: bool
+    program_time: float
     parts: list[bytes] = field(default_factory=list)
     audio: list[bytes] = field(default_factory=list)
     aac: list[AacFrame] = field(default_factory=list)
@@ -134,7 +138,13 @@ class Segmenter:
         if seg is None:
             if not frag.keyframe:
                 return closed  # wait for a keyframe to start a segment
-            seg = _Open(frag.generation, frag.decode_time, frag.decode_time, self._discontinuity)
+            seg = _Open(
+                frag.generation,
+                frag.decode_time,
+                frag.decode_time,
+                self._discontinuity,
+                frag.produced_at,
+            )
             self._discontinuity = False
             self._open = seg
         seg.parts.append(frag.data)
@@ -157,5 +167,6 @@ class Segmenter:
                 data=b"".join(seg.parts),
                 audio=b"".join(seg.audio),
                 aac=_aac_fragments(index, seg.aac),
+                program_time=seg.program_time,
             )
         ]

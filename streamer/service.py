@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 Authorize = Callable[[str, str], Awaitable[bool]]
 OnLive = Callable[[str, bool], Awaitable[None]]
+OnShow = Callable[[str, str, bool], Awaitable[None]]
 
 MAX_NEGOTIATIONS = 4
 """Offers processed at once; more get 429 (a negotiation costs sockets and DTLS keys)."""
@@ -66,6 +67,10 @@ class StreamerService:
         """WHIP sessions started on this process (for /metrics)."""
         self.retired = FanoutStats()
         """The video fan-out counters of channels forgotten (for /metrics)."""
+        self.on_show: OnShow | None = None
+        """Called with ``(room, show id, True)`` when this process starts recording a
+        show (each publish, a replacing one too) and ``(room, show id, False)`` when
+        that show ends: how the room's event log follows the recording."""
 
     def channel(self, room: str) -> Channel:
         """The room's channel, created on first use."""
@@ -128,7 +133,8 @@ class StreamerService:
                 raise ConnectionError("shutting down")
             claim = self.sessions.claim(room, session_id, publisher)
             self.publishes += 1
-            publisher.channel.start_show(stream=session_id[:8], audio=publisher.has_audio)
+            show = publisher.channel.start_show(stream=session_id[:8], audio=publisher.has_audio)
+            await self._show_changed(room, show.recorder.show, True)
             publisher.start()
             if claim.replaced is not None:
                 await claim.replaced.close()
@@ -208,8 +214,11 @@ class StreamerService:
             self.cluster.origin_ended(released.room, publisher.session_id)
         if not released.went_offline:
             return
+        ending = publisher.channel.show
         publisher.channel.end_show()
         room = released.room
+        if ending is not None:
+            self._spawn(self._show_changed(room, ending.recorder.show, False))
         if publisher.session_id in self._replaced_elsewhere:
             self._replaced_elsewhere.discard(publisher.session_id)
             if publisher.channel.fanout.viewers:  # they follow the new publisher
@@ -217,6 +226,14 @@ class StreamerService:
             return
         self.forget_channel_if_idle(room)
         self._spawn(self._notify(room, False))
+
+    async def _show_changed(self, room: str, show: str, started: bool) -> None:
+        if self.on_show is None:
+            return
+        try:
+            await self.on_show(room, show, started)
+        except Exception:
+            log.exception("on_show(%r, %r) failed", room, show, extra={"room": room})
 
     async def _notify(self, room: str, live: bool) -> None:
         try:

@@ -21,6 +21,7 @@ from livecart import connections
 from livecart.addresses import parse_networks
 from livecart.chat.buyer_tokens import BuyerTokens
 from livecart.chat.hub import Hub
+from livecart.chat.show_log import ShowLog
 from livecart.chat.store_redis import RedisRoomStore
 from livecart.checkout.hub_adapter import HubCheckout
 from livecart.checkout.sandbox import SandboxProvider
@@ -30,7 +31,7 @@ from livecart.origins import parse_origins
 from livecart.redis_client import connect
 from livecart.streamer import playback, whip
 from livecart.streamer.app import STREAMER, setup_streamer
-from livecart.web import api, gc_tuning, show_api
+from livecart.web import api, gc_tuning, replay_api, show_api
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
 from livecart.web.config import Config
@@ -41,6 +42,7 @@ from livecart.web.memory_debug import setup_memory_debug
 from livecart.web.metrics import Sources, exporting
 from livecart.web.openapi_routes import setup_openapi
 from livecart.web.pages import setup_pages
+from livecart.web.replay_api import SHOW_LOG, follow_show, setup_replay_api
 from livecart.web.request_log import setup_request_log
 from livecart.web.show_api import CHECKOUT, setup_show_api
 from livecart.web.ws_handler import ws_handler
@@ -68,6 +70,7 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
         buyer_tokens=_buyer_tokens(config),
     )
     app[HUB] = hub
+    app[SHOW_LOG] = ShowLog(redis, retention=config.replay_retention)
     await hub.start()
     app[ADMIN_TOKEN] = await admin_token(hub.store, config.admin_token)
     sources = Sources(config.worker, hub, store, service, app.get(STREAMER))
@@ -130,6 +133,10 @@ def _stream_hooks(app: web.Application) -> None:
         await status.close()
 
     app.cleanup_ctx.append(close_status)
+
+    async def on_show(room_id: str, show: str, started: bool) -> None:
+        await follow_show(app, room_id, show, started)
+
     setup_streamer(
         app,
         authorize=authorize,
@@ -138,6 +145,7 @@ def _stream_hooks(app: web.Application) -> None:
         ice_hosts=app[CONFIG].ice_hosts,
         redis_url=app[CONFIG].redis_url,
     )
+    app[STREAMER].on_show = on_show
 
 
 def runner_options(config: Config) -> dict[str, Any]:
@@ -167,12 +175,14 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/ws/{room}", ws_handler)
     setup_api(app)
     setup_show_api(app)
+    setup_replay_api(app)
     _stream_hooks(app)
     setup_openapi(
         app,
         (
             *(op for op, _ in api.ROUTES),
             *(op for op, _ in show_api.ROUTES),
+            *(op for op, _ in replay_api.ROUTES),
             *whip.OPERATIONS,
             *playback.OPERATIONS,
         ),

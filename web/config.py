@@ -54,6 +54,9 @@ class Config:
     webhook_base_delay: float = 1.0
     hold_seconds: float = 300.0
     stream_end_grace: float = 20.0
+    replay_retention: float = 30 * 86_400.0
+    """Seconds a show's event log (replay chat, chapters) is kept in Redis
+    (``LIVECART_REPLAY_RETENTION``); the recording's files are the operator's to prune."""
     demo: bool = True
     workers: int = 1
     node_name: str = field(default_factory=socket.gethostname)
@@ -108,6 +111,7 @@ class Config:
             webhook_secret=env.get("LIVECART_WEBHOOK_SECRET") or None,
             node_name=env.get("LIVECART_NODE_NAME") or socket.gethostname(),
             log_format=env.get("LIVECART_LOG_FORMAT") or "text",
+            replay_retention=float(env.get("LIVECART_REPLAY_RETENTION") or 30 * 86_400),
             access_log=env.get("LIVECART_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
             trusted_proxies=_list(env.get("LIVECART_TRUSTED_PROXIES", "")),
             max_sockets_per_address=int(env.get("LIVECART_MAX_SOCKETS_PER_ADDRESS") or "100"),

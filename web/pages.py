@@ -1,5 +1,5 @@
 """The pages people use: show list ``/``, host studio ``/studio/{room}``, viewer room
-``/live/{room}``.
+``/live/{room}``, replay of a past show ``/replay/{room}/{show}``.
 
 Each page is a static HTML shell from ``web/static`` that loads plain ES modules from
 ``/static/`` (no build step); the room id is read from the address in the browser.
@@ -38,7 +38,12 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
-PAGES = {"/": "index.html", "/studio/{room}": "studio.html", "/live/{room}": "live.html"}
+PAGES = {
+    "/": "index.html",
+    "/studio/{room}": "studio.html",
+    "/live/{room}": "live.html",
+    "/replay/{room}/{show}": "replay.html",
+}
 # /static/streamer/ belongs to the streamer (registered before the pages).
 OWN_STATIC = ("/static/js/", "/static/css/", "/static/img/", "/static/i18n/")
 

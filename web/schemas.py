@@ -173,6 +173,9 @@ class Figures(Struct, forbid_unknown_fields=False):
     revenue: dict[str, int]
     hosts: dict[str, Any]
     stock: dict[str, StockLevel]
+    replay: dict[str, Any]
+    """The part of the totals bought from replays (orders, units_sold, revenue), and
+    the replay views."""
 
 
 class Audit(Struct):
@@ -198,3 +201,85 @@ class Fulfilment(Struct):
 
 Metrics = dict[str, Any]
 Spec = dict[str, Any]
+
+
+# -- replay (web.replay_api) ----------------------------------------------------------
+
+ShowId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="a recording id")]
+
+
+class ReplayShow(Struct):
+    """One past (or running) show in ``GET /api/rooms/{room}/shows``."""
+
+    show: str
+    started_at: float | None
+    ended_at: float | None
+    duration: float
+    replay: str
+    views: int
+    hidden: bool
+
+
+class ReplayShows(Struct):
+    room: str
+    shows: list[ReplayShow]
+
+
+class Chapter(Struct):
+    """The host explaining one product: media times in seconds of the recording."""
+
+    product_id: str
+    n: int
+    name: str
+    at: float
+    end: float
+    server_time: float
+    clip: str
+    hidden: bool
+
+
+class ReplayDetail(Struct, forbid_unknown_fields=False):
+    room: str
+    show: str
+    started_at: float | None
+    ended_at: float | None
+    first: float
+    duration: float
+    playlist: str
+    base: str
+    inits: dict[str, Any]
+    audio: str | None
+    segments: list[list[Any]]
+    chapters: list[Chapter]
+    products: dict[str, Any]
+    lineup: list[str]
+    views: int
+    hidden: bool
+
+
+class ReplayEvents(Struct, rename={"start": "from", "stop": "to"}):
+    """A window of the show's events: ``state`` as it was at ``from``, then the events
+    (each with ``at``, its media time) up to ``to``."""
+
+    start: float
+    stop: float
+    state: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+class ReplayViews(Struct):
+    views: int
+
+
+class ReplayVisibility(Struct):
+    """What the host hides: the whole replay, and chapters by ``<product>:<n>``."""
+
+    hidden: bool = False
+    hidden_chapters: Annotated[
+        list[Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}:[0-9]{1,6}$")]],
+        Meta(max_length=1000),
+    ] = []
+
+
+class ShowDeleted(Struct):
+    deleted: bool

@@ -1,6 +1,7 @@
 """Host routes around orders: live figures, the book check, end of show, export, webhook.
 
-- ``GET  /api/rooms/{room}/figures``  orders, units, revenue, commission per host, stock
+- ``GET  /api/rooms/{room}/figures``  orders, units, revenue, commission per host, stock;
+                                      ``replay``: the orders bought from replays, views
 - ``GET  /api/rooms/{room}/audit``    the books check: ``{"ok": bool, "problems": [...]}``
 - ``POST /api/rooms/{room}/end``      status -> ended, open sales closed, orders exported,
                                       the fulfilment webhook started (when configured)
@@ -27,6 +28,7 @@ from livecart.http_contract import Operation, Reply
 from livecart.web import schemas as s
 from livecart.web.api import add_routes, host_actor, host_operation, refusals
 from livecart.web.keys import CONFIG, HUB
+from livecart.web.replay_api import replay_views
 from livecart.web.show_room import HubShowRoom
 
 CHECKOUT = web.AppKey("checkout", CheckoutService)
@@ -73,6 +75,7 @@ async def figures(request: web.Request) -> web.Response:
     service = request.app[CHECKOUT]
     data = await service.figures(room)
     data["stock"] = await service.stock(room)
+    data["replay"]["views"] = await replay_views(request.app, room)
     return web.json_response(data)
 
 

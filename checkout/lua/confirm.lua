@@ -4,7 +4,8 @@
 --
 -- reserved and not past its expiry: reserved -> paid -> ordered. reserved -= qty,
 --   sold += qty, the order is appended to the room's orders stream with the host and
---   commission rate of the room meta hash, the room figures are counted. Reply: order.
+--   commission rate of the room meta hash, the room figures are counted (an order of a
+--   replay buy also under replay_*: attributed apart from the live ones). Reply: order.
 -- ordered already: the same order (idempotent by reservation).
 -- ended (expired, released; a due expiry is applied here): -> refunded, the charge is
 --   queued in the room's refunds set. Reply: hold_expired, plus {"refund": {...}} for the
@@ -64,8 +65,14 @@ if hold.state == "reserved" then
     "id", order_id, "reservation_id", rid, "buyer_vid", hold.buyer_vid,
     "buyer_name", hold.buyer_name, "product_id", hold.product_id, "qty", qty,
     "unit_price", hold.unit_price, "currency", hold.currency, "amount", hold.amount,
-    "charge_id", charge_id, "host", host, "commission_rate", rate, "created_at", NOW)
+    "charge_id", charge_id, "host", host, "commission_rate", rate, "created_at", NOW,
+    "channel", hold.channel or "live")
   local figures = P .. "figures"
+  if hold.channel == "replay" then
+    redis.call("HINCRBY", figures, "replay_orders", 1)
+    redis.call("HINCRBY", figures, "replay_units", qty)
+    redis.call("HINCRBY", figures, "replay_revenue|" .. hold.currency, amount)
+  end
   redis.call("HINCRBY", figures, "orders", 1)
   redis.call("HINCRBY", figures, "units", qty)
   redis.call("HINCRBY", figures, "revenue|" .. hold.currency, amount)
@@ -77,6 +84,7 @@ if hold.state == "reserved" then
     id = order_id, reservation_id = rid, product_id = hold.product_id, qty = qty,
     unit_price = tonumber(hold.unit_price), currency = hold.currency, amount = amount,
     charge_id = charge_id, buyer_name = hold.buyer_name, created_at = NOW,
+    channel = hold.channel or "live",
   }})
   redis.call("HSET", hold_key, "state", ordered, "order_id", order_id,
     "charge_id", charge_id, "reply", reply, "ended_at", NOW)

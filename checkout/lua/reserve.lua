@@ -4,7 +4,13 @@
 -- ARGV[8] buyer name, ARGV[9] qty, ARGV[10] hold duration ms when the sale sets none,
 -- ARGV[11] room (for the charge key), ARGV[12] the client's address ("" for a signed-in
 -- buyer: not capped), ARGV[13] the most live unpaid purchases per address and sale
--- (0: no cap).
+-- (0: no cap), ARGV[14] channel: "live" or "replay".
+--
+-- A replay buy (channel "replay") needs no sale: while the product has no open sale (a
+-- sale the host opened for the replay, after the show), it is at the product's list
+-- price (the room's catalog) while stock is available, at most REPLAY_LIMIT per buyer,
+-- and the hold's gen is "replay" (no sale's units_left is touched by it). With an open
+-- sale it takes the sale's terms like a live buy. Hold and order carry the channel.
 --
 -- Same key and fingerprint: the stored reply, verbatim (a reservation for KEY_TTL, a
 -- refusal for REFUSAL_KEEP_MS). Same key, other fingerprint: key_reused. Otherwise, in
@@ -18,6 +24,8 @@ local key, fp, rid, pid = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local vid, name, qty = ARGV[7], ARGV[8], tonumber(ARGV[9])
 local hold_ms, room = tonumber(ARGV[10]), ARGV[11]
 local addr, cap = ARGV[12], tonumber(ARGV[13])
+local channel = ARGV[14] or "live"
+local REPLAY_LIMIT = 10
 
 local idem_key = P .. "idem:buy:" .. key
 local seen = redis.call("HMGET", idem_key, "fp", "res")
@@ -45,16 +53,26 @@ end
 
 local sale_key = P .. "sale:" .. pid
 local sale = hgetall(sale_key)
-if not sale.gen then
-  return refuse("sale_not_open", "this product is not on sale")
-end
-local state = sale_state(sale, NOW)
-if state == "scheduled" then
-  return refuse("sale_not_open", "the sale has not opened yet",
-    (tonumber(sale.opens_at) - NOW) / 1000)
-end
-if state ~= "open" then
-  return refuse("sale_not_open", "the sale is closed")
+if channel == "replay" and not (sale.gen and sale_state(sale, NOW) == "open") then
+  local raw = redis.call("HGET", P .. "catalog", pid)
+  if not raw then
+    return fail("not_found", "product_id: no such product")
+  end
+  local product = cjson.decode(raw)
+  sale = {gen = "replay", price = tostring(product.price), currency = product.currency,
+    limit = tostring(REPLAY_LIMIT), left = redis.call("HGET", stock_key, "available")}
+elseif channel ~= "replay" then
+  if not sale.gen then
+    return refuse("sale_not_open", "this product is not on sale")
+  end
+  local state = sale_state(sale, NOW)
+  if state == "scheduled" then
+    return refuse("sale_not_open", "the sale has not opened yet",
+      (tonumber(sale.opens_at) - NOW) / 1000)
+  end
+  if state ~= "open" then
+    return refuse("sale_not_open", "the sale is closed")
+  end
 end
 
 local buyers_key = P .. "buyers:" .. pid
@@ -99,6 +117,8 @@ if first_paid then
 else
   redis.call("HINCRBY", stock_key, "available", -qty)
   redis.call("HINCRBY", stock_key, "reserved", qty)
+end
+if not first_paid and sale.gen ~= "replay" then
   redis.call("HINCRBY", sale_key, "left", -qty)
 end
 redis.call("HINCRBY", buyers_key, vid, qty)
@@ -109,12 +129,13 @@ redis.call("HSET", hold_key,
   "id", rid, "product_id", pid, "buyer_vid", vid, "buyer_name", name,
   "qty", qty, "unit_price", price, "currency", sale.currency, "amount", amount,
   "gen", sale.gen, "state", hold_state, "created_at", NOW, "expires_at", expires_at,
-  "buy_key", key, "charge_key", room .. ":" .. key, "addr", addr)
+  "buy_key", key, "charge_key", room .. ":" .. key, "addr", addr, "channel", channel)
 redis.call("ZADD", P .. "holds", expires_at, rid)
 
 local reply = ok({reservation = {
   id = rid, product_id = pid, qty = qty, unit_price = price, currency = sale.currency,
   amount = amount, state = hold_state, created_at = NOW, expires_at = expires_at,
+  channel = channel,
 }})
 remember(idem_key, fp, reply)
 return reply

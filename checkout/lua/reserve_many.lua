@@ -1,10 +1,10 @@
 -- Reserve for a batch of buy requests of one room, one after another in the order given,
 -- in one atomic call. checkout/scripts.py renders reserve.lua above this as the local
 -- function `reserve(ARGV)`, so each request runs exactly the single reserve, with its
--- own arguments in ARGV[3..13] and the batch's NOW and KEY_TTL.
+-- own arguments in ARGV[3..14] and the batch's NOW and KEY_TTL.
 --
--- ARGV[3] the number of fields per request (11), then each request's reserve.lua
--- arguments (its ARGV[3..13]) back to back. Returns an array: reserve.lua's reply for
+-- ARGV[3] the number of fields per request (12), then each request's reserve.lua
+-- arguments (its ARGV[3..14]) back to back. Returns an array: reserve.lua's reply for
 -- each request, in order. A request whose reserve raises a script error (a bug) gets
 -- {"script_error": message} and the others go on, as if each had been its own call;
 -- a full Redis (OOM) fails the whole call, before anything is written.

@@ -13,7 +13,12 @@ from tests.hubclient import Node
 
 @pytest.mark.parametrize(
     ("path", "module"),
-    [("/", "shows.js"), ("/live/demo", "live.js"), ("/studio/demo", "studio.js")],
+    [
+        ("/", "shows.js"),
+        ("/live/demo", "live.js"),
+        ("/studio/demo", "studio.js"),
+        ("/replay/demo/20260101T000000Z-abcdef", "replay.js"),
+    ],
 )
 async def test_pages_are_shells_with_csp(
     node: Node, http: aiohttp.ClientSession, path: str, module: str

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 IO_LIBRARIES = ("asyncio", "aiohttp", "redis", "aiortc", "av", "websockets")
 PURE = {
     "chat": (
-        "actor", "buyer_tokens", "chat_rules", "checkout_port", "codec", "commands", "decisions",
-        "errors", "events", "figures", "identity", "room_state", "staleness", "store",
+        "actor", "buyer_tokens", "chat_rules", "checkout_port", "codec", "commands",
+        "decisions", "errors", "events", "figures", "identity", "replay", "room_state",
+        "staleness", "store",
     ),
     "checkout": (
         "audit", "bounds", "counters", "errors", "lifecycle", "orders", "payments",
@@ -31,7 +32,7 @@ PURE = {
     ),
     "streamer": (
         "errors", "fanout", "fmp4", "h264", "hls", "opus", "packager", "registry",
-        "relay", "sdp_check", "segmenter",
+        "relay", "sdp_check", "segmenter", "timeline",
     ),
     "web": ("log_format", "redaction"),
     "client": ("commands", "errors", "events", "protocol", "state"),

@@ -115,7 +115,9 @@ async def test_buy_then_pay_makes_one_order(
         "units_sold": 2,
         "revenue": {"CNY": 19800},
         "hosts": {"Mia": {"orders": 1, "revenue": {"CNY": 19800}, "commission": {"CNY": 1980}}},
+        "replay": {"orders": 0, "units_sold": 0, "revenue": {}},
     }
+    assert records[0]["channel"] == "live" and order["channel"] == "live"
     # paying again, with the same or another key, returns the same order and charges once
     assert await pay(svc, res["id"], "v1", "pay-key-1") == order
     assert await pay(svc, res["id"], "v1", "pay-key-2") == order
@@ -627,3 +629,56 @@ async def test_without_lookup_unsettled_holds_stay_listed_for_reconciliation(
     assert await svc.sweep() == 1
     assert await redis_client.zrange(f"lc:{{{ROOM}}}:unsettled", 0, -1) == [res["id"].encode()]
     assert await svc.audit(ROOM) == []
+
+
+async def test_a_replay_buy_is_at_list_price_without_a_sale_and_counted_apart(
+    svc: CheckoutService, redis_client: aioredis.Redis
+) -> None:
+    await svc.init_stock(ROOM, "p2", 3)
+    product = '{"id": "p2", "name": "Kettle", "price": 4500, "currency": "CNY"}'
+    await redis_client.hset(f"lc:{{{ROOM}}}:catalog", "p2", product)
+    # Live, p2 has no sale: refused. From the replay: held at the list price.
+    assert await code_of(buy(svc, "v1", "live-key-1", pid="p2")) == "sale_not_open"
+    res = await svc.buy(
+        ROOM, "p2", buyer_vid="v1", buyer_name="Ann", qty=2, key="replay-key-1", channel="replay"
+    )
+    assert (res["unit_price"], res["currency"], res["channel"]) == (4500, "CNY", "replay")
+    again = await svc.buy(
+        ROOM, "p2", buyer_vid="v1", buyer_name="Ann", qty=2, key="replay-key-1", channel="replay"
+    )
+    assert again == res  # idempotent
+    order = await pay(svc, res["id"], "v1", "replay-pay-1")
+    assert order["channel"] == "replay" and order["amount"] == 9000
+    # The replay buy goes through the same stock: one unit left, then sold out.
+    assert (await svc.stock(ROOM))["p2"] == {"initial": 3, "available": 1, "reserved": 0, "sold": 2}
+    code = await code_of(
+        svc.buy(
+            ROOM, "p2", buyer_vid="v2", buyer_name="Bo", qty=2, key="replay-k2", channel="replay"
+        )
+    )
+    assert code == "sold_out"
+    assert (
+        await code_of(
+            svc.buy(
+                ROOM, "p2", buyer_vid="v2", buyer_name="B", qty=1, key="replay-k3", channel="tv"
+            )
+        )
+        == "bad_args"
+    )
+    figures = await svc.figures(ROOM)
+    assert figures["orders"] == 1 and figures["replay"] == {
+        "orders": 1,
+        "units_sold": 2,
+        "revenue": {"CNY": 9000},
+    }
+    _, records = await svc.export(ROOM)
+    assert [r["channel"] for r in records] == ["replay"]
+    # A live sale is not touched by a replay hold.
+    assert (await svc.sales(ROOM))["p1"]["units_left"] == 5
+    # A sale the host opens for the replay: replay buys take its terms.
+    await svc.open_sale(ROOM, "p2", price=3000, currency="CNY", units=1, limit=1)
+    held = await svc.buy(
+        ROOM, "p2", buyer_vid="v3", buyer_name="Cy", qty=1, key="replay-k4", channel="replay"
+    )
+    assert (held["unit_price"], held["channel"]) == (3000, "replay")
+    assert (await svc.sales(ROOM))["p2"]["units_left"] == 0

@@ -26,6 +26,13 @@ export class HlsPlayer extends EventTarget {
     this._load();
   }
 
+  /** Server time (s) of the picture shown, from the playlist's PROGRAM-DATE-TIME (Safari
+   * exposes it as getStartDate()), or null while unknown. */
+  serverTime() {
+    const start = typeof this.video.getStartDate === "function" ? this.video.getStartDate().getTime() : NaN;
+    return Number.isFinite(start) ? start / 1000 + this.video.currentTime : null;
+  }
+
   stop() {
     this._running = false;
     clearTimeout(this._timer);

@@ -6,10 +6,12 @@ import { RoomConnection } from "./conn.js";
 import { $, h, icon, replace } from "./dom.js";
 import { count, firstGrapheme, money, roomFromPath } from "./format.js";
 import { HlsPlayer, needsHls } from "./hls-fallback.js";
+import { HlsLivePlayer } from "./hls-live.js";
 import { langPicker, msg, onLangChange, setRoomDefault, t } from "./i18n.js";
 import { Shop } from "./live-shop.js";
 import { RoomModel } from "./model.js";
 import { closeSheet, openSheet, setupSheets } from "./sheets.js";
+import { VideoClock } from "./video-clock.js";
 import { say } from "./words.js";
 
 const NAME_KEY = "livecart:name";
@@ -23,9 +25,15 @@ const input = $("#chat-input");
 const note = $("#composer-note");
 const model = new RoomModel();
 const conn = new RoomConnection(room, { name: readName() });
+// The low-latency WebSocket video, or HLS: natively where there is no MediaSource
+// (iPhone Safari), through MSE with ?hls=1 (the CDN path). HLS runs seconds behind, so
+// its viewers get the room's events when the picture reaches them (video-clock.js).
+const forceHls = new URLSearchParams(location.search).get("hls") === "1" && "MediaSource" in window;
 const player = needsHls(video)
   ? new HlsPlayer(video, `/hls/${encodeURIComponent(room)}/index.m3u8`)
-  : new LivePlayer(video, `/ws/video/${encodeURIComponent(room)}`);
+  : forceHls
+    ? new HlsLivePlayer(video, `/hls/${encodeURIComponent(room)}/`)
+    : new LivePlayer(video, `/ws/video/${encodeURIComponent(room)}`);
 const shop = new Shop(model, conn, toast, announce);
 const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
 let playerStatus = "connecting";
@@ -358,9 +366,9 @@ function renderConn() {
 
 // -- wiring ----------------------------------------------------------------------------
 
-conn.addEventListener("frame", (ev) => {
+function onFrame(frame) {
   const prevPinned = model.pinned;
-  const changes = model.applyFrame(ev.detail);
+  const changes = model.applyFrame(frame);
   if (changes.reset) {
     renderChat();
   } else {
@@ -370,7 +378,7 @@ conn.addEventListener("frame", (ev) => {
       if (p) nodes.push(systemNode(t("live.now_showing", { product: p.name })));
     }
     if (changes.sales) {
-      for (const e of ev.detail.events || []) {
+      for (const e of frame.events || []) {
         if (e.type === "sale" && e.sale && e.sale.state !== "closed" && model.products[e.product_id]) {
           const p = model.products[e.product_id];
           nodes.push(systemNode(t("live.flash_sale", { product: p.name, price: money(e.sale.price, e.sale.currency) })));
@@ -391,7 +399,12 @@ conn.addEventListener("frame", (ev) => {
   renderComposer();
   renderState();
   shop.update(changes);
-});
+}
+const videoClock =
+  typeof player.serverTime === "function"
+    ? new VideoClock(() => player.serverTime(), onFrame, () => video.currentTime)
+    : null;
+conn.addEventListener("frame", (ev) => (videoClock ? videoClock.push(ev.detail) : onFrame(ev.detail)));
 conn.addEventListener("status", renderConn);
 
 player.addEventListener("status", (ev) => {
@@ -443,4 +456,4 @@ if (!room) {
 }
 
 // For tests and debugging in the console.
-window.livecart = { conn, model, player, shop };
+window.livecart = { conn, model, player, shop, videoClock };

@@ -10,6 +10,7 @@ const note = $("#list-note");
 const LABELS = { live: "status.live", scheduled: "status.upcoming", ended: "status.ended" };
 let rooms = null;
 let unreachable = false;
+const replays = new Map(); // ended room id -> its newest replay's URL (null: none)
 
 function card(r) {
   const href = `/live/${encodeURIComponent(r.id)}`;
@@ -37,13 +38,34 @@ function card(r) {
       ),
       h("span", { class: `btn btn-sm ${r.status === "live" ? "btn-primary" : ""}` }, msg(action)),
     ),
+    replays.get(r.id) ? h("a", { class: "btn btn-sm btn-primary replay-link", href: replays.get(r.id) }, msg("shows.replay")) : null,
   );
+}
+
+// Ended shows get a link to their newest replay (GET /api/rooms/{room}/shows).
+async function loadReplays(ended) {
+  const missing = ended.filter((r) => !replays.has(r.id));
+  if (!missing.length) return;
+  await Promise.all(
+    missing.map(async (r) => {
+      try {
+        const res = await fetch(`/api/rooms/${encodeURIComponent(r.id)}/shows`, { cache: "no-store" });
+        const shows = res.ok ? (await res.json()).shows : [];
+        const done = shows.find((s) => s.ended_at);
+        replays.set(r.id, done ? done.replay : null);
+      } catch (_) {
+        /* no link this time */
+      }
+    }),
+  );
+  render();
 }
 
 function render() {
   if (rooms) {
     const shown = rooms.filter((r) => r.status !== "ended");
     const ended = rooms.filter((r) => r.status === "ended").slice(0, 6);
+    loadReplays(ended);
     const items = [...shown, ...ended].map(card);
     if (!items.length) items.push(h("li", { class: "empty-list muted" }, msg("shows.empty")));
     replace(list, items);

@@ -1,5 +1,6 @@
 // Studio: live figures. Viewers and hearts come with the room's live values; orders,
-// revenue and stock from GET /api/rooms/{room}/figures every 2 s; buyers (for the
+// revenue and stock from GET /api/rooms/{room}/figures every 2 s (its replay part goes
+// to the past shows panel); buyers (for the
 // conversion) and the latest orders from orders.json when the order count moves.
 
 import { api } from "./api.js";
@@ -10,8 +11,9 @@ import { msg, t } from "./i18n.js";
 const POLL_MS = 2000;
 
 export class Figures {
-  constructor(el, room, token, model, onStock) {
+  constructor(el, room, token, model, onStock, onFigures = () => {}) {
     this.el = el;
+    this.onFigures = onFigures;
     this.room = room;
     this.token = token;
     this.model = model;
@@ -67,6 +69,7 @@ export class Figures {
       this.statusKey = "";
       if (this.data.orders !== this.ordersSeen) await this.loadOrders();
       this.onStock(this.data.stock || {});
+      this.onFigures(this.data);
     } catch (err) {
       this.statusKey = err.status === 401 ? "fig.token_refused" : "fig.unavailable";
     } finally {

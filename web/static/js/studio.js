@@ -14,6 +14,7 @@ import { Broadcast } from "./studio-broadcast.js";
 import { ChatDesk, ExplainQueue } from "./studio-chat.js";
 import { Figures } from "./studio-figures.js";
 import { Lineup } from "./studio-lineup.js";
+import { PastShows } from "./studio-replays.js";
 import { say } from "./words.js";
 
 const room = roomFromPath();
@@ -97,7 +98,8 @@ function main() {
   const lineup = new Lineup($("#lineup"), $("#sale"), model, conn);
   const queue = new ExplainQueue($("#queue"), model, conn);
   const desk = new ChatDesk($("#chat-desk"), model, conn);
-  const figures = new Figures($("#figures"), room, token, model, (stock) => lineup.setStock(stock));
+  const past = new PastShows($("#past-shows"), room, token);
+  const figures = new Figures($("#figures"), room, token, model, (stock) => lineup.setStock(stock), (data) => past.setFigures(data));
   let ended = null; // the end-of-show result, once ended here
 
   // -- header ------------------------------------------------------------------------
@@ -303,8 +305,9 @@ function main() {
     .finally(() => conn.start());
   broadcast.start();
   figures.start();
+  past.start();
   renderBar();
-  window.livecart = { conn, model, broadcast, lineup, figures };
+  window.livecart = { conn, model, broadcast, lineup, figures, past };
 }
 
 main();
