@@ -26,8 +26,8 @@ PURE = {
         "errors", "events", "figures", "identity", "room_state", "staleness", "store",
     ),
     "checkout": (
-        "audit", "counters", "errors", "lifecycle", "orders", "payments", "show_end",
-        "validation",
+        "auction_rules", "audit", "counters", "errors", "giveaway_rules", "lifecycle",
+        "orders", "payments", "show_end", "validation",
     ),
     "streamer": (
         "errors", "fanout", "fmp4", "h264", "hls", "opus", "packager", "registry",
