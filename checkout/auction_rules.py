@@ -32,7 +32,7 @@ DEFAULT_INCREMENTS: Increments = (
     (100_000, 2_500),
     (500_000, 10_000),
 )
-MAX_PRICE = 10**12
+MAX_PRICE = 10**9
 MIN_DURATION_S, MAX_DURATION_S = 5, 300
 MAX_COUNTER_S = 60
 MAX_INCREMENT_ROWS = 20
@@ -50,7 +50,7 @@ def check_increments(table: Sequence[Sequence[int]]) -> Increments:
         if b <= a:
             raise ValueError("increments: the rows' prices must rise")
     if any(not 1 <= step <= MAX_PRICE or start > MAX_PRICE for start, step in rows):
-        raise ValueError("increments: steps are 1 to 10^12")
+        raise ValueError("increments: steps are 1 to 10^9")
     return rows
 
 
@@ -102,9 +102,7 @@ class Auction:
 
     @property
     def reserve_met(self) -> bool:
-        return self.leader is not None and (
-            self.reserve is None or self.leader_max >= self.reserve
-        )
+        return self.leader is not None and (self.reserve is None or self.leader_max >= self.reserve)
 
     def running(self, now: int) -> bool:
         return not self.closed and now < self.ends_at

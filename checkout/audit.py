@@ -7,7 +7,8 @@ after every step; operators can run it on a live room (``CheckoutService.audit``
 Checked, per product:
 
 - ``initial = available + reserved + sold`` and none of them negative;
-- ``reserved`` = the units of the live holds; ``sold`` = the units in the orders stream;
+- ``reserved`` = the units of the live holds plus the unit a running auction or an open
+  giveaway keeps (``lots``); ``sold`` = the units in the orders stream;
 - each buyer's count = their live holds' units + their ordered units;
 
 and for the stream: no order id or reservation id appears twice; every live hold indexed
@@ -42,6 +43,9 @@ def problems(books: Mapping[str, Any]) -> list[str]:
             continue
         held[hold["product_id"]] += int(hold["qty"])
         per_buyer[(hold["product_id"], hold["buyer_vid"])] += int(hold["qty"])
+    lots: Mapping[str, int] = books.get("lots") or {}
+    for pid, units in lots.items():
+        held[pid] += int(units)
     for order in orders:
         sold[order["product_id"]] += int(order["qty"])
         per_buyer[(order["product_id"], order["buyer_vid"])] += int(order["qty"])
@@ -62,7 +66,7 @@ def problems(books: Mapping[str, Any]) -> list[str]:
             if value < 0:
                 found.append(f"{pid}: {name} is negative ({value})")
         if reserved != held[pid]:
-            found.append(f"{pid}: reserved {reserved} but live holds hold {held[pid]}")
+            found.append(f"{pid}: reserved {reserved} but live holds and lots hold {held[pid]}")
         if n_sold != sold[pid]:
             found.append(f"{pid}: sold {n_sold} but the orders stream has {sold[pid]}")
         counted = {vid: int(n) for vid, n in (buyers.get(pid) or {}).items()}
