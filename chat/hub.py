@@ -71,6 +71,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._rooms = Rooms(store, checkout, self._spawn)
         self._loops = Loops(self._rooms, store, checkout, clock, self._spawn)
+        self._loops.emit = self._emit
         self.secret = b""
         self.commands_run = 0
         self.command_outcomes: Counter[tuple[str, str]] = Counter()
@@ -221,6 +222,10 @@ class Hub:
                 data["seq"] = seq
             if decision.records_chat and ctx.limits is not None:
                 ctx.limits.record(ctx.now)
+            if self.checkout is not None and decision.records_chat and not actor.is_host:
+                giveaway = room.state.giveaway
+                if giveaway is not None and giveaway.get("state") == "open":
+                    await self.checkout.chatted(rid, room.state, actor.vid, actor.name)
         if decision.banned_words is not None:
             await self.store.set_banned_words(rid, list(decision.banned_words))
         if decision.clear_explain is not None:

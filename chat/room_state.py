@@ -29,11 +29,13 @@ from livecart.chat.errors import SequenceGap
 from livecart.chat.events import (
     CHAT_TYPES,
     MODERATION,
+    AuctionChanged,
     ChatDeleted,
     ChatMessage,
     LineupChanged,
     Moderated,
     Pinned,
+    GiveawayChanged,
     ProductChanged,
     RoomChanged,
     RoomEvent,
@@ -62,6 +64,8 @@ class RoomState:
     lineup: list[str] = field(default_factory=list)
     pinned: str | None = None
     sales: dict[str, dict[str, Any]] = field(default_factory=dict)
+    auction: dict[str, Any] | None = None
+    giveaway: dict[str, Any] | None = None
     muted: set[str] = field(default_factory=set)
     banned: set[str] = field(default_factory=set)
     banned_words: list[str] = field(default_factory=list)
@@ -131,6 +135,8 @@ class RoomState:
             "lineup": list(self.lineup),
             "pinned": self.pinned,
             "sales": dict(self.sales),
+            "auction": self.auction,
+            "giveaway": self.giveaway,
             "chat": list(self.chat),
         }
 
@@ -186,6 +192,14 @@ def _sale(state: RoomState, event: SaleChanged, _wire: dict[str, Any]) -> None:
         state.sales[event.product_id] = dict(event.sale)
 
 
+def _auction(state: RoomState, event: AuctionChanged, _wire: dict[str, Any]) -> None:
+    state.auction = dict(event.auction)
+
+
+def _giveaway(state: RoomState, event: GiveawayChanged, _wire: dict[str, Any]) -> None:
+    state.giveaway = dict(event.giveaway)
+
+
 _APPLY: Mapping[type[RoomEvent], Callable[[RoomState, Any, dict[str, Any]], None]] = {
     ChatMessage: _chat,
     ChatDeleted: _chat_deleted,
@@ -195,4 +209,6 @@ _APPLY: Mapping[type[RoomEvent], Callable[[RoomState, Any, dict[str, Any]], None
     Pinned: _pin,
     Moderated: _moderation,
     SaleChanged: _sale,
+    AuctionChanged: _auction,
+    GiveawayChanged: _giveaway,
 }

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,7 @@ class Session:
     sock: Any = field(default=None, repr=False)
     kernel_queued: int = 0
     probe_at: float = 0.0
+    joined_at: float = field(default_factory=time.monotonic)  # giveaways' "watched" rule
 
     def __post_init__(self) -> None:
         if self.sock is None:

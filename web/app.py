@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -43,7 +44,13 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.redis_url, "create_app needs config.redis_url"
     redis = await connect(config.redis_url)  # one Redis or a Redis Cluster
-    service = CheckoutService(redis, SandboxProvider(), hold_seconds=config.hold_seconds)
+    offset = config.clock_offset
+    service = CheckoutService(
+        redis,
+        SandboxProvider(),
+        hold_seconds=config.hold_seconds,
+        clock=(lambda: time.time() + offset) if offset else time.time,
+    )
     app[CHECKOUT] = service
     store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))
     hub = Hub(store, checkout=HubCheckout(service))

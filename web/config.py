@@ -13,6 +13,7 @@
 | ``LIVECART_WEBHOOK_URL`` / ``LIVECART_WEBHOOK_SECRET`` | | fulfilment webhook   |
 | ``LIVECART_LOG_FORMAT``| --log-format   | text (or json: one object a line) |
 | ``LIVECART_ACCESS_LOG``| --no-access-log| 1: one line per HTTP request  |
+| ``LIVECART_CLOCK_OFFSET`` |             | 0: seconds added to this node's wall clock (testing clock skew) |
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class Config:
     """``text`` or ``json`` (``--log-format``): see ``web.log_format``."""
     access_log: bool = True
     """One ``livecart.access`` line per HTTP request (``--no-access-log`` turns it off)."""
+    clock_offset: float = 0.0
+    """Seconds added to this node's wall clock wherever checkout reads it (holds, sales):
+    a way to run a node with a skewed clock. Auctions and giveaways decide by Redis'
+    clock and are not moved by it."""
     metrics_dir: Path | None = None
     """Where the workers of ``serve --workers N`` share their metrics (``web.metrics``);
     made by ``serve`` for the run. None for a single process."""
@@ -68,6 +73,7 @@ class Config:
             node_name=env.get("LIVECART_NODE_NAME") or socket.gethostname(),
             log_format=env.get("LIVECART_LOG_FORMAT") or "text",
             access_log=env.get("LIVECART_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
+            clock_offset=float(env.get("LIVECART_CLOCK_OFFSET", "0") or 0),
         )
 
     @property

@@ -54,7 +54,7 @@ local function auction_view(a, now)
   end
   local last = cjson.null
   if a.last_vid ~= nil and a.last_vid ~= "" then
-    last = {name = mask(a.last_name), max = tonumber(a.last_max)}
+    last = {name = mask(a.last_name), vid = a.last_vid, max = tonumber(a.last_max)}
   end
   return {
     id = a.id, product_id = a.product_id, currency = a.currency, state = a.state,
