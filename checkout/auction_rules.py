@@ -19,6 +19,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -46,7 +47,7 @@ def check_increments(table: Sequence[Sequence[int]]) -> Increments:
         raise ValueError(f"increments: 1-{MAX_INCREMENT_ROWS} rows")
     if rows[0][0] != 0:
         raise ValueError("increments: the first row starts at 0")
-    for (a, _), (b, _) in zip(rows, rows[1:], strict=False):
+    for (a, _), (b, _) in itertools.pairwise(rows):
         if b <= a:
             raise ValueError("increments: the rows' prices must rise")
     if any(not 1 <= step <= MAX_PRICE or start > MAX_PRICE for start, step in rows):

@@ -13,7 +13,7 @@
 | ``LIVECART_WEBHOOK_URL`` / ``LIVECART_WEBHOOK_SECRET`` | | fulfilment webhook   |
 | ``LIVECART_LOG_FORMAT``| --log-format   | text (or json: one object a line) |
 | ``LIVECART_ACCESS_LOG``| --no-access-log| 1: one line per HTTP request  |
-| ``LIVECART_CLOCK_OFFSET`` |             | 0: seconds added to this node's wall clock (testing clock skew) |
+| ``LIVECART_CLOCK_OFFSET`` |          | 0: seconds added to the wall clock (skew tests) |
 """
 
 from __future__ import annotations
