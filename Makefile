@@ -7,7 +7,7 @@ VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: install install-dev run layout test lint bench bench-peers clean
+.PHONY: install install-dev run layout test lint bench bench-peers soak clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -56,6 +56,12 @@ bench: install
 	$(PY) -m livecart.streamer.bench_video --viewers 500 --seconds 10
 	$(PY) -m livecart.streamer.bench_video --viewers 1000 --seconds 10
 	$(PY) -m livecart.loadtest.layoutbench --nodes 3 --workers 2 --viewers 1500 --rate 100 --video-viewers 300
+	$(BIN)/livecart soak --nodes 2 --viewers 300 --seconds 60
+
+## Viewers joining and leaving on 2 nodes for 5 minutes: RSS, fds by kind, asyncio tasks and
+## Redis connections of each node before, at the peak and after settling (VIEWERS=, SECONDS=).
+soak: install
+	$(BIN)/livecart soak --nodes 2 --viewers $(or $(VIEWERS),300) --seconds $(or $(SECONDS),300)
 
 ## livecart next to python-socketio (a dev dependency) on the same fan-out workload (a few minutes).
 bench-peers: install-dev

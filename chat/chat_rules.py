@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from livecart.chat.errors import CommandError, ErrorCode
@@ -80,6 +80,12 @@ class TokenBucket:
         self.check(now, cost)
         self.tokens, self.stamp = self.level(now) - cost, now
 
+    def take(self, now: float, cost: float = 1.0) -> None:
+        """Take ``cost`` tokens without checking, down to empty at most: the record of
+        something already checked and done (another socket of the same client may have
+        spent in between; that costs it nothing extra beyond an empty bucket)."""
+        self.tokens, self.stamp = max(0.0, self.level(now) - cost), now
+
 
 @dataclass(slots=True)
 class ChatLimits:
@@ -98,8 +104,50 @@ class ChatLimits:
         self.bucket.check(now)
 
     def record(self, now: float) -> None:
-        self.bucket.spend(now)
+        self.bucket.take(now)
         self.last_sent = now
+
+
+ADDRESS_BURST_FACTOR = 3.0
+
+
+def address_limits(rate: float) -> ChatLimits:
+    """One client address's budget over all its sockets and identities: ``rate``
+    messages a second, bursts of ``ADDRESS_BURST_FACTOR`` times that (no slow mode of
+    its own: slow mode is per viewer)."""
+    return ChatLimits(TokenBucket(rate=rate, burst=max(1.0, rate * ADDRESS_BURST_FACTOR)))
+
+
+@dataclass(slots=True)
+class LimitsTable:
+    """Chat limits by key (a room's viewer, a room's client address), so every socket of
+    one viewer (or of one address) draws on one budget.
+
+    Bounded: past ``max_keys`` entries, those idle for ``idle`` seconds are dropped
+    (their bucket is full again by then and slow mode is at most an hour), else the
+    oldest half; a dropped key starts again with a full budget."""
+
+    make: Callable[[], ChatLimits] = ChatLimits
+    max_keys: int = 100_000
+    idle: float = 3600.0
+    _table: dict[Hashable, ChatLimits] = field(default_factory=dict)
+
+    def get(self, key: Hashable, now: float) -> ChatLimits:
+        found = self._table.get(key)
+        if found is None:
+            if len(self._table) >= self.max_keys:
+                self._evict(now)
+            found = self._table[key] = self.make()
+        return found
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def _evict(self, now: float) -> None:
+        table = self._table
+        idle = [k for k, v in table.items() if v.last_sent is None or now - v.last_sent > self.idle]
+        for key in idle or list(table)[: len(table) // 2]:
+            del table[key]
 
 
 def check_slow_mode(slow_mode: int, last_sent: float | None, now: float) -> None:

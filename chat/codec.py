@@ -24,6 +24,25 @@ class WireFormat(StrEnum):
 
 SUBPROTOCOLS = (WireFormat.JSON.value, WireFormat.MSGPACK.value)
 
+AUTH_PROTOCOL_PREFIX = "livecart.auth."
+"""A host joins by offering ``livecart.auth.<host token>`` among its subprotocols
+(besides its wire format); the server never selects it, and the token never rides in a
+URL (docs/protocol.md, "Connecting")."""
+
+
+def auth_protocol(token: str) -> str:
+    return AUTH_PROTOCOL_PREFIX + token
+
+
+def offered_token(offered: str) -> str | None:
+    """The host token in a ``Sec-WebSocket-Protocol`` header's value, or None."""
+    for item in offered.split(","):
+        item = item.strip()
+        if item.startswith(AUTH_PROTOCOL_PREFIX):
+            return item[len(AUTH_PROTOCOL_PREFIX) :] or None
+    return None
+
+
 _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 

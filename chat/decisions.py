@@ -41,6 +41,8 @@ class Context:
     now: float  # monotonic seconds: chat limits and slow mode
     wall_ms: float  # milliseconds since the Unix epoch: event ``ts``, ``ping``
     limits: ChatLimits | None = None  # the sender's chat limits; None for the HTTP API
+    address_limits: ChatLimits | None = None  # its client address's budget (viewers)
+    address_banned: bool = False  # a banned viewer was seen on the sender's address
     new_product_id: Callable[[], str] = new_product_id
 
 
@@ -83,7 +85,7 @@ def _not_found(what: str) -> CommandError:
 
 
 def _chat(state: RoomState, actor: Actor, cmd: c.Chat, ctx: Context) -> Decision:
-    if actor.vid in state.banned:
+    if actor.vid in state.banned or (ctx.address_banned and not actor.is_host):
         raise CommandError(ErrorCode.BANNED, "you are banned from this room")
     if actor.vid in state.muted and not actor.is_host:
         raise CommandError(ErrorCode.MUTED, "the host muted you")
@@ -91,6 +93,8 @@ def _chat(state: RoomState, actor: Actor, cmd: c.Chat, ctx: Context) -> Decision
     check_banned_words(text, state.banned_pattern)
     if ctx.limits is not None:
         ctx.limits.check(state.slow_mode, ctx.now, exempt_from_slow_mode=actor.is_host)
+    if ctx.address_limits is not None and not actor.is_host:
+        ctx.address_limits.check(0, ctx.now, exempt_from_slow_mode=True)
     user = ev.ChatUser(actor.vid, actor.name, actor.role)
     return Decision(
         event=ev.ChatMessage(ts=ctx.wall_ms, user=user, text=text),

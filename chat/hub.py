@@ -24,14 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from livecart.addresses import address_key
 from livecart.chat import commands as c
 from livecart.chat import identity
 from livecart.chat.actor import Actor
+from livecart.chat.chat_rules import LimitsTable, address_limits
 from livecart.chat.checkout_port import CheckoutPort
 from livecart.chat.decisions import Context, Decision, authorize, decide
 from livecart.chat.errors import CloseCode, CommandError, ErrorCode, RoomNotFound
@@ -63,6 +67,7 @@ class Hub:
         *,
         checkout: CheckoutPort | None = None,
         clock: Callable[[], float] = time.monotonic,
+        address_chat_rate: float = 2.0,
     ) -> None:
         self.store = store
         self.checkout = checkout
@@ -73,9 +78,18 @@ class Hub:
         self._loops = Loops(self._rooms, store, checkout, clock, self._spawn)
         self._loops.emit = self._emit
         self.secret = b""
+        self.viewer_limits = LimitsTable()
+        """Chat limits per (room, vid): every socket of one viewer shares them."""
+        self.address_limits: LimitsTable | None = (
+            LimitsTable(lambda: address_limits(address_chat_rate))
+            if address_chat_rate > 0
+            else None
+        )
+        """Chat budget per (room, client address key), over all its sockets and vids."""
         self.commands_run = 0
         self.command_outcomes: Counter[tuple[str, str]] = Counter()
         """(command, ``ok`` or error code) -> how many, for /metrics."""
+        self.sessions_ended = 0  # sessions that left (``leave``), for /metrics and the collector
 
     @property
     def node_id(self) -> str:
@@ -140,7 +154,9 @@ class Hub:
         session.room_id = room_id
         if session.is_host and room.state.host:
             session.name = room.state.host  # the room's host speaks under the room's name
-        if session.vid in room.state.banned and not session.is_host:
+        if not session.is_host and (
+            session.vid in room.state.banned or self._address_banned(room, session)
+        ):
             session.close(CloseCode.BANNED, "banned")
             return room
         session.send(first_frame(room, session, since, epoch))
@@ -148,7 +164,24 @@ class Hub:
         room.empty_since = None
         return room
 
+    @staticmethod
+    def _address_banned(room: Room, session: Session) -> bool:
+        banned = room.banned_addresses
+        return bool(banned) and bool(session.address) and address_key(session.address) in banned
+
+    def explain_key(self, actor: Actor, session: Session | None) -> str:
+        """Who an "explain this" request counts as: a viewer's client address (so one
+        client with many sockets or identities counts once per product), kept in Redis
+        only as a keyed digest; the host (or the HTTP API) by its vid."""
+        if session is None or session.is_host or not session.address:
+            return actor.vid
+        digest = hmac.new(self.secret, address_key(session.address).encode(), hashlib.sha256)
+        return "a" + digest.hexdigest()[:24]
+
     def leave(self, session: Session) -> None:
+        """The session's connection ended: drop it from its room (nothing else in the
+        hub refers to a session; its rate-limit buckets go with it)."""
+        self.sessions_ended += 1
         room = self._rooms.loaded.get(session.room_id)
         if room is not None:
             room.sessions.discard(session)
@@ -197,17 +230,31 @@ class Hub:
     ) -> dict[str, Any]:
         authorize(actor, command)
         self.commands_run += 1
-        limits = session.chat_limits if session is not None else None
-        ctx = Context(now=self.clock(), wall_ms=wall_ms(), limits=limits)
+        now = self.clock()
+        limits = per_address = None
+        if session is not None:
+            limits = self.viewer_limits.get((room.room_id, session.vid), now)
+            if self.address_limits is not None and session.address and not session.is_host:
+                key = (room.room_id, address_key(session.address))
+                per_address = self.address_limits.get(key, now)
+        ctx = Context(
+            now=now,
+            wall_ms=wall_ms(),
+            limits=limits,
+            address_limits=per_address,
+            address_banned=session is not None and self._address_banned(room, session),
+        )
+        who = self.explain_key(actor, session)
         try:
-            return await self._carry_out(room, actor, decide(room.state, actor, command, ctx), ctx)
+            decision = decide(room.state, actor, command, ctx)
+            return await self._carry_out(room, actor, decision, ctx, who)
         except RoomNotFound as exc:
             raise CommandError(ErrorCode.NOT_FOUND, "room no longer exists") from exc
         except REDIS_DOWN as exc:  # from checkout, which talks to Redis itself
             raise CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable, retry") from exc
 
     async def _carry_out(
-        self, room: Room, actor: Actor, decision: Decision, ctx: Context
+        self, room: Room, actor: Actor, decision: Decision, ctx: Context, who: str
     ) -> dict[str, Any]:
         """Do what ``decision`` says, in the order ``decisions`` documents."""
         rid = room.room_id
@@ -222,6 +269,8 @@ class Hub:
                 data["seq"] = seq
             if decision.records_chat and ctx.limits is not None:
                 ctx.limits.record(ctx.now)
+                if ctx.address_limits is not None:
+                    ctx.address_limits.bucket.take(ctx.now)
             if self.checkout is not None and decision.records_chat and not actor.is_host:
                 giveaway = room.state.giveaway
                 if giveaway is not None and giveaway.get("state") == "open":
@@ -231,7 +280,7 @@ class Hub:
         if decision.clear_explain is not None:
             await self.store.clear_explain(rid, decision.clear_explain)
         if decision.count_explain is not None:
-            data["requests"] = await self.store.explain(rid, decision.count_explain, actor.vid)
+            data["requests"] = await self.store.explain(rid, decision.count_explain, who)
         room.local_hearts += decision.hearts
         return data
 
@@ -310,4 +359,6 @@ class Hub:
             "pubsub_received": f.feed_received,
             "redis_connected": self.connected,
             "commands": self.commands_run,
+            "background_tasks": len(self._background),
+            "sessions_ended": self.sessions_ended,
         }

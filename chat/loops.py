@@ -169,7 +169,8 @@ class Loops:
         """Report this node's viewers and read the room's live values (one round trip,
         plus one for checkout when the room has sales)."""
         if presence:
-            viewers = sum(1 for s in room.sessions if not s.is_host)
+            # distinct identities: one viewer on several sockets counts once
+            viewers = len({s.vid for s in room.sessions if not s.is_host})
             held = self.rooms.held(room)
             read = await self.store.presence(room.room_id, viewers)
             if read.head is not None:

@@ -59,6 +59,9 @@ class Room:
         self.next_flush = 0.0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.empty_since: float | None = None
+        self.banned_addresses: dict[str, str] = {}
+        """Address key -> banned vid: the addresses this node saw a banned viewer on
+        (a ban covers them for the show; an unban lifts it). Per node."""
         # Counters for /metrics and the benchmark.
         self.frames_written = 0
         self.bytes_written = 0

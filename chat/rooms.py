@@ -22,7 +22,9 @@ Guarantees:
 - a join or resume is answered from a copy just found current against the store (one
   round trip), or after the resync that makes it so; only while the store is away does
   it get this node's copy unchecked;
-- a ban closes the banned viewer's sessions here (4003) on every node.
+- a ban closes the banned viewer's sessions here (4003) on every node, and bans the
+  client addresses they came from on this node (``Room.banned_addresses``, at most
+  ``MAX_BANNED_ADDRESSES`` a room): a new identity from there cannot join or chat.
 Nothing here awaits a client.
 """
 
@@ -34,6 +36,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from livecart.addresses import address_key
 from livecart.chat.checkout_port import CheckoutPort
 from livecart.chat.errors import (
     CloseCode,
@@ -62,6 +65,7 @@ from livecart.redis_client import REDIS_DOWN
 log = logging.getLogger(__name__)
 
 RESYNC_ATTEMPTS = 50
+MAX_BANNED_ADDRESSES = 10_000
 JOIN_RESYNC_WAIT = 5.0  # a join waits this long for its room's resync, then gets 1013
 
 Spawn = Callable[[Awaitable[Any]], None]
@@ -254,8 +258,13 @@ class Rooms:
         room.enqueue(wire)
         if isinstance(event, Moderated) and event.action == "ban":
             for session in [s for s in room.sessions if s.vid == event.vid]:
+                if session.address and len(room.banned_addresses) < MAX_BANNED_ADDRESSES:
+                    room.banned_addresses[address_key(session.address)] = event.vid
                 room.sessions.discard(session)
                 session.close(CloseCode.BANNED, "banned")
+        elif isinstance(event, Moderated) and event.action == "unban":
+            for key in [k for k, vid in room.banned_addresses.items() if vid == event.vid]:
+                del room.banned_addresses[key]
 
     # -- gaps and staleness ------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from livecart.chat.chat_rules import ChatLimits, TokenBucket
+from livecart.chat.chat_rules import TokenBucket
 from livecart.chat.codec import WireFormat, encode_frame
 from livecart.chat.errors import CloseCode
 from livecart.tcp import kernel_unsent, reset, transport_socket
@@ -51,8 +51,10 @@ class Session:
     name: str
     role: str  # "viewer" or "host"
     room_id: str = ""
+    address: str = ""
+    """The client's address (``livecart.addresses``): its per-address chat budget and
+    the address a ban also covers."""
     commands: TokenBucket = field(default_factory=lambda: TokenBucket(rate=20, burst=40))
-    chat_limits: ChatLimits = field(default_factory=ChatLimits)
     closer: Callable[[int, str], None] | None = None
     lagging: bool = False
     lagging_since: float = 0.0

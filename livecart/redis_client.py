@@ -10,7 +10,9 @@ takes ``AnyRedis`` and, where the two differ (pub/sub, replication waits), asks
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -49,12 +51,59 @@ def is_cluster(redis: AnyRedis) -> bool:
     return isinstance(redis, aioredis.RedisCluster)
 
 
+MAX_IDLE = 4
+"""Idle connections a pool keeps at most; one released beyond that is closed at once."""
+IDLE_TIMEOUT = 5.0
+"""Seconds after which an idle connection beyond the first is closed (at the pool's next
+release: a pool in use trims itself, a silent one keeps at most ``MAX_IDLE``)."""
+
+
+class IdleBoundedPool(aioredis.BlockingConnectionPool):
+    """``BlockingConnectionPool`` that gives back what a burst opened.
+
+    redis-py's pools keep every connection they ever opened until they are closed: a
+    burst of 50 commands at once leaves 50 connections (and their sockets and buffers)
+    open for the life of the process. This pool keeps at most ``max_idle`` idle
+    connections, and at each release closes those idle for more than ``idle_timeout``
+    seconds, the coldest first, down to one. ``max_connections`` and the blocking wait
+    are unchanged; a connection in use is never touched."""
+
+    def __init__(
+        self,
+        *,
+        max_idle: int = MAX_IDLE,
+        idle_timeout: float = IDLE_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.max_idle = max_idle
+        self.idle_timeout = idle_timeout
+        self._clock = clock
+        self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    async def release(self, connection: Any) -> None:
+        await super().release(connection)
+        now = self._clock()
+        self._idle_since[connection] = now
+        idle = self._available_connections  # coldest first: the pool reuses the last
+        drop = []
+        while len(idle) > self.max_idle or (
+            len(idle) > 1 and now - self._idle_since.get(idle[0], now) > self.idle_timeout
+        ):
+            drop.append(idle.pop(0))
+        for stale in drop:
+            with contextlib.suppress(Exception):
+                await stale.disconnect()
+
+
 def redis_client(url: str) -> aioredis.Redis:
     """A client for one Redis that fails fast when Redis is away (the hub answers
     ``unavailable``) and retries once, so the first command after a Redis restart does
     not fail on a stale pooled connection. The pool blocks (up to 5 s) rather than
-    failing when a burst of commands (a flash sale) wants more than its 64 connections."""
-    pool = aioredis.BlockingConnectionPool.from_url(
+    failing when a burst of commands (a flash sale) wants more than its 64 connections,
+    and closes what a burst opened once it is over (``IdleBoundedPool``)."""
+    pool = IdleBoundedPool.from_url(
         url,
         max_connections=64,
         timeout=5,
@@ -101,7 +150,7 @@ class ClusterClient(aioredis.RedisCluster):
         if client is None:
             kwargs = self.get_connection_kwargs()
             auth: dict[str, Any] = {k: kwargs[k] for k in ("username", "password") if kwargs.get(k)}
-            pool = aioredis.BlockingConnectionPool(
+            pool = IdleBoundedPool(
                 host=node.host,
                 port=node.port,
                 max_connections=64,
@@ -180,6 +229,20 @@ async def detect_cluster(url: str, timeout: float = 5.0) -> bool:
             await asyncio.sleep(0.2)
         finally:
             await probe.aclose()
+
+
+def pool_connections(redis: AnyRedis) -> dict[str, int]:
+    """The command connections ``redis`` holds open now: ``{"in_use", "idle"}`` (on a
+    cluster, summed over its nodes). Pub/sub connections are not counted here."""
+    if isinstance(redis, aioredis.RedisCluster):
+        in_use = idle = 0
+        for node in redis.get_nodes():
+            free = len(node._free)
+            idle += free
+            in_use += len(node._connections) - free
+        return {"in_use": in_use, "idle": idle}
+    pool = redis.connection_pool
+    return {"in_use": len(pool._in_use_connections), "idle": len(pool._available_connections)}
 
 
 async def connect(url: str) -> AnyRedis:

@@ -1,4 +1,5 @@
-"""The ``livecart bench``, ``livecart bench-peers`` and ``livecart loadtest`` sub-commands."""
+"""The ``livecart bench``, ``livecart bench-peers``, ``livecart loadtest`` and ``livecart soak``
+sub-commands."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from livecart.loadtest import bench, runner
+    from livecart.loadtest import bench, runner, soak
     from livecart.loadtest.peers import compare
 
     bench.add_parser(sub)
     compare.add_parser(sub)
     runner.add_parser(sub)
+    soak.add_parser(sub)

@@ -46,6 +46,14 @@ class Commands:
         self.counts.count[kind + "_sent"] += 1
         return cid
 
+    def abandon(self, i: int) -> None:
+        """Viewer ``i`` closes its connection on purpose (a join storm's wave): what it
+        had in flight will get no reply; count it as ``<kind>_abandoned``, not lost."""
+        gone = [cid for cid, (_, viewer) in self.inflight.items() if viewer == i]
+        for cid in gone:
+            kind, _ = self.inflight.pop(cid)
+            self.counts.count[kind + "_abandoned"] += 1
+
     def on_reply(self, viewer: Viewer, frame: dict[str, Any]) -> None:
         cid = frame.get("id")
         entry = self.inflight.pop(cid, None)  # type: ignore[arg-type]

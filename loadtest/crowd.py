@@ -74,6 +74,7 @@ class Crowd:
         await self.schedule.until(at)
         wave = [i for i, v in sorted(self.conns.items()) if v.open][::2]
         for i in wave:
+            self.ctx.commands.abandon(i)
             self.conns[i].close()
         self.counts.count["storm_wave"] += len(wave)
         for i in wave:

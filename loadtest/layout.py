@@ -248,10 +248,11 @@ class Layout:
         psutil.wait_procs(procs, timeout=10)
         self.killed.append(node.name)
 
-    def get(self, path: str, timeout: float = 5.0) -> bytes:
+    def get(self, path: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> bytes:
         """GET through nginx (certificate not checked: it is the layout's own)."""
         ctx = ssl._create_unverified_context() if self.tls else None
-        with urllib.request.urlopen(self.url + path, timeout=timeout, context=ctx) as resp:
+        request = urllib.request.Request(self.url + path, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout, context=ctx) as resp:
             body: bytes = resp.read()
             return body
 
@@ -290,6 +291,10 @@ def node_argv(
         sys.executable, "-m", "livecart", "serve", "--host", "127.0.0.1", "--port", str(port),
         "--redis-url", redis_url, "--admin-token", admin, "--no-demo", "--node-name", name,
         "--data-dir", str(data_dir), "--workers", str(workers), "--ice-hosts", "127.0.0.1",
+        # nginx is the trusted proxy: its X-Forwarded-For names the client. The simulated
+        # crowd all comes from 127.0.0.1, so the per-address caps are off here.
+        "--trusted-proxies", "127.0.0.1/32,::1/128",
+        "--max-sockets-per-address", "0", "--address-chat-rate", "0",
     ]  # fmt: skip
 
 

@@ -100,6 +100,8 @@ def serve_argv(
         sys.executable, "-m", "livecart", "serve", "--port", str(port),
         "--redis-url", redis_url, "--admin-token", admin, "--no-demo",
         "--data-dir", str(data_dir), "--workers", str(workers),
+        # the simulated crowd all comes from 127.0.0.1: no per-address caps
+        "--max-sockets-per-address", "0", "--address-chat-rate", "0",
     ]  # fmt: skip
 
 

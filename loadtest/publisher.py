@@ -58,14 +58,18 @@ async def _publish(base: str, room: str, token: str, seconds: float, conn: Any) 
         # Only ever the server we were given: a relative Location.
         with contextlib.suppress(aiohttp.ClientError, TimeoutError):
             if location.startswith("/"):
-                await _delete(base + location)
+                await _delete(base + location, token)
 
 
-async def _delete(url: str) -> None:
+async def _delete(url: str, token: str) -> None:
     import aiohttp
 
     async with (
         aiohttp.ClientSession() as http,
-        http.delete(url, timeout=aiohttp.ClientTimeout(total=5)),
+        http.delete(
+            url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=aiohttp.ClientTimeout(total=5),
+        ),
     ):
         pass

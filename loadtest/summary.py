@@ -110,6 +110,7 @@ def build_report(
         "mbytes_per_s": avg("mbytes"),
         "chat_sent": count.get("chat_sent", 0),
         "chat_accepted": count.get("chat_ok", 0),
+        "chat_abandoned": count.get("chat_abandoned", 0),  # in flight when a storm left
         "hearts": {"commands": count.get("heart_sent", 0), "taps": count.get("heart_taps", 0)},
         "explain": count.get("explain_sent", 0),
         "commands": commands,

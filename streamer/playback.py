@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 from aiohttp import WSMsgType, web
 
+from livecart import connections
 from livecart.http_contract import TEXT, Operation, PathParam, Reply
 from livecart.streamer.recording import (
     INDEX_FILE,
@@ -123,11 +124,16 @@ class PlaybackHandlers:
         self.sockets: dict[web.WebSocketResponse, asyncio.Transport] = {}
 
     async def video_ws(self, request: web.Request) -> web.StreamResponse:
-        """Low-latency viewer: init message, init segment, GOP so far, then live."""
+        """Low-latency viewer: init message, init segment, GOP so far, then live. The
+        connection gate (``Origin``, sockets per address) runs before the upgrade."""
         room = request.match_info["room"]
         if not valid_name(room):
             return _miss()
-        ws = web.WebSocketResponse(compress=False, max_msg_size=4096)
+        with connections.gate(request.app).admit(request):
+            return await self._video_ws(request, room)
+
+    async def _video_ws(self, request: web.Request, room: str) -> web.StreamResponse:
+        ws = connections.MaskedWebSocketResponse(compress=False, max_msg_size=4096)
         await ws.prepare(request)
         transport = request.transport
         if transport is None or self.service.closing:
@@ -255,6 +261,7 @@ class PlaybackHandlers:
 
     def add_routes(self, app: web.Application) -> None:
         """Register the playback routes on ``app``."""
+        connections.gate(app)  # the app's gate, or a default one
         app.router.add_get("/ws/video/{room}", self.video_ws)
         playlist = "{playlist:(?:index|video|audio)\\.m3u8}"
         app.router.add_get(f"/hls/{{room}}/{playlist}", self.live_playlist)

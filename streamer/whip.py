@@ -8,11 +8,17 @@
 =========================================  ======================================
 
 POST checks, in order (cheapest first, nothing allocated before the last):
-415 wrong content type; 404 invalid room name; 429 + ``Retry-After`` when the
-client's address is over its rate or too many offers are being negotiated;
-401 + ``WWW-Authenticate: Bearer`` for a missing or refused token; 400 for a
-malformed offer or one without H.264 video; 413 for an oversized body. A second
-publisher for a live room replaces the first (see :mod:`streamer.registry`).
+415 wrong content type; 404 invalid room name; then the token: a missing or refused
+one spends from the client address's bucket of failed attempts (429 +
+``Retry-After`` once it is empty, else 401 + ``WWW-Authenticate: Bearer``); a valid
+one spends from the room's bucket instead (429 when the host itself retries too
+fast), so a flood of bad attempts from a shared address (a NAT, the proxy) never
+locks a host with a valid token out; 429 when too many offers are being negotiated;
+400 for a malformed offer or one without H.264 video; 413 for an oversized body. A
+second publisher for a live room replaces the first (see :mod:`streamer.registry`).
+
+DELETE needs the room's host token (or the admin token) too: 401 without it, counted
+as a failed attempt like a POST's.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import time
 
 from aiohttp import web
 
+from livecart.addresses import address_key
+from livecart.connections import client_address
 from livecart.http_contract import TEXT, Operation, PathParam, Reply
 from livecart.streamer.errors import OfferRejected
 from livecart.streamer.recording import NAME_PATTERN, valid_name
@@ -62,9 +70,12 @@ PREFLIGHT = Operation(
 )  # fmt: skip
 END = Operation(
     "whipEnd", "DELETE", "/whip/{room}/{session}", "End a publish session", "whip",
-    (Reply(200, "ended", None, TEXT), Reply(404, "no such session", None, TEXT)),
-    params=_SESSION,
-    description="The session URL is the capability (RFC 9725): no token is needed.",
+    (Reply(200, "ended", None, TEXT),
+     Reply(401, "a missing or refused token", None, TEXT, ("WWW-Authenticate",)),
+     Reply(404, "no such session", None, TEXT),
+     _TOO_MANY),
+    params=_SESSION, security=("host", "admin"),
+    description="Needs the room's host token (or the admin token), as the POST did.",
 )  # fmt: skip
 SESSION_PREFLIGHT = Operation(
     "whipSessionOptions", "OPTIONS", "/whip/{room}/{session}", "CORS preflight", "whip",
@@ -117,16 +128,11 @@ class WhipHandlers:
             return web.Response(status=415, text="expected application/sdp\n", headers=_CORS)
         if not valid_name(room):
             return web.Response(status=404, text="no such room\n", headers=_CORS)
-        wait = service.limiter.take(request.remote or "?", time.monotonic())
-        if wait > 0:
-            return _too_many(service.limiter.retry_after(wait))
+        refused = await self._authorize(request, room)
+        if refused is not None:
+            return refused
         if service.negotiating >= MAX_NEGOTIATIONS:
             return _too_many(1)
-        token = _bearer(request)
-        if token is None:
-            return _unauthorized(None)
-        if not await service.authorize(room, token):
-            return _unauthorized("invalid_token")
         if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
             return web.Response(status=413, text="offer too large\n", headers=_CORS)
         try:
@@ -152,10 +158,35 @@ class WhipHandlers:
             headers={"Location": location, **_CORS},
         )
 
+    async def _authorize(
+        self, request: web.Request, room: str, *, publish: bool = True
+    ) -> web.Response | None:
+        """None when the request carries the room's host token (or the admin token) and,
+        for a ``publish``, the room's bucket has a token; else the 401 or 429 to answer.
+        Only refused attempts spend from the address's bucket."""
+        limiter = self.service.limiter
+        now = time.monotonic()
+        token = _bearer(request)
+        if token is not None and await self.service.authorize(room, token):
+            if not publish:
+                return None
+            wait = limiter.take("room:" + room, now)
+            return _too_many(limiter.retry_after(wait)) if wait > 0 else None
+        address = address_key(client_address(request))
+        wait = limiter.take("addr:" + address, now)
+        if wait > 0:
+            return _too_many(limiter.retry_after(wait))
+        return _unauthorized(None if token is None else "invalid_token")
+
     async def delete(self, request: web.Request) -> web.Response:
-        """End a publish session."""
+        """End a publish session (host or admin token)."""
         room = request.match_info["room"]
         session_id = request.match_info["session"]
+        if not valid_name(room):
+            return web.Response(status=404, text="no such room\n", headers=_CORS)
+        refused = await self._authorize(request, room, publish=False)
+        if refused is not None:
+            return refused
         if not await self.service.unpublish(room, session_id):
             return web.Response(status=404, text="no such session\n", headers=_CORS)
         return web.Response(status=200, text="ended\n", headers=_CORS)

@@ -18,7 +18,8 @@ import aiohttp
 import msgpack
 from aiohttp import web
 
-from livecart.web.app import create_app
+from livecart.chat.codec import auth_protocol
+from livecart.web.app import create_app, runner_options
 from livecart.web.config import Config
 from livecart.web.keys import ADMIN_TOKEN, HUB
 
@@ -48,7 +49,7 @@ async def running_node(redis_url: str, node_id: str = "", **overrides: Any) -> A
             raise TypeError(f"Config has no field {name!r}")
         setattr(config, name, value)
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner_options(config))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -146,8 +147,10 @@ async def connect(
     fmt: str = "livecart.v1.json",
     **query: Any,
 ) -> Client:
+    token = query.pop("token", None)  # the host token: a subprotocol, never in the URL
+    protocols = (fmt, auth_protocol(token)) if token else (fmt,)
     params = {"name": name, **{k: str(v) for k, v in query.items() if v is not None}}
-    ws = await http.ws_connect(f"{node.url}/ws/{room}", protocols=(fmt,), params=params)
+    ws = await http.ws_connect(f"{node.url}/ws/{room}", protocols=protocols, params=params)
     client = Client(ws, fmt, {})
     client.first = await client.recv()
     return client

@@ -7,6 +7,7 @@ operations run through ``Hub.execute``, the same path as the WebSocket commands.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from typing import Any
@@ -20,10 +21,10 @@ from livecart.chat.actor import Actor
 from livecart.chat.errors import CommandError, RoomNotFound
 from livecart.checkout.errors import CheckoutError
 from livecart.http_contract import BodyRefused, Operation, PathParam, Reply, decode_json, fields
-from livecart.redis_client import REDIS_DOWN
+from livecart.redis_client import REDIS_DOWN, pool_connections
 from livecart.web import schemas as s
 from livecart.web.auth import bearer, is_admin, is_host
-from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
+from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
 from livecart.web.metrics import metrics
 
 ROOM_ID = re.compile(s.ROOM_ID)
@@ -312,9 +313,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    """``GET /api/stats``: this worker's hub counters as one JSON object (``Hub.stats``);
-    ``/metrics`` has them all, for every worker, in the Prometheus format."""
-    return web.json_response(request.app[HUB].stats())
+    """``GET /api/stats``: this worker's hub counters as one JSON object (``Hub.stats``)
+    and a ``process`` section: asyncio tasks alive, sessions, and the command connections
+    of the Redis pool (in use and idle). ``/metrics`` has the counters of every worker,
+    in the Prometheus format."""
+    hub = request.app[HUB]
+    stats = hub.stats()
+    stats["process"] = {
+        "tasks": len(asyncio.all_tasks()),
+        "sessions": stats["sessions"],
+        "redis_pool": pool_connections(request.app[REDIS]),
+    }
+    return web.json_response(stats)
 
 
 ROUTES: tuple[tuple[Operation, Handler], ...] = (

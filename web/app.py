@@ -8,28 +8,36 @@ and awaited on shutdown. No module globals: state hangs off ``web.AppKey``s.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
+from livecart import connections
+from livecart.addresses import parse_networks
 from livecart.chat.hub import Hub
 from livecart.chat.store_redis import RedisRoomStore
 from livecart.checkout.hub_adapter import HubCheckout
 from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
+from livecart.origins import parse_origins
 from livecart.redis_client import connect
 from livecart.streamer import playback, whip
 from livecart.streamer.app import STREAMER, setup_streamer
-from livecart.web import api, show_api
+from livecart.web import api, gc_tuning, show_api
 from livecart.web.api import errors_middleware, setup_api
 from livecart.web.auth import admin_token, is_host
 from livecart.web.config import Config
-from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
+from livecart.web.gc_tuning import CollectPolicy
+from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
 from livecart.web.live_status import LiveStatus
+from livecart.web.memory_debug import setup_memory_debug
 from livecart.web.metrics import Sources, exporting
 from livecart.web.openapi_routes import setup_openapi
 from livecart.web.pages import setup_pages
@@ -44,6 +52,7 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.redis_url, "create_app needs config.redis_url"
     redis = await connect(config.redis_url)  # one Redis or a Redis Cluster
+    app[REDIS] = redis
     offset = config.clock_offset
     service = CheckoutService(
         redis,
@@ -53,7 +62,7 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[CHECKOUT] = service
     store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))
-    hub = Hub(store, checkout=HubCheckout(service))
+    hub = Hub(store, checkout=HubCheckout(service), address_chat_rate=config.address_chat_rate)
     app[HUB] = hub
     await hub.start()
     app[ADMIN_TOKEN] = await admin_token(hub.store, config.admin_token)
@@ -62,6 +71,34 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     await hub.stop()
     await redis.aclose()
+
+
+COLLECT_CHECK = 1.0
+
+
+async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Free what closed connections left in reference cycles (``gc_tuning.CollectPolicy``),
+    checked every ``COLLECT_CHECK`` seconds."""
+
+    async def run() -> None:
+        policy = CollectPolicy()
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(COLLECT_CHECK)
+            hub = app.get(HUB)
+            if hub is None:
+                continue
+            stats = hub.stats()
+            ended, now = stats["sessions_ended"], loop.time()
+            if policy.due(ended, stats["sessions"], now):
+                gc_tuning.collect()
+                policy.done(ended, now)
+
+    task = asyncio.get_running_loop().create_task(run(), name="gc-collector")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _stream_hooks(app: web.Application) -> None:
@@ -87,10 +124,30 @@ def _stream_hooks(app: web.Application) -> None:
     )
 
 
+def runner_options(config: Config) -> dict[str, Any]:
+    """What ``web.run_app`` / ``web.AppRunner`` take besides the app, for every server of
+    ``config``: ``keepalive_timeout`` is the handshake deadline. aiohttp (3.14.5 on)
+    arms it when a connection opens and re-arms it after each response, and closes the
+    connection if no complete request head has arrived by then, however slowly its
+    bytes trickle in (headers a byte at a time included); an idle keep-alive
+    connection closes after the same time."""
+    return {"keepalive_timeout": config.handshake_timeout}
+
+
 def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[errors_middleware])
     app[CONFIG] = config
+    connections.setup(
+        app,
+        connections.Gate(
+            trusted_proxies=parse_networks(config.trusted_proxies),
+            max_per_address=config.max_sockets_per_address,
+            public_url=config.public_url,
+            allowed_origins=parse_origins(config.allowed_origins),
+        ),
+    )
     app.cleanup_ctx.append(_hub_ctx)
+    app.cleanup_ctx.append(_collector_ctx)
     app.router.add_get("/ws/{room}", ws_handler)
     setup_api(app)
     setup_show_api(app)
@@ -106,4 +163,5 @@ def create_app(config: Config) -> web.Application:
     )
     setup_pages(app)
     setup_request_log(app)
+    setup_memory_debug(app)  # LIVECART_TRACEMALLOC only
     return app

@@ -20,6 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from livecart.addresses import parse_networks
+from livecart.origins import parse_origins
 from livecart.web import log_format
 from livecart.web.config import Config
 from livecart.web.log_format import FORMATS
@@ -51,6 +53,34 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=env.access_log,
         help="no livecart.access line per HTTP request",
     )
+    p.add_argument(
+        "--trusted-proxies",
+        default=",".join(env.trusted_proxies),
+        help="comma-separated CIDRs of proxies whose X-Forwarded-For is believed",
+    )
+    p.add_argument(
+        "--max-sockets-per-address",
+        type=int,
+        default=env.max_sockets_per_address,
+        help="WebSockets one client address may hold per process (0: no cap; default 100)",
+    )
+    p.add_argument(
+        "--allowed-origins",
+        default=",".join(env.allowed_origins),
+        help="origins besides the same origin that may open /ws (comma separated; * any)",
+    )
+    p.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=env.handshake_timeout,
+        help="seconds to a complete request head (default 10)",
+    )
+    p.add_argument(
+        "--address-chat-rate",
+        type=float,
+        default=env.address_chat_rate,
+        help="chat messages a second per client address over all its sockets (0: off)",
+    )
     p.set_defaults(handler=lambda args: serve(_config(args)))
 
 
@@ -68,6 +98,13 @@ def _config(args: argparse.Namespace) -> Config:
     config.demo = not args.no_demo
     config.log_format = args.log_format
     config.access_log = args.access_log
+    config.trusted_proxies = tuple(c for c in args.trusted_proxies.split(",") if c.strip())
+    config.max_sockets_per_address = max(0, args.max_sockets_per_address)
+    config.allowed_origins = tuple(o for o in args.allowed_origins.split(",") if o.strip())
+    config.handshake_timeout = args.handshake_timeout
+    config.address_chat_rate = max(0.0, args.address_chat_rate)
+    parse_networks(config.trusted_proxies)  # a bad CIDR stops here, before anything starts
+    parse_origins(config.allowed_origins)
     return config
 
 
@@ -86,7 +123,7 @@ def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
     from aiohttp import web
 
     from livecart.web import gc_tuning
-    from livecart.web.app import create_app
+    from livecart.web.app import create_app, runner_options
     from livecart.web.demo import announce_on_startup
     from livecart.web.request_log import AccessLogger
 
@@ -98,10 +135,11 @@ def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
         "access_log_class": AccessLogger,
         "access_log": logging.getLogger(log_format.ACCESS_LOGGER),
     }
+    runner = runner_options(config)
     gc_tuning.tune()
     uvloop.install()
     if sock is not None:
-        web.run_app(app, sock=sock, print=None, handle_signals=True, **access)
+        web.run_app(app, sock=sock, print=None, handle_signals=True, **access, **runner)
     else:
         web.run_app(
             app,
@@ -111,6 +149,7 @@ def _worker(config: Config, sock: socket.socket | None, announce: bool) -> None:
             reuse_port=True,
             backlog=4096,
             **access,
+            **runner,
         )
 
 

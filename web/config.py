@@ -14,6 +14,16 @@
 | ``LIVECART_LOG_FORMAT``| --log-format   | text (or json: one object a line) |
 | ``LIVECART_ACCESS_LOG``| --no-access-log| 1: one line per HTTP request  |
 | ``LIVECART_CLOCK_OFFSET`` |          | 0: seconds added to the wall clock (skew tests) |
+
+Connection hygiene (``LIVECART_`` + the name; docs/security.md, "Connections"):
+
+| variable                   | flag                       | default                     |
+|----------------------------|----------------------------|-----------------------------|
+| ``TRUSTED_PROXIES``        | --trusted-proxies          | none (CIDRs: X-Forwarded-For) |
+| ``MAX_SOCKETS_PER_ADDRESS``| --max-sockets-per-address  | 100 a process (0: no cap)   |
+| ``ALLOWED_ORIGINS``        | --allowed-origins          | none: same origin only      |
+| ``HANDSHAKE_TIMEOUT``      | --handshake-timeout        | 10 s to a request head      |
+| ``ADDRESS_CHAT_RATE``      | --address-chat-rate        | 2/s per address (0: off)    |
 """
 
 from __future__ import annotations
@@ -57,6 +67,20 @@ class Config:
     """Where the workers of ``serve --workers N`` share their metrics (``web.metrics``);
     made by ``serve`` for the run. None for a single process."""
 
+    trusted_proxies: tuple[str, ...] = ()
+    """CIDRs of the proxies in front (``--trusted-proxies``): only their
+    ``X-Forwarded-For`` names the client (``livecart.addresses``)."""
+    max_sockets_per_address: int = 100
+    """Open WebSockets (chat and video) one address may hold in one process; 0: no cap."""
+    allowed_origins: tuple[str, ...] = ()
+    """Origins besides the same origin and ``public_url`` that may open ``/ws`` sockets."""
+    handshake_timeout: float = 10.0
+    """Seconds a connection has to send a complete request head (and an idle keep-alive
+    connection stays open)."""
+    address_chat_rate: float = 2.0
+    """Chat messages a second one address may send over all its sockets (bursts of three
+    times that); 0 turns the per-address budget off."""
+
     @classmethod
     def from_env(cls) -> Config:
         env = os.environ
@@ -74,8 +98,17 @@ class Config:
             log_format=env.get("LIVECART_LOG_FORMAT") or "text",
             access_log=env.get("LIVECART_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
             clock_offset=float(env.get("LIVECART_CLOCK_OFFSET", "0") or 0),
+            trusted_proxies=_list(env.get("LIVECART_TRUSTED_PROXIES", "")),
+            max_sockets_per_address=int(env.get("LIVECART_MAX_SOCKETS_PER_ADDRESS") or "100"),
+            allowed_origins=_list(env.get("LIVECART_ALLOWED_ORIGINS", "")),
+            handshake_timeout=float(env.get("LIVECART_HANDSHAKE_TIMEOUT") or "10"),
+            address_chat_rate=float(env.get("LIVECART_ADDRESS_CHAT_RATE") or "2"),
         )
 
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())

@@ -1,6 +1,8 @@
 """``GET /ws/{room}``: the WebSocket adapter between aiohttp and the hub.
 
-It does the handshake (subprotocol, identity, host token), hands the connection's
+It does the handshake (the connection gate: ``Origin`` and the per-address socket cap,
+refused before the upgrade; subprotocol, identity, the host token offered as the
+``livecart.auth.<token>`` subprotocol), hands the connection's
 transport to a ``Session`` and pumps client frames into ``Hub.handle`` one at a time
 (so one client's commands run in order). Everything it writes goes through the session;
 the fan-out never touches this coroutine.
@@ -13,7 +15,8 @@ import logging
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from livecart.chat.codec import SUBPROTOCOLS, WireFormat, decode
+from livecart import connections
+from livecart.chat.codec import SUBPROTOCOLS, WireFormat, decode, offered_token
 from livecart.chat.errors import (
     CloseCode,
     CommandError,
@@ -33,9 +36,14 @@ MAX_FRAME = 16 * 1024
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
+    with connections.gate(request.app).admit(request) as address:
+        return await _session(request, address)
+
+
+async def _session(request: web.Request, address: str) -> web.StreamResponse:
     hub = request.app[HUB]
     room_id = request.match_info["room"]
-    ws = web.WebSocketResponse(
+    ws = connections.MaskedWebSocketResponse(
         protocols=SUBPROTOCOLS, compress=False, max_msg_size=MAX_FRAME, heartbeat=30.0
     )
     await ws.prepare(request)
@@ -45,9 +53,10 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     fmt = WireFormat(ws.ws_protocol) if ws.ws_protocol else WireFormat.JSON
     query = request.query
     role = "viewer"
-    if query.get("token"):
+    token = offered_token(request.headers.get("Sec-WebSocket-Protocol", ""))
+    if token:
         try:
-            ok = await is_host(hub.store, room_id, query["token"], request.app[ADMIN_TOKEN])
+            ok = await is_host(hub.store, room_id, token, request.app[ADMIN_TOKEN])
         except StoreUnavailable:
             await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"datastore unreachable")
             return ws
@@ -60,6 +69,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     if query.get("since", "").isdigit():
         since = int(query["since"])
     session = Session(transport, fmt, vid, vtoken, clean_display_name(query.get("name")), role)
+    session.address = address
     closing: set[asyncio.Task[bool]] = set()
 
     def graceful_close(code: int, reason: str) -> None:

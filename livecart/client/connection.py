@@ -33,7 +33,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
-from livecart.chat.codec import WireFormat, decode, encode_json, encode_msgpack
+from livecart.chat.codec import WireFormat, auth_protocol, decode, encode_json, encode_msgpack
 from livecart.chat.errors import ProtocolError
 from livecart.client.commands import Commands
 from livecart.client.errors import FINAL_CLOSE_CODES, Closed, Disconnected
@@ -91,7 +91,10 @@ class RoomConnection(Commands):
         self.reconnect = reconnect
         self.backoff = backoff
         self.command_timeout = command_timeout
-        self._fixed = {k: v for k, v in (("name", name), ("token", token)) if v}
+        self._fixed = {"name": name} if name else {}
+        self._offer = [Subprotocol(fmt.value)]
+        if token:  # the host token rides in the subprotocol list, never in the URL
+            self._offer.append(Subprotocol(auth_protocol(token)))
         self._view: RoomView | None = None
         self._ws: ClientConnection | None = None
         self._joined = asyncio.Event()
@@ -201,7 +204,7 @@ class RoomConnection(Commands):
         async with asyncio.timeout(OPEN_TIMEOUT):
             ws = await ws_connect(
                 url,
-                subprotocols=[Subprotocol(self.fmt.value)],
+                subprotocols=self._offer,
                 compression=None,
                 max_size=MAX_SERVER_FRAME,
             )

@@ -118,8 +118,10 @@ def test_scenarios_count_what_the_server_delivered(
     assert_agrees_with_metrics(before, after, rep)
     assert s["server_counters"]["deliveries"] == after["deliveries"] - before["deliveries"]
     assert s["chat_accepted"] > 0 and s["latency"]["n"] > 0
-    # Every chat the clients sent was accepted and counted by the server as a command.
-    assert s["chat_accepted"] == s["chat_sent"]
+    # Every chat the clients sent was accepted and counted by the server as a command,
+    # but for those in flight on a connection the join storm closed on purpose.
+    assert s["chat_accepted"] + s["chat_abandoned"] == s["chat_sent"]
+    assert s["chat_abandoned"] <= (5 if scenario == "join-storm" else 0)
     assert after["commands"] - before["commands"] >= s["commands"]
     assert [line for line in out.splitlines() if line.startswith("[")], "no progress lines"
     if scenario == "video":

@@ -88,7 +88,9 @@ async def test_unknown_room_and_wrong_host_token_close_with_codes(
     ws = await http.ws_connect(f"{node.url}/ws/nosuchroom")
     msg = await ws.receive(timeout=5)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4004
-    ws = await http.ws_connect(f"{node.url}/ws/r1", params={"token": "host_wrong"})
+    ws = await http.ws_connect(
+        f"{node.url}/ws/r1", protocols=("livecart.v1.json", "livecart.auth.host_wrong")
+    )
     msg = await ws.receive(timeout=5)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4001
     async with http.post(f"{node.url}/api/rooms", json={"title": "x", "host": "y"}) as resp:
@@ -165,7 +167,13 @@ async def test_hearts_are_aggregated_and_explain_queue_ranks(
     late = await connect(http, node, name="Late")
     assert late.first["live"]["hearts_total"] == 30
     await late.ws.close()
-    others = [await connect(http, node, name=f"V{i}") for i in range(3)]
+    # Explain requests count once per client address: three viewers on three loopback
+    # addresses (127.0.0.2-4), each its own client.
+    sessions = [
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(f"127.0.0.{i}", 0)))
+        for i in (2, 3, 4)
+    ]
+    others = [await connect(s, node, name=f"V{i}") for i, s in enumerate(sessions)]
     for other in others:
         assert (await other.command("explain", product_id=pid2))["data"]["requests"] >= 1
     assert (await viewer.command("explain", product_id=pid1))["data"]["requests"] == 1
@@ -177,3 +185,5 @@ async def test_hearts_are_aggregated_and_explain_queue_ranks(
     await host.wait_for(lambda c: c.live.get("explain") == [], timeout=4)
     for c in (host, viewer, *others):
         await c.ws.close()
+    for s in sessions:
+        await s.close()

@@ -34,10 +34,12 @@ def lay() -> Iterator[Layout]:
 
 
 async def ws_join(
-    http: aiohttp.ClientSession, lay: Layout, query: str
+    http: aiohttp.ClientSession, lay: Layout, query: str, token: str | None = None
 ) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any], str]:
-    """Open /ws through nginx; return the socket, its first frame and its upstream."""
-    ws = await http.ws_connect(f"{lay.ws_url}/ws/{ROOM}?{query}", protocols=(PROTOCOL,))
+    """Open /ws through nginx (as host with ``token``, offered as a subprotocol);
+    return the socket, its first frame and its upstream."""
+    protocols = (PROTOCOL, f"livecart.auth.{token}") if token else (PROTOCOL,)
+    ws = await http.ws_connect(f"{lay.ws_url}/ws/{ROOM}?{query}", protocols=protocols)
     upstream = ws._response.headers.get(UPSTREAM_HEADER, "")
     first = json.loads(await ws.receive_str(timeout=10))
     return ws, first, upstream
@@ -87,7 +89,8 @@ async def test_chat_across_nodes_and_resume_after_sigkill(lay: Layout) -> None:
         ) as resp:
             assert resp.status == 201, await resp.text()
             token = (await resp.json())["host_token"]
-        host, _, host_up = await ws_join(http, lay, f"token={token}")
+        host, first, host_up = await ws_join(http, lay, "name=Mia", token)
+        assert first["you"]["role"] == "host"
         # The viewer lands on another node (round robin; bounded retries).
         for _ in range(6):
             viewer, snap, viewer_up = await ws_join(http, lay, "name=Ana")
@@ -128,18 +131,21 @@ async def test_chat_across_nodes_and_resume_after_sigkill(lay: Layout) -> None:
     assert "token=" not in log and "vid=" not in log and "?" not in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server: the studio sends its host token in the /ws query string, and nginx's "
-    "error log writes the whole request line when a node is down; nginx cannot filter "
-    "it. Fixed when the token travels in a header/subprotocol or the first message.",
-)
 def test_no_token_in_nginx_error_log_when_a_node_is_down() -> None:
+    """nginx's error log writes the whole request line when a node is down; the host
+    token is not in it because clients offer it as a subprotocol, never in the URL."""
+    offer = {
+        "Sec-WebSocket-Protocol": "livecart.v1.json, livecart.auth.host_SECRET",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
     with layout(nodes=2, workers=1) as small:
         small.kill(small.nodes[0])
         for _ in range(2):
             with contextlib.suppress(OSError):
-                small.get("/ws/some-room?token=host_SECRET&vid=VIEWER")
+                small.get("/ws/some-room?vid=VIEWER", headers=offer)
         log = small.error_log.read_text()
         assert "connect() failed" in log, "a request went to the dead node"
         assert "host_SECRET" not in log, "the host token is in nginx's error log"

@@ -110,12 +110,14 @@ async def test_json_logs_carry_ids_and_never_a_token(
                 assert resp.status == 200, await resp.text()
                 made = resp.headers["X-Request-Id"]
                 assert made != "x" * 100 and len(made) == 16
-            async with http.delete(f"{base}/whip/{ROOM}/s3ss10n-id-42") as resp:
+            async with http.delete(
+                f"{base}/whip/{ROOM}/s3ss10n-id-42", headers={"Authorization": f"Bearer {host}"}
+            ) as resp:
                 assert resp.status == 404
             async with http.ws_connect(
                 f"{base}/ws/{ROOM}",
-                protocols=("livecart.v1.json",),
-                params={"token": host, "name": "Mia"},
+                protocols=("livecart.v1.json", f"livecart.auth.{host}"),
+                params={"name": "Mia"},
             ) as ws:
                 first = json.loads((await ws.receive(timeout=10)).data)
                 assert first["t"] in ("hello", "snapshot", "batch", "welcome"), first

@@ -139,6 +139,7 @@ async def test_whip_delete_and_replace_from_another_node(
 ) -> None:
     async with nodes(redis_url) as (a, b):
         token = await create_room(http, a, ROOM)
+        auth = {"Authorization": f"Bearer {token}"}
         pc_a, location = await publish(a, token)
         pc_b: RTCPeerConnection | None = None
         try:
@@ -146,12 +147,12 @@ async def test_whip_delete_and_replace_from_another_node(
             assert len(service_a.sessions) == 1
             async with http.patch(f"{b.url}{location}") as resp:
                 assert resp.status == 405
-            async with http.delete(f"{b.url}/whip/{ROOM}/nosuchsession") as resp:
+            async with http.delete(f"{b.url}/whip/{ROOM}/nosuchsession", headers=auth) as resp:
                 assert resp.status == 404
-            async with http.delete(f"{b.url}{location}") as resp:
+            async with http.delete(f"{b.url}{location}", headers=auth) as resp:
                 assert resp.status == 200, await resp.text()
             assert len(service_a.sessions) == 0
-            async with http.delete(f"{b.url}{location}") as resp:
+            async with http.delete(f"{b.url}{location}", headers=auth) as resp:
                 assert resp.status == 404
 
             # a publisher on A, viewers on both, then a new POST on B replaces it
@@ -177,7 +178,7 @@ async def test_whip_delete_and_replace_from_another_node(
                 await v.until(lambda v=v, n=n: len(v.fragments()) >= n + 10)
             assert {"type": "ended"} in on_a.texts  # its show ended, then it relays B's
             # DELETE of the new session through A reaches B
-            async with http.delete(f"{a.url}{location_b}") as resp:
+            async with http.delete(f"{a.url}{location_b}", headers=auth) as resp:
                 assert resp.status == 200
             assert len(service_b.sessions) == 0
             await on_a.close()

@@ -75,13 +75,22 @@ async def test_post_returns_answer_and_delete_ends_the_session(tmp_path: Path) -
 
         async with http.patch(f"{server.url}{location}") as resp:
             assert resp.status == 405
-        async with http.delete(f"{server.url}/whip/other{location[len(prefix) - 1 :]}") as resp:
+        wrong_room = f"{server.url}/whip/other{location[len(prefix) - 1 :]}"
+        async with http.delete(wrong_room, headers=AUTH) as resp:
             assert resp.status == 404  # right session, wrong room
+        # The session URL alone is not enough: DELETE needs the host token.
         async with http.delete(f"{server.url}{location}") as resp:
+            assert resp.status == 401
+            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        bad = {"Authorization": "Bearer nope"}
+        async with http.delete(f"{server.url}{location}", headers=bad) as resp:
+            assert resp.status == 401
+        assert server.service.peer_connections() == 1  # still publishing
+        async with http.delete(f"{server.url}{location}", headers=AUTH) as resp:
             assert resp.status == 200
-        async with http.delete(f"{server.url}{location}") as resp:
+        async with http.delete(f"{server.url}{location}", headers=AUTH) as resp:
             assert resp.status == 404
-        async with http.delete(f"{server.url}/whip/room1/unknown") as resp:
+        async with http.delete(f"{server.url}/whip/room1/unknown", headers=AUTH) as resp:
             assert resp.status == 404
         assert server.service.peer_connections() == 0
         await wait_for(lambda: server.live_events[-1] == ("room1", False), 5, "offline")
@@ -104,12 +113,9 @@ async def test_post_flood_gets_429_and_leaves_nothing_behind(tmp_path: Path) -> 
         # Every accepted POST replaced the previous publisher: one connection remains.
         await wait_for(lambda: server.service.peer_connections() == 1, 5, "one publisher")
         last = server.service.sessions.values()[0].session_id
-        async with http.delete(f"{url}/{last}") as resp:
+        async with http.delete(f"{url}/{last}", headers=AUTH) as resp:
             assert resp.status == 200
         assert server.service.peer_connections() == 0
-        # An unauthenticated flood from the same address is refused as well.
-        async with http.post(url, data=offer, headers=SDP) as resp:
-            assert resp.status == 429
     assert server.live_events[0] == ("room1", True)
     assert server.live_events[-1] == ("room1", False)
 
@@ -148,3 +154,30 @@ async def test_a_session_that_never_connects_is_closed(
         assert server.service.peer_connections() == 1
         await wait_for(lambda: server.service.peer_connections() == 0, 5, "timed-out session")
         await wait_for(lambda: server.live_events[-1] == ("room1", False), 5, "offline")
+
+
+async def test_failed_auth_flood_never_locks_out_the_host(tmp_path: Path) -> None:
+    """Bad tokens from one address (a NAT, the proxy) run out that address's bucket of
+    failed attempts (429); the host, from the same address, still publishes and ends
+    its session with its valid token."""
+    offer = await offer_sdp()
+    async with running_server(tmp_path) as server, aiohttp.ClientSession() as http:
+        url = f"{server.url}/whip/room1"
+        bad = {**SDP, "Authorization": "Bearer wrong"}
+        statuses = []
+        for _ in range(30):
+            async with http.post(url, data=offer, headers=bad) as resp:
+                statuses.append(resp.status)
+        assert set(statuses) == {401, 429} and statuses.count(429) >= 15, statuses
+        async with http.post(url, data=offer, headers=SDP) as resp:
+            assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
+        assert server.service.peer_connections() == 0
+        async with http.post(url, data=offer, headers=AUTH) as resp:
+            assert resp.status == 201, await resp.text()
+            location = resp.headers["Location"]
+        async with http.delete(f"{server.url}{location}", headers={"Authorization": "x"}) as r:
+            assert r.status == 429  # still over the failed-attempt budget: not ended
+        assert server.service.peer_connections() == 1
+        async with http.delete(f"{server.url}{location}", headers=AUTH) as resp:
+            assert resp.status == 200
+        assert server.service.peer_connections() == 0

@@ -35,7 +35,10 @@ PURE = {
     ),
     "web": ("log_format", "redaction"),
     "client": ("commands", "errors", "events", "protocol", "state"),
-    "": ("display_names", "histogram", "keyspace", "transport", "wsframe"),
+    "": (
+        "addresses", "display_names", "histogram", "keyspace", "origins", "transport",
+        "wsframe", "ws_mask",
+    ),
 }  # fmt: skip
 PARTS = ("chat", "checkout", "streamer", "web", "loadtest", "client")
 # part -> the parts it may import (besides itself and the shared root modules)

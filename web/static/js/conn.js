@@ -128,7 +128,6 @@ export class RoomConnection extends EventTarget {
     if (this.name) u.searchParams.set("name", this.name);
     const vid = this._store && this._store.getItem(VID_KEY);
     if (vid) u.searchParams.set("vid", vid);
-    if (this.token) u.searchParams.set("token", this.token);
     if (this.epoch !== null && this.seq !== null) {
       u.searchParams.set("since", String(this.seq));
       u.searchParams.set("epoch", this.epoch);
@@ -140,7 +139,9 @@ export class RoomConnection extends EventTarget {
     this._setStatus(this.epoch === null ? "connecting" : "retrying");
     let ws;
     try {
-      ws = new WebSocket(this._url(), PROTOCOL);
+      // The host token rides as a second offered subprotocol (the server answers with
+      // the wire format alone), never in the URL: proxies log URLs (docs/protocol.md).
+      ws = new WebSocket(this._url(), this.token ? [PROTOCOL, `livecart.auth.${this.token}`] : PROTOCOL);
     } catch (_) {
       this._scheduleRetry();
       return;

@@ -1,7 +1,8 @@
 // The host studio /studio/<room>#token=<host token>.
 //
 // The token is read from the address fragment once, kept in sessionStorage (this tab
-// only) and removed from the address bar. The WebSocket joins with ?token= as host.
+// only) and removed from the address bar. The WebSocket offers it as the
+// subprotocol livecart.auth.<token> to join as host: it is never in a URL.
 
 import { api, saveBlob } from "./api.js";
 import { RoomConnection } from "./conn.js";

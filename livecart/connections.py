@@ -1,0 +1,138 @@
+"""Connection hygiene for aiohttp apps: who a request is from, how many sockets each
+address may hold, which pages may open them, and masked client frames.
+
+- ``client_address(request)``: the one place that says where a request came from
+  (``livecart.addresses``: ``X-Forwarded-For`` only from ``trusted_proxies``). Every
+  per-address rule (socket caps, chat budgets, address bans, WHIP attempts) uses it.
+- ``Gate.admit(request)``: a context manager around a WebSocket handler. Before the
+  upgrade it refuses with 403 an ``Origin`` that ``livecart.origins`` does not allow, and
+  with 429 (+ ``Retry-After``) an address that already holds ``max_per_address`` sockets
+  in this process (chat ``/ws/{room}`` and video ``/ws/video/{room}`` together; IPv6 by
+  /64). The socket counts until the block ends. 0 means no cap.
+- ``MaskedWebSocketResponse``: a ``web.WebSocketResponse`` whose reader closes the
+  connection with 1002 when the client sends an unmasked frame (RFC 6455 section 5.1;
+  aiohttp's readers, Python and C, accept them).
+
+``setup(app, gate)`` hangs the gate on the app (``GATE``); ``gate(app)`` finds it, and
+sets a default one on apps that never had one (only before the app starts).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+from aiohttp.http_websocket import WebSocketError
+
+from livecart.addresses import Network, address_key
+from livecart.addresses import client_address as _client_address
+from livecart.origins import origin_allowed
+from livecart.ws_mask import MaskCheck
+
+DEFAULT_MAX_SOCKETS_PER_ADDRESS = 100
+
+
+@dataclass
+class Gate:
+    trusted_proxies: tuple[Network, ...] = ()
+    max_per_address: int = DEFAULT_MAX_SOCKETS_PER_ADDRESS
+    public_url: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    open: Counter[str] = field(default_factory=Counter)
+    """Open sockets per ``address_key`` in this process."""
+    refused: Counter[str] = field(default_factory=Counter)
+    """Refusals by reason (``origin``, ``per_address``), for /metrics and tests."""
+
+    def address(self, request: web.BaseRequest) -> str:
+        return _client_address(
+            request.remote, request.headers.get("X-Forwarded-For"), self.trusted_proxies
+        )
+
+    @contextmanager
+    def admit(self, request: web.BaseRequest) -> Iterator[str]:
+        """Check ``Origin`` and this address's socket count; yield the client address.
+        Raises ``web.HTTPForbidden`` / ``web.HTTPTooManyRequests`` (nothing counted)."""
+        headers = request.headers
+        if not origin_allowed(
+            headers.get("Origin"), headers.get("Host"), self.public_url, self.allowed_origins
+        ):
+            self.refused["origin"] += 1
+            raise web.HTTPForbidden(text="origin not allowed\n")
+        address = self.address(request)
+        key = address_key(address)
+        if self.max_per_address and self.open[key] >= self.max_per_address:
+            self.refused["per_address"] += 1
+            raise web.HTTPTooManyRequests(
+                text="too many connections from this address\n", headers={"Retry-After": "5"}
+            )
+        self.open[key] += 1
+        try:
+            yield address
+        finally:
+            self.open[key] -= 1
+            if self.open[key] <= 0:
+                del self.open[key]
+
+
+GATE = web.AppKey("connection_gate", Gate)
+
+
+def setup(app: web.Application, gate: Gate) -> None:
+    app[GATE] = gate
+
+
+def gate(app: web.Application) -> Gate:
+    """The app's gate; an app without one gets the default gate (call before start)."""
+    found = app.get(GATE)
+    if found is None:
+        found = app[GATE] = Gate()
+    return found
+
+
+def client_address(request: web.BaseRequest) -> str:
+    """Where ``request`` came from, as the app's gate sees it (see ``livecart.addresses``)."""
+    found = request.app.get(GATE) if isinstance(request, web.Request) else None
+    return (found or Gate()).address(request)
+
+
+class _MaskGuard:
+    """Sits between aiohttp's protocol and its WebSocket reader; stops at an unmasked
+    frame: the frames before it are read, then the reader fails with 1002."""
+
+    __slots__ = ("_check", "_inner", "_queue")
+
+    def __init__(self, inner: Any, queue: Any) -> None:
+        self._inner = inner
+        self._queue = queue
+        self._check = MaskCheck()
+
+    def feed_eof(self) -> None:
+        self._inner.feed_eof()
+
+    def feed_data(self, data: bytes | bytearray | memoryview) -> tuple[bool, bytes]:
+        data = bytes(data)
+        bad = self._check.feed(data)
+        if bad is None:
+            result: tuple[bool, bytes] = self._inner.feed_data(data)
+            return result
+        if bad > 0:
+            self._inner.feed_data(data[:bad])
+        self._queue.set_exception(
+            WebSocketError(WSCloseCode.PROTOCOL_ERROR, "client frames must be masked")
+        )
+        return True, b""
+
+
+class MaskedWebSocketResponse(web.WebSocketResponse):
+    """A server WebSocket that closes with 1002 on an unmasked client frame."""
+
+    def _post_start(self, request: web.BaseRequest, protocol: str | None, writer: Any) -> None:
+        super()._post_start(request, protocol, writer)
+        handler: Any = request.protocol
+        inner = handler._payload_parser  # aiohttp's WebSocketReader (C or Python)
+        if inner is not None:
+            handler._payload_parser = _MaskGuard(inner, self._reader)
