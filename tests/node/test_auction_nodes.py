@@ -36,8 +36,8 @@ async def test_storm_in_the_final_second_on_two_nodes_one_skewed(
     redis_server: RedisProcess, redis_client: Any
 ) -> None:
     async with (
-        running_node(redis_server.url, "node-a") as a,
-        running_node(redis_server.url, "node-b", clock_offset=2.0) as b,
+        running_node(redis_server.url, "node-a", max_sockets_per_address=0) as a,
+        running_node(redis_server.url, "node-b", clock_offset=2.0, max_sockets_per_address=0) as b,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
     ):
         token = await create_room(http, a)
