@@ -17,6 +17,8 @@ Guarantees:
   lease and the provider's idempotency key make one charge.
 - A giveaway's draw is ``giveaway_rules.draw`` over the frozen eligible set; every node
   computing it gets the same winner, and ``finish`` records it once.
+- A card sent with a bid never reaches Redis: it is saved with the provider first
+  (``save_card``) and only the provider's opaque token is kept with the leading bid.
 - The stock invariant holds after every call (the auctioned unit is reserved while the
   auction runs). Names come back unmasked: the room's side masks them.
 - Redis failures raise ``CheckoutError("unavailable")``; every script may be sent again.
@@ -163,15 +165,16 @@ class Auctions:
         card: object = None,
     ) -> dict[str, Any]:
         """``{accepted, leading, reset, auction}``. Raises ``bad_args``, ``not_found``,
-        ``auction_closed``, ``bid_too_low``, ``key_reused``, ``unavailable``."""
+        ``auction_closed``, ``bid_too_low``, ``key_reused``, ``unavailable``, and
+        ``payment_declined`` / ``payment_timeout`` when a given card could not be saved."""
         aid = identifier(auction_id, "auction_id")
         amount = integer(max_bid, "max", 1, MAX_PRICE)
         k = idempotency_key(key)
         number = "" if card is None else card_number(card)
         fp = _fingerprint("bid", aid, vid, amount, len(number), number[-4:])
-        reply = await self._run(
-            "auction_bid", room, k, fp, aid, vid, display_name(name, "name"), amount, number
-        )
+        shown = display_name(name, "name")
+        token = "" if not number else (await self._saga.save_card(number)).token
+        reply = await self._run("auction_bid", room, k, fp, aid, vid, shown, amount, token)
         if "error" in reply:
             self.bids_refused += 1
         else:
@@ -194,19 +197,19 @@ class Auctions:
         return Step(ok["auction"], bool(ok["changed"]), ok.get("due_in"))
 
     async def settle(self, room: str, auction_id: str) -> Step:
-        """For a won auction: charge the winner's card (when the bid gave one) and
+        """For a won auction: charge the winner's saved card (when the bid gave one) and
         record the outcome (``sold`` or ``unpaid``) once."""
         ok = _ok(await self._close_script(room, auction_id, "settle"))
         view = ok["auction"]
         if ok["changed"] or view["state"] != "won":
             return Step(view, bool(ok["changed"]))
-        card = ok.get("card")
-        if isinstance(card, str) and card:
+        token = ok.get("token")
+        if isinstance(token, str) and token:
             req = PayRequest(
                 room=room,
                 reservation_id=view["reservation_id"],
                 buyer_vid=view["winner"]["vid"],
-                card=card,
+                card=token,
                 key=f"auction-{auction_id}",
             )
             try:

@@ -1,6 +1,7 @@
 -- One bid (every bid is a max bid), at most once per key, decided by Redis' clock.
 -- ARGV[3] key, ARGV[4] fingerprint, ARGV[5] auction id, ARGV[6] vid, ARGV[7] name,
--- ARGV[8] max, ARGV[9] card ("" for none: kept while this bidder leads).
+-- ARGV[8] max, ARGV[9] the provider's token for the card given with the bid ("" for none;
+-- kept while this bidder leads, deleted at the settle).
 --
 -- key_reused / the stored reply; not_found (not this room's current auction: not
 -- stored); then, stored under the key: auction_closed (not running, or now >= ends_at),
@@ -8,7 +9,7 @@
 -- is accepted: leader, price, the counter-bid reset (checkout/auction_rules.py).
 NOW = redis_ms()
 local key, fp, aid, vid, name = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local max_bid, card = tonumber(ARGV[8]), ARGV[9]
+local max_bid, token = tonumber(ARGV[8]), ARGV[9]
 local idem_key = P .. "idem:bid:" .. key
 local seen = redis.call("HMGET", idem_key, "fp", "res")
 if seen[1] then
@@ -42,15 +43,15 @@ end
 local second = tonumber(a.second_max)
 if vid == leader then
   leader_max = max_bid
-  if card ~= "" then
-    redis.call("HSET", AUCTION, "leader_card", card)
+  if token ~= "" then
+    redis.call("HSET", AUCTION, "leader_token", token)
   end
 elseif leader == "" or max_bid > leader_max then
   if leader ~= "" then
     second = leader_max
   end
   leader, leader_max = vid, max_bid
-  redis.call("HSET", AUCTION, "leader", vid, "leader_name", name, "leader_card", card)
+  redis.call("HSET", AUCTION, "leader", vid, "leader_name", name, "leader_token", token)
 else
   second = second == nil and max_bid or math.max(second, max_bid)
 end

@@ -2,7 +2,7 @@
 -- ARGV[3] auction id, ARGV[4] "close" | "cancel" | "settle" | "view", ARGV[5] hold ms,
 -- ARGV[6] a new reservation id (for the winner), ARGV[7] room (for the charge key).
 --
--- Replies ok {auction, changed, due_in?, card?}: ``changed`` is true for the one call
+-- Replies ok {auction, changed, due_in?, token?}: ``changed`` is true for the one call
 -- that made the step.
 -- close: before ends_at (Redis' clock) nothing, with due_in ms; not running: nothing
 --   (a second close is a no-op). Due: with a leader and the reserve met the reserved unit
@@ -10,7 +10,7 @@
 -- cancel: has_bids after a bid, auction_closed when not running; else the unit goes
 --   back and the state is cancelled.
 -- settle (a won auction): sold when its reservation is ordered, unpaid when it ended
---   without an order; else nothing, with the card to charge.
+--   without an order; else nothing, with the saved card's token to charge.
 NOW = redis_ms()
 local aid, mode, hold_ms, rid, room = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
 local a = hgetall(AUCTION)
@@ -48,14 +48,14 @@ if mode == "settle" then
   local hold = hgetall(P .. "hold:" .. a.hold)
   if hold.state == "ordered" then
     redis.call("HSET", AUCTION, "state", "sold", "order_id", hold.order_id)
-    redis.call("HDEL", AUCTION, "leader_card")
+    redis.call("HDEL", AUCTION, "leader_token")
     return reply(true)
   end
   if hold.state == "reserved" and NOW < tonumber(hold.expires_at) then
-    return reply(false, {card = opt(a.leader_card)})
+    return reply(false, {token = opt(a.leader_token)})
   end
   redis.call("HSET", AUCTION, "state", "unpaid")
-  redis.call("HDEL", AUCTION, "leader_card")
+  redis.call("HDEL", AUCTION, "leader_token")
   return reply(true)
 end
 if a.state ~= "running" then
@@ -73,7 +73,7 @@ if a.leader ~= "" and (reserve == nil or leader_max >= reserve) then
     "auction-" .. aid, room)
   redis.call("HSET", AUCTION, "state", "won", "hold", rid, "winner", a.leader,
     "winner_name", a.leader_name, "closed_at", NOW)
-  return reply(true, {card = opt(a.leader_card)})
+  return reply(true, {token = opt(a.leader_token)})
 end
 unreserve(a.product_id)
 redis.call("HSET", AUCTION, "state", "unsold", "closed_at", NOW)

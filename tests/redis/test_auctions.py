@@ -90,6 +90,53 @@ async def test_a_won_auction_becomes_an_order_at_the_proxy_price(svc: CheckoutSe
     assert (stock["sold"], stock["reserved"], stock["available"]) == (1, 0, 2)
 
 
+async def redis_text(redis: AnyRedis) -> str:
+    """Every key and every value in Redis, as one string."""
+    out: list[str] = []
+    async for raw in redis.scan_iter(count=500):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        kind = await redis.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        value: object
+        if kind == "hash":
+            value = await redis.hgetall(key)
+        elif kind == "set":
+            value = await redis.smembers(key)
+        elif kind == "zset":
+            value = await redis.zrange(key, 0, -1, withscores=True)
+        elif kind == "list":
+            value = await redis.lrange(key, 0, -1)
+        elif kind == "stream":
+            value = await redis.xrange(key)
+        else:
+            value = await redis.get(key)
+        out.append(f"{key} {value!r}")
+    return "\n".join(out)
+
+
+async def test_no_card_number_reaches_redis_during_an_auction(
+    any_redis: AnyRedis, svc: CheckoutService
+) -> None:
+    a = await svc.auctions.start(ROOM, terms(ms=800, counter=0), "start-key-pan")
+    await svc.auctions.bid(
+        ROOM, a["id"], vid="v1aaaaaa", name="Al", max_bid=600, key="bid-key-p1", card=DECLINE_CARD
+    )
+    await svc.auctions.bid(
+        ROOM, a["id"], vid="v2bbbbbb", name="Bo", max_bid=900, key="bid-key-p2", card=APPROVE_CARD
+    )
+    during = await redis_text(any_redis)
+    token = (await any_redis.hget(f"lc:{{{ROOM}}}:auction", "leader_token")) or b""
+    assert token.decode().startswith("pm_sandbox_approve_4242_")  # only the token is kept
+    await close_when_due(svc, a["id"])
+    step = await svc.auctions.settle(ROOM, a["id"])
+    assert step.view is not None and step.view["state"] == "sold"  # the token was charged
+    after = await redis_text(any_redis)
+    for text in (during, after):
+        for pan in (APPROVE_CARD, DECLINE_CARD):
+            assert pan not in text and pan[:12] not in text and pan[-12:] not in text
+    assert "leader_token" in during and "leader_token" not in after
+
+
 async def test_declined_winner_loses_the_item_and_it_goes_back(svc: CheckoutService) -> None:
     a = await svc.auctions.start(ROOM, terms(counter=0), "start-key-2")
     await svc.auctions.bid(
