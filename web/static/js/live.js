@@ -7,6 +7,7 @@ import { $, h, icon, replace } from "./dom.js";
 import { count, firstGrapheme, money, roomFromPath } from "./format.js";
 import { HlsPlayer, needsHls } from "./hls-fallback.js";
 import { langPicker, msg, onLangChange, setRoomDefault, t } from "./i18n.js";
+import { AuctionPanel } from "./live-auction.js";
 import { Shop } from "./live-shop.js";
 import { RoomModel } from "./model.js";
 import { closeSheet, openSheet, setupSheets } from "./sheets.js";
@@ -27,6 +28,8 @@ const player = needsHls(video)
   ? new HlsPlayer(video, `/hls/${encodeURIComponent(room)}/index.m3u8`)
   : new LivePlayer(video, `/ws/video/${encodeURIComponent(room)}`);
 const shop = new Shop(model, conn, toast, announce);
+const lots = new AuctionPanel(model, conn, toast, announce);
+shop.onOrder = () => lots.markBought();
 const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
 let playerStatus = "connecting";
 let videoPlaying = false;
@@ -391,6 +394,7 @@ conn.addEventListener("frame", (ev) => {
   renderComposer();
   renderState();
   shop.update(changes);
+  lots.update(changes);
 });
 conn.addEventListener("status", renderConn);
 
@@ -429,6 +433,7 @@ onLangChange(() => {
   renderComposer();
   renderState();
   shop.relabel();
+  lots.relabel();
 });
 
 if (!room) {
@@ -443,4 +448,4 @@ if (!room) {
 }
 
 // For tests and debugging in the console.
-window.livecart = { conn, model, player, shop };
+window.livecart = { conn, model, player, shop, lots };
