@@ -129,12 +129,12 @@ export class AuctionPanel {
       h("span", { class: `badge badge-auction-${a.state}` }, msg(`auction.state_${a.state}`)),
     );
     const facts = h(
-      "dl",
+      "div",
       { class: "auction-facts" },
-      h("div", {}, h("dt", {}, msg("auction.current")), h("dd", { id: "auction-price", class: "auction-price" }, money(a.price, a.currency))),
-      h("div", {}, h("dt", {}, msg("auction.leader")), h("dd", { id: "auction-leader" }, a.leader ? (a.leader_vid === me ? t("auction.leader_you") : a.leader) : t("auction.no_bids"))),
+      h("p", { class: "fact" }, h("span", { class: "fact-k" }, msg("auction.current")), h("b", { id: "auction-price", class: "auction-price" }, money(a.price, a.currency))),
+      h("p", { class: "fact" }, h("span", { class: "fact-k" }, msg("auction.leader")), h("b", { id: "auction-leader" }, a.leader ? (a.leader_vid === me ? t("auction.leader_you") : a.leader) : t("auction.no_bids"))),
       running
-        ? h("div", {}, h("dt", {}, msg("auction.time_left")), (this.timer = h("dd", { id: "auction-time", class: "auction-time", role: "timer", "aria-live": "off" }, this._left(a))))
+        ? h("p", { class: "fact" }, h("span", { class: "fact-k" }, msg("auction.time_left")), (this.timer = h("b", { id: "auction-time", class: "auction-time", role: "timer", "aria-live": "off" }, this._left(a))))
         : null,
     );
     if (!running) this.timer = null;
