@@ -22,6 +22,10 @@ from livecart.chat.session import HARD_LIMIT, LAG_OFF, LAG_ON, LAG_TIMEOUT, Sess
 BASE_TICK = 0.05
 MAX_TICK = 0.2
 FRAMES_PER_SECOND_BUDGET = 40_000
+CONFLATE_FROM = 1000
+"""Sessions from which every session, not only a lagging one, gets only the latest
+auction event of a batch: the intermediate ones are the bid feed, sampled, while the
+price and the leader (the latest state) stay exact."""
 
 
 def tick_interval(sessions: int) -> float:
@@ -128,6 +132,8 @@ class Room:
         n_conflated = sum(1 for e in events if e.get("type") in CONFLATED_TYPES)
         if n_conflated > 1:
             n_chat += n_conflated - 1  # a lagging session gets only the latest of them
+            if len(self.sessions) >= CONFLATE_FROM:  # a huge room: everyone does
+                batch = self._conflated(events, live, n_conflated - 1)
         full: dict[WireFormat, bytes] = {}
         lean: dict[WireFormat, bytes] = {}
         dropped: list[Session] = []
@@ -176,6 +182,23 @@ class Room:
         self.frames_written += written
         self.bytes_written += nbytes
         return written
+
+    @staticmethod
+    def _conflated(events: list[dict[str, Any]], live: dict[str, Any], n: int) -> dict[str, Any]:
+        """The batch with only the latest of each conflated type; ``skipped`` counts the
+        ``n`` left out."""
+        latest = {
+            e.get("type"): i for i, e in enumerate(events) if e.get("type") in CONFLATED_TYPES
+        }
+        kept = [
+            e
+            for i, e in enumerate(events)
+            if e.get("type") not in CONFLATED_TYPES or latest[e.get("type")] == i
+        ]
+        batch: dict[str, Any] = {"t": "batch", "events": kept, "skipped": n}
+        if live:
+            batch["live"] = live
+        return batch
 
     @staticmethod
     def _lean_frame(
