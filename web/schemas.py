@@ -46,7 +46,7 @@ Stock = Annotated[int, Meta(ge=0, le=c.MAX_STOCK)]
 CommandName = Literal[
     "chat", "heart", "explain", "ping", "add_product", "update_product", "reorder", "pin",
     "dismiss", "delete", "mute", "unmute", "ban", "unban", "slow_mode", "banned_words",
-    "set_lang", "status", "buy", "pay", "open_sale", "close_sale", "start_auction",
+    "set_lang", "status", "buy", "pay", "open_sale", "close_sale", "bid", "start_auction",
     "cancel_auction", "start_giveaway",
 ]  # fmt: skip
 
