@@ -94,17 +94,20 @@ async def test_auction_and_giveaway_in_the_pages(
         assert "$10.00" in await two.inner_text("#auction-next")
         found["studio auction"] = await axe(studio)
         found["viewer auction"] = await axe(one)
+        await two.fill("#max-bid", "25.00")  # typed now, sent later
         await one.click("#bid-next")  # one tap: exactly the next bid, with > 4 s left
         await one.locator("#auction-leading").wait_for()
         await two.locator("#auction-leader", has_text="G").wait_for()  # masked, not "You"
+        # The panel redrew for the bid; what the other viewer typed and the focus stayed.
+        assert await two.input_value("#max-bid") == "25.00"
+        assert await two.evaluate("document.activeElement.id") == "max-bid"
         assert "$11.00" in await two.inner_text("#auction-next")
         assert await studio.evaluate("window.livecart.model.auction.resets") == 0
 
         # Inside the counter-bid time: a max bid by keyboard resets the timer.
         await poll(two, f"{LEFT}(window.livecart.model.auction) < 3500", 10, "late")
         before = await two.evaluate("window.livecart.model.auction.ends_at")
-        await two.fill("#max-bid", "25.00")
-        await two.press("#max-bid", "Enter")
+        await two.keyboard.press("Enter")
         await two.locator("#auction-leading").wait_for()
         await one.locator("#auction-outbid").wait_for()
         after = await one.evaluate("window.livecart.model.auction")

@@ -32,6 +32,7 @@ export class AuctionPanel {
     this.wasLeading = null; // auction id this viewer led in, at the last event
     this.outbid = false;
     this.busy = false;
+    this.clearMax = false;
     this.error = "";
     this.card = TEST_CARD;
     this.connectedAt = null;
@@ -81,6 +82,7 @@ export class AuctionPanel {
     const card = this.card.replace(/\s+/g, "");
     try {
       const data = await this.conn.command("bid", { auction_id: a.id, max, key: newKey(), ...(card ? { card } : {}) });
+      this.clearMax = true; // the max bid went in: empty the field
       if (data.leading) {
         this.outbid = false;
         this.wasLeading = a.id;
@@ -177,7 +179,19 @@ export class AuctionPanel {
       parts.push(this._result(a, me));
     }
     parts.push(h("p", { class: "form-error", role: "alert", id: "auction-error", text: this.error }));
+    // Every bid redraws the panel: what the viewer is typing, and the focus, stay.
+    const focused = this.el.contains(document.activeElement) ? document.activeElement.id : "";
+    const typed = this.el.querySelector("#max-bid");
+    const kept = typed ? [typed.value, typed.selectionStart, typed.selectionEnd] : null;
     replace(this.el, ...parts);
+    const input = this.el.querySelector("#max-bid");
+    if (input && kept && kept[0] && !this.clearMax) {
+      input.value = kept[0];
+      if (focused === "max-bid") input.setSelectionRange(kept[1], kept[2]);
+    }
+    this.clearMax = false;
+    const again = focused ? this.el.querySelector(`#${focused}`) : null;
+    if (again) again.focus();
   }
 
   _result(a, me) {
