@@ -52,6 +52,8 @@ bench: install
 	$(BIN)/livecart bench --scenario reserve --viewers 5000 --rounds 2
 	$(BIN)/livecart bench --scenario flash-sale --viewers 5000
 	$(BIN)/livecart bench --scenario flash-sale --viewers 5000 --server-workers 2
+	$(BIN)/livecart bench --scenario auction --viewers 5000 --bidders 1000
+	$(BIN)/livecart bench --scenario auction --viewers 5000 --bidders 1000 --server-workers 2
 	$(PY) -m livecart.streamer.bench_video --viewers 100 --seconds 10
 	$(PY) -m livecart.streamer.bench_video --viewers 500 --seconds 10
 	$(PY) -m livecart.streamer.bench_video --viewers 1000 --seconds 10

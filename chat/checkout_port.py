@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from livecart.chat.actor import Actor
-from livecart.chat.events import SaleChanged
+from livecart.chat.events import RoomEvent
 from livecart.chat.room_state import RoomState
 
 
@@ -15,8 +15,9 @@ class CheckoutPort(Protocol):
 
     async def execute(
         self, room_id: str, actor: Actor, name: str, args: dict[str, Any], state: RoomState
-    ) -> tuple[dict[str, Any], SaleChanged | None]:
-        """Run a checkout command; return (reply data, the sale change to emit or None).
+    ) -> tuple[dict[str, Any], RoomEvent | None]:
+        """Run a checkout command; return (reply data, the event to emit or None: a sale,
+        auction or giveaway change).
         Raises ``CommandError``; may raise redis' connection errors when Redis is away."""
         ...
 
@@ -26,6 +27,23 @@ class CheckoutPort(Protocol):
 
     async def sales(self, room_id: str) -> dict[str, dict[str, Any]]:
         """The room's sales by product, as the snapshot carries them."""
+        ...
+
+    async def lots(self, room_id: str) -> dict[str, dict[str, Any] | None]:
+        """The room's current auction and giveaway (``auction``, ``giveaway``), as the
+        snapshot carries them."""
+        ...
+
+    async def lot_tick(
+        self, room_id: str, state: RoomState, watchers: list[tuple[str, str, float]]
+    ) -> list[RoomEvent]:
+        """Move the room's auction and giveaway on (close when due, settle, draw; enter
+        ``watchers``: (vid, name, seconds connected) of this node's viewers); return the
+        events this node must emit (each change is returned to one caller only)."""
+        ...
+
+    async def chatted(self, room_id: str, state: RoomState, vid: str, name: str) -> None:
+        """A viewer chatted: eligible for an open giveaway with the ``chatted`` rule."""
         ...
 
     def forget(self, room_id: str) -> None:

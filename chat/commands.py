@@ -214,17 +214,21 @@ class BuyerAuth(Command):
 
 @dataclass(frozen=True, slots=True)
 class CheckoutCommand(Command):
-    """``buy``/``pay`` (anyone) and ``open_sale``/``close_sale`` (host): raw arguments."""
+    """``buy``/``pay``/``bid`` (anyone) and ``open_sale``/``close_sale`` and the auction
+    and giveaway commands (host): raw arguments."""
 
     name: str
     args: dict[str, Any]
 
     @property
     def host_only(self) -> bool:
-        return self.name in ("open_sale", "close_sale")
+        return self.name in HOST_CHECKOUT_COMMANDS
 
 
-CHECKOUT_COMMANDS = ("buy", "pay", "open_sale", "close_sale")
+HOST_CHECKOUT_COMMANDS = (
+    "open_sale", "close_sale", "start_auction", "cancel_auction", "start_giveaway",
+)  # fmt: skip
+CHECKOUT_COMMANDS = ("buy", "pay", "bid", *HOST_CHECKOUT_COMMANDS)
 MODERATION = ("mute", "unmute", "ban", "unban")
 _PLAIN = (Chat, Heart, Explain, Ping, AddProduct, UpdateProduct, Reorder, Pin, Dismiss,
           Delete, SlowMode, BannedWords, SetLang, SetStatus, BuyerAuth)  # fmt: skip

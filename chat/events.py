@@ -200,6 +200,29 @@ class SaleChanged(RoomEvent):
         return {"product_id": self.product_id, "sale": self.sale}
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuctionChanged(RoomEvent):
+    """The room's auction started, took a bid, was reset, cancelled, closed or settled:
+    the whole auction object (docs/protocol.md), the latest one always exact."""
+
+    TYPE: ClassVar[str] = "auction"
+    auction: Mapping[str, Any]
+
+    def fields(self) -> dict[str, Any]:
+        return {"auction": self.auction}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GiveawayChanged(RoomEvent):
+    """The room's giveaway opened or was drawn."""
+
+    TYPE: ClassVar[str] = "giveaway"
+    giveaway: Mapping[str, Any]
+
+    def fields(self) -> dict[str, Any]:
+        return {"giveaway": self.giveaway}
+
+
 def _chat(obj: Mapping[str, Any], seq: int, ts: float) -> RoomEvent:
     user = obj["user"]
     return ChatMessage(
@@ -247,9 +270,13 @@ EVENT_TYPES: Mapping[str, Reader] = {
     "sale": lambda o, seq, ts: SaleChanged(
         seq=seq, ts=ts, product_id=str(o["product_id"]), sale=o.get("sale")
     ),
+    "auction": lambda o, seq, ts: AuctionChanged(seq=seq, ts=ts, auction=dict(o["auction"])),
+    "giveaway": lambda o, seq, ts: GiveawayChanged(seq=seq, ts=ts, giveaway=dict(o["giveaway"])),
 }
 
 CHAT_TYPES = frozenset({ChatMessage.TYPE, ChatDeleted.TYPE})
+CONFLATED_TYPES = frozenset({AuctionChanged.TYPE})
+"""State events of which a lagging client gets only the latest of a batch."""
 
 
 def event_from_wire(obj: Mapping[str, Any]) -> RoomEvent:

@@ -81,6 +81,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._rooms = Rooms(store, checkout, self._spawn)
         self._loops = Loops(self._rooms, store, checkout, clock, self._spawn)
+        self._loops.emit = self._emit
         self.secret = b""
         self.viewer_limits = LimitsTable()
         """Chat limits per (room, vid): every socket of one viewer shares them."""
@@ -315,6 +316,10 @@ class Hub:
                 raise
             if decision.reply_seq:
                 data["seq"] = seq
+            if self.checkout is not None and decision.records_chat and not actor.is_host:
+                giveaway = room.state.giveaway
+                if giveaway is not None and giveaway.get("state") == "open":
+                    await self.checkout.chatted(rid, room.state, actor.vid, actor.name)
         if decision.banned_words is not None:
             await self.store.set_banned_words(rid, list(decision.banned_words))
         if decision.clear_explain is not None:

@@ -10,7 +10,10 @@
   so every room is checked against the store once a second at no extra cost
   (``Rooms.check``: a copy that is no longer current is resynchronised, at worst
   reloaded with fresh snapshots). A room empty for ``UNLOAD_AFTER`` seconds is unloaded.
-  While the store is away the values stay as they were.
+  While the store is away the values stay as they were. Every 250 ms while the room has
+  a running auction (or one being paid) or an open giveaway it asks checkout to move it
+  on (``CheckoutPort.lot_tick``: close when due by Redis' clock, settle, draw) and emits
+  the events it returns.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from livecart.cancellation import stop_if_cancelled
 from livecart.chat.checkout_port import CheckoutPort
 from livecart.chat.errors import CommandError
+from livecart.chat.events import RoomEvent
 from livecart.chat.room import BASE_TICK, Room
 from livecart.chat.rooms import Rooms, Spawn
 from livecart.chat.store import RoomStore
@@ -53,6 +57,7 @@ class Loops:
         self.clock = clock
         self._spawn = spawn
         self.deliveries = 0
+        self.emit: Callable[[Room, RoomEvent], Awaitable[int]] | None = None
         # For /metrics: ticks run, each tick's duration, and per event flushed the time
         # from its creation (the event's ``ts``) to the write into this node's sockets.
         self.ticks = 0
@@ -123,6 +128,15 @@ class Loops:
                     self.rooms.unload(room)
                     continue
                 selling = any(s.get("state") != "closed" for s in room.state.sales.values())
+                if self._has_lot(room):
+                    try:
+                        await self.move_lots(room)
+                    except (*REDIS_DOWN, CommandError):
+                        pass  # the next round tries again; every step is idempotent
+                    except Exception:
+                        log.exception(
+                            "auction of room %s failed", room.room_id, extra={"room": room.room_id}
+                        )
                 if not (presence or selling):
                     continue
                 try:
@@ -133,6 +147,23 @@ class Loops:
                     log.exception(
                         "live values of room %s failed", room.room_id, extra={"room": room.room_id}
                     )
+
+    @staticmethod
+    def _has_lot(room: Room) -> bool:
+        auction, giveaway = room.state.auction, room.state.giveaway
+        return (auction is not None and auction.get("state") in ("running", "won")) or (
+            giveaway is not None and giveaway.get("state") == "open"
+        )
+
+    async def move_lots(self, room: Room) -> None:
+        """Close, settle or draw the room's auction and giveaway when due; emit the
+        changes this node made."""
+        if self.checkout is None or self.emit is None:
+            return
+        now = time.monotonic()
+        watchers = [(s.vid, s.name, now - s.joined_at) for s in room.sessions if not s.is_host]
+        for event in await self.checkout.lot_tick(room.room_id, room.state, watchers):
+            await self.emit(room, event)
 
     async def refresh_live(self, room: Room, presence: bool = True) -> None:
         """Report this node's viewers and read the room's live values (one round trip,

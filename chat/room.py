@@ -15,13 +15,17 @@ from typing import Any
 
 from livecart.chat.codec import WireFormat, encode_frame
 from livecart.chat.errors import CloseCode
-from livecart.chat.events import CHAT_TYPES
+from livecart.chat.events import CHAT_TYPES, CONFLATED_TYPES
 from livecart.chat.room_state import RoomState
 from livecart.chat.session import HARD_LIMIT, LAG_OFF, LAG_ON, LAG_TIMEOUT, Session
 
 BASE_TICK = 0.05
 MAX_TICK = 0.2
 FRAMES_PER_SECOND_BUDGET = 40_000
+CONFLATE_FROM = 1000
+"""Sessions from which every session, not only a lagging one, gets only the latest
+auction event of a batch: the intermediate ones are the bid feed, sampled, while the
+price and the leader (the latest state) stay exact."""
 
 
 def tick_interval(sessions: int) -> float:
@@ -125,6 +129,11 @@ class Room:
         if live:
             batch["live"] = live
         n_chat = sum(1 for e in events if e.get("type") in CHAT_TYPES)
+        n_conflated = sum(1 for e in events if e.get("type") in CONFLATED_TYPES)
+        if n_conflated > 1:
+            n_chat += n_conflated - 1  # a lagging session gets only the latest of them
+            if len(self.sessions) >= CONFLATE_FROM:  # a huge room: everyone does
+                batch = self._conflated(events, live, n_conflated - 1)
         full: dict[WireFormat, bytes] = {}
         lean: dict[WireFormat, bytes] = {}
         dropped: list[Session] = []
@@ -175,11 +184,37 @@ class Room:
         return written
 
     @staticmethod
+    def _conflated(events: list[dict[str, Any]], live: dict[str, Any], n: int) -> dict[str, Any]:
+        """The batch with only the latest of each conflated type; ``skipped`` counts the
+        ``n`` left out."""
+        latest = {
+            e.get("type"): i for i, e in enumerate(events) if e.get("type") in CONFLATED_TYPES
+        }
+        kept = [
+            e
+            for i, e in enumerate(events)
+            if e.get("type") not in CONFLATED_TYPES or latest[e.get("type")] == i
+        ]
+        batch: dict[str, Any] = {"t": "batch", "events": kept, "skipped": n}
+        if live:
+            batch["live"] = live
+        return batch
+
+    @staticmethod
     def _lean_frame(
         fmt: WireFormat, events: list[dict[str, Any]], live: dict[str, Any], n_chat: int
     ) -> bytes:
-        """The batch without chat: state events, live values and the count left out."""
-        kept = [e for e in events if e.get("type") not in CHAT_TYPES]
+        """The batch without chat and with only the latest of each conflated type (the
+        auction): state events, live values and the count left out."""
+        latest = {
+            e.get("type"): i for i, e in enumerate(events) if e.get("type") in CONFLATED_TYPES
+        }
+        kept = [
+            e
+            for i, e in enumerate(events)
+            if e.get("type") not in CHAT_TYPES
+            and (e.get("type") not in CONFLATED_TYPES or latest[e.get("type")] == i)
+        ]
         lean: dict[str, Any] = {"t": "batch", "events": kept, "skipped": n_chat}
         if live:
             lean["live"] = live

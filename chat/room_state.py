@@ -31,8 +31,10 @@ from livecart.chat.errors import SequenceGap
 from livecart.chat.events import (
     CHAT_TYPES,
     MODERATION,
+    AuctionChanged,
     ChatDeleted,
     ChatMessage,
+    GiveawayChanged,
     LineupChanged,
     Moderated,
     Pinned,
@@ -82,6 +84,8 @@ class RoomState:
     lineup: list[str] = field(default_factory=list)
     pinned: str | None = None
     sales: dict[str, dict[str, Any]] = field(default_factory=dict)
+    auction: dict[str, Any] | None = None
+    giveaway: dict[str, Any] | None = None
     muted: set[str] = field(default_factory=set)
     banned: set[str] = field(default_factory=set)
     banned_words: list[str] = field(default_factory=list)
@@ -154,6 +158,8 @@ class RoomState:
             "lineup": list(self.lineup),
             "pinned": self.pinned,
             "sales": dict(self.sales),
+            "auction": self.auction,
+            "giveaway": self.giveaway,
             "chat": list(self.chat),
         }
 
@@ -213,6 +219,14 @@ def _sale(state: RoomState, event: SaleChanged, _wire: dict[str, Any]) -> None:
         state.sales[event.product_id] = dict(event.sale)
 
 
+def _auction(state: RoomState, event: AuctionChanged, _wire: dict[str, Any]) -> None:
+    state.auction = dict(event.auction)
+
+
+def _giveaway(state: RoomState, event: GiveawayChanged, _wire: dict[str, Any]) -> None:
+    state.giveaway = dict(event.giveaway)
+
+
 _APPLY: Mapping[type[RoomEvent], Callable[[RoomState, Any, dict[str, Any]], None]] = {
     ChatMessage: _chat,
     ChatDeleted: _chat_deleted,
@@ -222,4 +236,6 @@ _APPLY: Mapping[type[RoomEvent], Callable[[RoomState, Any, dict[str, Any]], None
     Pinned: _pin,
     Moderated: _moderation,
     SaleChanged: _sale,
+    AuctionChanged: _auction,
+    GiveawayChanged: _giveaway,
 }

@@ -110,6 +110,8 @@ class Rooms:
         state, hearts = await self.store.load(room_id)
         if self.checkout is not None:
             state.sales = await self.checkout.sales(room_id)
+            lots = await self.checkout.lots(room_id)
+            state.auction, state.giveaway = lots["auction"], lots["giveaway"]
         return state, hearts
 
     async def _load(self, room_id: str, done: asyncio.Future[Room]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,7 @@ class Session:
     probe_at: float = 0.0
     buyer: str | None = None  # ``u:<sub>`` once a buyer token was accepted (``buyer_auth``)
     buyer_expires_ms: int = 0  # that token's ``exp``, ms since the epoch
+    joined_at: float = field(default_factory=time.monotonic)  # giveaways' "watched" rule
 
     def __post_init__(self) -> None:
         if self.sock is None:

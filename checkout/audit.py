@@ -7,7 +7,8 @@ after every step; operators can run it on a live room (``CheckoutService.audit``
 Checked, per product:
 
 - ``initial = available + reserved + sold`` and none of them negative;
-- ``reserved`` = the units of the live holds; ``sold`` = the units in the orders stream;
+- ``reserved`` = the units of the live holds plus the unit a running auction or an open
+  giveaway keeps (``lots``); ``sold`` = the units in the orders stream;
 - each buyer's count = their live purchases' units (held or pending) + their ordered
   units;
 - each address's count = its anonymous buyers' live purchases;
@@ -49,6 +50,9 @@ def problems(books: Mapping[str, Any]) -> list[str]:
         per_buyer[(hold["product_id"], hold["buyer_vid"])] += int(hold["qty"])
         if hold.get("addr"):
             per_address[(hold["product_id"], hold["addr"])] += 1
+    lots: Mapping[str, int] = books.get("lots") or {}
+    for pid, units in lots.items():
+        held[pid] += int(units)
     for order in orders:
         sold[order["product_id"]] += int(order["qty"])
         per_buyer[(order["product_id"], order["buyer_vid"])] += int(order["qty"])
@@ -69,7 +73,7 @@ def problems(books: Mapping[str, Any]) -> list[str]:
             if value < 0:
                 found.append(f"{pid}: {name} is negative ({value})")
         if reserved != held[pid]:
-            found.append(f"{pid}: reserved {reserved} but live holds hold {held[pid]}")
+            found.append(f"{pid}: reserved {reserved} but live holds and lots hold {held[pid]}")
         if n_sold != sold[pid]:
             found.append(f"{pid}: sold {n_sold} but the orders stream has {sold[pid]}")
         counted = {vid: int(n) for vid, n in (buyers.get(pid) or {}).items()}

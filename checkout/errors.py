@@ -43,6 +43,11 @@ reply frame unchanged; docs/checkout.md lists when each is returned):
 ``forbidden``         e.g. paying someone else's reservation
 ``unavailable``       Redis could not be reached; retry with the same key, which resolves
                       to exactly one outcome
+``auction_running``   the room has an auction running (or its winner being charged)
+``auction_closed``    the auction has ended (by Redis' clock) or was cancelled
+``bid_too_low``       the max bid is under the next bid, or the leader did not raise
+``has_bids``          an auction with a bid cannot be cancelled
+``giveaway_running``  the room has a giveaway open
 ====================  ======================================================================
 """
 
@@ -65,6 +70,11 @@ CODES: frozenset[str] = frozenset(
         "payment_timeout",
         "forbidden",
         "unavailable",
+        "auction_running",
+        "auction_closed",
+        "bid_too_low",
+        "has_bids",
+        "giveaway_running",
     }
 )
 

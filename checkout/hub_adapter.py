@@ -17,6 +17,12 @@ command        fields (docs/checkout.md)             reply data; event
 ``close_sale`` ``product_id``                        ``{"sale": {...}}``; a ``sale`` event
 =============  ====================================  ===========================================
 
+and the auction and giveaway commands of docs/protocol.md (``start_auction``,
+``cancel_auction``, ``bid``, ``start_giveaway``): each change is an ``auction`` or
+``giveaway`` event with the object's names masked like the buyers' below. ``lot_tick``
+closes, settles and draws (any node may: the scripts make each step once, and only the
+call that made it gets an event to emit).
+
 The buyer is the connection's identity, never a field of the command: the shop's user
 (``u:<sub>``, from a verified buyer token) when the connection has one, otherwise its
 viewer id, with its client address for the per-address cap on unpaid holds.
@@ -43,7 +49,8 @@ from typing import Any, Protocol, TypeVar
 
 from livecart.addresses import address_key
 from livecart.chat.errors import CommandError, ErrorCode
-from livecart.chat.events import SaleChanged
+from livecart.chat.events import AuctionChanged, GiveawayChanged, RoomEvent, SaleChanged
+from livecart.checkout.auctions import AuctionTerms, Step
 from livecart.checkout.errors import CheckoutError
 from livecart.checkout.service import CheckoutService
 
@@ -138,6 +145,43 @@ async def _checkout(call: Callable[[], Awaitable[T]]) -> T:
         raise CommandError(exc.code, exc.message, exc.retry_after) from exc
 
 
+_LOT_COMMANDS = frozenset({"bid", "start_auction", "cancel_auction", "start_giveaway"})
+
+
+def _product(state: object, product_id: object) -> dict[str, Any]:
+    products = getattr(state, "products", {})
+    product = products.get(product_id) if isinstance(product_id, str) else None
+    if product is None:
+        raise CommandError(ErrorCode.NOT_FOUND, "product_id: no such product in the lineup")
+    return dict(product)
+
+
+def _masked(person: Any) -> Any:
+    if isinstance(person, dict) and "name" in person:
+        return {**person, "name": mask_name(str(person["name"]))}
+    return person
+
+
+def public_auction(view: dict[str, Any]) -> dict[str, Any]:
+    """An auction as the room sees it: the leader's, last bidder's and winner's names
+    masked."""
+    out = dict(view)
+    if out.get("leader") is not None:
+        out["leader"] = mask_name(str(out["leader"]))
+    out["last_bid"] = _masked(out.get("last_bid"))
+    out["winner"] = _masked(out.get("winner"))
+    return out
+
+
+def public_giveaway(view: dict[str, Any]) -> dict[str, Any]:
+    """A giveaway as the room sees it: the winner's name masked, an empty list as []."""
+    out = dict(view)
+    out["winner"] = _masked(out.get("winner"))
+    if isinstance(out.get("eligible"), dict):
+        out["eligible"] = []
+    return out
+
+
 class HubCheckout:
     """Implements ``chat.hub.CheckoutPort``. One per node, shared by its rooms."""
 
@@ -157,11 +201,13 @@ class HubCheckout:
 
     async def execute(
         self, room_id: str, actor: Buyer, name: str, args: dict[str, Any], state: object
-    ) -> tuple[dict[str, Any], SaleChanged | None]:
-        """Run one checkout command; returns (reply data, ``sale`` event or ``None``).
+    ) -> tuple[dict[str, Any], RoomEvent | None]:
+        """Run one checkout command; returns (reply data, the event to emit or ``None``).
         Raises ``CommandError``."""
         svc = self.service
         buyer = actor.buyer or actor.vid  # a signed-in buyer is the shop's user
+        if name in _LOT_COMMANDS:
+            return await _checkout(lambda: self._lot_command(room_id, actor, name, args, state))
         if name == "buy":
             reservation = await _checkout(
                 lambda: svc.buy(
@@ -220,6 +266,85 @@ class HubCheckout:
             for o in orders[-BOUGHT_SAMPLE:]
         ]
         return {"stock": stock, "bought": bought}
+
+    async def _lot_command(
+        self, room_id: str, actor: Buyer, name: str, args: dict[str, Any], state: object
+    ) -> tuple[dict[str, Any], RoomEvent | None]:
+        lots = self.service.auctions
+        if name == "bid":
+            if getattr(actor, "is_host", False):
+                raise CheckoutError("forbidden", "the host cannot bid in their own auction")
+            if actor.vid in getattr(state, "banned", ()):
+                raise CommandError("banned", "you are banned from this room")
+            result = await lots.bid(
+                room_id,
+                args.get("auction_id"),
+                vid=actor.vid,
+                name=actor.name,
+                max_bid=args.get("max"),
+                key=args.get("key"),
+                card=args.get("card"),
+            )
+            auction = public_auction(result["auction"])
+            data = {"accepted": True, "leading": result["leading"], "auction": auction}
+            return data, AuctionChanged(auction=auction)
+        if name == "cancel_auction":
+            auction = public_auction(await lots.cancel(room_id, args.get("auction_id")))
+            return {"auction": auction}, AuctionChanged(auction=auction)
+        product = _product(state, args.get("product_id"))
+        if name == "start_auction":
+            terms = AuctionTerms.parse(args, str(product["currency"]))
+            auction = public_auction(await lots.start(room_id, terms, args.get("key")))
+            return {"auction": auction}, AuctionChanged(auction=auction)
+        giveaway = public_giveaway(
+            await lots.start_giveaway(room_id, args, str(product["currency"]))
+        )
+        return {"giveaway": giveaway}, GiveawayChanged(giveaway=giveaway)
+
+    async def lots(self, room_id: str) -> dict[str, dict[str, Any] | None]:
+        auction = await _checkout(lambda: self.service.auctions.current(room_id))
+        giveaway = await _checkout(lambda: self.service.auctions.current_giveaway(room_id))
+        return {
+            "auction": None if auction is None else public_auction(auction),
+            "giveaway": None if giveaway is None else public_giveaway(giveaway),
+        }
+
+    async def lot_tick(
+        self, room_id: str, state: object, watchers: list[tuple[str, str, float]]
+    ) -> list[RoomEvent]:
+        """See ``CheckoutPort.lot_tick``."""
+        lots = self.service.auctions
+        out: list[RoomEvent] = []
+        auction = getattr(state, "auction", None)
+        if auction is not None and auction.get("state") in ("running", "won"):
+            aid = str(auction["id"])
+            step: Step = await _checkout(lambda: lots.close(room_id, aid))
+            if step.changed and step.view is not None:
+                out.append(AuctionChanged(auction=public_auction(step.view)))
+            if step.view is not None and step.view["state"] == "won":
+                step = await _checkout(lambda: lots.settle(room_id, aid))
+                if step.changed and step.view is not None:
+                    out.append(AuctionChanged(auction=public_auction(step.view)))
+        giveaway = getattr(state, "giveaway", None)
+        if giveaway is not None and giveaway.get("state") == "open":
+            gid = str(giveaway["id"])
+            if giveaway.get("rule") == "watched":
+                need = float(giveaway.get("watched_seconds") or 0)
+                people = [(vid, name) for vid, name, seconds in watchers if seconds >= need]
+                await _checkout(lambda: lots.enter(room_id, gid, people))
+            drawn: Step = await _checkout(lambda: lots.draw(room_id, gid))
+            if drawn.changed and drawn.view is not None:
+                out.append(GiveawayChanged(giveaway=public_giveaway(drawn.view)))
+        return out
+
+    async def chatted(self, room_id: str, state: object, vid: str, name: str) -> None:
+        giveaway = getattr(state, "giveaway", None)
+        if giveaway is None or giveaway.get("state") != "open":
+            return
+        if giveaway.get("rule") != "chatted" or vid in getattr(state, "banned", ()):
+            return
+        gid = str(giveaway["id"])
+        await _checkout(lambda: self.service.auctions.enter(room_id, gid, [(vid, name)]))
 
     def _remember(self, room_id: str, cursor: str) -> None:
         self._cursors[room_id] = cursor

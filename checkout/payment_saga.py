@@ -37,7 +37,7 @@ from typing import Any
 
 from livecart.checkout.datastore import Datastore
 from livecart.checkout.errors import CheckoutError, ProviderError, ProviderTimeout
-from livecart.checkout.payments import ChargeLookup, ChargeResult, PaymentProvider
+from livecart.checkout.payments import ChargeLookup, ChargeResult, PaymentProvider, SavedCard
 from livecart.checkout.scripts import unwrap
 from livecart.checkout.validation import PayRequest
 
@@ -152,6 +152,18 @@ class PaymentSaga:
                 exc,
                 extra={"room": room},
             )
+
+    async def save_card(self, card: str) -> SavedCard:
+        """The provider's token for ``card``, for a later charge. Raises
+        ``payment_declined`` when the provider refused it, ``payment_timeout`` past
+        ``charge_timeout``."""
+        try:
+            async with asyncio.timeout(self._timings.charge_timeout):
+                return await self._provider.save_card(card)
+        except (ProviderTimeout, TimeoutError):
+            raise CheckoutError("payment_timeout", "saving the card timed out") from None
+        except ProviderError as exc:
+            raise CheckoutError("payment_declined", f"the card was not saved: {exc}") from None
 
     def can_look_up(self) -> bool:
         """Whether the provider can find a charge by its key (``ChargeLookup``)."""

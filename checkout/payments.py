@@ -1,7 +1,7 @@
 """The payment provider port: what checkout needs from whoever moves the money.
 
 ``checkout.sandbox.SandboxProvider`` is the built-in implementation (the default); a real
-provider is another class with the same two methods, passed to ``CheckoutService``.
+provider is another class with the same three methods, passed to ``CheckoutService``.
 docs/checkout.md walks through writing one.
 
 Contract, for every implementation:
@@ -22,6 +22,12 @@ Contract, for every implementation:
   ``"refund:" + charge key``.
 - Cards are passed through and never stored by checkout; only their last four digits
   reach Redis (inside a fingerprint).
+- **Saved cards.** ``save_card`` keeps a card with the provider for a later charge (what
+  Stripe's SetupIntent and PaymentMethod do) and returns an opaque ``SavedCard.token``:
+  a string that is not a card number, does not contain one and cannot be turned back
+  into one without the provider. ``charge`` accepts such a token wherever it accepts a
+  card number, from any node. Checkout keeps only the token (an auction's leading bid
+  waits for the close with it in Redis), never the number.
 
 Optional: a provider that can also look a charge up by its key (``ChargeLookup``) lets
 the sweeper settle payments whose node died between the charge and the order: the
@@ -31,6 +37,7 @@ charge is found and refunded. Without it such holds are listed in the room's
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -50,6 +57,18 @@ class ChargeResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedCard:
+    """A card kept by the provider: ``token`` to charge it later, ``last4`` to show."""
+
+    token: str
+    last4: str
+
+    def __post_init__(self) -> None:
+        if not self.token or re.search(r"\d{12}", self.token):
+            raise ValueError("a saved card's token must not hold a card number")
+
+
+@dataclass(frozen=True, slots=True)
 class RefundResult:
     refund_id: str
 
@@ -59,11 +78,17 @@ class PaymentProvider(Protocol):
     async def charge(
         self, amount: int, currency: str, card: str, idempotency_key: str
     ) -> ChargeResult:
-        """Charge ``amount`` minor units of ``currency`` to ``card``, at most once per key.
+        """Charge ``amount`` minor units of ``currency`` to ``card`` (a card number or a
+        ``SavedCard.token``), at most once per key.
 
         Returns the provider's answer; raises ``ProviderTimeout`` / ``ProviderError`` when
         there is none and no money moved.
         """
+        ...
+
+    async def save_card(self, card: str) -> SavedCard:
+        """Keep ``card`` (a card number) for a later ``charge``; moves no money. Raises
+        ``ProviderError`` / ``ProviderTimeout`` when the card was not saved."""
         ...
 
     async def refund(self, charge_id: str, idempotency_key: str) -> RefundResult:

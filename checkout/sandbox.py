@@ -8,6 +8,11 @@ Test cards (any other valid card number is declined as "unknown test card"):
 ``4000000000000119``  no answer: raises ``ProviderTimeout`` after ``timeout`` s
 ====================  =========================================================
 
+``save_card`` returns a token ``pm_sandbox_<outcome>_<last4>_<nonce>``: it encodes only
+what a later charge needs to decide (the test card's outcome: ``approve``, ``decline``,
+``timeout`` or ``unknown``, and the last four digits), never the number, so any
+instance (any node) can charge it. Charging a token behaves as charging its card.
+
 It keeps the port's contract (``checkout.payments``), lookup included: idempotent per
 key, concurrent calls with one key share a single attempt, a charge is refunded at most
 once. A timed-out attempt leaves no trace, so the same key may be tried again (and time
@@ -20,14 +25,28 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
+import string
 from dataclasses import dataclass
 
 from livecart.checkout.errors import ProviderError, ProviderTimeout
-from livecart.checkout.payments import ChargeResult, RefundResult
+from livecart.checkout.payments import ChargeResult, RefundResult, SavedCard
 
 APPROVE_CARD = "4242424242424242"
 DECLINE_CARD = "4000000000000002"
 TIMEOUT_CARD = "4000000000000119"
+_OUTCOMES = {APPROVE_CARD: "approve", DECLINE_CARD: "decline", TIMEOUT_CARD: "timeout"}
+TOKEN_PREFIX = "pm_sandbox_"
+
+
+def _outcome(card: str) -> tuple[str, str]:
+    """(outcome, last4) of a card number or of a sandbox token."""
+    if card.startswith(TOKEN_PREFIX):
+        parts = card[len(TOKEN_PREFIX) :].split("_")
+        if len(parts) == 3 and parts[0] in (*_OUTCOMES.values(), "unknown"):
+            return parts[0], parts[1]
+        raise ProviderError("sandbox: not a token this sandbox made")
+    return _OUTCOMES.get(card, "unknown"), card[-4:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +68,7 @@ class SandboxProvider:
         self.latency = latency
         self.timeout = timeout
         self.attempts = 0  # calls to charge(), replays included
+        self.saved = 0  # calls to save_card()
         self.charges: dict[str, SandboxCharge] = {}  # approved charges by charge id
         self.refunds: dict[str, str] = {}  # refund id by charge id
         self._by_key: dict[str, tuple[tuple[int, str, str], asyncio.Task[ChargeResult]]] = {}
@@ -71,20 +91,29 @@ class SandboxProvider:
         return await asyncio.shield(task)
 
     async def _attempt(self, amount: int, currency: str, card: str, key: str) -> ChargeResult:
+        outcome, last4 = _outcome(card)
         try:
             await asyncio.sleep(self.latency)
-            if card == TIMEOUT_CARD:
+            if outcome == "timeout":
                 await asyncio.sleep(max(0.0, self.timeout - self.latency))
                 raise ProviderTimeout("sandbox: the timeout test card never answers")
         except BaseException:
             del self._by_key[key]  # nothing happened: the key may be tried again
             raise
-        if card != APPROVE_CARD:
-            reason = "card declined" if card == DECLINE_CARD else "unknown test card"
+        if outcome != "approve":
+            reason = "card declined" if outcome == "decline" else "unknown test card"
             return ChargeResult(approved=False, decline_reason=reason)
         charge_id = f"ch_sandbox_{next(self._ids)}"
-        self.charges[charge_id] = SandboxCharge(charge_id, amount, currency, card[-4:], key)
+        self.charges[charge_id] = SandboxCharge(charge_id, amount, currency, last4, key)
         return ChargeResult(approved=True, charge_id=charge_id)
+
+    async def save_card(self, card: str) -> SavedCard:
+        """A token for ``card``: its outcome class and last four digits, and a nonce."""
+        await asyncio.sleep(self.latency)
+        self.saved += 1
+        outcome, last4 = _outcome(card)
+        nonce = "".join(secrets.choice(string.ascii_lowercase) for _ in range(16))
+        return SavedCard(f"{TOKEN_PREFIX}{outcome}_{last4}_{nonce}", last4)
 
     async def refund(self, charge_id: str, idempotency_key: str) -> RefundResult:
         await asyncio.sleep(self.latency)

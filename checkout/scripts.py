@@ -50,6 +50,9 @@ from livecart.keyspace import RoomKeys
 from livecart.redis_client import REDIS_DOWN, AnyRedis, ClusterClient, is_full
 
 NAMES = (
+    "auction_bid",
+    "auction_close",
+    "auction_start",
     "audit",
     "confirm",
     "pay_begin",
@@ -60,6 +63,7 @@ NAMES = (
     "snapshot",
     "stock",
     "sweep",
+    "giveaway",
 )
 
 Arg = str | int | float
@@ -71,6 +75,10 @@ DURABLE_MARK_MS = 60_000  # how long the room's ``durable`` key lives
 
 # Scripts that call another script's body as a local function of the same name.
 _FUNCTIONS = {"reserve_many": ("reserve",)}
+# Scripts that share a library, put after the prelude as it is.
+_LIBRARIES = {
+    name: ("auction_lib",) for name in ("auction_bid", "auction_close", "auction_start", "giveaway")
+}
 
 
 @cache
@@ -81,6 +89,8 @@ def source(name: str) -> str:
     prelude = prelude.replace("__TRANSITIONS__", lifecycle.lua_table())
     prelude = prelude.replace("__BOUNDS__", bounds.lua_constants())
     body = (lua / f"{name}.lua").read_text(encoding="utf-8")
+    for lib in _LIBRARIES.get(name, ()):
+        prelude += f"\n-- {lib}.lua\n" + (lua / f"{lib}.lua").read_text(encoding="utf-8")
     for inner in _FUNCTIONS.get(name, ()):
         text = (lua / f"{inner}.lua").read_text(encoding="utf-8")
         prelude += f"\n-- {inner}.lua\nlocal function {inner}(ARGV)\n{text}\nend\n"

@@ -46,6 +46,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from livecart.checkout import bounds
+from livecart.checkout.auctions import Auctions
 from livecart.checkout.buying import Buying
 from livecart.checkout.counters import CheckoutCounters
 from livecart.checkout.datastore import Datastore
@@ -128,6 +129,8 @@ class CheckoutService:
         self._payments = PaymentSaga(store, provider, timings)
         self._reconciliation = Reconciliation(store, self._payments, rooms, sweep_batch)
         self._reports = Reports(store)
+        self.auctions = Auctions(store, self._payments, hold_ms=hold_ms)
+        """Live auctions and giveaways (``checkout.auctions``), paid through the same saga."""
         self.counters = CheckoutCounters()
         """Outcomes and durations of buys and payments, holds expired (for /metrics)."""
 

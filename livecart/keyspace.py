@@ -24,7 +24,10 @@ A room's keys, by owner (docs/checkout.md describes checkout's):
   ``idem:pay:<k>``, ``products``, ``sales``, ``holds``,
   ``refunds``, ``unsettled``, ``orders``, ``figures``, ``fulfilment``, ``durable`` (a
   write that makes a Redis Cluster's ``WAIT`` cover a replayed order, see
-  ``checkout.scripts``).
+  ``checkout.scripts``);
+- auctions and giveaways (``livecart.checkout.auctions``, docs/auctions.md): ``auction``,
+  ``idem:bid:<k>``, ``idem:auction:<k>``, ``giveaway``, ``giveaway:eligible``,
+  ``giveaway:names``.
 
 Keys outside any room are the module constants below; none is written by a script.
 """
@@ -190,3 +193,29 @@ class RoomKeys:
     @property
     def durable(self) -> str:
         return self._k("durable")
+
+    @property
+    def auction(self) -> str:
+        """Hash: the room's current (or last) auction."""
+        return self._k("auction")
+
+    def bid_key(self, key: str) -> str:
+        return self._k(f"idem:bid:{key}")
+
+    def auction_key(self, key: str) -> str:
+        return self._k(f"idem:auction:{key}")
+
+    @property
+    def giveaway(self) -> str:
+        """Hash: the room's current (or last) giveaway."""
+        return self._k("giveaway")
+
+    @property
+    def giveaway_eligible(self) -> str:
+        """Set: viewer ids eligible for the open giveaway."""
+        return self._k("giveaway:eligible")
+
+    @property
+    def giveaway_names(self) -> str:
+        """Hash: eligible viewer id -> display name."""
+        return self._k("giveaway:names")

@@ -241,6 +241,10 @@ def main(args: argparse.Namespace) -> int:
         from livecart.loadtest import flashbench
 
         return flashbench.main(args)
+    if args.scenario == "auction":
+        from livecart.loadtest import auction_storm
+
+        return auction_storm.bench_main(args)
     if args.scenario == "reserve":
         from livecart.loadtest import reservebench
 
@@ -254,10 +258,13 @@ def main(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="benchmarks: chat fan-out (default) or a flash sale")
-    p.add_argument("--scenario", choices=("chat", "flash-sale", "reserve"), default="chat",
+    p.add_argument("--scenario", choices=("chat", "flash-sale", "reserve", "auction"),
+                   default="chat",
                    help="chat: one room, N viewers, R chat/s; flash-sale: N viewers press "
                    "buy within one second on a --units sale; reserve: the checkout service "
-                   "alone, N buys at once, batched and one call per buy")  # fmt: skip
+                   "alone, N buys at once, batched and one call per buy; auction: N viewers, "
+                   "--bidders of them bidding in the auction's last 2 s")  # fmt: skip
+    p.add_argument("--bidders", type=int, default=1000, help="auction: bidders in the storm")
     p.add_argument("--viewers", type=int, default=2000)
     p.add_argument("--rate", type=int, default=200, help="chat messages per second offered")
     p.add_argument("--duration", type=float, default=20.0)

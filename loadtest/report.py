@@ -145,3 +145,23 @@ def text_summary(rep: dict[str, Any]) -> str:
         lines.append(f"SLO              {v['slo']:<20} {value:<14} {'PASS' if v['ok'] else 'FAIL'}")
     lines.append(f"verdict          {rep.get('verdict', '?').upper()}")
     return "\n".join(lines)
+
+
+def auction_text(rep: dict[str, Any]) -> str:
+    """The ``auction`` scenario's summary, a few lines."""
+    cfg, bids, lat, fin = rep["config"], rep["bids"], rep["bid_ms"], rep["final"]
+    refused = ", ".join(f"{k} {v}" for k, v in sorted(bids["refused"].items())) or "none"
+    lines = [
+        f"auction: {rep['viewers_joined']}/{cfg['viewers']} viewers, {cfg['bidders']} bidders "
+        f"in the last {cfg['storm_s']:g} s (counter-bid {cfg['counter_s']} s)",
+        f"  bids: {bids['answered']}/{bids['planned']} answered, {bids['accepted']} accepted "
+        f"({_n(rep['accepted_per_s'])}/s over the storm), refused: {refused}",
+        f"  bid reply: p50 {_ms(lat['p50'])}, p99 {_ms(lat['p99'])}, max {_ms(lat['max'])}",
+        f"  resets: {rep['resets']}; final: {fin['state']} at {fin['price']} "
+        f"(expected {rep['expected']['price']}), winner {fin['winner_vid']}, "
+        f"orders {rep['orders']}",
+    ]
+    lines += [f"  slo {s['objective']}: {'met' if s['met'] else 'MISSED'}" for s in rep["slos"]]
+    verdict = "PASS" if rep["pass"] else "FAIL: " + "; ".join(rep["reasons"])
+    lines.append(f"  one winner, right price: {verdict}")
+    return "\n".join(lines)

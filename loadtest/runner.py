@@ -355,6 +355,10 @@ def print_summary(rep: dict[str, Any], paths: list[Path]) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
+        if args.scenario == "auction":
+            from livecart.loadtest import auction_storm
+
+            return auction_storm.main(args)
         rep, code = run(args)
     except KeyboardInterrupt:
         print("livecart loadtest: interrupted; the clients were told to stop", file=sys.stderr)
@@ -382,7 +386,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--viewers", type=int, default=1000)
     p.add_argument("--duration", type=seconds, default=60.0, help="steady phase (30s, 2m)")
-    p.add_argument("--scenario", choices=SCENARIOS, default="mixed")
+    p.add_argument("--scenario", choices=(*SCENARIOS, "auction"), default="mixed")
     p.add_argument("--procs", type=int, default=None, help="client processes (default: cores)")
     p.add_argument("--ramp", default=None, help="join over this long (default per scenario)")
     p.add_argument(
@@ -418,6 +422,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="video scenario: publish a synthetic stream over WHIP (host token)",
     )
+    p.add_argument("--bidders", type=int, default=None,
+                   help="auction: viewers who bid in the storm (default: a fifth)")  # fmt: skip
+    p.add_argument("--storm", type=float, default=2.0, help="auction: the storm's seconds")
+    p.add_argument("--counter", type=int, default=1, help="auction: counter-bid seconds")
     p.add_argument("--seed", type=int, default=secrets.randbelow(10**6))
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(handler=main)

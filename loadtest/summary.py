@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections import Counter
 from typing import Any
 
 from livecart.loadtest.aggregate import NOT_ERRORS, Aggregate, error_count
@@ -250,4 +251,69 @@ def buy_summary(
         "reservations_per_s": per_second(reserved_times),
         "last_reply_s": round(reply_times[-1] - open_at, 3) if reply_times else None,
         "last_reservation_s": round(reserved_times[-1] - open_at, 3) if reserved_times else None,
+    }
+
+
+def auction_report(
+    args: argparse.Namespace,
+    joined: int,
+    failed: int,
+    bids: list[Any],
+    results: list[Any],
+    judged: Any,
+    final: dict[str, Any] | None,
+    orders: list[dict[str, Any]],
+    storm: float,
+    unsent: int,
+    refused: Counter[str],
+) -> dict[str, Any]:
+    """The ``auction`` scenario's report (``loadtest.auction_storm``): bids, reply times,
+    resets and the verdict on "one winner, right price"."""
+    ms = [r.ms for r in results]
+    accepted = sum(1 for r in results if r.accepted)
+    winner = (final or {}).get("winner") or {}
+    return {
+        "scenario": "auction",
+        "room": args.room,
+        "command": command_line(sys.argv[1:]),
+        "config": {
+            "viewers": args.viewers,
+            "bidders": len(bids),
+            "storm_s": storm,
+            "duration_s": max(5, int(args.duration)),
+            "counter_s": args.counter,
+            "procs": args.procs,
+            "seed": args.seed,
+        },
+        "viewers_joined": joined,
+        "viewers_failed": failed,
+        "bids": {
+            "planned": len(bids),
+            "answered": len(results),
+            "unsent": unsent,
+            "accepted": accepted,
+            "refused": dict(refused),
+        },
+        "accepted_per_s": accepted / storm if storm > 0 else None,
+        "bid_ms": {
+            "p50": exact_percentile(ms, 0.5),
+            "p99": exact_percentile(ms, 0.99),
+            "max": max(ms) if ms else None,
+        },
+        "resets": (final or {}).get("resets"),
+        "final": {
+            "state": (final or {}).get("state"),
+            "price": (final or {}).get("price"),
+            "winner_vid": winner.get("vid"),
+            "bids": (final or {}).get("bids"),
+            "order_id": (final or {}).get("order_id"),
+        },
+        "expected": {
+            "price": judged.expected_price,
+            "winners": sorted(judged.expected_winners),
+        },
+        "orders": len(orders),
+        "pass": judged.passed,
+        "reasons": list(judged.reasons),
+        "slos": [],
     }

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -55,11 +56,13 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     assert config.redis_url, "create_app needs config.redis_url"
     redis = await connect(config.redis_url)  # one Redis or a Redis Cluster
     app[REDIS] = redis
+    offset = config.clock_offset
     service = CheckoutService(
         redis,
         SandboxProvider(),
         hold_seconds=config.hold_seconds,
         holds_per_address=config.holds_per_address,
+        clock=(lambda: time.time() + offset) if offset else time.time,
     )
     app[CHECKOUT] = service
     store = RedisRoomStore(redis, config.node_id or secrets.token_hex(4))

@@ -19,6 +19,7 @@
 | ``LIVECART_BUYER_JWT_AUDIENCE`` | --buyer-jwt-audience | ``aud`` not checked |
 | ``LIVECART_BUYER_JWT_ISSUER`` | --buyer-jwt-issuer | ``iss`` not checked |
 | ``LIVECART_REDIS_MAXMEMORY`` | --redis-maxmemory | 512mb (the private Redis only) |
+| ``LIVECART_CLOCK_OFFSET`` |          | 0: seconds added to the wall clock (skew tests) |
 
 Connection hygiene (``LIVECART_`` + the name; docs/security.md, "Connections"):
 
@@ -78,6 +79,10 @@ class Config:
     buyer_jwt_issuer: str | None = None
     redis_maxmemory: str = "512mb"
     """``maxmemory`` of the private Redis (``noeviction``); ``0``: no limit."""
+    clock_offset: float = 0.0
+    """Seconds added to this node's wall clock wherever checkout reads it (holds, sales):
+    a way to run a node with a skewed clock. Auctions and giveaways decide by Redis'
+    clock and are not moved by it."""
     metrics_dir: Path | None = None
     """Where the workers of ``serve --workers N`` share their metrics (``web.metrics``);
     made by ``serve`` for the run. None for a single process."""
@@ -113,6 +118,7 @@ class Config:
             log_format=env.get("LIVECART_LOG_FORMAT") or "text",
             replay_retention=float(env.get("LIVECART_REPLAY_RETENTION") or 30 * 86_400),
             access_log=env.get("LIVECART_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
+            clock_offset=float(env.get("LIVECART_CLOCK_OFFSET", "0") or 0),
             trusted_proxies=_list(env.get("LIVECART_TRUSTED_PROXIES", "")),
             max_sockets_per_address=int(env.get("LIVECART_MAX_SOCKETS_PER_ADDRESS") or "100"),
             allowed_origins=_list(env.get("LIVECART_ALLOWED_ORIGINS", "")),

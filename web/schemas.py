@@ -46,7 +46,8 @@ Stock = Annotated[int, Meta(ge=0, le=c.MAX_STOCK)]
 CommandName = Literal[
     "chat", "heart", "explain", "ping", "add_product", "update_product", "reorder", "pin",
     "dismiss", "delete", "mute", "unmute", "ban", "unban", "slow_mode", "banned_words",
-    "set_lang", "status", "buy", "pay", "open_sale", "close_sale", "buyer_auth",
+    "set_lang", "status", "buy", "pay", "open_sale", "close_sale", "buyer_auth", "bid",
+    "start_auction", "cancel_auction", "start_giveaway",
 ]  # fmt: skip
 
 

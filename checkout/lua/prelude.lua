@@ -29,6 +29,14 @@ local function next_state(state, event)
   return target
 end
 
+-- Redis' own clock in ms: what auctions and giveaways decide by (every node agrees on it,
+-- whatever its own clock says). Scripts replicate their effects, so reading TIME before
+-- writing is allowed.
+local function redis_ms()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
 local function hgetall(key)
   local flat = redis.call("HGETALL", key)
   local t = {}

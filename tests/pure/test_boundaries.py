@@ -27,8 +27,8 @@ PURE = {
         "staleness", "store",
     ),
     "checkout": (
-        "audit", "bounds", "counters", "errors", "lifecycle", "orders", "payments",
-        "show_end", "validation", "webhook_signature",
+        "auction_rules", "audit", "bounds", "counters", "errors", "giveaway_rules",
+        "lifecycle", "orders", "payments", "show_end", "validation", "webhook_signature",
     ),
     "streamer": (
         "errors", "fanout", "fmp4", "h264", "hls", "opus", "packager", "registry",

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from livecart.checkout.errors import CheckoutError, ProviderError, ProviderTimeout
-from livecart.checkout.payments import ChargeLookup, ChargeResult, PaymentProvider
+from livecart.checkout.payments import ChargeLookup, ChargeResult, PaymentProvider, SavedCard
 from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD, SandboxProvider
 from livecart.checkout.sweeper import run_sweeper, sweeping
 
@@ -134,3 +134,17 @@ async def test_sandbox_lookup_by_key() -> None:
     await p.charge(100, "CNY", DECLINE_CARD, "key-2")
     found = await p.find_charge("key-2")
     assert found is not None and not found.approved
+
+
+async def test_a_saved_card_is_a_token_without_the_number_that_charges_like_the_card() -> None:
+    one, other = SandboxProvider(), SandboxProvider()  # two nodes' instances
+    ok = await one.save_card(APPROVE_CARD)
+    no = await one.save_card(DECLINE_CARD)
+    for saved in (ok, no):
+        assert saved.last4 in saved.token and APPROVE_CARD[:12] not in saved.token
+        assert not any(saved.token[i : i + 12].isdigit() for i in range(len(saved.token)))
+    assert (await other.charge(500, "USD", ok.token, "k1")).approved
+    assert not (await other.charge(500, "USD", no.token, "k2")).approved
+    assert next(iter(other.charges.values())).last4 == "4242"
+    with pytest.raises(ValueError):
+        SavedCard("pm_" + APPROVE_CARD, "4242")

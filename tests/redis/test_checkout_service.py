@@ -16,7 +16,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from livecart.checkout.errors import CheckoutError, ProviderError
-from livecart.checkout.payments import ChargeResult, RefundResult
+from livecart.checkout.payments import ChargeResult, RefundResult, SavedCard
 from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD, SandboxProvider
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
@@ -525,6 +525,9 @@ class BrokenProvider:
     async def charge(self, amount: int, currency: str, card: str, key: str) -> ChargeResult:
         raise ProviderError("gateway said no")
 
+    async def save_card(self, card: str) -> SavedCard:
+        raise ProviderError("gateway said no")
+
     async def refund(self, charge_id: str, idempotency_key: str) -> RefundResult:
         raise ProviderError("gateway said no")
 
@@ -611,6 +614,9 @@ class NoLookup:
 
     async def charge(self, amount: int, currency: str, card: str, key: str) -> ChargeResult:
         return await self.sandbox.charge(amount, currency, card, key)
+
+    async def save_card(self, card: str) -> SavedCard:
+        return await self.sandbox.save_card(card)
 
     async def refund(self, charge_id: str, idempotency_key: str) -> RefundResult:
         return await self.sandbox.refund(charge_id, idempotency_key)

@@ -418,6 +418,7 @@ export class Shop {
   }
 
   _confirmed(c, order) {
+    if (this.onOrder) this.onOrder(order);
     c.done = true;
     const product = this.model.products[order.product_id];
     replace(

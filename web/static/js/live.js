@@ -8,6 +8,7 @@ import { count, firstGrapheme, money, roomFromPath } from "./format.js";
 import { HlsPlayer, needsHls } from "./hls-fallback.js";
 import { HlsLivePlayer } from "./hls-live.js";
 import { langPicker, msg, onLangChange, setRoomDefault, t } from "./i18n.js";
+import { AuctionPanel } from "./live-auction.js";
 import { Shop } from "./live-shop.js";
 import { RoomModel } from "./model.js";
 import { closeSheet, openSheet, setupSheets } from "./sheets.js";
@@ -35,6 +36,8 @@ const player = needsHls(video)
     ? new HlsLivePlayer(video, `/hls/${encodeURIComponent(room)}/`)
     : new LivePlayer(video, `/ws/video/${encodeURIComponent(room)}`);
 const shop = new Shop(model, conn, toast, announce);
+const lots = new AuctionPanel(model, conn, toast, announce);
+shop.onOrder = () => lots.markBought();
 const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
 let playerStatus = "connecting";
 let videoPlaying = false;
@@ -399,6 +402,7 @@ function onFrame(frame) {
   renderComposer();
   renderState();
   shop.update(changes);
+  lots.update(changes);
 }
 const videoClock =
   typeof player.serverTime === "function"
@@ -442,6 +446,7 @@ onLangChange(() => {
   renderComposer();
   renderState();
   shop.relabel();
+  lots.relabel();
 });
 
 if (!room) {
@@ -456,4 +461,4 @@ if (!room) {
 }
 
 // For tests and debugging in the console.
-window.livecart = { conn, model, player, shop, videoClock };
+window.livecart = { conn, model, player, shop, lots, videoClock };

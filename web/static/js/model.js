@@ -1,8 +1,12 @@
 // The room as this page knows it, rebuilt from snapshot / resume / batch frames.
 // Pure data: no DOM, no socket. `applyFrame` returns what changed so a page redraws
 // only that:
-//   { reset, room, products, lineup, pin, sales, you, chat: [new messages],
-//     deleted: [message ids], moderation: [events], live: {changed live values} }
+//   { reset, room, products, lineup, pin, sales, you, auction, giveaway,
+//     chat: [new messages], deleted: [message ids], moderation: [events],
+//     live: {changed live values} }
+// The auction and the giveaway are the server's latest objects (docs/protocol.md);
+// `serverNow()` is Redis' clock as this page estimates it: from the auction and
+// giveaway events' `server_now`, else from the events' `ts`, else the ping's offset.
 
 const MAX_CHAT = 200;
 
@@ -25,7 +29,27 @@ export class RoomModel {
     this.muted = new Set();
     this.banned = new Set();
     this.names = new Map(); // vid -> display name, from chat
+    this.auction = null;
+    this.giveaway = null;
+    this.chattedIn = null; // the giveaway id this viewer chatted in while it was open
     this.ready = false;
+  }
+
+  // Redis' clock minus this page's. Each sample is server_now (the decision's time on
+  // Redis' clock) minus the arrival time here, i.e. the true offset minus the delivery
+  // delay; the largest recent sample is the closest to the truth.
+  _clock(view) {
+    if (!view || typeof view.server_now !== "number") return;
+    this.clockSamples = [...(this.clockSamples || []).slice(-15), view.server_now - Date.now()];
+    this.redisOffset = Math.max(...this.clockSamples);
+  }
+
+  /** Redis' time now (ms), for the auction's and the giveaway's ends_at. */
+  serverNow(fallbackOffset = 0) {
+    let offset = fallbackOffset;
+    if (typeof this.redisOffset === "number") offset = this.redisOffset;
+    else if (this.tsSamples && this.tsSamples.length) offset = Math.max(...this.tsSamples);
+    return Date.now() + offset;
   }
 
   applyFrame(frame) {
@@ -40,6 +64,9 @@ export class RoomModel {
       this.lineup = [...(frame.lineup || [])];
       this.pinned = frame.pinned ?? null;
       this.sales = { ...(frame.sales || {}) };
+      // The snapshot's server_now is as old as the last change: not a clock sample.
+      this.auction = frame.auction || null;
+      this.giveaway = frame.giveaway || null;
       if (frame.banned_words) this.bannedWords = [...frame.banned_words];
       for (const msg of frame.chat || []) this._chat(msg);
       this._you(frame.you);
@@ -66,6 +93,10 @@ export class RoomModel {
   // Apply an event once: the first batch after a snapshot may repeat events the
   // snapshot already holds (protocol.md, "Sequenced events").
   _next(ev, changes) {
+    if (typeof ev.ts === "number") {
+      // The node's clock, a fallback until an auction event gives Redis' own.
+      this.tsSamples = [...(this.tsSamples || []).slice(-15), ev.ts - Date.now()];
+    }
     if (typeof ev.seq === "number") {
       if (this.seq !== null && ev.seq <= this.seq) return;
       this.seq = ev.seq;
@@ -88,6 +119,20 @@ export class RoomModel {
       case "chat":
         this._chat(ev);
         changes.chat.push(ev);
+        if (this.giveaway && this.giveaway.state === "open" && this.isMine(ev)) {
+          this.chattedIn = this.giveaway.id;
+          changes.giveaway = true;
+        }
+        break;
+      case "auction":
+        this.auction = ev.auction;
+        this._clock(ev.auction);
+        changes.auction = true;
+        break;
+      case "giveaway":
+        this.giveaway = ev.giveaway;
+        this._clock(ev.giveaway);
+        changes.giveaway = true;
         break;
       case "chat_deleted":
         this.chat = this.chat.filter((m) => m.id !== ev.id);

@@ -10,6 +10,7 @@ import { $, h, icon, replace } from "./dom.js";
 import { count, money, roomFromPath } from "./format.js";
 import { LANGS, LANG_NAMES, langPicker, msg, onLangChange, t } from "./i18n.js";
 import { RoomModel } from "./model.js";
+import { AuctionDesk } from "./studio-auction.js";
 import { Broadcast } from "./studio-broadcast.js";
 import { ChatDesk, ExplainQueue } from "./studio-chat.js";
 import { Figures } from "./studio-figures.js";
@@ -99,6 +100,7 @@ function main() {
   const queue = new ExplainQueue($("#queue"), model, conn);
   const desk = new ChatDesk($("#chat-desk"), model, conn);
   const past = new PastShows($("#past-shows"), room, token);
+  const lots = new AuctionDesk($("#auction"), $("#giveaway"), model, conn);
   const figures = new Figures($("#figures"), room, token, model, (stock) => lineup.setStock(stock), (data) => past.setFigures(data));
   let ended = null; // the end-of-show result, once ended here
 
@@ -255,6 +257,7 @@ function main() {
       else if (changes.pin || changes.sales || changes.products) lineup.renderSale();
       if (changes.room && model.room.status === "live" && !endCard.hidden && !ended) endCard.hidden = true;
     }
+    lots.update(changes);
     queue.render();
     figures.render();
     renderBar();
@@ -277,6 +280,7 @@ function main() {
     desk.relabel();
     figures.render();
     figures.renderRecent();
+    lots.relabel();
     if (webhookState) webhookState[0].textContent = webhookText(webhookState[1], webhookState[2]);
   });
   conn.addEventListener("status", () => {
@@ -307,7 +311,7 @@ function main() {
   figures.start();
   past.start();
   renderBar();
-  window.livecart = { conn, model, broadcast, lineup, figures, past };
+  window.livecart = { conn, model, broadcast, lineup, figures, past, lots };
 }
 
 main();

@@ -35,6 +35,11 @@ export const ERROR_CODES = [
   "payment_declined",
   "payment_timeout",
   "unauthorized",
+  "auction_closed",
+  "bid_too_low",
+  "has_bids",
+  "auction_running",
+  "giveaway_running",
 ];
 const KNOWN = new Set(ERROR_CODES);
 

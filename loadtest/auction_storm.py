@@ -1,0 +1,259 @@
+"""``livecart loadtest --scenario auction``: a live auction under a bidding storm.
+
+The parent prepares the show through the HTTP API (the room, one product with one unit),
+starts one client process per core (``--procs``) that connects its share of
+``--viewers`` light viewers, then starts the auction (``--duration`` seconds, at least
+5; counter-bid time ``--counter``) and tells the processes when the storm starts: the
+auction's last ``--storm`` seconds by its first end, read from the ``ends_at`` and
+``server_now`` of the server's reply (Redis' clock), so the client's own clock is never
+compared with the server's. ``--bidders`` viewers each send one max bid (with the
+sandbox's approved card) in the storm, as ``loadtest.auction_plan`` lays out; every
+bid's reply time is measured from its send.
+
+Then it waits for the auction to end and be paid, reads the orders, and reports: bids
+sent, accepted and refused (by code), accepted bids per second over the storm, the bid
+reply p50/p99, the counter-bid resets, and the final price and winner checked against
+the bids it sent (``auction_plan.verdict``): PASS or FAIL on "one winner, right price",
+exit code 0 or 1. ``--slo 'bid_p99<250ms'`` adds a latency objective to the verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from livecart.checkout.sandbox import APPROVE_CARD
+from livecart.loadtest import auction_plan, report, summary
+from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
+from livecart.loadtest.show import SetupError, prepare_room, token_of
+from livecart.loadtest.target import Target
+from livecart.loadtest.wsclient import MSGPACK, Viewer, ViewerStats, open_viewer
+
+START_PRICE = 1000
+TARGET_P99_MS = 250.0
+JOINS_AT_ONCE = 100  # handshakes in flight per client process
+
+
+@dataclass(frozen=True, slots=True)
+class StormPlan:
+    """One client process's part: its viewers (by index) and their bids."""
+
+    index: int
+    host: str
+    port: int
+    room: str
+    viewers: tuple[int, ...]
+    bids: tuple[auction_plan.BidPlan, ...]
+    seed: int
+    settle: float
+
+
+def worker_main(plan: StormPlan, conn: Any) -> None:
+    run_on_uvloop(_worker(plan, conn))
+
+
+async def _recv(conn: Any) -> dict[str, Any]:
+    msg: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+    return msg
+
+
+async def _worker(plan: StormPlan, conn: Any) -> None:
+    loop = asyncio.get_running_loop()
+    stats = ViewerStats()
+    conns: dict[int, Viewer] = {}
+    inflight: dict[int, tuple[int, int, float]] = {}  # command id -> viewer, max, sent at
+    results: list[auction_plan.BidResult] = []
+    vids: dict[int, str] = {}
+    done = asyncio.Event()
+    joins = asyncio.Semaphore(JOINS_AT_ONCE)
+
+    def on_reply(v: Viewer, frame: dict[str, Any]) -> None:
+        entry = inflight.pop(frame.get("id", -1), None)
+        if entry is None:
+            return
+        i, amount, sent = entry
+        ms = (time.monotonic() - sent) * 1000
+        code = "" if frame.get("ok") else str((frame.get("error") or {}).get("code", "?"))
+        results.append(auction_plan.BidResult(vids.get(i, ""), amount, not code, code, ms))
+        if not inflight and len(results) + failed_sends[0] >= len(plan.bids):
+            done.set()
+
+    async def join(i: int) -> None:
+        async with joins:
+            v = await open_viewer(
+                plan.host, plan.port, f"/ws/{plan.room}?name=Bidder{i}", sample=False,
+                fmt=MSGPACK, stats=stats, on_reply=on_reply, timeout=30.0,
+            )  # fmt: skip
+        conns[i] = v
+        vids[i] = str(((v.first or {}).get("you") or {}).get("vid", ""))
+
+    joined = await asyncio.gather(*(join(i) for i in plan.viewers), return_exceptions=True)
+    conn.send({"kind": "ready", "joined": len(conns), "failed": len(joined) - len(conns)})
+    go = await _recv(conn)
+    if go.get("kind") != "go":
+        return
+    failed_sends = [0]
+    ids = iter(range(1, 1 << 30))
+    aid, storm_in = str(go["auction_id"]), float(go["storm_in"]) - (time.time() - go["sent"])
+    ids_key = f"bid-lt{plan.seed}"
+
+    def send(b: auction_plan.BidPlan) -> None:
+        v = conns.get(b.viewer)
+        cid = next(ids)
+        cmd = {"id": cid, "cmd": "bid", "auction_id": aid, "max": b.max,
+               "key": f"{ids_key}-{b.viewer}", "card": APPROVE_CARD}  # fmt: skip
+        inflight[cid] = (b.viewer, b.max, time.monotonic())
+        if v is None or not v.send(cmd):
+            inflight.pop(cid, None)
+            failed_sends[0] += 1
+
+    for b in plan.bids:
+        loop.call_later(max(0.0, storm_in + b.at), send, b)
+    if not plan.bids:
+        done.set()
+    last = storm_in + (plan.bids[-1].at if plan.bids else 0.0)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout=max(0.0, last) + plan.settle)
+    conn.send({
+        "kind": "final",
+        "results": [(r.vid, r.max, r.accepted, r.code, r.ms) for r in results],
+        "unsent": failed_sends[0],
+        "closed": stats.closed,
+    })  # fmt: skip
+    await _recv(conn)  # stay connected (and watching) until the parent has the result
+    for v in conns.values():
+        v.close()
+
+
+def _host(target: Target, room: str, token: str, cmd: dict[str, Any]) -> dict[str, Any]:
+    reply = target.post(target.room_path(room, "/commands"), cmd, token)
+    return dict(reply["data"])
+
+
+def _final_auction(target: Target, room: str, wait: float) -> dict[str, Any] | None:
+    """The room's auction once it is over and paid (or past ``wait`` seconds, the last
+    seen)."""
+    deadline = time.monotonic() + wait
+    seen: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        seen = target.get(target.room_path(room)).get("auction")
+        if seen is not None and seen.get("state") not in ("running", "won"):
+            return seen
+        time.sleep(0.2)
+    return seen
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    """Run the auction load test; the report and the exit code (0 pass, 1 fail)."""
+    target = Target.parse(args.url, allow_remote=args.allow_remote)
+    prepare_room(target, args)
+    token = token_of(args)
+    if not token:
+        raise SetupError("the auction scenario needs --host-token or --admin-token")
+    duration = max(5, int(args.duration))
+    storm = min(float(args.storm), duration - 1.0)
+    bidders = min(args.viewers, args.bidders if args.bidders is not None else args.viewers // 5)
+    product = _host(target, args.room, token, {
+        "cmd": "add_product", "name": "Auction lot", "price": START_PRICE,
+        "currency": args.currency, "stock": 1,
+    })["product"]  # fmt: skip
+    bids = auction_plan.plan_bids(args.viewers, bidders, storm, START_PRICE, args.seed)
+    procs = max(1, args.procs or 2)
+    by_viewer = {b.viewer: b for b in bids}
+    plans = []
+    for k in range(procs):
+        lo = sum(share(args.viewers, procs, j) for j in range(k))
+        mine = tuple(range(lo, lo + share(args.viewers, procs, k)))
+        own = tuple(sorted((by_viewer[i] for i in mine if i in by_viewer), key=lambda b: b.at))
+        plans.append(StormPlan(k, target.host, target.port, args.room, mine, own, args.seed,
+                               args.settle))  # fmt: skip
+    pool = PipedProcesses()
+    try:
+        for plan in plans:
+            pool.start(worker_main, plan)
+        joined = failed = 0
+        for p in pool.pipes:
+            if not p.poll(60 + args.viewers / 50):
+                raise SetupError("the client processes did not connect their viewers in time")
+            msg = p.recv()
+            joined, failed = joined + msg["joined"], failed + msg["failed"]
+        if not args.quiet:
+            print(f"auction: {joined}/{args.viewers} viewers joined, {bidders} bidders", flush=True)
+        started = _host(target, args.room, token, {
+            "cmd": "start_auction", "product_id": product["id"], "start_price": START_PRICE,
+            "duration": duration, "counter_seconds": args.counter,
+            "increments": [list(r) for r in auction_plan.INCREMENTS],
+            "key": "lt-start-" + secrets.token_hex(4),
+        })["auction"]  # fmt: skip
+        left = (started["ends_at"] - started["server_now"]) / 1000
+        pool.send({"kind": "go", "auction_id": started["id"], "storm_in": left - storm,
+                   "sent": time.time()})  # fmt: skip
+        finals = []
+        for p in pool.pipes:
+            if p.poll(left + args.settle + 30):
+                finals.append(p.recv())
+        final = _final_auction(target, args.room, args.settle + 15)
+        orders = target.get(target.room_path(args.room, "/orders.json"), token)["orders"]
+        pool.tell({"kind": "stop"})
+    finally:
+        pool.close(10)
+    results = [auction_plan.BidResult(*r) for f in finals for r in f["results"]]
+    judged = auction_plan.verdict(results, len(bids), START_PRICE, final, orders)
+    rep = summary.auction_report(
+        args, joined, failed, bids, results, judged, final, orders, storm,
+        sum(f["unsent"] for f in finals), Counter(r.code for r in results if r.code),
+    )  # fmt: skip
+    code = 0 if rep["pass"] else 1
+    for slo in args.slo:
+        name, _, bound = slo.partition("<")
+        if name.strip() == "bid_p99" and bound.strip().endswith("ms"):
+            ok = (rep["bid_ms"]["p99"] or 0) < float(bound.strip()[:-2])
+            rep["slos"].append({"objective": slo, "met": ok})
+            code = code if ok else 1
+    return rep, code
+
+
+def main(args: argparse.Namespace) -> int:
+    rep, code = run(args)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(rep, indent=2))
+    print(report.auction_text(rep))
+    return code
+
+
+def bench_main(args: argparse.Namespace) -> int:
+    """``livecart bench --scenario auction``: the load test against a server of its own
+    (private Redis with ``appendfsync always``), goal ``bid_p99<250ms``."""
+    from livecart.loadtest import runner
+    from livecart.loadtest.localserver import local_server
+
+    with contextlib.ExitStack() as stack:
+        if args.url:
+            url, admin = Target.parse(args.url).base, args.admin_token
+        else:
+            server = stack.enter_context(
+                local_server(appendfsync=args.appendfsync, workers=args.server_workers)
+            )
+            url, admin = server.base, server.admin
+        parser = argparse.ArgumentParser(prog="livecart")
+        runner.add_parser(parser.add_subparsers())
+        argv = ["loadtest", "--url", url, "--room", "auction-" + secrets.token_hex(3),
+                "--scenario", "auction", "--viewers", str(args.viewers),
+                "--bidders", str(args.bidders), "--duration", "6", "--storm", "2",
+                "--counter", "1", "--procs", str(args.procs or 2), "--settle", "15",
+                "--slo", f"bid_p99<{TARGET_P99_MS:g}ms", "--seed", "1", "--quiet",
+                "--out", ""]  # fmt: skip
+        if admin:
+            argv += ["--admin-token", admin]
+        print(f"auction: {args.viewers} viewers, {args.bidders} bidders...", flush=True)
+        return main(parser.parse_args(argv))

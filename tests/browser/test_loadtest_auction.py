@@ -1,0 +1,57 @@
+"""``livecart loadtest --scenario auction`` against a real server (``livecart serve`` on
+a free port, the session's real Redis): 300 viewers, 100 of them bidding in the last 2 s.
+
+The run must pass ("one winner, right price"), and what it reports must agree with the
+server: the orders in the show's export, the auction's price and resets in its state.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from livecart.loadtest.localserver import http_json, serve_argv, spawn_server
+from livecart.redis_process import RedisProcess, free_port
+
+ADMIN = "adm_loadtest_auction"
+
+
+@pytest.fixture(scope="module")
+def server(redis_server: RedisProcess) -> Iterator[str]:
+    if not redis_server.running:
+        redis_server.start()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="livecart-loadtest-auction-") as tmp:
+        argv = serve_argv(port, redis_server.url, ADMIN, tmp)
+        with spawn_server(argv, f"http://127.0.0.1:{port}/healthz", Path(tmp) / "server.log"):
+            yield f"http://127.0.0.1:{port}"
+
+
+def test_auction_storm_one_winner_at_the_right_price(server: str, tmp_path: Path) -> None:
+    argv = [
+        sys.executable, "-m", "livecart", "loadtest", "--url", server, "--room", "lt-auction",
+        "--scenario", "auction", "--viewers", "300", "--bidders", "100", "--duration", "5",
+        "--storm", "2", "--counter", "1", "--procs", "1", "--admin-token", ADMIN,
+        "--out", str(tmp_path), "--seed", "7",
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert "one winner, right price: PASS" in done.stdout
+    assert rep["viewers_joined"] == 300 and rep["bids"]["answered"] == 100
+    assert rep["bids"]["accepted"] + sum(rep["bids"]["refused"].values()) == 100
+    assert set(rep["bids"]["refused"]) <= {"bid_too_low"}
+    assert rep["bid_ms"]["p50"] is not None and rep["accepted_per_s"] > 0
+    room = http_json(f"{server}/api/rooms/lt-auction")
+    auction = room["auction"]
+    assert auction["state"] == "sold" and auction["price"] == rep["expected"]["price"]
+    assert auction["resets"] == rep["resets"] and auction["resets"] > 0
+    assert auction["winner"]["vid"] in rep["expected"]["winners"]
+    orders = http_json(f"{server}/api/rooms/lt-auction/orders.json", token=ADMIN)["orders"]
+    assert [o["amount"] for o in orders] == [rep["expected"]["price"]]
