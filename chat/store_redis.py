@@ -13,6 +13,12 @@ How the contract is kept:
   meta's ``show_log`` names a show, the same record is appended to that show's log
   (``chat.show_log``; past ``show_log_max`` entries a stream's events are counted, not
   kept).
+  A viewer's chat message (``emit`` with a ``ChatBudget``) is first checked in the same
+  script: the address ban (``banned_addr``), slow mode (meta's ``slow_mode``, the
+  viewer's last message) and the viewer's and address's token buckets on Redis'
+  ``TIME``; a refusal (``BANNED``, ``SLOWMODE <s>``, ``RATELIMITED <s>``) writes nothing
+  and becomes the sender's ``CommandError``. An unban's emit also drops that viewer's
+  entries of ``banned_addr``; ``ban_addresses`` adds them.
   ``set_banned_words`` runs the same script without a seq and publishes ``C<json>``;
   hearts publish ``H<n>:<total>``. A ``chat_deleted`` emit also replaces, in the same
   script, the deleted message's record in ``history`` by its tombstone
