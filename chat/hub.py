@@ -36,10 +36,16 @@ from livecart.chat import commands as c
 from livecart.chat import identity
 from livecart.chat.actor import Actor
 from livecart.chat.buyer_tokens import LEEWAY_SECONDS, BuyerTokens
-from livecart.chat.chat_rules import LimitsTable, address_limits
+from livecart.chat.chat_rules import ADDRESS_BURST_FACTOR, LimitsTable, address_limits
 from livecart.chat.checkout_port import CheckoutPort
 from livecart.chat.decisions import Context, Decision, authorize, decide
-from livecart.chat.errors import CloseCode, CommandError, ErrorCode, RoomNotFound
+from livecart.chat.errors import (
+    CloseCode,
+    CommandError,
+    ErrorCode,
+    RoomNotFound,
+    StoreUnavailable,
+)
 from livecart.chat.events import RoomEvent
 from livecart.chat.figures import HubFigures, RoomFigures
 from livecart.chat.join import first_frame
@@ -47,7 +53,7 @@ from livecart.chat.loops import Loops
 from livecart.chat.room import Room
 from livecart.chat.rooms import Rooms
 from livecart.chat.session import Session
-from livecart.chat.store import RoomStore, Write
+from livecart.chat.store import ChatBudget, RoomStore, Write
 from livecart.redis_client import REDIS_DOWN
 
 # Actor and CheckoutPort live in their own modules; importing them from here still works.
@@ -79,12 +85,14 @@ class Hub:
         self.clock = clock
         self._background: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._rooms = Rooms(store, checkout, self._spawn)
+        self._rooms = Rooms(store, checkout, self._spawn, self.address_digest)
         self._loops = Loops(self._rooms, store, checkout, clock, self._spawn)
         self._loops.emit = self._emit
         self.secret = b""
         self.viewer_limits = LimitsTable()
-        """Chat limits per (room, vid): every socket of one viewer shares them."""
+        """Chat limits per (room, vid): every socket of one viewer here shares them. A
+        cheap first filter: the store's emit checks the shared budget (``ChatBudget``)."""
+        self.address_chat_rate = address_chat_rate
         self.address_limits: LimitsTable | None = (
             LimitsTable(lambda: address_limits(address_chat_rate))
             if address_chat_rate > 0
@@ -160,7 +168,9 @@ class Hub:
         if session.is_host and room.state.host:
             session.name = room.state.host  # the room's host speaks under the room's name
         if not session.is_host and (
-            session.vid in room.state.banned or self._address_banned(room, session)
+            session.vid in room.state.banned
+            or self._address_banned(room, session)
+            or await self._address_banned_anywhere(room, session)
         ):
             session.close(CloseCode.BANNED, "banned")
             return room
@@ -174,14 +184,44 @@ class Hub:
         banned = room.banned_addresses
         return bool(banned) and bool(session.address) and address_key(session.address) in banned
 
+    async def _address_banned_anywhere(self, room: Room, session: Session) -> bool:
+        """Whether any node saw a banned viewer on the session's address (one HEXISTS,
+        asked only while the room bans someone; while the store is away: no)."""
+        if not room.state.banned or not session.address:
+            return False
+        try:
+            return await self.store.address_banned(
+                room.room_id, self.address_digest(session.address)
+            )
+        except StoreUnavailable:
+            return False
+
+    def address_digest(self, address: str) -> str:
+        """A client address as the store keeps it: a keyed digest of its ``address_key``."""
+        digest = hmac.new(self.secret, address_key(address).encode(), hashlib.sha256)
+        return "a" + digest.hexdigest()[:24]
+
     def explain_key(self, actor: Actor, session: Session | None) -> str:
         """Who an "explain this" request counts as: a viewer's client address (so one
         client with many sockets or identities counts once per product), kept in Redis
         only as a keyed digest; the host (or the HTTP API) by its vid."""
         if session is None or session.is_host or not session.address:
             return actor.vid
-        digest = hmac.new(self.secret, address_key(session.address).encode(), hashlib.sha256)
-        return "a" + digest.hexdigest()[:24]
+        return self.address_digest(session.address)
+
+    def _budget(self, session: Session | None) -> ChatBudget | None:
+        """The shared budget a viewer's chat message is checked against in the store."""
+        if session is None or session.is_host:
+            return None
+        rate = self.address_chat_rate
+        if rate <= 0 or not session.address:
+            return ChatBudget(session.vid)
+        return ChatBudget(
+            session.vid,
+            address=self.address_digest(session.address),
+            address_rate=rate,
+            address_burst=max(1.0, rate * ADDRESS_BURST_FACTOR),
+        )
 
     def leave(self, session: Session) -> None:
         """The session's connection ended: drop it from its room (nothing else in the
@@ -255,7 +295,8 @@ class Hub:
             decision = decide(room.state, actor, command, ctx)
             if decision.buyer_token is not None:
                 return self._authenticate(session, decision.buyer_token)
-            return await self._carry_out(room, actor, decision, ctx, who)
+            budget = self._budget(session) if decision.records_chat else None
+            return await self._carry_out(room, actor, decision, ctx, who, budget)
         except RoomNotFound as exc:
             raise CommandError(ErrorCode.NOT_FOUND, "room no longer exists") from exc
         except REDIS_DOWN as exc:  # from checkout, which talks to Redis itself
@@ -287,7 +328,13 @@ class Hub:
         return {"buyer": claims.sub, "expires_at": claims.expires_ms}
 
     async def _carry_out(
-        self, room: Room, actor: Actor, decision: Decision, ctx: Context, who: str
+        self,
+        room: Room,
+        actor: Actor,
+        decision: Decision,
+        ctx: Context,
+        who: str,
+        budget: ChatBudget | None = None,
     ) -> dict[str, Any]:
         """Do what ``decision`` says, in the order ``decisions`` documents."""
         rid = room.room_id
@@ -297,8 +344,9 @@ class Hub:
             await self.checkout.init_stock(rid, *decision.init_stock)
         data = dict(decision.reply)
         if decision.event is not None:
-            # Count the message before awaiting the store: another socket of the same
-            # viewer or address checks its limits meanwhile (given back on failure).
+            # The store checks and takes the shared budget (``budget``) with the emit.
+            # This node's filter counts the message before awaiting the store, so that
+            # another socket here checks against it meanwhile (given back on failure).
             counted = decision.records_chat and ctx.limits is not None
             if counted:
                 assert ctx.limits is not None
@@ -306,7 +354,7 @@ class Hub:
                 if ctx.address_limits is not None:
                     ctx.address_limits.bucket.take(ctx.now)
             try:
-                seq = await self._emit(room, decision.event, decision.writes)
+                seq = await self._emit(room, decision.event, decision.writes, budget)
             except BaseException:
                 if counted:
                     assert ctx.limits is not None
@@ -341,11 +389,17 @@ class Hub:
             await self._emit(room, sale)
         return data
 
-    async def _emit(self, room: Room, event: RoomEvent, writes: tuple[Write, ...] = ()) -> int:
+    async def _emit(
+        self,
+        room: Room,
+        event: RoomEvent,
+        writes: tuple[Write, ...] = (),
+        budget: ChatBudget | None = None,
+    ) -> int:
         """Sequence ``event`` and return its seq once this node has applied it, so the
         sender's next command sees its effect (read your writes). If the feed is slow
         beyond ``APPLY_WAIT`` the reply goes anyway: the event is committed and arrives."""
-        seq = await self.store.emit(room.room_id, event, writes)
+        seq = await self.store.emit(room.room_id, event, writes, budget)
         waiter = room.applied(seq)
         if waiter is not None:
             with contextlib.suppress(TimeoutError):

@@ -22,9 +22,11 @@ Guarantees:
 - a join or resume is answered from a copy just found current against the store (one
   round trip), or after the resync that makes it so; only while the store is away does
   it get this node's copy unchecked;
-- a ban closes the banned viewer's sessions here (4003) on every node, and bans the
-  client addresses they came from on this node (``Room.banned_addresses``, at most
-  ``MAX_BANNED_ADDRESSES`` a room): a new identity from there cannot join or chat.
+- a ban closes the banned viewer's sessions here (4003) on every node, and each node
+  bans the client addresses it saw them on: in the store, as keyed digests, for every
+  node (``RoomStore.ban_addresses``), and in ``Room.banned_addresses`` (at most
+  ``MAX_BANNED_ADDRESSES`` a room) as this node's quick first check; a new identity
+  from there cannot join or chat on any node.
 Nothing here awaits a client.
 """
 
@@ -75,8 +77,15 @@ Pending = Callable[[Room], None]
 class Rooms:
     """Implements the store's ``FeedListener`` for this node's rooms."""
 
-    def __init__(self, store: RoomStore, checkout: CheckoutPort | None, spawn: Spawn) -> None:
+    def __init__(
+        self,
+        store: RoomStore,
+        checkout: CheckoutPort | None,
+        spawn: Spawn,
+        address_digest: Callable[[str], str],
+    ) -> None:
         self.store = store
+        self._address_digest = address_digest
         self.checkout = checkout
         self._spawn = spawn
         self.loaded: dict[str, Room] = {}
@@ -152,6 +161,13 @@ class Rooms:
         if self.checkout is not None:
             self.checkout.forget(room.room_id)
         self._spawn(self._leave_presence(room.room_id))
+
+    async def _share_ban(self, room_id: str, vid: str, digests: list[str]) -> None:
+        """Tell every node the addresses this one saw ``vid`` on (store: ``ban_addresses``)."""
+        try:
+            await self.store.ban_addresses(room_id, vid, digests)
+        except CommandError:
+            log.warning("could not share a ban's addresses", extra={"room": room_id})
 
     async def _leave_presence(self, room_id: str) -> None:
         with contextlib.suppress(CommandError):
@@ -258,11 +274,16 @@ class Rooms:
         room.enqueue(wire)
         if isinstance(event, Moderated) and event.action == "ban":
             banned = event.vid
+            digests: set[str] = set()
             for session in [s for s in room.sessions if banned in (s.vid, s.buyer)]:
-                if session.address and len(room.banned_addresses) < MAX_BANNED_ADDRESSES:
-                    room.banned_addresses[address_key(session.address)] = event.vid
+                if session.address:
+                    digests.add(self._address_digest(session.address))
+                    if len(room.banned_addresses) < MAX_BANNED_ADDRESSES:
+                        room.banned_addresses[address_key(session.address)] = event.vid
                 room.sessions.discard(session)
                 session.close(CloseCode.BANNED, "banned")
+            if digests:
+                self._spawn(self._share_ban(room.room_id, banned, sorted(digests)))
         elif isinstance(event, Moderated) and event.action == "unban":
             for key in [k for k, vid in room.banned_addresses.items() if vid == event.vid]:
                 del room.banned_addresses[key]

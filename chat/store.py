@@ -87,6 +87,21 @@ Write = SaveProduct | SaveLineup | SavePin | SaveModeration | SaveRoomField
 
 
 @dataclass(frozen=True, slots=True)
+class ChatBudget:
+    """The limits a viewer's chat message is checked against in the store, over every
+    process and node: the viewer's bucket (``viewer_rate`` a second, ``viewer_burst``
+    saved up) and the room's slow mode, and, when ``address`` (a keyed digest of the
+    client address, never the address) is given, that address's bucket and its ban."""
+
+    vid: str
+    viewer_rate: float = 1.0
+    viewer_burst: float = 3.0
+    address: str | None = None
+    address_rate: float = 0.0
+    address_burst: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Head:
     """Where a room stands in the store, read in one round trip: its ``epoch`` (None when
     there is no such room), its last ``seq``, and ``server``, the identity of the
@@ -214,11 +229,31 @@ class RoomStore(Protocol):
         (None: no such room)."""
         ...
 
-    async def emit(self, room_id: str, event: RoomEvent, writes: tuple[Write, ...] = ()) -> int:
+    async def emit(
+        self,
+        room_id: str,
+        event: RoomEvent,
+        writes: tuple[Write, ...] = (),
+        budget: ChatBudget | None = None,
+    ) -> int:
         """Apply ``writes`` and publish ``event`` (its ``seq`` is ignored) as the room's
         next event, atomically; return its seq. Raises ``RoomNotFound`` (nothing
         written). A ``ChatDeleted`` event also replaces the deleted message in the
-        history by its tombstone (``events.tombstone``), in the same atomic step."""
+        history by its tombstone (``events.tombstone``), in the same atomic step; an
+        unban also forgets the unbanned viewer's banned addresses.
+
+        With ``budget``, the same atomic step first checks the address ban, slow mode
+        and both buckets and takes a token from each: ``CommandError`` ``banned``,
+        ``slow_mode`` or ``rate_limited`` (with ``retry_after``), nothing written."""
+        ...
+
+    async def ban_addresses(self, room_id: str, vid: str, digests: list[str]) -> None:
+        """Record address digests a banned ``vid`` was seen on (only while ``vid`` is
+        still banned; bounded; expires a day after the last ban)."""
+        ...
+
+    async def address_banned(self, room_id: str, digest: str) -> bool:
+        """Whether a banned viewer was seen on the address of this digest."""
         ...
 
     async def set_banned_words(self, room_id: str, words: list[str]) -> None:

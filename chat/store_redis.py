@@ -13,6 +13,12 @@ How the contract is kept:
   meta's ``show_log`` names a show, the same record is appended to that show's log
   (``chat.show_log``; past ``show_log_max`` entries a stream's events are counted, not
   kept).
+  A viewer's chat message (``emit`` with a ``ChatBudget``) is first checked in the same
+  script: the address ban (``banned_addr``), slow mode (meta's ``slow_mode``, the
+  viewer's last message) and the viewer's and address's token buckets on Redis'
+  ``TIME``; a refusal (``BANNED``, ``SLOWMODE <s>``, ``RATELIMITED <s>``) writes nothing
+  and becomes the sender's ``CommandError``. An unban's emit also drops that viewer's
+  entries of ``banned_addr``; ``ban_addresses`` adds them.
   ``set_banned_words`` runs the same script without a seq and publishes ``C<json>``;
   hearts publish ``H<n>:<total>``. A ``chat_deleted`` emit also replaces, in the same
   script, the deleted message's record in ``history`` by its tombstone
@@ -31,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -39,10 +46,11 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from livecart.chat.errors import RoomNotFound, StoreUnavailable
+from livecart.chat.errors import CommandError, ErrorCode, RoomNotFound, StoreUnavailable
 from livecart.chat.events import MODERATION, ChatDeleted, RoomEvent, event_from_wire, tombstone
 from livecart.chat.room_state import HISTORY, RoomState
 from livecart.chat.store import (
+    ChatBudget,
     FeedListener,
     Head,
     Presence,
@@ -58,6 +66,8 @@ from livecart.keyspace import (
     NODE_CHANNEL_PREFIX,
     ROOMS_INDEX,
     SECRET_KEY,
+    banned_addresses_key,
+    chat_budget_key,
     node_channel,
     room_channel,
     room_key,
@@ -68,6 +78,10 @@ from livecart.redis_client import REDIS_DOWN, AnyRedis, is_cluster, is_full
 
 log = logging.getLogger(__name__)
 PRESENCE_STALE_MS = 5000
+BUDGET_TTL_MS = 300_000  # a chat bucket untouched this long is full again anyway
+BANNED_ADDRESSES_TTL = 86_400  # seconds after the last ban of the room
+MAX_BANNED_ADDRESSES = 10_000  # per room
+_REFUSED = re.compile(r"\b(BANNED|SLOWMODE|RATELIMITED)(?: ([0-9.eE+-]+))?")
 
 
 def text(value: bytes | str) -> str:
@@ -110,10 +124,44 @@ _WRITES: Mapping[type[Any], Callable[[Any], _Op]] = {
 
 _EMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOROOM') end
+if tonumber(ARGV[5]) > 0 then
+  -- a viewer's chat message: KEYS[4] its bucket, KEYS[5] its address's, KEYS[6] the
+  -- banned addresses; ARGV[6..11] rates, bursts, the buckets' TTL (ms), address digest
+  local vrate, vburst = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local arate, aburst = tonumber(ARGV[8]), tonumber(ARGV[9])
+  local ttl, digest = tonumber(ARGV[10]), ARGV[11]
+  if digest ~= '' and redis.call('HEXISTS', KEYS[6], digest) == 1 then
+    return redis.error_reply('BANNED')
+  end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local function level(h, rate, burst)
+    local tokens = tonumber(h[1])
+    if not tokens then return burst end
+    return math.min(burst, tokens + math.max(0, now - tonumber(h[2])) * rate)
+  end
+  local v = redis.call('HMGET', KEYS[4], 'tokens', 'ts', 'last')
+  local slow = tonumber(redis.call('HGET', KEYS[1], 'slow_mode') or '0') or 0
+  local last = tonumber(v[3])
+  if slow > 0 and last and now - last < slow then
+    return redis.error_reply('SLOWMODE ' .. tostring(slow - (now - last)))
+  end
+  local vt = level(v, vrate, vburst)
+  if vt < 1 then return redis.error_reply('RATELIMITED ' .. tostring((1 - vt) / vrate)) end
+  if digest ~= '' and arate > 0 then
+    local at = level(redis.call('HMGET', KEYS[5], 'tokens', 'ts'), arate, aburst)
+    if at < 1 then return redis.error_reply('RATELIMITED ' .. tostring((1 - at) / arate)) end
+    redis.call('HSET', KEYS[5], 'tokens', tostring(at - 1), 'ts', tostring(now))
+    redis.call('PEXPIRE', KEYS[5], ttl)
+  end
+  redis.call('HSET', KEYS[4], 'tokens', tostring(vt - 1), 'ts', tostring(now),
+    'last', tostring(now))
+  redis.call('PEXPIRE', KEYS[4], ttl)
+end
 local allowed = {HSET=true, HDEL=true, SET=true, DEL=true, SADD=true, SREM=true, ZREM=true,
-  REDACT=true}
+  REDACT=true, UNBANADDR=true}
 local function seq_of(record) return tonumber(string.match(record, '^{"seq":(%d+)')) end
-local i = 5
+local i = 6 + tonumber(ARGV[5])
 for _ = 1, tonumber(ARGV[4]) do
   local cmd = ARGV[i]
   if not allowed[cmd] then return redis.error_reply('BADOP ' .. cmd) end
@@ -121,7 +169,13 @@ for _ = 1, tonumber(ARGV[4]) do
   local nargs = tonumber(ARGV[i + 2])
   local args = {}
   for j = 1, nargs do args[j] = ARGV[i + 2 + j] end
-  if cmd == 'REDACT' then
+  if cmd == 'UNBANADDR' then
+    -- args: the unbanned vid; forget the addresses it was banned on
+    local all = redis.call('HGETALL', k)
+    for j = 1, #all, 2 do
+      if all[j + 1] == args[1] then redis.call('HDEL', k, all[j]) end
+    end
+  elseif cmd == 'REDACT' then
     -- args: the deleted message's seq, its tombstone; the history holds consecutive seqs
     local first = redis.call('LINDEX', k, 0)
     local target = tonumber(args[1])
@@ -160,6 +214,20 @@ if show then
   if ttl > 0 and redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ttl) end
 end
 return seq
+"""
+
+# Record a banned viewer's address digests, unless it was unbanned meanwhile (so a node
+# applying the ban late cannot bring an unban's entries back). KEYS: banned_addr, banned;
+# ARGV: vid, the bound, the TTL (s), digests...
+_BAN_ADDRESSES = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return 0 end
+local added = 0
+for i = 4, #ARGV do
+  if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[2]) then break end
+  added = added + redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return added
 """
 
 _PRESENCE = """
@@ -215,6 +283,19 @@ return redis.call('ZSCORE', KEYS[2], ARGV[2]) or '0'
 """
 
 
+def _refusal(reason: str) -> CommandError | None:
+    """The emit script's refusal of a chat message as the error the sender gets."""
+    found = _REFUSED.search(reason)
+    if found is None:
+        return None
+    kind, wait = found.group(1), float(found.group(2) or 0)
+    if kind == "BANNED":
+        return CommandError(ErrorCode.BANNED, "you are banned from this room")
+    if kind == "SLOWMODE":
+        return CommandError(ErrorCode.SLOW_MODE, "slow mode is on", retry_after=wait)
+    return CommandError(ErrorCode.RATE_LIMITED, "too many messages", retry_after=wait)
+
+
 def _publishing(script: str, cluster: bool) -> str:
     """``script`` publishing with SPUBLISH on a Redis Cluster (sharded pub/sub)."""
     return script.replace("'PUBLISH'", "'SPUBLISH'") if cluster else script
@@ -233,6 +314,7 @@ class RedisRoomStore:
         self._hearts = redis.register_script(_publishing(_HEARTS, self._cluster))
         self._head = redis.register_script(_HEAD)
         self._renew_epoch = redis.register_script(_RENEW_EPOCH)
+        self._ban_addresses = redis.register_script(_BAN_ADDRESSES)
 
         self.unavailable = 0
         """Calls that failed because Redis could not be reached (for /metrics)."""
@@ -364,25 +446,68 @@ class RedisRoomStore:
             )
         return text(now) if now is not None else None
 
-    async def emit(self, room_id: str, event: RoomEvent, writes: tuple[Write, ...] = ()) -> int:
+    async def emit(
+        self,
+        room_id: str,
+        event: RoomEvent,
+        writes: tuple[Write, ...] = (),
+        budget: ChatBudget | None = None,
+    ) -> int:
         ops = [_WRITES[type(w)](w) for w in writes]
+        for w in writes:
+            if isinstance(w, SaveModeration) and w.action == "unban":
+                ops.append(("UNBANADDR", "banned_addr", (w.vid,)))
         if isinstance(event, ChatDeleted):  # the message's text leaves the history
             gone = tombstone(event)
             record = _dump({"seq": gone.seq, **gone.to_record()})
             ops.append(("REDACT", "history", (event.id, record)))
-        return int(await self._run_emit(room_id, _dump(event.to_record()), ops))
+        return int(await self._run_emit(room_id, _dump(event.to_record()), ops, budget=budget))
 
     async def set_banned_words(self, room_id: str, words: list[str]) -> None:
         message = "C" + _dump({"type": "words", "words": words})
         await self._run_emit(room_id, "", [("SET", "words", (json.dumps(words),))], message)
 
+    async def ban_addresses(self, room_id: str, vid: str, digests: list[str]) -> None:
+        if not digests:
+            return
+        with self._reachable():
+            await self._ban_addresses(
+                keys=[banned_addresses_key(room_id), room_key(room_id, "banned")],
+                args=[vid, MAX_BANNED_ADDRESSES, BANNED_ADDRESSES_TTL, *digests],
+            )
+
+    async def address_banned(self, room_id: str, digest: str) -> bool:
+        with self._reachable():
+            return bool(await self._redis.hexists(banned_addresses_key(room_id), digest))
+
     async def _run_emit(
-        self, room_id: str, body: str, ops: list[_Op], message: str | None = None
+        self,
+        room_id: str,
+        body: str,
+        ops: list[_Op],
+        message: str | None = None,
+        budget: ChatBudget | None = None,
     ) -> Any:
         """The emit script: ``ops``, then ``body`` sequenced and published; or, with an
-        empty ``body``, ``ops`` and the unsequenced ``message`` published."""
+        empty ``body``, ``ops`` and the unsequenced ``message`` published. With
+        ``budget``, first the chat limits' check and take (``RoomStore.emit``)."""
         keys: list[str] = []
-        argv: list[str | int] = []
+        limits: list[str | int | float] = []
+        if budget is not None:
+            keys = [
+                chat_budget_key(room_id, f"v:{budget.vid}"),
+                chat_budget_key(room_id, f"a:{budget.address or ''}"),
+                banned_addresses_key(room_id),
+            ]
+            limits = [
+                budget.viewer_rate,
+                budget.viewer_burst,
+                budget.address_rate,
+                budget.address_burst,
+                BUDGET_TTL_MS,
+                budget.address or "",
+            ]
+        argv: list[str | int | float] = [len(limits), *limits]
         for cmd, name, args in ops:
             keys.append(room_key(room_id, name))
             argv += [cmd, 3 + len(keys), len(args), *args]
@@ -400,8 +525,12 @@ class RedisRoomStore:
                     args=[room_channel(room_id), body, HISTORY, len(ops), *argv],
                 )
             except aioredis.ResponseError as exc:
-                if "NOROOM" in str(exc):
+                reason = str(exc)
+                if "NOROOM" in reason:
                     raise RoomNotFound(room_id) from exc
+                refused = _refusal(reason)
+                if refused is not None:
+                    raise refused from None
                 raise
 
     async def history_after(self, room_id: str, seq: int) -> list[RoomEvent]:

@@ -11,6 +11,11 @@ A room's keys, by owner (docs/checkout.md describes checkout's):
   commission_rate from it), ``seq``, ``history``, ``catalog``, ``lineup``, ``pinned``,
   ``muted``, ``banned``, ``words``, ``hearts``, ``presence``, ``explain:rank``,
   ``explain:<product>``; the channel ``events``;
+- shared chat limits (``livecart.chat.store_redis``, in the emit script):
+  ``chat:v:<vid>`` and ``chat:a:<digest>`` (hashes ``tokens``, ``ts``, ``last``: one
+  viewer's and one client address's message bucket, a few minutes' TTL) and
+  ``banned_addr`` (hash: keyed address digest -> banned vid, bounded, 24 h TTL renewed
+  on each ban; never a raw address);
 - the per-show event log (``livecart.chat.show_log``; written by the emit script while
   meta's ``show_log`` names a show): ``showlog:<show>`` (stream: the show's chat events),
   ``showlog:<show>:state`` (stream: a snapshot at the start, then every other event),
@@ -51,6 +56,16 @@ def room_prefix(room_id: str) -> str:
 def room_key(room_id: str, name: str) -> str:
     """The room's key ``name`` (one of those listed above)."""
     return f"lc:{{{room_id}}}:{name}"
+
+
+def chat_budget_key(room_id: str, who: str) -> str:
+    """Hash: one message bucket of the room (``who``: ``v:<vid>`` or ``a:<digest>``)."""
+    return room_key(room_id, f"chat:{who}")
+
+
+def banned_addresses_key(room_id: str) -> str:
+    """Hash: keyed digest of a banned viewer's client address -> that viewer's vid."""
+    return room_key(room_id, "banned_addr")
 
 
 def room_channel(room_id: str) -> str:
