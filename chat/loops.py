@@ -9,7 +9,9 @@
   a second). The same read carries the room's head (epoch, seq, the datastore's run_id),
   so every room is checked against the store once a second at no extra cost
   (``Rooms.check``: a copy that is no longer current is resynchronised, at worst
-  reloaded with fresh snapshots). A room empty for ``UNLOAD_AFTER`` seconds is unloaded.
+  reloaded with fresh snapshots). While a show is logged, a stock value that changed is
+  logged for replay (``RoomStore.log_stock``: sampled, once per room across nodes).
+  A room empty for ``UNLOAD_AFTER`` seconds is unloaded.
   While the store is away the values stay as they were. Every 250 ms while the room has
   a running auction (or one being paid) or an open giveaway it asks checkout to move it
   on (``CheckoutPort.lot_tick``: close when due by Redis' clock, settle, draw) and emits
@@ -31,6 +33,7 @@ from livecart.chat.errors import CommandError
 from livecart.chat.events import RoomEvent
 from livecart.chat.room import BASE_TICK, Room
 from livecart.chat.rooms import Rooms, Spawn
+from livecart.chat.show_log import STOCK_SAMPLE_MS
 from livecart.chat.store import RoomStore
 from livecart.histogram import LATENCY_BUCKETS, TICK_BUCKETS, Buckets
 from livecart.redis_client import REDIS_DOWN
@@ -185,3 +188,10 @@ class Loops:
                         room.pending_live["bought"] = value
                 else:
                     room.set_live(name, value)
+            stock = room.live.get("stock")
+            if isinstance(stock, dict) and stock != room.logged_stock:
+                # the stock label of a recorded show, for replay: one script call while
+                # this node knows of a change not yet logged (none in steady state)
+                room.logged_stock = await self.store.log_stock(
+                    room.room_id, stock, int(time.time() * 1000), STOCK_SAMPLE_MS
+                )

@@ -7,7 +7,9 @@ milliseconds (each event's ``ts``); the caller maps them to media time.
 
 - :func:`chapters`: one per ``pin`` event of a product (its n-th pin, counted
   from 0 per product), ending at the next pin or unpin of any product, or at the end.
-- :func:`state_at`: the pinned product, products and sales as they were at ``ts``.
+- :func:`state_at`: the pinned product, products and sales as they were at ``ts``; a
+  ``stock`` record (sampled units left, ``{"stock": {product: units}}``) sets the
+  ``units_left`` of the product's sale, the stock label viewers saw.
 - :func:`deleted_ids`: chat ids a ``chat_deleted`` event removed; :func:`visible_chat`
   drops those messages, so a deleted message stays deleted in replay.
 """
@@ -100,6 +102,13 @@ def apply(state: dict[str, Any], record: Mapping[str, Any]) -> None:
                 state["sales"][pid] = dict(sale)
             else:
                 state["sales"].pop(pid, None)
+    elif kind == "stock":
+        stock = record.get("stock")
+        if isinstance(stock, Mapping):
+            for pid, units in stock.items():
+                sale = state["sales"].get(pid)
+                if isinstance(sale, Mapping) and isinstance(units, int):
+                    state["sales"][pid] = {**sale, "units_left": units}  # never in place
 
 
 def deleted_ids(state_log: Iterable[Mapping[str, Any]]) -> set[int]:

@@ -60,6 +60,8 @@ class Room:
         self.pending_hearts = 0
         self.local_hearts = 0  # tapped on this node, not yet published
         self.live: dict[str, Any] = {"viewers": 0, "hearts_total": hearts_total, "explain": []}
+        self.logged_stock: dict[str, int] = {}
+        """Units per product as the show's log holds them (``RoomStore.log_stock``)."""
         self.next_flush = 0.0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.empty_since: float | None = None

@@ -6,7 +6,12 @@ that sequences and publishes it, to one of two streams (``livecart.keyspace``):
 
 - ``showlog:<show>``: the chat messages, the bulk (50 a second is 180,000 an hour);
 - ``showlog:<show>:state``: a ``snapshot`` of the room written by :meth:`ShowLog.begin`,
-  then every other event (pins, products, lineup, sales, deletions, moderation).
+  then every other event (pins, products, lineup, sales, deletions, moderation), and
+  ``stock`` records: the units left of products on sale, which are checkout's live
+  values and not events. The hub's live-values loop (``chat.loops``) hands each change
+  it reads to ``RoomStore.log_stock``, whose script logs it at most once a second per
+  product and only if it differs from the last logged value (kept in the meta hash),
+  so with many nodes reading the same change it is logged once.
 
 Both are inside the room's hash tag, so they live on the room's shard. Guarantees:
 
@@ -40,6 +45,8 @@ DEFAULT_MAX_ENTRIES = 1_000_000
 CLOCK_SLACK_MS = 5_000
 """How far a node's clock (an event's ``ts``) may be from Redis' (the stream ids)."""
 MAX_WINDOW_EVENTS = 5_000
+STOCK_SAMPLE_MS = 1_000
+"""A product's stock label is logged at most once per this many ms (only changes)."""
 
 _END = """
 if redis.call('HGET', KEYS[1], 'show_log') == ARGV[1] then

@@ -271,6 +271,17 @@ class RoomStore(Protocol):
         ``Head`` back."""
         ...
 
+    async def log_stock(
+        self, room_id: str, stock: Mapping[str, int], now_ms: int, gap_ms: int
+    ) -> dict[str, int]:
+        """While a show is logged, append ``{"type": "stock", "stock": {product: units}}``
+        (``ts`` = ``now_ms``) to its log for each product whose units differ from the
+        last logged and were last logged at least ``gap_ms`` ago, atomically, so that
+        every node may call it and each change is logged once. Returns the units now
+        logged per product (``stock`` itself when no show is logged); a product whose
+        change waits for the gap keeps its old value there, so the caller calls again."""
+        ...
+
     async def viewers(self, room_id: str) -> int:
         """Viewers of the room on every node, as last reported; reports nothing."""
         ...

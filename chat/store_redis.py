@@ -19,6 +19,8 @@ How the contract is kept:
   ``TIME``; a refusal (``BANNED``, ``SLOWMODE <s>``, ``RATELIMITED <s>``) writes nothing
   and becomes the sender's ``CommandError``. An unban's emit also drops that viewer's
   entries of ``banned_addr``; ``ban_addresses`` adds them.
+- ``log_stock`` is one script: the show's stock label, sampled into the same log (at
+  most one record per product per gap, only changes, deduplicated across nodes).
   ``set_banned_words`` runs the same script without a seq and publishes ``C<json>``;
   hearts publish ``H<n>:<total>``. A ``chat_deleted`` emit also replaces, in the same
   script, the deleted message's record in ``history`` by its tombstone
@@ -230,6 +232,49 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return added
 """
 
+# A show's stock label, sampled (``chat.show_log``): ARGV = now (ms), the sampling gap
+# (ms), then product/units pairs as this node read them. Per product, the last value
+# logged is ``stock:<product>`` = ``<units>:<ms>`` in the show's meta hash; a value that
+# differs from it is logged if the last one is at least the gap old. Whichever node calls
+# first logs it; the others find it logged. Returns the pairs as logged now (the caller's
+# own when no show is logged: nothing to catch up on).
+_STOCK = """
+local show = redis.call('HGET', KEYS[1], 'show_log')
+if not show then return ARGV end
+local log = string.sub(KEYS[1], 1, -5) .. 'showlog:' .. show
+local meta, key = log .. ':meta', log .. ':state'
+local now, gap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local logged, changed = {ARGV[1], ARGV[2]}, {}
+for i = 3, #ARGV, 2 do
+  local pid, units = ARGV[i], ARGV[i + 1]
+  local last = redis.call('HGET', meta, 'stock:' .. pid)
+  local value, at = nil, 0
+  if last then
+    value, at = string.match(last, '^(-?%d+):(%d+)$')
+    at = tonumber(at)
+  end
+  if value ~= units and now - at >= gap then
+    redis.call('HSET', meta, 'stock:' .. pid, units .. ':' .. now)
+    changed[#changed + 1] = cjson.encode(pid) .. ':' .. units
+    value = units
+  end
+  logged[#logged + 1] = pid
+  logged[#logged + 1] = value or ''
+end
+if #changed == 0 then return logged end
+local ttl = tonumber(redis.call('HGET', KEYS[1], 'show_log_ttl') or '0')
+if ttl > 0 and redis.call('PTTL', meta) < 0 then redis.call('PEXPIRE', meta, ttl) end
+if redis.call('XLEN', key) >= tonumber(redis.call('HGET', KEYS[1], 'show_log_max') or '0') then
+  redis.call('HINCRBY', meta, 'dropped', 1)
+  return logged
+end
+local seq = redis.call('GET', KEYS[2]) or '0'
+redis.call('XADD', key, '*', 'e', '{"seq":' .. seq .. ',"type":"stock","ts":' .. now ..
+  ',"stock":{' .. table.concat(changed, ',') .. '}}')
+if ttl > 0 and redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ttl) end
+return logged
+"""
+
 _PRESENCE = """
 local now = tonumber(ARGV[3])
 if tonumber(ARGV[2]) > 0 then
@@ -310,6 +355,7 @@ class RedisRoomStore:
         self._cluster = is_cluster(redis)
         self._emit = redis.register_script(_publishing(_EMIT, self._cluster))
         self._presence = redis.register_script(_PRESENCE)
+        self._stock = redis.register_script(_STOCK)
         self._explain = redis.register_script(_EXPLAIN)
         self._hearts = redis.register_script(_publishing(_HEARTS, self._cluster))
         self._head = redis.register_script(_HEAD)
@@ -553,6 +599,19 @@ class RedisRoomStore:
             )
         pairs = [[ranked[i].decode(), int(float(ranked[i + 1]))] for i in range(0, len(ranked), 2)]
         return Presence(int(total), pairs, int(hearts), _head(head))
+
+    async def log_stock(
+        self, room_id: str, stock: Mapping[str, int], now_ms: int, gap_ms: int
+    ) -> dict[str, int]:
+        args: list[str | int] = [now_ms, gap_ms]
+        for pid, units in stock.items():
+            args += [pid, int(units)]
+        with self._reachable():
+            raw = await self._stock(
+                keys=[room_key(room_id, "meta"), room_key(room_id, "seq")], args=args
+            )
+        pairs = [text(v) for v in raw[2:]]
+        return {pairs[i]: int(pairs[i + 1]) for i in range(0, len(pairs), 2) if pairs[i + 1]}
 
     async def viewers(self, room_id: str) -> int:
         with self._reachable():

@@ -8,8 +8,9 @@ serve`` on 127.0.0.1, then synthesises a three-hour show cheaply:
   segments, and the last 12 minutes for the clip), each a copy of one real segment
   (synthetic H.264, 320x180) with its decode times moved to its place in the show;
 - the event log: a chat message every 20 ms for three hours (540,000, the issue's
-  50 a second) and a pin every 5 minutes (45 chapters), written straight into the
-  show's two streams with the stream ids a live show would have given them.
+  50 a second), a pin every 5 minutes (45 chapters) and, the sampled worst case, one
+  product's stock label changing every second (10,800 ``stock`` records), written
+  straight into the show's two streams with the stream ids a live show would have given them.
 
 It prints the size of the log per hour of show (Redis ``MEMORY USAGE``), the replay
 page start (what the page fetches before the first frame and the chapters: the show,
@@ -47,6 +48,8 @@ HOURS = 3.0
 SEGMENT = 2.0
 CHAT_EVERY_MS = 20
 PIN_EVERY = 300.0
+STOCK_EVERY_MS = 1_000
+"""One product's stock label changes every second of the show (the sampled worst case)."""
 T0 = 1_767_297_600.0  # 2026-01-01 20:00 UTC
 
 
@@ -129,7 +132,9 @@ async def _write_log(redis_url: str, products: list[str]) -> tuple[int, int]:
     end_ms = t0_ms + int(HOURS * 3600 * 1000)
     state = [{"type": "snapshot", "ts": t0_ms, "pinned": None, "lineup": products,
               "products": {p: {"id": p, "name": p, "price": 1000, "currency": "CNY"}
-                           for p in products}, "sales": {}}]  # fmt: skip
+                           for p in products},
+              "sales": {products[0]: {"product_id": products[0], "state": "open", "price": 900,
+                                      "currency": "CNY", "units_left": 1_000_000}}}]  # fmt: skip
     seq = 0
     pins_ms = [t0_ms + int(k * PIN_EVERY * 1000) for k in range(1, int(HOURS * 3600 / PIN_EVERY))]
     user = {"vid": "v_bench", "name": "Viewer", "role": "viewer"}
@@ -144,6 +149,10 @@ async def _write_log(redis_url: str, products: list[str]) -> tuple[int, int]:
                        "product_id": products[pin_i % len(products)]}  # fmt: skip
                 pipe.xadd(show_state_key(ROOM, SHOW), {"e": json.dumps(pin)}, id=f"{ts}-1")
                 pin_i += 1
+            if (ts - t0_ms) % STOCK_EVERY_MS == 0:
+                left = 1_000_000 - (ts - t0_ms) // STOCK_EVERY_MS
+                stock = {"seq": seq, "type": "stock", "ts": ts, "stock": {products[0]: left}}
+                pipe.xadd(show_state_key(ROOM, SHOW), {"e": json.dumps(stock)}, id=f"{ts}-2")
             seq += 1
             text = f"message {seq} from the bench"
             chat = {"seq": seq, "ts": ts, "type": "chat", "user": user, "text": text}

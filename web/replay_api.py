@@ -297,7 +297,10 @@ async def events(request: web.Request) -> web.Response:
         r for r in state_log
         if r.get("type") not in ("snapshot", "chat_deleted") and lo_ms <= float(r["ts"]) < hi_ms
     ]  # fmt: skip
-    merged = sorted([*in_window, *visible], key=lambda r: int(r.get("seq", 0)))
+    # a stock record carries the seq of the last event before it: it sorts after that
+    merged = sorted(
+        [*in_window, *visible], key=lambda r: (int(r.get("seq", 0)), r.get("type") == "stock")
+    )
     for record in merged:
         at = timeline.media_time(float(record["ts"]) / 1000)
         record["at"] = round(at if at is not None else start, 3)
@@ -397,7 +400,13 @@ async def follow_show(app: web.Application, room: str, show: str, started: bool)
         await log.end(room, show)
         return
     hub = app[HUB]
-    state = (await hub.room(room)).state
+    live_room = await hub.room(room)
+    state = live_room.state
+    stock = live_room.live.get("stock") or {}
+    sales = {  # the stock label as viewers see it now (checkout's live value)
+        pid: {**sale, "units_left": stock[pid]} if pid in stock else dict(sale)
+        for pid, sale in state.sales.items()
+    }
     await log.begin(
         room,
         show,
@@ -406,7 +415,7 @@ async def follow_show(app: web.Application, room: str, show: str, started: bool)
             "pinned": state.pinned,
             "lineup": list(state.lineup),
             "products": dict(state.products),
-            "sales": dict(state.sales),
+            "sales": sales,
         },
     )
 

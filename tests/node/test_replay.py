@@ -24,7 +24,7 @@ from livecart.streamer.app import STREAMER
 from livecart.streamer.synthetic import encode_clip
 from livecart.web.keys import CONFIG, HUB
 from livecart.web.replay_api import SHOW_LOG, follow_show
-from tests.hubclient import Node, create_room
+from tests.hubclient import Node, connect, create_room
 
 ROOM = "replay1"
 FPS = 30
@@ -228,3 +228,52 @@ async def test_the_show_log_is_bounded(node: Node, http: aiohttp.ClientSession) 
     # After the show, the room's events are no longer logged.
     await app[HUB].store.emit(ROOM, ChatMessage(ts=int(time.time() * 1000), user=user, text="x"))
     assert (await log.info(ROOM, "bounded"))["chat"] == 40
+
+
+async def test_a_purchase_in_the_show_moves_the_replay_stock_label_at_its_moment(
+    node: Node, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    node.runner.app[STREAMER].data_dir = tmp_path
+    node.runner.app[CONFIG].data_dir = tmp_path
+    token = await create_room(http, node, ROOM)
+    host = await connect(http, node, ROOM, name="Mia", token=token)
+    buyer = await connect(http, node, ROOM, name="Bob")
+    added = await host.command("add_product", name="Scarf", price=12900, currency="CNY", stock=9)
+    pid = added["data"]["product"]["id"]
+    assert (await host.command("pin", product_id=pid))["ok"]
+    sale = await host.command(
+        "open_sale", product_id=pid, price=9900, currency="CNY", units=6, limit=6
+    )
+    assert sale["ok"], sale
+    bought: list[tuple[float, int]] = []  # (server ms, units left after)
+
+    def buy(qty: int, left: int) -> Any:
+        async def act() -> None:
+            at = time.time() * 1000
+            reply = await buyer.command("buy", product_id=pid, qty=qty, key=f"replay-buy-{left}")
+            assert reply["ok"], reply
+            bought.append((at, left))
+
+        return act
+
+    # the second purchase follows the first within the second: its label waits for the
+    # next sample (at most a second after the first record)
+    show, _ = await _record(node, [(2.0, buy(2, 4)), (2.3, buy(1, 3)), (5.0, buy(3, 0))])
+    base = f"{node.url}/api/rooms/{ROOM}/shows/{show}"
+    async with http.get(f"{base}/events", params={"from": 0, "to": 20}) as r:
+        window = await r.json()
+    assert window["state"]["sales"][pid]["units_left"] == 6
+    stock = [e for e in window["events"] if e["type"] == "stock"]
+    # the first read of the show logs the label as it was, then each change
+    assert [e["stock"][pid] for e in stock] == [6, 4, 3, 0]
+    stock = stock[1:]
+    for (at, _left), record in zip(bought, stock, strict=True):
+        assert 0 <= record["ts"] - at < 1_000 + 300  # within the sample and one live read
+    assert stock[1]["ts"] - stock[0]["ts"] >= 1_000
+    # The state at a moment: just before a record the old label, just after the new one.
+    for before, record in zip([6, 4, 3], stock, strict=True):
+        for offset, units in ((-0.05, before), (0.05, record["stock"][pid])):
+            at = record["at"] + offset
+            params = {"from": at, "to": at + 1}
+            async with http.get(f"{base}/events", params=params) as r:
+                assert (await r.json())["state"]["sales"][pid]["units_left"] == units

@@ -89,3 +89,26 @@ def test_state_at_a_moment_and_deleted_chat() -> None:
     assert deleted == {4}
     chat = [{"seq": s, "ts": 1000 * s, "type": "chat", "text": "x"} for s in (1, 4, 10)]
     assert [c["id"] for c in replay.visible_chat(chat, deleted, 0, 10_000)] == [1]
+
+
+def test_the_stock_label_follows_the_sampled_stock_records() -> None:
+    sale = {"price": 900, "units_left": 5, "state": "open"}
+    log = [
+        {**LOG[0], "sales": {"a": sale}},
+        {"seq": 2, "type": "stock", "ts": 2000, "stock": {"a": 4, "gone": 1}},
+        {
+            "seq": 3,
+            "type": "sale",
+            "ts": 3000,
+            "product_id": "a",
+            "sale": {**sale, "units_left": 4},
+        },
+        {"seq": 3, "type": "stock", "ts": 3400, "stock": {"a": 2}},
+        {"seq": 4, "type": "stock", "ts": 4400, "stock": {"a": 0}},
+    ]
+    units = [
+        replay.state_at(log, t)["sales"]["a"]["units_left"] for t in (1999, 2000, 3399, 3400, 4400)
+    ]
+    assert units == [5, 4, 4, 2, 0]
+    assert "gone" not in replay.state_at(log, 5000)["sales"]  # no sale: no label
+    assert log[0]["sales"]["a"]["units_left"] == 5  # the log itself is left as it was

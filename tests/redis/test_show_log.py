@@ -59,3 +59,37 @@ async def test_the_log_follows_the_show_in_order_and_bounded(redis_client: AnyRe
     await log.delete("r1", "s1")
     assert await log.state_log("r1", "s1") == []
     assert not (await log.info("r1", "s1"))["exists"]
+
+
+async def test_the_stock_label_is_sampled_into_the_log_once_across_nodes(
+    redis_client: AnyRedis,
+) -> None:
+    a, b = RedisRoomStore(redis_client, "node-a"), RedisRoomStore(redis_client, "node-b")
+    await a.create_room("r2", title="Show", host="Mia", host_token_hash="h", commission_rate=0)
+    assert await a.log_stock("r2", {"p1": 9}, 1_000, 1_000) == {"p1": 9}  # no show: in step
+    log = ShowLog(redis_client, retention=3600, max_entries=4)
+    await log.begin("r2", "s2", {"ts": 1_000, "pinned": None, "lineup": [], "products": {}})
+    seq = await a.emit("r2", ev.Pinned(ts=1_100, product_id="p1"), (SavePin("p1"),))
+
+    assert await a.log_stock("r2", {"p1": 9, "p/2": 3}, 1_200, 1_000) == {"p1": 9, "p/2": 3}
+    # the other node read the same values: nothing new is logged
+    assert await b.log_stock("r2", {"p1": 9, "p/2": 3}, 1_300, 1_000) == {"p1": 9, "p/2": 3}
+    # a purchase: within the second it waits (the old value is returned), then it is logged
+    assert await b.log_stock("r2", {"p1": 8, "p/2": 3}, 1_700, 1_000) == {"p1": 9, "p/2": 3}
+    assert await a.log_stock("r2", {"p1": 7, "p/2": 3}, 2_250, 1_000) == {"p1": 7, "p/2": 3}
+    assert await b.log_stock("r2", {"p1": 7, "p/2": 3}, 2_300, 1_000) == {"p1": 7, "p/2": 3}
+
+    stock = [r for r in await log.state_log("r2", "s2") if r["type"] == "stock"]
+    assert stock == [
+        {"seq": seq, "type": "stock", "ts": 1_200, "stock": {"p1": 9, "p/2": 3}},
+        {"seq": seq, "type": "stock", "ts": 2_250, "stock": {"p1": 7}},
+    ]
+    assert 0 < await redis_client.pttl(show_meta_key("r2", "s2")) <= 3_600_000
+    # bounded like every event: past max_entries a change is counted, not kept
+    await a.log_stock("r2", {"p1": 6}, 3_300, 1_000)
+    await a.log_stock("r2", {"p1": 5}, 4_400, 1_000)
+    info = await log.info("r2", "s2")
+    assert (info["state"], info["dropped"]) == (4, 2)
+    await log.end("r2", "s2")
+    assert await a.log_stock("r2", {"p1": 1}, 9_000, 1_000) == {"p1": 1}
+    assert len(await log.state_log("r2", "s2")) == 4

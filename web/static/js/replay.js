@@ -118,6 +118,11 @@ function stateAt(pos) {
     else if (e.type === "sale") {
       if (e.sale) state.sales[e.product_id] = e.sale;
       else delete state.sales[e.product_id];
+    } else if (e.type === "stock") {
+      // sampled units left (as the live stock label showed them)
+      for (const [pid, n] of Object.entries(e.stock || {})) {
+        if (state.sales[pid]) state.sales[pid] = { ...state.sales[pid], units_left: n };
+      }
     }
   }
   return state;
