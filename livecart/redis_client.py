@@ -265,6 +265,29 @@ def pool_connections(redis: AnyRedis) -> dict[str, int]:
     return {"in_use": len(pool._in_use_connections), "idle": len(pool._available_connections)}
 
 
+async def trim_idle(redis: AnyRedis, max_idle: int = MAX_IDLE) -> int:
+    """Close a cluster client's idle connections beyond ``max_idle`` per node (those
+    released longest ago first); return how many were closed.
+
+    redis-py's cluster nodes keep every connection they open (up to 256 each) for the
+    life of the client, so a burst leaves them all open; call this now and then (the
+    app does, every few seconds). A connection in use is never touched. A single-Redis
+    client bounds itself (``IdleBoundedPool``): nothing to do."""
+    if not isinstance(redis, aioredis.RedisCluster):
+        return 0
+    closed = 0
+    for node in redis.get_nodes():
+        free = node._free  # released connections, the oldest first (acquired from the left)
+        while len(free) > max_idle:
+            stale = free.popleft()
+            with contextlib.suppress(ValueError):
+                node._connections.remove(stale)
+            with contextlib.suppress(Exception):
+                await stale.disconnect()
+            closed += 1
+    return closed
+
+
 async def connect(url: str) -> AnyRedis:
     """The client for ``url``: a cluster client when it names a Redis Cluster node,
     else ``redis_client(url)``."""

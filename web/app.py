@@ -29,7 +29,7 @@ from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
 from livecart.origins import parse_origins
-from livecart.redis_client import connect
+from livecart.redis_client import connect, trim_idle
 from livecart.streamer import playback, whip
 from livecart.streamer.app import STREAMER, setup_streamer
 from livecart.web import api, gc_tuning, replay_api, show_api
@@ -84,6 +84,27 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 COLLECT_CHECK = 1.0
+
+
+TRIM_EVERY = 5.0
+
+
+async def _redis_trim_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Every ``TRIM_EVERY`` seconds, close what a burst left idle in a cluster client's
+    node pools (``redis_client.trim_idle``; a single Redis's pool trims itself)."""
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(TRIM_EVERY)
+            redis = app.get(REDIS)
+            if redis is not None:
+                await trim_idle(redis)
+
+    task = asyncio.get_running_loop().create_task(run(), name="redis-trim")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -175,6 +196,7 @@ def create_app(config: Config) -> web.Application:
     )
     app.cleanup_ctx.append(_hub_ctx)
     app.cleanup_ctx.append(_collector_ctx)
+    app.cleanup_ctx.append(_redis_trim_ctx)
     app.router.add_get("/ws/{room}", ws_handler)
     setup_api(app)
     setup_show_api(app)
