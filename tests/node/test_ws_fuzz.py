@@ -56,6 +56,20 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "pay": ("reservation_id", "card", "key"),
     "open_sale": ("product_id", "price", "currency", "units", "limit", "opens_at", "ends_at"),
     "close_sale": ("product_id",),
+    "buyer_auth": ("token",),
+    "start_auction": (
+        "product_id",
+        "start_price",
+        "duration",
+        "counter_seconds",
+        "sudden_death",
+        "reserve",
+        "increments",
+        "key",
+    ),
+    "cancel_auction": ("auction_id",),
+    "bid": ("auction_id", "max", "key", "card"),
+    "start_giveaway": ("product_id", "rule", "watched_seconds", "duration"),
 }
 ODD_TEXT = st.sampled_from(
     ["", " ", "p1", "\u202e", "\u200b", "a\u0301" * 50, "x" * 300, "²", "9" * 400, "{r}"]

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 
 from livecart.chat import events as ev
 from livecart.chat.store_redis import _EMIT, _EXPLAIN, _HEARTS, _PRESENCE, RedisRoomStore
+from livecart.checkout.auctions import AuctionTerms
 from livecart.checkout.errors import CheckoutError
 from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, SandboxProvider
 from livecart.checkout.scripts import NAMES, source
@@ -81,6 +82,8 @@ def keys_of(node: redis.Redis, args: list[str]) -> list[bytes]:
     """The keys (and shard channel) of one command, as Redis itself finds them."""
     if args[0].upper() == "SPUBLISH":
         return [args[1].encode()]
+    if args[0].upper() == "TIME":  # Redis' clock (auctions, chat budgets): no keys
+        return []
     try:
         keys: list[bytes] = node.command_getkeys(*args)
     except redis.ResponseError as exc:
@@ -135,6 +138,24 @@ async def every_script(client: AnyRedis) -> None:
     await store.add_hearts({ROOM: 2})  # hearts
     await store.presence(ROOM, 3)  # presence
     await store.explain(ROOM, "p1", "v1")  # explain
+    # An auction and a giveaway: Redis' own clock decides, so real (short) durations.
+    terms = AuctionTerms(
+        product_id="p1", currency="CNY", start_price=500, duration_ms=300, counter_ms=0
+    )
+    lot = await svc.auctions.start(ROOM, terms, "start-key-1")  # auction_start
+    await svc.auctions.bid(
+        ROOM, lot["id"], vid="v1", name="B", max_bid=900, key="bid-key-1", card=APPROVE_CARD
+    )  # auction_bid
+    await asyncio.sleep(0.4)
+    assert (await svc.auctions.close(ROOM, lot["id"])).changed  # auction_close
+    await svc.auctions.settle(ROOM, lot["id"])
+    prize = await svc.auctions.start_giveaway(
+        ROOM, {"product_id": "p1", "rule": "chatted"}, "CNY", duration_ms=200
+    )  # giveaway
+    await svc.auctions.enter(ROOM, prize["id"], [("v1", "B")])
+    await asyncio.sleep(0.3)
+    await svc.auctions.draw(ROOM, prize["id"])
+    assert await svc.audit(ROOM) == []
 
 
 async def test_every_script_touches_only_the_rooms_slot(redis_cluster: RedisCluster) -> None:

@@ -8,6 +8,8 @@
 // The same small interface as LivePlayer: start/stop and "status" events
 // (connecting | live | offline).
 
+import { append, fetchBytes, remove } from "./source-buffer.js";
+
 const POLL_MS = 1000;
 const START_BEHIND = 3; // segments behind the live edge to start with
 const TIMESCALE = 90_000;
@@ -168,27 +170,4 @@ export class HlsLivePlayer extends EventTarget {
     this.status = value;
     this.dispatchEvent(new CustomEvent("status", { detail: value }));
   }
-}
-
-async function fetchBytes(url) {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: ${res.status}`);
-  return res.arrayBuffer();
-}
-
-function whenIdle(sb) {
-  return sb.updating ? new Promise((r) => sb.addEventListener("updateend", r, { once: true })) : Promise.resolve();
-}
-
-async function append(sb, data) {
-  await whenIdle(sb);
-  sb.appendBuffer(data);
-  await whenIdle(sb);
-}
-
-async function remove(sb, from, to) {
-  if (to <= from) return;
-  await whenIdle(sb);
-  sb.remove(from, to);
-  await whenIdle(sb);
 }

@@ -10,6 +10,8 @@
 // loads more than its next few segments. Safari without MSE gets the show's HLS
 // playlist natively (`hls`), whose media time is the same.
 
+import { append, fetchBytes, remove } from "./source-buffer.js";
+
 const AHEAD = 16;
 const BEHIND = 30;
 
@@ -144,27 +146,4 @@ export class SegmentPlayer extends EventTarget {
     out.push(await fetchBytes(this.base + uri));
     return out;
   }
-}
-
-async function fetchBytes(url) {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: ${res.status}`);
-  return res.arrayBuffer();
-}
-
-function whenIdle(sb) {
-  return sb.updating ? new Promise((r) => sb.addEventListener("updateend", r, { once: true })) : Promise.resolve();
-}
-
-async function append(sb, data) {
-  await whenIdle(sb);
-  sb.appendBuffer(data);
-  await whenIdle(sb);
-}
-
-async function remove(sb, from, to) {
-  if (to <= from) return;
-  await whenIdle(sb);
-  sb.remove(from, to);
-  await whenIdle(sb);
 }
