@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -25,18 +24,11 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from livecart.keyspace import room_channel
-from livecart.redis_process import RedisProcess
+from livecart.redis_process import RedisProcess, free_port
 
 NODE = "log-node"
 ROOM = "logs"
 STARTUP = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def until(check: Any, timeout: float = 20.0) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -21,19 +20,13 @@ from pathlib import Path
 
 import aiohttp
 
+from livecart.redis_process import free_port
 from livecart.streamer.app import PROCESS_HEADER
 from livecart.streamer.fanout import HEADER, KIND_FRAGMENT, KIND_INIT, TRACK_VIDEO
 from livecart.streamer.synthetic import PacketTrack, encode_clip, whip_publish
 
 ROOM = "demo"
 STARTUP = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @asynccontextmanager
