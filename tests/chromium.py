@@ -48,11 +48,18 @@ async def chromium(extra_args: tuple[str, ...] = ()) -> AsyncIterator[Any]:
 async def poll(page: Any, expr: str, within: float = 10.0, what: str = "") -> Any:
     """Evaluate ``expr`` in the page until it is truthy; return its value (AssertionError
     naming ``what`` after ``within`` seconds)."""
+    # A page that has only just loaded may not have run its module scripts yet
+    # (``window.livecart`` undefined): an exception thrown by ``expr`` counts as "not yet"
+    # and is named in the timeout message, so a real error still fails the test.
+    guarded = f"(() => {{ try {{ return [true, ({expr})]; }} catch (e) {{ return [false, String(e)]; }} }})()"
     deadline = time.monotonic() + within
+    last_error = ""
     while True:
-        value = await page.evaluate(expr)
-        if value:
+        ok, value = await page.evaluate(guarded)
+        if ok and value:
             return value
+        if not ok:
+            last_error = f" (last error: {value})"
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or expr}: {expr}")
+            raise AssertionError(f"timed out waiting for {what or expr}: {expr}{last_error}")
         await asyncio.sleep(0.1)
