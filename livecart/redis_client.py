@@ -72,10 +72,31 @@ def is_cluster(redis: AnyRedis) -> bool:
 
 
 MAX_IDLE = 4
-"""Idle connections a pool keeps at most; one released beyond that is closed at once."""
+"""Idle connections a pool keeps for good; those beyond are closed once idle for
+``SPARE_GRACE`` seconds (at a release, or at the app's periodic ``trim_idle``)."""
+SPARE_GRACE = 1.0
+"""Seconds a connection beyond ``MAX_IDLE`` may stay idle. Under sustained concurrency
+the spare connections are reused within milliseconds and stay open; closing them at
+once, as a release beyond the bound used to, made a busy node open a new connection
+(TCP connect, HELLO, CLIENT SETINFO) for most commands."""
 IDLE_TIMEOUT = 5.0
-"""Seconds after which an idle connection beyond the first is closed (at the pool's next
-release: a pool in use trims itself, a silent one keeps at most ``MAX_IDLE``)."""
+"""Seconds after which an idle connection beyond the first is closed."""
+
+
+def _driver_info() -> dict[str, Any]:
+    """Connection keywords naming redis-py's version once: without them each new
+    connection reads the package's metadata from disk (``importlib.metadata``) to send
+    ``CLIENT SETINFO``, a millisecond of CPU per connection."""
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:  # redis-py before 7: no metadata read per connection
+        return {}
+    import redis
+
+    return {"driver_info": DriverInfo(lib_version=str(redis.__version__))}
+
+
+DRIVER_INFO = _driver_info()
 
 
 class IdleBoundedPool(aioredis.BlockingConnectionPool):
@@ -83,38 +104,49 @@ class IdleBoundedPool(aioredis.BlockingConnectionPool):
 
     redis-py's pools keep every connection they ever opened until they are closed: a
     burst of 50 commands at once leaves 50 connections (and their sockets and buffers)
-    open for the life of the process. This pool keeps at most ``max_idle`` idle
-    connections, and at each release closes those idle for more than ``idle_timeout``
-    seconds, the coldest first, down to one. ``max_connections`` and the blocking wait
-    are unchanged; a connection in use is never touched."""
+    open for the life of the process. This pool keeps ``max_idle`` idle connections;
+    those beyond are closed once idle for ``spare_grace`` seconds, and any beyond the
+    first once idle for ``idle_timeout``, the coldest first (``trim``: at each release,
+    and when ``trim_idle`` is called). ``max_connections`` and the blocking wait are
+    unchanged; a connection in use is never touched."""
 
     def __init__(
         self,
         *,
         max_idle: int = MAX_IDLE,
+        spare_grace: float = SPARE_GRACE,
         idle_timeout: float = IDLE_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**{**DRIVER_INFO, **kwargs})
         self.max_idle = max_idle
+        self.spare_grace = spare_grace
         self.idle_timeout = idle_timeout
         self._clock = clock
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
     async def release(self, connection: Any) -> None:
         await super().release(connection)
+        self._idle_since[connection] = self._clock()
+        await self.trim()
+
+    async def trim(self, max_idle: int | None = None) -> int:
+        """Close the idle connections due to go (see the class); return how many."""
+        keep = self.max_idle if max_idle is None else max_idle
         now = self._clock()
-        self._idle_since[connection] = now
         idle = self._available_connections  # coldest first: the pool reuses the last
         drop = []
-        while len(idle) > self.max_idle or (
-            len(idle) > 1 and now - self._idle_since.get(idle[0], now) > self.idle_timeout
-        ):
+        while idle:
+            idle_for = now - self._idle_since.get(idle[0], now)
+            spare = len(idle) > keep and idle_for > self.spare_grace
+            if not (spare or (len(idle) > 1 and idle_for > self.idle_timeout)):
+                break
             drop.append(idle.pop(0))
         for stale in drop:
             with contextlib.suppress(Exception):
                 await stale.disconnect()
+        return len(drop)
 
 
 def redis_client(url: str) -> aioredis.Redis:
@@ -214,6 +246,7 @@ def cluster_client(url: str) -> aioredis.RedisCluster:
     and the caller's retry with the same idempotency key lands on it."""
     client = ClusterClient.from_url(
         url,
+        **DRIVER_INFO,
         max_connections=256,  # per node; more raises MaxConnectionsError (REDIS_DOWN)
         socket_connect_timeout=1.0,
         socket_timeout=5.0,
@@ -266,15 +299,18 @@ def pool_connections(redis: AnyRedis) -> dict[str, int]:
 
 
 async def trim_idle(redis: AnyRedis, max_idle: int = MAX_IDLE) -> int:
-    """Close a cluster client's idle connections beyond ``max_idle`` per node (those
-    released longest ago first); return how many were closed.
+    """Close the idle connections a burst left behind; return how many were closed.
 
-    redis-py's cluster nodes keep every connection they open (up to 256 each) for the
-    life of the client, so a burst leaves them all open; call this now and then (the
-    app does, every few seconds). A connection in use is never touched. A single-Redis
-    client bounds itself (``IdleBoundedPool``): nothing to do."""
+    On one Redis, the pool's own rule (``IdleBoundedPool.trim``: spares idle for
+    ``SPARE_GRACE``, extras idle for ``IDLE_TIMEOUT``), for a pool that went silent
+    after a burst and so has no release to trim at. On a cluster, each node's idle
+    connections beyond ``max_idle`` (those released longest ago first): redis-py's
+    cluster nodes keep every connection they open (up to 256 each) for the life of the
+    client. Call this now and then (the app does, every few seconds). A connection in
+    use is never touched."""
     if not isinstance(redis, aioredis.RedisCluster):
-        return 0
+        pool = redis.connection_pool
+        return await pool.trim(max_idle) if isinstance(pool, IdleBoundedPool) else 0
     closed = 0
     for node in redis.get_nodes():
         free = node._free  # released connections, the oldest first (acquired from the left)
