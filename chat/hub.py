@@ -88,6 +88,7 @@ class Hub:
         self._rooms = Rooms(store, checkout, self._spawn, self.address_digest)
         self._loops = Loops(self._rooms, store, checkout, clock, self._spawn)
         self._loops.emit = self._emit
+        self._rooms.on_pending = self._loops.wake
         self.secret = b""
         self.viewer_limits = LimitsTable()
         """Chat limits per (room, vid): every socket of one viewer here shares them. A

@@ -1,8 +1,13 @@
 """The hub's two background loops: the ticker and the live-values (presence) loop.
 
-- ``ticker``: every ``BASE_TICK`` it flushes each due room (``Room.flush``: one frame per
-  session, encoded once per format) and publishes the hearts tapped on this node since
-  the last tick, in one round trip. It never awaits a client or the store.
+- ``ticker``: it flushes each due room (``Room.begin_flush``: one frame per session,
+  encoded once per format), writing a big room ``CHUNK`` sessions at a time with a turn
+  of the event loop between chunks (so commands are read during a long fan-out), and
+  every ``BASE_TICK`` it publishes the hearts tapped on this node since, in one round
+  trip. It sleeps until the next room is due, or until an event arrives in a room with
+  nothing pending (``wake``: such a room is flushed at once). Each tick sets the rooms'
+  interval from the measured cost of a session's write (``room.tick_interval``). It
+  never awaits a client or the store.
 - ``presence``: every second it reports this node's viewers of each room and reads back
   the room's viewers, explain ranking and hearts total; every 250 ms while a room has a
   sale that is not closed, it reads checkout's live values (a flash sale can sell out in
@@ -31,7 +36,7 @@ from livecart.cancellation import stop_if_cancelled
 from livecart.chat.checkout_port import CheckoutPort
 from livecart.chat.errors import CommandError
 from livecart.chat.events import RoomEvent
-from livecart.chat.room import BASE_TICK, Room
+from livecart.chat.room import BASE_TICK, CHUNK, WRITE_COST, Room, tick_interval
 from livecart.chat.rooms import Rooms, Spawn
 from livecart.chat.show_log import STOCK_SAMPLE_MS
 from livecart.chat.store import RoomStore
@@ -40,6 +45,10 @@ from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
+MEASURE_FROM = 200
+"""Sessions a tick must write before its cost per write updates the estimate."""
+MIN_WRITE_COST = 2e-6
+MAX_WRITE_COST = 200e-6
 PRESENCE_INTERVAL = 1.0
 SALE_LIVE_INTERVAL = 0.25
 UNLOAD_AFTER = 30.0
@@ -64,44 +73,78 @@ class Loops:
         # For /metrics: ticks run, each tick's duration, and per event flushed the time
         # from its creation (the event's ``ts``) to the write into this node's sockets.
         self.ticks = 0
+        self.write_cost = WRITE_COST
+        """Seconds per session written, a moving average over the ticks' fan-outs."""
+        self._wake = asyncio.Event()
         self.tick_seconds = Buckets(TICK_BUCKETS)
         self.delivery_seconds = Buckets(LATENCY_BUCKETS)
 
+    def wake(self) -> None:
+        """An event arrived in a room with nothing pending: let the ticker look now."""
+        self._wake.set()
+
     async def ticker(self) -> None:
         loop = asyncio.get_running_loop()
-        next_tick = loop.time()
+        next_hearts = loop.time()
         while True:
             stop_if_cancelled()
-            next_tick += BASE_TICK
-            delay = next_tick - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                next_tick = loop.time()  # fell behind: do not try to catch up in a burst
-            started = time.perf_counter()
-            wall = time.time()
             now = self.clock()
-            hearts: dict[str, int] = {}
-            for room in list(self.rooms.loaded.values()):
-                if room.local_hearts:
-                    hearts[room.room_id] = room.local_hearts
-                    room.local_hearts = 0
-                if room.due(now):
-                    events = room.pending
-                    try:
-                        written = room.flush(now)
-                    except Exception:
-                        log.exception(
-                            "flush of room %s failed", room.room_id, extra={"room": room.room_id}
-                        )
-                        continue
-                    self.deliveries += written
-                    if written:
-                        self._observe_delivery(events, wall)
+            delay = next_hearts - loop.time()
+            for room in self.rooms.loaded.values():
+                if room.pending or room.pending_live or room.pending_hearts:
+                    delay = min(delay, room.next_flush - now)
+            if delay > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+            publish = loop.time() >= next_hearts
+            if publish:
+                next_hearts = max(next_hearts + BASE_TICK, loop.time())
+            await self._tick(publish)
+
+    async def _tick(self, publish_hearts: bool) -> None:
+        """Flush every due room (and, if ``publish_hearts``, send this node's hearts)."""
+        started = time.perf_counter()
+        wall = time.time()
+        now = self.clock()
+        rooms = list(self.rooms.loaded.values())
+        tick = tick_interval(sum(len(r.sessions) for r in rooms), self.write_cost)
+        hearts: dict[str, int] = {}
+        flushed = False
+        writing = 0.0
+        visited = 0
+        for room in rooms:
+            room.tick = tick
+            if publish_hearts and room.local_hearts:
+                hearts[room.room_id] = room.local_hearts
+                room.local_hearts = 0
+            if not room.due(now):
+                continue
+            events = room.pending
+            try:
+                fanout = room.begin_flush(now)
+                while fanout is not None:
+                    t0 = time.perf_counter()
+                    visited += fanout.write(CHUNK)
+                    writing += time.perf_counter() - t0
+                    if fanout.done:
+                        break
+                    await asyncio.sleep(0)  # read what arrived; never waits on a session
+            except Exception:
+                log.exception("flush of room %s failed", room.room_id, extra={"room": room.room_id})
+                continue
+            flushed = True
+            if fanout is not None and fanout.written:
+                self.deliveries += fanout.written
+                self._observe_delivery(events, wall)
+        if visited >= MEASURE_FROM:
+            cost = min(MAX_WRITE_COST, max(MIN_WRITE_COST, writing / visited))
+            self.write_cost += 0.2 * (cost - self.write_cost)
+        if flushed:
             self.ticks += 1
             self.tick_seconds.observe(time.perf_counter() - started)
-            if hearts:
-                self._spawn(self._publish_hearts(hearts))
+        if hearts:
+            self._spawn(self._publish_hearts(hearts))
 
     def _observe_delivery(self, events: list[dict[str, Any]], wall: float) -> None:
         """One latency sample per event of a flushed batch (not per socket)."""

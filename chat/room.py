@@ -1,15 +1,24 @@
 """A room on this node: its state, its sessions, and the tick that fans events out.
 
-The hot path is ``flush``: everything the room produced since the last tick becomes ONE
-batch, encoded at most once per wire format (and once more per format for the lean,
-state-only variant that lagging sessions get), and the same bytes are written to every
-session. Nothing in it awaits; its cost grows with sessions x ticks, not with the chat
+The hot path is the fan-out (``begin_flush`` then ``Fanout.write``): everything the room
+produced since the last tick becomes ONE batch, encoded at most once per wire format
+(and once more per format for the lean, state-only variant that lagging sessions get),
+and the same bytes are written to every session. Writing never awaits a session; the
+ticker writes a big room in chunks of ``CHUNK`` sessions and lets the event loop run
+between chunks, so commands that arrive during a long fan-out are read within a chunk,
+not held for the whole of it. Its cost grows with sessions x ticks, not with the chat
 rate.
+
+How long a room collects events (its tick) follows the measured cost of writing:
+``tick_interval`` keeps the node's fan-out writes to about ``FLUSH_SHARE`` of the
+loop's time, between ``BASE_TICK`` and ``MAX_TICK``. A room with nothing pending that
+gets an event is flushed at once (the ticker is woken), not at the next tick.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,17 +30,25 @@ from livecart.chat.session import HARD_LIMIT, LAG_OFF, LAG_ON, LAG_TIMEOUT, Sess
 
 BASE_TICK = 0.05
 MAX_TICK = 0.2
-FRAMES_PER_SECOND_BUDGET = 40_000
+FLUSH_SHARE = 0.5
+"""The share of the loop's time the node's fan-out writes may take at most."""
+WRITE_COST = 12.5e-6
+"""Seconds one session's write takes before any was measured (a loopback TCP write is
+8-10 µs of kernel time on a 2-core machine, plus the loop around it)."""
+CHUNK = 500
+"""Sessions written between two turns of the event loop during a fan-out (~5 ms)."""
 CONFLATE_FROM = 1000
 """Sessions from which every session, not only a lagging one, gets only the latest
 auction event of a batch: the intermediate ones are the bid feed, sampled, while the
 price and the leader (the latest state) stay exact."""
 
 
-def tick_interval(sessions: int) -> float:
-    """How long a room collects events before a flush: 50 ms, longer for huge rooms so
-    that a room costs at most ~40k frame writes a second (200 ms at the most)."""
-    return min(MAX_TICK, max(BASE_TICK, sessions / FRAMES_PER_SECOND_BUDGET))
+def tick_interval(sessions: int, write_cost: float = WRITE_COST) -> float:
+    """How long a room collects events before a flush, given the ``sessions`` the node
+    writes to per tick and the measured ``write_cost`` (seconds per session written):
+    long enough that writing takes at most ``FLUSH_SHARE`` of the time, within
+    ``BASE_TICK`` (50 ms) and ``MAX_TICK`` (200 ms)."""
+    return min(MAX_TICK, max(BASE_TICK, sessions * write_cost / FLUSH_SHARE))
 
 
 @dataclass(slots=True)
@@ -63,6 +80,10 @@ class Room:
         self.logged_stock: dict[str, int] = {}
         """Units per product as the show's log holds them (``RoomStore.log_stock``)."""
         self.next_flush = 0.0
+        self.tick = BASE_TICK
+        """This room's tick (``tick_interval``), set by the ticker from the node's cost."""
+        self.wake: Callable[[], None] | None = None
+        """Called when an event arrives with nothing pending (the ticker's wake-up)."""
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.empty_since: float | None = None
         self.banned_addresses: dict[str, str] = {}
@@ -80,6 +101,8 @@ class Room:
 
     def enqueue(self, event: dict[str, Any]) -> None:
         """Add an applied event's wire dict (``RoomState.apply``'s result) to the next batch."""
+        if not self.pending and self.wake is not None:
+            self.wake()
         self.pending.append(event)
 
     def applied(self, seq: int) -> asyncio.Future[None] | None:
@@ -116,15 +139,25 @@ class Room:
         )
 
     def flush(self, now: float) -> int:
-        """Send the tick's batch to every session; return how many frames were written."""
-        self.next_flush = now + tick_interval(len(self.sessions))
+        """Send the tick's batch to every session at once; return the frames written."""
+        fanout = self.begin_flush(now)
+        if fanout is None:
+            return 0
+        fanout.write(len(fanout.sessions))
+        return fanout.written
+
+    def begin_flush(self, now: float) -> Fanout | None:
+        """Take the tick's batch (None if there is nothing to send) and the sessions to
+        write it to: those of this moment. A session that joins while the fan-out runs
+        is not among them: its snapshot already holds the batch's events."""
+        self.next_flush = now + self.tick
         events = self.pending
         live = self.pending_live
         if self.pending_hearts:
             live["hearts"] = self.pending_hearts
             self.pending_hearts = 0
         if not events and not live:
-            return 0
+            return None
         self.pending = []
         self.pending_live = {}
         batch: dict[str, Any] = {"t": "batch", "events": events}
@@ -136,54 +169,7 @@ class Room:
             n_chat += n_conflated - 1  # a lagging session gets only the latest of them
             if len(self.sessions) >= CONFLATE_FROM:  # a huge room: everyone does
                 batch = self._conflated(events, live, n_conflated - 1)
-        full: dict[WireFormat, bytes] = {}
-        lean: dict[WireFormat, bytes] = {}
-        dropped: list[Session] = []
-        written = 0
-        nbytes = 0
-        for session in self.sessions:
-            transport = session.transport
-            # Session.unsent, inlined: the kernel's queue is probed about once a
-            # second while a session keeps up, at every tick once it is behind.
-            backlog = transport.get_write_buffer_size()
-            if backlog or session.lagging or now >= session.probe_at:
-                backlog += session.probe(now)
-            else:
-                backlog += session.kernel_queued
-            if backlog > HARD_LIMIT:
-                dropped.append(session)
-                continue
-            if session.lagging:
-                if backlog < LAG_OFF:
-                    session.lagging = False
-                elif now - session.lagging_since > LAG_TIMEOUT:
-                    dropped.append(session)
-                    continue
-            elif backlog > LAG_ON:
-                session.lagging = True
-                session.lagging_since = now
-            fmt = session.fmt
-            frame: bytes | None
-            if session.lagging and n_chat:
-                frame = lean.get(fmt)
-                if frame is None:
-                    frame = lean[fmt] = self._lean_frame(fmt, events, live, n_chat)
-                self.chat_skipped += n_chat
-            else:
-                frame = full.get(fmt)
-                if frame is None:
-                    frame = full[fmt] = encode_frame(fmt, batch)
-            if not transport.is_closing():
-                transport.write(frame)
-                written += 1
-                nbytes += len(frame)
-        for session in dropped:
-            self.sessions.discard(session)
-            self.slow_closed += 1
-            session.close(CloseCode.SLOW_CONSUMER, "slow consumer")
-        self.frames_written += written
-        self.bytes_written += nbytes
-        return written
+        return Fanout(self, now, list(self.sessions), events, live, batch, n_chat)
 
     @staticmethod
     def _conflated(events: list[dict[str, Any]], live: dict[str, Any], n: int) -> dict[str, Any]:
@@ -224,3 +210,107 @@ class Room:
 
     def live_snapshot(self) -> dict[str, Any]:
         return {k: v for k, v in self.live.items()}
+
+
+class Fanout:
+    """One batch being written to a room's sessions, ``write(n)`` sessions at a time.
+
+    The frames are encoded on first need, once per wire format (full, and lean for
+    lagging sessions). Each session's unsent output decides, as docs/protocol.md says,
+    whether it gets the full frame, the lean one, or is closed with 4008."""
+
+    __slots__ = (
+        "batch",
+        "events",
+        "full",
+        "lean",
+        "live",
+        "n_chat",
+        "next",
+        "now",
+        "room",
+        "sessions",
+        "written",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        room: Room,
+        now: float,
+        sessions: list[Session],
+        events: list[dict[str, Any]],
+        live: dict[str, Any],
+        batch: dict[str, Any],
+        n_chat: int,
+    ) -> None:
+        self.room = room
+        self.now = now
+        self.sessions = sessions
+        self.events = events
+        self.live = live
+        self.batch = batch
+        self.n_chat = n_chat
+        self.next = 0
+        self.written = 0
+        self.full: dict[WireFormat, bytes] = {}
+        self.lean: dict[WireFormat, bytes] = {}
+
+    @property
+    def done(self) -> bool:
+        return self.next >= len(self.sessions)
+
+    def write(self, n: int) -> int:
+        """Write the batch to the next ``n`` sessions (never awaits); return how many
+        sessions were visited."""
+        room, now, n_chat = self.room, self.now, self.n_chat
+        full, lean = self.full, self.lean
+        start = self.next
+        chunk = self.sessions[start : start + n]
+        self.next = start + len(chunk)
+        dropped: list[Session] = []
+        written = 0
+        nbytes = 0
+        for session in chunk:
+            transport = session.transport
+            # Session.unsent, inlined: the kernel's queue is probed about once a
+            # second while a session keeps up, at every tick once it is behind.
+            backlog = transport.get_write_buffer_size()
+            if backlog or session.lagging or now >= session.probe_at:
+                backlog += session.probe(now)
+            else:
+                backlog += session.kernel_queued
+            if backlog > HARD_LIMIT:
+                dropped.append(session)
+                continue
+            if session.lagging:
+                if backlog < LAG_OFF:
+                    session.lagging = False
+                elif now - session.lagging_since > LAG_TIMEOUT:
+                    dropped.append(session)
+                    continue
+            elif backlog > LAG_ON:
+                session.lagging = True
+                session.lagging_since = now
+            fmt = session.fmt
+            frame: bytes | None
+            if session.lagging and n_chat:
+                frame = lean.get(fmt)
+                if frame is None:
+                    frame = lean[fmt] = room._lean_frame(fmt, self.events, self.live, n_chat)
+                room.chat_skipped += n_chat
+            else:
+                frame = full.get(fmt)
+                if frame is None:
+                    frame = full[fmt] = encode_frame(fmt, self.batch)
+            if not transport.is_closing():
+                transport.write(frame)
+                written += 1
+                nbytes += len(frame)
+        for session in dropped:
+            room.sessions.discard(session)
+            room.slow_closed += 1
+            session.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+        self.written += written
+        room.frames_written += written
+        room.bytes_written += nbytes
+        return len(chunk)

@@ -51,7 +51,10 @@ async def poll(page: Any, expr: str, within: float = 10.0, what: str = "") -> An
     # A page that has only just loaded may not have run its module scripts yet
     # (``window.livecart`` undefined): an exception thrown by ``expr`` counts as "not yet"
     # and is named in the timeout message, so a real error still fails the test.
-    guarded = f"(() => {{ try {{ return [true, ({expr})]; }} catch (e) {{ return [false, String(e)]; }} }})()"
+    guarded = (
+        f"(() => {{ try {{ return [true, ({expr})]; }}"
+        " catch (e) { return [false, String(e)]; } })()"
+    )
     deadline = time.monotonic() + within
     last_error = ""
     while True:
