@@ -35,6 +35,7 @@ PURE = {
         "relay", "sdp_check", "segmenter", "timeline",
     ),
     "web": ("log_format", "redaction"),
+    "loadtest": ("auction_checks", "auction_html", "auction_plan"),
     "client": ("auctions", "commands", "errors", "events", "protocol", "state"),
     "": (
         "addresses", "display_names", "histogram", "keyspace", "origins", "text",
