@@ -26,20 +26,22 @@ import json
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from livecart.checkout.sandbox import APPROVE_CARD
-from livecart.loadtest import auction_plan, report, summary
+from livecart.loadtest import auction_checks, auction_html, auction_plan, report, summary
 from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
 from livecart.loadtest.show import SetupError, prepare_room, token_of
 from livecart.loadtest.target import Target
-from livecart.loadtest.wsclient import MSGPACK, Viewer, ViewerStats, open_viewer
+from livecart.loadtest.wsclient import MSGPACK, Viewer, ViewerStats, connect, open_viewer
 
 START_PRICE = 1000
 TARGET_P99_MS = 250.0
 JOINS_AT_ONCE = 100  # handshakes in flight per client process
+STOCK_EVERY = 0.5  # seconds between the stock readings while the bids are out
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,26 @@ class StormPlan:
     bids: tuple[auction_plan.BidPlan, ...]
     seed: int
     settle: float
+    watch: bool = False  # this process also runs the watching viewer
+
+
+class AuctionWatcher(Viewer):
+    """A sample viewer that keeps the auction object of every ``auction`` event it
+    applies (past its position, in ``seq`` order): the evidence for "closes exactly
+    once"."""
+
+    def __init__(self, path: str, stats: ViewerStats) -> None:
+        super().__init__(path, True, MSGPACK, stats)
+        self.auctions: list[dict[str, Any]] = []
+
+    def _events(self, events: list[dict[str, Any]], skipped: bool) -> None:
+        position = self.seq
+        for event in events:
+            if event["seq"] > position:
+                position = event["seq"]
+                if event.get("type") == "auction" and isinstance(event.get("auction"), dict):
+                    self.auctions.append(event["auction"])
+        super()._events(events, skipped)
 
 
 def worker_main(plan: StormPlan, conn: Any) -> None:
@@ -96,6 +118,11 @@ async def _worker(plan: StormPlan, conn: Any) -> None:
         vids[i] = str(((v.first or {}).get("you") or {}).get("vid", ""))
 
     joined = await asyncio.gather(*(join(i) for i in plan.viewers), return_exceptions=True)
+    watcher: AuctionWatcher | None = None
+    if plan.watch:
+        path = f"/ws/{plan.room}?name=Watcher"
+        watcher = await connect(plan.host, plan.port, lambda: AuctionWatcher(path, ViewerStats()),
+                                30.0, lambda v: v.got_first)  # fmt: skip
     conn.send({"kind": "ready", "joined": len(conns), "failed": len(joined) - len(conns)})
     go = await _recv(conn)
     if go.get("kind") != "go":
@@ -129,6 +156,9 @@ async def _worker(plan: StormPlan, conn: Any) -> None:
         "closed": stats.closed,
     })  # fmt: skip
     await _recv(conn)  # stay connected (and watching) until the parent has the result
+    if watcher is not None:
+        conn.send({"kind": "watched", "auctions": watcher.auctions, "gaps": watcher.stats.gaps})
+        watcher.close()
     for v in conns.values():
         v.close()
 
@@ -149,6 +179,33 @@ def _final_auction(target: Target, room: str, wait: float) -> dict[str, Any] | N
             return seen
         time.sleep(0.2)
     return seen
+
+
+def _stock(target: Target, room: str, token: str, product: dict[str, Any]) -> dict[str, int]:
+    """The product's stock levels (``/figures``); ``{}`` when the read failed."""
+    try:
+        level = target.get(target.room_path(room, "/figures"), token)["stock"][product["id"]]
+    except (OSError, KeyError, ValueError, TypeError):
+        return {}
+    return {k: int(v) for k, v in level.items()}
+
+
+def _await_finals(
+    pool: PipedProcesses, wait: float, every: Callable[[], None], period: float = STOCK_EVERY
+) -> list[dict[str, Any]]:
+    """Each process's final message (within ``wait`` seconds), calling ``every()`` about
+    every ``period`` seconds meanwhile (the stock readings during the storm)."""
+    finals: list[dict[str, Any]] = []
+    waiting = list(pool.pipes)
+    deadline = time.monotonic() + wait
+    while waiting and time.monotonic() < deadline:
+        every()
+        until = time.monotonic() + period
+        for p in list(waiting):
+            if p.poll(max(0.0, until - time.monotonic())):
+                finals.append(p.recv())
+                waiting.remove(p)
+    return finals
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
@@ -174,7 +231,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         mine = tuple(range(lo, lo + share(args.viewers, procs, k)))
         own = tuple(sorted((by_viewer[i] for i in mine if i in by_viewer), key=lambda b: b.at))
         plans.append(StormPlan(k, target.host, target.port, args.room, mine, own, args.seed,
-                               args.settle))  # fmt: skip
+                               args.settle, watch=k == 0))  # fmt: skip
     pool = PipedProcesses()
     try:
         for plan in plans:
@@ -196,21 +253,31 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         left = (started["ends_at"] - started["server_now"]) / 1000
         pool.send({"kind": "go", "auction_id": started["id"], "storm_in": left - storm,
                    "sent": time.time()})  # fmt: skip
-        finals = []
-        for p in pool.pipes:
-            if p.poll(left + args.settle + 30):
-                finals.append(p.recv())
+        levels: list[dict[str, int]] = []
+        finals = _await_finals(
+            pool,
+            left + args.settle + 30,
+            lambda: levels.append(_stock(target, args.room, token, product)),
+        )
         final = _final_auction(target, args.room, args.settle + 15)
         orders = target.get(target.room_path(args.room, "/orders.json"), token)["orders"]
+        end_stock = _stock(target, args.room, token, product)
         pool.tell({"kind": "stop"})
+        watched = pool.pipes[0].recv() if pool.pipes[0].poll(10) else {"auctions": []}
     finally:
         pool.close(10)
     results = [auction_plan.BidResult(*r) for f in finals for r in f["results"]]
     judged = auction_plan.verdict(results, len(bids), START_PRICE, final, orders)
+    checks = [
+        auction_checks.closes_once(watched.get("auctions") or [], started["id"]),
+        auction_checks.winner_charged(final, orders),
+        auction_checks.stock_invariant([lv for lv in levels if lv], end_stock or None),
+    ]
     rep = summary.auction_report(
         args, joined, failed, bids, results, judged, final, orders, storm,
-        sum(f["unsent"] for f in finals), Counter(r.code for r in results if r.code),
+        sum(f["unsent"] for f in finals), Counter(r.code for r in results if r.code), checks,
     )  # fmt: skip
+    rep["stock_readings"] = len(levels)
     code = 0 if rep["pass"] else 1
     for slo in args.slo:
         name, _, bound = slo.partition("<")
@@ -227,6 +294,7 @@ def main(args: argparse.Namespace) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(rep, indent=2))
+        (out / "report.html").write_text(auction_html.render_html(rep), encoding="utf-8")
     print(report.auction_text(rep))
     return code
 

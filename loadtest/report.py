@@ -162,6 +162,7 @@ def auction_text(rep: dict[str, Any]) -> str:
         f"orders {rep['orders']}",
     ]
     lines += [f"  slo {s['objective']}: {'met' if s['met'] else 'MISSED'}" for s in rep["slos"]]
-    verdict = "PASS" if rep["pass"] else "FAIL: " + "; ".join(rep["reasons"])
-    lines.append(f"  one winner, right price: {verdict}")
+    for c in rep.get("checks") or []:
+        lines.append(f"  {c['name']}: {'PASS' if c['ok'] else 'FAIL'} ({c['detail']})")
+    lines.append(f"  verdict: {'PASS' if rep['pass'] else 'FAIL'}")
     return "\n".join(lines)

@@ -8,9 +8,12 @@ import argparse
 import shlex
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
+from livecart.loadtest import auction_html
 from livecart.loadtest.aggregate import NOT_ERRORS, Aggregate, error_count
+from livecart.loadtest.auction_checks import Check
 from livecart.loadtest.purchase import FAILURES
 from livecart.loadtest.scenarios import Behaviour, Timeline
 from livecart.loadtest.stats import exact_percentile, percentiles
@@ -266,10 +269,21 @@ def auction_report(
     storm: float,
     unsent: int,
     refused: Counter[str],
+    checks: Sequence[Check] = (),
 ) -> dict[str, Any]:
     """The ``auction`` scenario's report (``loadtest.auction_storm``): bids, reply times,
-    resets and the verdict on "one winner, right price"."""
+    resets, the verdict on "one winner, right price" and the other correctness checks
+    (``loadtest.auction_checks``). ``pass`` is true when the verdict and every check
+    pass."""
     ms = [r.ms for r in results]
+    every = [
+        Check("one winner, right price", judged.passed, "; ".join(judged.reasons) or
+              f"winner among {len(judged.expected_winners)} top bidder(s) at "
+              f"{judged.expected_price}"),
+        Check("every bid answered definitely", len(results) >= len(bids),
+              f"{len(results)}/{len(bids)} replies, {unsent} not sent"),
+        *checks,
+    ]  # fmt: skip
     accepted = sum(1 for r in results if r.accepted)
     winner = (final or {}).get("winner") or {}
     return {
@@ -297,9 +311,11 @@ def auction_report(
         "accepted_per_s": accepted / storm if storm > 0 else None,
         "bid_ms": {
             "p50": exact_percentile(ms, 0.5),
+            "p90": exact_percentile(ms, 0.9),
             "p99": exact_percentile(ms, 0.99),
             "max": max(ms) if ms else None,
         },
+        "bid_ms_histogram": auction_html.buckets(ms),
         "resets": (final or {}).get("resets"),
         "final": {
             "state": (final or {}).get("state"),
@@ -313,7 +329,8 @@ def auction_report(
             "winners": sorted(judged.expected_winners),
         },
         "orders": len(orders),
-        "pass": judged.passed,
-        "reasons": list(judged.reasons),
+        "pass": all(c.ok for c in every),
+        "reasons": [f"{c.name}: {c.detail}" for c in every if not c.ok],
+        "checks": [c.to_dict() for c in every],
         "slos": [],
     }

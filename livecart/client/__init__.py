@@ -16,6 +16,8 @@ resumes by itself (``since``/``epoch``, the protocol's backoff) and runs host co
 when connected with the room's host token. The layers:
 
 - ``livecart.client.events``: what arrives (room events, markers, snapshot, reply);
+- ``livecart.client.auctions``: auctions and giveaways, typed, and the markers for what
+  each ``auction``/``giveaway`` event changed; pure;
 - ``livecart.client.protocol``: position, frame reading, backoff; pure;
 - ``livecart.client.state``: the room as of the last frame; pure;
 - ``livecart.client.commands``: every command as a method;
@@ -25,6 +27,23 @@ when connected with the room's host token. The layers:
 
 from typing import TYPE_CHECKING, Any
 
+from livecart.client.auctions import (
+    Auction,
+    AuctionCancelled,
+    AuctionClosed,
+    AuctionExtended,
+    AuctionSettled,
+    AuctionStarted,
+    Bid,
+    BidPlaced,
+    BidResult,
+    Giveaway,
+    GiveawayDrawn,
+    GiveawayOpened,
+    Outbid,
+    Winner,
+    recompute_draw,
+)
 from livecart.client.errors import (
     ClientError,
     CloseCode,
@@ -34,11 +53,13 @@ from livecart.client.errors import (
     ErrorCode,
 )
 from livecart.client.events import (
+    AuctionChanged,
     ChatDeleted,
     ChatMessage,
     ChatUser,
     ConnectionLost,
     Event,
+    GiveawayChanged,
     LineupChanged,
     LiveChanged,
     Moderated,
@@ -74,7 +95,17 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Auction",
+    "AuctionCancelled",
+    "AuctionChanged",
+    "AuctionClosed",
+    "AuctionExtended",
+    "AuctionSettled",
+    "AuctionStarted",
     "Backoff",
+    "Bid",
+    "BidPlaced",
+    "BidResult",
     "ChatDeleted",
     "ChatMessage",
     "ChatUser",
@@ -87,9 +118,14 @@ __all__ = [
     "Disconnected",
     "ErrorCode",
     "Event",
+    "Giveaway",
+    "GiveawayChanged",
+    "GiveawayDrawn",
+    "GiveawayOpened",
     "LineupChanged",
     "LiveChanged",
     "Moderated",
+    "Outbid",
     "Pinned",
     "ProductChanged",
     "Reply",
@@ -104,6 +140,8 @@ __all__ = [
     "Skipped",
     "Snapshot",
     "UnknownEvent",
+    "Winner",
     "You",
     "connect",
+    "recompute_draw",
 ]

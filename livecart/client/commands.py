@@ -11,12 +11,15 @@ No I/O of its own.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from livecart.client.auctions import Auction, BidResult, Giveaway
 
 
 def new_key() -> str:
-    """A fresh idempotency key for ``buy``/``pay`` (22 characters of ``[A-Za-z0-9_-]``)."""
+    """A fresh idempotency key for ``buy``/``pay``/``bid``/``start_auction`` (22
+    characters of ``[A-Za-z0-9_-]``)."""
     return secrets.token_urlsafe(16)
 
 
@@ -58,6 +61,33 @@ class Commands:
             "pay", reservation_id=reservation_id, card=card, key=key or new_key()
         )
         return dict(data["order"])
+
+    async def bid(
+        self, auction_id: str, max_bid: int, key: str | None = None, card: str | None = None
+    ) -> BidResult:
+        """Bid in a running auction: ``max_bid`` is the auction's ``next_bid`` for a
+        one-tap bid, or more for a max bid that the server raises for you, one increment
+        at a time, only as far as a rival's max makes it (proxy bidding,
+        docs/auctions.md). ``card`` (optional) is saved with the payment provider and
+        charged automatically if this bid wins.
+
+        The reply is definite: a ``BidResult`` (accepted; ``leading`` False means a
+        higher max outbid it at once) or ``CommandError`` with ``bid_too_low``
+        (``message`` gives the next bid), ``auction_closed`` (by Redis' clock),
+        ``not_found``, ``forbidden`` (the host), ``banned``, ``key_reused``,
+        ``payment_declined``/``payment_timeout`` (the card was not saved; no bid made)
+        or ``unavailable``. A refused bid changes nothing. After ``Disconnected`` or a
+        timeout, retry with the same ``key`` and arguments: the server returns the
+        first reply and never counts the bid twice."""
+        args: dict[str, Any] = {"auction_id": auction_id, "max": max_bid, "key": key or new_key()}
+        if card is not None:
+            args["card"] = card
+        result = BidResult.from_wire(await self.command("bid", **args))
+        self._bid_accepted(auction_id, max_bid)
+        return result
+
+    def _bid_accepted(self, auction_id: str, max_bid: int) -> None:
+        """Called after each accepted ``bid`` (the connection records ``my_max``)."""
 
     # -- host only -----------------------------------------------------------------------
 
@@ -144,3 +174,58 @@ class Commands:
 
     async def close_sale(self, product_id: str) -> Mapping[str, Any]:
         return dict((await self.command("close_sale", product_id=product_id))["sale"])
+
+    async def start_auction(
+        self,
+        product_id: str,
+        start_price: int,
+        duration: int,
+        *,
+        counter_seconds: int = 10,
+        sudden_death: bool = False,
+        reserve: int | None = None,
+        increments: Sequence[tuple[int, int]] | None = None,
+        key: str | None = None,
+    ) -> Auction:
+        """Auction one unit of a lineup product; returns the running auction. The unit
+        moves from ``available`` to ``reserved`` while it runs. ``duration`` 5-300 s;
+        ``counter_seconds`` 0-60 (a bid with less left resets the end to that); with
+        ``sudden_death`` the end never moves; ``reserve`` is never shown to viewers;
+        ``increments`` is the ``[(from, step), ...]`` table (default: docs/auctions.md).
+        The same ``key`` and terms return the same auction. Errors: ``bad_args``,
+        ``not_found``, ``sold_out``, ``auction_running``, ``key_reused``,
+        ``unavailable``. There is no close command: the server closes the auction at
+        its end by Redis' clock, exactly once, and charges the winner."""
+        args: dict[str, Any] = {
+            "product_id": product_id,
+            "start_price": start_price,
+            "duration": duration,
+            "counter_seconds": counter_seconds,
+            "sudden_death": sudden_death,
+            "key": key or new_key(),
+        }
+        if reserve is not None:
+            args["reserve"] = reserve
+        if increments is not None:
+            args["increments"] = [[int(a), int(b)] for a, b in increments]
+        return Auction.from_wire((await self.command("start_auction", **args))["auction"])
+
+    async def cancel_auction(self, auction_id: str) -> Auction:
+        """Cancel before the first bid (the unit goes back to ``available``); returns the
+        cancelled auction. ``has_bids`` after a bid, ``auction_closed`` once it ended."""
+        data = await self.command("cancel_auction", auction_id=auction_id)
+        return Auction.from_wire(data["auction"])
+
+    async def start_giveaway(
+        self, product_id: str, rule: str, duration: int, *, watched_seconds: int | None = None
+    ) -> Giveaway:
+        """Give one unit away: ``rule`` is ``watched`` (connected ``watched_seconds``,
+        1-3600, without a break), ``chatted`` (chatted while it is open) or ``bought``
+        (has an order in this show); ``duration`` 5-600 s. Returns the open giveaway with
+        its ``commitment``; the draw at the end reveals the seed (``Giveaway.verify``).
+        Viewers enter by meeting the rule: there is no command to enter. Errors:
+        ``bad_args``, ``not_found``, ``sold_out``, ``giveaway_running``, ``unavailable``."""
+        args: dict[str, Any] = {"product_id": product_id, "rule": rule, "duration": duration}
+        if watched_seconds is not None:
+            args["watched_seconds"] = watched_seconds
+        return Giveaway.from_wire((await self.command("start_giveaway", **args))["giveaway"])

@@ -4,7 +4,8 @@
 ``RoomConnection`` (use it as ``async with`` or ``await`` it and ``close()`` later).
 From then on one task pumps frames: each is decoded by the wire codec
 (``livecart.chat.codec``), read by the protocol, folded into ``state`` and queued for
-``events()``; a reply completes the command waiting for it.
+``events()``, followed by the auction and giveaway markers it gave rise to
+(``livecart.client.auctions``); a reply completes the command waiting for it.
 
 When the connection drops, pending commands raise ``Disconnected``, ``events()`` yields
 ``ConnectionLost``, and the task reconnects with the protocol's backoff, asking to
@@ -35,8 +36,9 @@ from websockets.typing import Subprotocol
 
 from livecart.chat.codec import WireFormat, auth_protocol, decode, encode_json, encode_msgpack
 from livecart.chat.errors import ProtocolError
-from livecart.client.commands import Commands
-from livecart.client.errors import FINAL_CLOSE_CODES, Closed, Disconnected
+from livecart.client.auctions import AuctionMarker, BidResult, GiveawayMarker
+from livecart.client.commands import Commands, new_key
+from livecart.client.errors import FINAL_CLOSE_CODES, Closed, CommandError, Disconnected
 from livecart.client.events import ConnectionLost, Event, Reply, Snapshot, You
 from livecart.client.protocol import Backoff, ClientProtocol
 from livecart.client.state import RoomView
@@ -166,6 +168,16 @@ class RoomConnection(Commands):
                 self._pending.pop(cid, None)
         return reply.result()
 
+    async def bid_next(self, key: str | None = None, card: str | None = None) -> BidResult:
+        """A one-tap bid: the current auction's ``next_bid`` as ``state`` holds it.
+        Raises ``CommandError`` ``not_found`` when the room has no running auction, and
+        ``bid_too_low`` when a rival's bid moved the price before this one arrived (the
+        reply's ``message`` gives the next bid); otherwise as ``bid``."""
+        auction = self.state.auction
+        if auction is None or not auction.running:
+            raise CommandError("not_found", "no running auction")
+        return await self.bid(auction.id, auction.next_bid, key or new_key(), card)
+
     # -- life cycle ----------------------------------------------------------------------
 
     async def close(self) -> None:
@@ -280,15 +292,20 @@ class RoomConnection(Commands):
                 if future is not None and not future.done():
                     future.set_result(item)
                 continue
-            self._fold(item)
+            markers = self._fold(item)
             self._queue.put_nowait(item)
+            for marker in markers:
+                self._queue.put_nowait(marker)
         if self._view is None and self.protocol.snapshot is not None:
             self._view = RoomView.from_snapshot(self.protocol.snapshot)
         return frame.get("t") in ("snapshot", "resume")
 
-    def _fold(self, item: Event) -> None:
+    def _fold(self, item: Event) -> list[AuctionMarker | GiveawayMarker]:
+        return [] if self._view is None else self._view.apply(item)
+
+    def _bid_accepted(self, auction_id: str, max_bid: int) -> None:
         if self._view is not None:
-            self._view.apply(item)
+            self._view.note_bid(auction_id, max_bid)
 
     def _encode(self, frame: dict[str, Any]) -> str | bytes:
         if self.fmt is WireFormat.JSON:

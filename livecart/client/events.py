@@ -1,10 +1,11 @@
 """What a client receives, as small frozen dataclasses (docs/protocol.md).
 
 Room events (the sequenced ones: ``chat``, ``chat_deleted``, ``room``, ``product``,
-``lineup``, ``pin``, ``moderation``, ``sale``) are the very classes the server builds
-them from, ``livecart.chat.events``: one definition of each kind for both sides. A kind
-this version does not know, or a known one it cannot read, arrives as ``UnknownEvent``
-with its wire dict, so a newer server never breaks an older client.
+``lineup``, ``pin``, ``moderation``, ``sale``, ``auction``, ``giveaway``) are the very
+classes the server builds them from, ``livecart.chat.events``: one definition of each
+kind for both sides. A kind this version does not know, or a known one it cannot read,
+arrives as ``UnknownEvent`` with its wire dict, so a newer server never breaks an older
+client.
 
 Around them, the markers a client needs to follow the stream across connections:
 
@@ -14,7 +15,10 @@ Around them, the markers a client needs to follow the stream across connections:
 - ``LiveChanged``: live values (viewers, hearts, explain queue, stock, purchases) changed;
 - ``Skipped``: the server left out ``count`` chat events because this client read too
   slowly;
-- ``ConnectionLost``: the connection dropped; the client is reconnecting.
+- ``ConnectionLost``: the connection dropped; the client is reconnecting;
+- the auction and giveaway markers of ``livecart.client.auctions`` (``AuctionStarted``,
+  ``BidPlaced``, ``AuctionClosed``, ``GiveawayDrawn``, ...): what an ``auction`` or
+  ``giveaway`` event changed, each following the event it comes from.
 
 ``Snapshot`` is a join's whole room; ``Reply`` is the answer to one command. Every
 ``from_wire`` takes a decoded frame and raises ``ValueError`` for one it cannot read.
@@ -28,9 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livecart.chat.events import (
+    AuctionChanged,
     ChatDeleted,
     ChatMessage,
     ChatUser,
+    GiveawayChanged,
     LineupChanged,
     Moderated,
     Pinned,
@@ -41,14 +47,17 @@ from livecart.chat.events import (
     SaleChanged,
     event_from_wire,
 )
+from livecart.client.auctions import Auction, AuctionMarker, Giveaway, GiveawayMarker
 from livecart.client.errors import CommandError
 
 __all__ = [
+    "AuctionChanged",
     "ChatDeleted",
     "ChatMessage",
     "ChatUser",
     "ConnectionLost",
     "Event",
+    "GiveawayChanged",
     "LineupChanged",
     "LiveChanged",
     "Moderated",
@@ -142,6 +151,17 @@ def _room_info(obj: Any) -> RoomInfo:
     return event.room
 
 
+def _lot(read: Any, obj: Any) -> Any:
+    """A snapshot's auction or giveaway object read by ``read``; ``None`` when absent or
+    unreadable (a newer server's shape never breaks the join)."""
+    if obj is None:
+        return None
+    try:
+        return read(obj)
+    except ValueError:
+        return None
+
+
 def _names(obj: Any) -> tuple[str, ...] | None:
     return None if obj is None else tuple(str(x) for x in obj)
 
@@ -149,7 +169,8 @@ def _names(obj: Any) -> tuple[str, ...] | None:
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """A fresh join's whole room. ``banned_words``, ``muted`` and ``banned`` are given to
-    a host only (``None`` for a viewer)."""
+    a host only (``None`` for a viewer). ``auction`` and ``giveaway`` are the room's
+    current (or last) ones, ``None`` when it has had none."""
 
     recovered: bool
     epoch: str
@@ -165,6 +186,8 @@ class Snapshot:
     banned_words: tuple[str, ...] | None = None
     muted: tuple[str, ...] | None = None
     banned: tuple[str, ...] | None = None
+    auction: Auction | None = None
+    giveaway: Giveaway | None = None
 
     @classmethod
     def from_wire(cls, obj: Mapping[str, Any]) -> Snapshot:
@@ -188,6 +211,8 @@ class Snapshot:
                 banned_words=_names(obj.get("banned_words")),
                 muted=_names(obj.get("muted")),
                 banned=_names(obj.get("banned")),
+                auction=_lot(Auction.from_wire, obj.get("auction")),
+                giveaway=_lot(Giveaway.from_wire, obj.get("giveaway")),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed snapshot: {exc}") from exc
@@ -240,7 +265,16 @@ class ConnectionLost:
     reason: str = ""
 
 
-Event = RoomEvent | Reset | Resumed | LiveChanged | Skipped | ConnectionLost
+Event = (
+    RoomEvent
+    | Reset
+    | Resumed
+    | LiveChanged
+    | Skipped
+    | ConnectionLost
+    | AuctionMarker
+    | GiveawayMarker
+)
 
 
 @dataclass(frozen=True, slots=True)

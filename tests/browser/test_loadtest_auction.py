@@ -1,13 +1,17 @@
 """``livecart loadtest --scenario auction`` against a real server (``livecart serve`` on
 a free port, the session's real Redis): 300 viewers, 100 of them bidding in the last 2 s.
 
-The run must pass ("one winner, right price"), and what it reports must agree with the
-server: the orders in the show's export, the auction's price and resets in its state.
+The run must pass ("one winner, right price" and the other correctness checks), and
+what it reports must agree with the server: the orders in the show's export, the
+auction's price and resets in its state. Its ``report.html`` is one self-contained page
+(no script, nothing loaded from elsewhere) with the latency, the bids by outcome and the
+checks, each marked PASS.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -55,3 +59,25 @@ def test_auction_storm_one_winner_at_the_right_price(server: str, tmp_path: Path
     assert auction["winner"]["vid"] in rep["expected"]["winners"]
     orders = http_json(f"{server}/api/rooms/lt-auction/orders.json", token=ADMIN)["orders"]
     assert [o["amount"] for o in orders] == [rep["expected"]["price"]]
+
+    checks = {c["name"]: c["ok"] for c in rep["checks"]}
+    assert checks == {
+        "one winner, right price": True,
+        "every bid answered definitely": True,
+        "closes exactly once": True,
+        "winner charged": True,
+        "stock invariant": True,
+    }
+    assert rep["stock_readings"] >= 2 and rep["bid_ms"]["p90"] is not None
+    assert sum(n for _, n in rep["bid_ms_histogram"]) == 100
+    page = (tmp_path / "report.html").read_text()
+    for section in ("verdict", "latency", "bids", "checks", "final"):
+        assert f'<section id="{section}">' in page
+    assert "<script" not in page and not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    checks_html = page[page.index('<section id="checks">') :].split("</section>")[0]
+    assert checks_html.count(">PASS<") == 5 and ">FAIL<" not in checks_html
+    for name in ("closes exactly once", "winner charged", "stock invariant"):
+        assert name in checks_html
+    assert "p99" in page and "accepted" in page
+    for code in rep["bids"]["refused"]:
+        assert f"refused: {code}" in page

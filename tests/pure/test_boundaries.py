@@ -35,7 +35,8 @@ PURE = {
         "relay", "sdp_check", "segmenter", "timeline",
     ),
     "web": ("log_format", "redaction"),
-    "client": ("commands", "errors", "events", "protocol", "state"),
+    "loadtest": ("auction_checks", "auction_html", "auction_plan"),
+    "client": ("auctions", "commands", "errors", "events", "protocol", "state"),
     "": (
         "addresses", "display_names", "histogram", "keyspace", "origins", "text",
         "transport", "wsframe", "ws_mask",
