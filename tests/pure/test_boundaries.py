@@ -38,7 +38,7 @@ PURE = {
     "client": ("commands", "errors", "events", "protocol", "state"),
     "": (
         "addresses", "display_names", "histogram", "keyspace", "origins", "text",
-        "transport", "wsframe", "ws_mask",
+        "transport", "wsframe", "ws_mask", "ws_reader",
     ),
 }  # fmt: skip
 PARTS = ("chat", "checkout", "streamer", "web", "loadtest", "client")
