@@ -8,7 +8,8 @@ address may hold, which pages may open them, and masked client frames.
   upgrade it refuses with 403 an ``Origin`` that ``livecart.origins`` does not allow, and
   with 429 (+ ``Retry-After``) an address that already holds ``max_per_address`` sockets
   in this process (chat ``/ws/{room}`` and video ``/ws/video/{room}`` together; IPv6 by
-  /64). The socket counts until the block ends. 0 means no cap.
+  /64). The socket counts until the block ends (``claim``/``release``: until the
+  caller says it ended, for a socket served after its handler returned). 0: no cap.
 - ``MaskedWebSocketResponse``: a ``web.WebSocketResponse`` whose reader closes the
   connection with 1002 when the client sends an unmasked frame (RFC 6455 section 5.1;
   aiohttp's readers, Python and C, accept them).
@@ -56,6 +57,15 @@ class Gate:
     def admit(self, request: web.BaseRequest) -> Iterator[str]:
         """Check ``Origin`` and this address's socket count; yield the client address.
         Raises ``web.HTTPForbidden`` / ``web.HTTPTooManyRequests`` (nothing counted)."""
+        address = self.claim(request)
+        try:
+            yield address
+        finally:
+            self.release(address)
+
+    def claim(self, request: web.BaseRequest) -> str:
+        """``admit`` for a socket that outlives its handler: the same checks and count,
+        kept until ``release(address)`` is called once for it."""
         headers = request.headers
         if not origin_allowed(
             headers.get("Origin"), headers.get("Host"), self.public_url, self.allowed_origins
@@ -70,12 +80,14 @@ class Gate:
                 text="too many connections from this address\n", headers={"Retry-After": "5"}
             )
         self.open[key] += 1
-        try:
-            yield address
-        finally:
-            self.open[key] -= 1
-            if self.open[key] <= 0:
-                del self.open[key]
+        return address
+
+    def release(self, address: str) -> None:
+        """The socket ``claim`` counted for ``address`` has ended."""
+        key = address_key(address)
+        self.open[key] -= 1
+        if self.open[key] <= 0:
+            del self.open[key]
 
 
 GATE = web.AppKey("connection_gate", Gate)

@@ -46,6 +46,7 @@ from livecart.web.pages import setup_pages
 from livecart.web.replay_api import SHOW_LOG, follow_show, setup_replay_api
 from livecart.web.request_log import setup_request_log
 from livecart.web.show_api import CHECKOUT, setup_show_api
+from livecart.web.ws_connection import HEARTBEAT, Heartbeat, running
 from livecart.web.ws_handler import ws_handler
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,13 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 COLLECT_CHECK = 1.0
+
+
+async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Dead-peer detection for the chat WebSockets (``ws_connection.Heartbeat``); on
+    shutdown, after the hub has sent its close frames, the sockets left are closed."""
+    async with running(app[HEARTBEAT]):
+        yield
 
 
 TRIM_EVERY = 5.0
@@ -194,6 +202,8 @@ def create_app(config: Config) -> web.Application:
             allowed_origins=parse_origins(config.allowed_origins),
         ),
     )
+    app[HEARTBEAT] = Heartbeat(config.ws_heartbeat)
+    app.cleanup_ctx.append(_heartbeat_ctx)  # before the hub: stopped after it
     app.cleanup_ctx.append(_hub_ctx)
     app.cleanup_ctx.append(_collector_ctx)
     app.cleanup_ctx.append(_redis_trim_ctx)

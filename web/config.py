@@ -97,6 +97,9 @@ class Config:
     handshake_timeout: float = 10.0
     """Seconds a connection has to send a complete request head (and an idle keep-alive
     connection stays open)."""
+    ws_heartbeat: float = 30.0
+    """Seconds of silence after which a chat WebSocket gets a ping; one that stays
+    silent half as long again is dropped (``web.ws_connection.Heartbeat``)."""
     address_chat_rate: float = 2.0
     """Chat messages a second one address may send over all its sockets (bursts of three
     times that); 0 turns the per-address budget off."""
@@ -124,6 +127,7 @@ class Config:
             allowed_origins=_list(env.get("LIVECART_ALLOWED_ORIGINS", "")),
             handshake_timeout=float(env.get("LIVECART_HANDSHAKE_TIMEOUT") or "10"),
             address_chat_rate=float(env.get("LIVECART_ADDRESS_CHAT_RATE") or "2"),
+            ws_heartbeat=float(env.get("LIVECART_WS_HEARTBEAT") or "30"),
             holds_per_address=int(env.get("LIVECART_HOLDS_PER_ADDRESS") or 3),
             buyer_jwt_key=env.get("LIVECART_BUYER_JWT_KEY") or None,
             buyer_jwt_public_key=_read_key(env.get("LIVECART_BUYER_JWT_PUBLIC_KEY")),

@@ -2,107 +2,124 @@
 
 It does the handshake (the connection gate: ``Origin`` and the per-address socket cap,
 refused before the upgrade; subprotocol, identity, the host token offered as the
-``livecart.auth.<token>`` subprotocol), hands the connection's
-transport to a ``Session`` and pumps client frames into ``Hub.handle`` one at a time
-(so one client's commands run in order). Everything it writes goes through the session;
-the fan-out never touches this coroutine.
+``livecart.auth.<token>`` subprotocol), joins the session to its room and then hands
+the socket to a ``WsConnection`` (``livecart.web.ws_connection``) and returns: from then
+on aiohttp holds nothing of the connection, and the connection reads client frames,
+handles them one at a time in order (``Hub.handle``) and finds dead peers. Everything
+written to the client goes through the session; the fan-out never touches the adapter.
+
+The hand-over (``_hand_over``) relies on two facts of aiohttp's ``RequestHandler``
+(3.14): after a 101 without a payload parser it keeps whatever the client sends in
+``_message_tail``, unparsed; and once its ``transport`` is None, ``connection_lost``
+only forgets the connection (the server drops it from its list when the handler task
+ends), so the transport, now served by our protocol, stays open.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 
 from livecart import connections
-from livecart.chat.codec import SUBPROTOCOLS, WireFormat, decode, offered_token
+from livecart.chat.codec import SUBPROTOCOLS, WireFormat, offered_token
 from livecart.chat.commands import parse_since
-from livecart.chat.errors import (
-    CloseCode,
-    CommandError,
-    ProtocolError,
-    RoomNotFound,
-    StoreUnavailable,
-)
+from livecart.chat.errors import CloseCode, CommandError, RoomNotFound, StoreUnavailable
 from livecart.chat.session import Session
 from livecart.display_names import clean_display_name
-from livecart.tcp import reset
 from livecart.web.auth import is_host
 from livecart.web.keys import ADMIN_TOKEN, HUB
+from livecart.web.ws_connection import HEARTBEAT, WsConnection
 
 log = logging.getLogger(__name__)
 
-MAX_FRAME = 16 * 1024
-
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
-    with connections.gate(request.app).admit(request) as address:
-        return await _session(request, address)
+    gate = connections.gate(request.app)
+    address = gate.claim(request)  # 403 / 429 before the upgrade
+    handed = False
+
+    def release() -> None:
+        gate.release(address)
+
+    try:
+        response, handed = await _session(request, address, release)
+        return response
+    finally:
+        if not handed:  # else the connection releases it when it ends
+            release()
 
 
-async def _session(request: web.Request, address: str) -> web.StreamResponse:
+async def _session(
+    request: web.Request, address: str, release: Callable[[], None]
+) -> tuple[web.StreamResponse, bool]:
+    """The handshake and the join; True once the socket was handed to a connection."""
     hub = request.app[HUB]
     room_id = request.match_info["room"]
-    ws = connections.MaskedWebSocketResponse(
-        protocols=SUBPROTOCOLS, compress=False, max_msg_size=MAX_FRAME, heartbeat=30.0
-    )
-    await ws.prepare(request)
-    transport = request.transport
-    if transport is None:
-        return ws
-    fmt = WireFormat(ws.ws_protocol) if ws.ws_protocol else WireFormat.JSON
+    headers, protocol = _handshake(request)  # 400 on a bad handshake
+    fmt = WireFormat(protocol) if protocol else WireFormat.JSON
     query = request.query
     role = "viewer"
+    refusal: tuple[int, str] | None = None
     token = offered_token(request.headers.get("Sec-WebSocket-Protocol", ""))
     if token:
         try:
             ok = await is_host(hub.store, room_id, token, request.app[ADMIN_TOKEN])
         except StoreUnavailable:
-            await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"datastore unreachable")
-            return ws
-        if not ok:
-            await ws.close(code=CloseCode.UNAUTHORIZED, message=b"wrong host token")
-            return ws
-        role = "host"
+            ok, refusal = False, (CloseCode.TRY_AGAIN_LATER, "datastore unreachable")
+        if ok:
+            role = "host"
+        elif refusal is None:
+            refusal = (CloseCode.UNAUTHORIZED, "wrong host token")
+    response = web.StreamResponse(status=101, headers=headers)
+    await response.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return response, False
+    conn = WsConnection(transport, hub, fmt, request.app[HEARTBEAT], release)
+    if refusal is not None:
+        conn.close(*refusal)
+        _hand_over(request, conn)
+        return response, True
     vid, vtoken = hub.new_identity(query.get("vid"))
     since = parse_since(query.get("since"))
     session = Session(transport, fmt, vid, vtoken, clean_display_name(query.get("name")), role)
     session.address = address
-    closing: set[asyncio.Task[bool]] = set()
-
-    def graceful_close(code: int, reason: str) -> None:
-        task = asyncio.ensure_future(ws.close(code=code, message=reason.encode()))
-        closing.add(task)
-        task.add_done_callback(closing.discard)
-
-    session.closer = graceful_close
+    session.closer = conn.close
+    conn.session = session
+    joined = False
     try:
         await hub.join(room_id, session, since, query.get("epoch"))
+        joined = True
     except RoomNotFound:
-        await ws.close(code=CloseCode.NO_SUCH_ROOM, message=b"no such room")
-        return ws
+        conn.close(CloseCode.NO_SUCH_ROOM, "no such room")
     except CommandError:
-        await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"datastore unreachable")
-        return ws
-    try:
-        async for msg in ws:
-            if session.closed:
-                break
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                try:
-                    obj = decode(fmt, msg.data)
-                except ProtocolError as exc:
-                    session.send({"t": "reply", "id": None, "ok": False, "error": exc.as_dict()})
-                    continue
-                session.send(await hub.handle(session, obj))
-    except Exception:
-        log.exception("session %s in room %s failed", session.vid, room_id)
-        session.close(CloseCode.INTERNAL, "internal error")
-    finally:
-        hub.leave(session)
-        if ws.close_code == WSCloseCode.ABNORMAL_CLOSURE and not session.closed:
-            # The peer stopped answering (heartbeat) or the read failed: whatever is
-            # still queued for it would keep the socket in FIN_WAIT1; drop it with RST.
-            reset(transport)
-    return ws
+        conn.close(CloseCode.TRY_AGAIN_LATER, "datastore unreachable")
+    if request.transport is None:  # the peer left meanwhile
+        if joined:
+            hub.leave(session)
+        return response, False
+    _hand_over(request, conn)
+    if joined:
+        conn.start()
+    return response, True
+
+
+def _handshake(request: web.Request) -> tuple[Any, str | None]:
+    """aiohttp's checks of a WebSocket upgrade request (400 when it is not one) and the
+    101's headers, with the subprotocol chosen from ``SUBPROTOCOLS``; no compression."""
+    probe = web.WebSocketResponse(protocols=SUBPROTOCOLS, compress=False)
+    headers, protocol, _compress, _notakeover = probe._handshake(request)
+    return headers, protocol
+
+
+def _hand_over(request: web.Request, conn: WsConnection) -> None:
+    """Give the socket to ``conn``; aiohttp forgets it (see the module docstring)."""
+    handler: Any = request.protocol
+    pending: bytes = bytes(getattr(handler, "_message_tail", b"") or b"")
+    handler._message_tail = b""
+    handler.transport = None
+    handler.connection_lost(None)
+    conn.take_over(pending)

@@ -39,7 +39,7 @@ PURE = {
     "client": ("auctions", "commands", "errors", "events", "protocol", "state"),
     "": (
         "addresses", "display_names", "histogram", "keyspace", "origins", "text",
-        "transport", "wsframe", "ws_mask",
+        "transport", "wsframe", "ws_mask", "ws_reader",
     ),
 }  # fmt: skip
 PARTS = ("chat", "checkout", "streamer", "web", "loadtest", "client")
