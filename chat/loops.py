@@ -110,7 +110,6 @@ class Loops:
         rooms = list(self.rooms.loaded.values())
         tick = tick_interval(sum(len(r.sessions) for r in rooms), self.write_cost)
         hearts: dict[str, int] = {}
-        flushed = False
         writing = 0.0
         visited = 0
         for room in rooms:
@@ -133,16 +132,14 @@ class Loops:
             except Exception:
                 log.exception("flush of room %s failed", room.room_id, extra={"room": room.room_id})
                 continue
-            flushed = True
             if fanout is not None and fanout.written:
                 self.deliveries += fanout.written
                 self._observe_delivery(events, wall)
         if visited >= MEASURE_FROM:
             cost = min(MAX_WRITE_COST, max(MIN_WRITE_COST, writing / visited))
             self.write_cost += 0.2 * (cost - self.write_cost)
-        if flushed:
-            self.ticks += 1
-            self.tick_seconds.observe(time.perf_counter() - started)
+        self.ticks += 1
+        self.tick_seconds.observe(time.perf_counter() - started)
         if hearts:
             self._spawn(self._publish_hearts(hearts))
 

@@ -8,6 +8,7 @@ last event and shows every message sent meanwhile, once.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,9 @@ async def test_viewer_resumes_after_node_restart(
         await poll(page, "!document.getElementById('conn-banner').hidden", 10, "retry banner")
         assert "retrying" in (await page.inner_text("#conn-banner")).lower()
         for text in MISSED:
-            assert (await other.command("chat", text=text))["ok"]
+            await asyncio.sleep(1.0)  # a viewer's chat budget: about one message a second
+            reply = await other.command("chat", text=text)
+            assert reply["ok"], reply
 
         # Node A is back on the same port: the page resumes by itself.
         async with node(redis_server.url, tmp_path, port=port, node_id="node-a"):
