@@ -35,6 +35,7 @@ from livecart.chat.room import BASE_TICK, Room
 from livecart.chat.rooms import Rooms, Spawn
 from livecart.chat.show_log import STOCK_SAMPLE_MS
 from livecart.chat.store import RoomStore
+from livecart.delivery_stages import DeliveryStages
 from livecart.histogram import LATENCY_BUCKETS, TICK_BUCKETS, Buckets
 from livecart.redis_client import REDIS_DOWN
 
@@ -66,6 +67,8 @@ class Loops:
         self.ticks = 0
         self.tick_seconds = Buckets(TICK_BUCKETS)
         self.delivery_seconds = Buckets(LATENCY_BUCKETS)
+        # Where an event's time goes on this node, once per event or per room flush.
+        self.stages = DeliveryStages()
 
     async def ticker(self) -> None:
         loop = asyncio.get_running_loop()
@@ -88,6 +91,10 @@ class Loops:
                     room.local_hearts = 0
                 if room.due(now):
                     events = room.pending
+                    applied = room.applied_at
+                    room.applied_at = []
+                    flush_wall = time.time()
+                    flush_started = time.perf_counter()
                     try:
                         written = room.flush(now)
                     except Exception:
@@ -97,7 +104,12 @@ class Loops:
                         continue
                     self.deliveries += written
                     if written:
+                        self.stages.flush.observe(time.perf_counter() - flush_started)
                         self._observe_delivery(events, wall)
+                        if len(applied) == len(events):  # not after a reload emptied pending
+                            self.stages.observe_flushed(
+                                [e.get("ts", 0) for e in events], applied, flush_wall
+                            )
             self.ticks += 1
             self.tick_seconds.observe(time.perf_counter() - started)
             if hearts:

@@ -10,6 +10,7 @@ rate.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,9 @@ class Room:
         self.state = state
         self.sessions: set[Session] = set()
         self.pending: list[dict[str, Any]] = []
+        self.applied_at: list[float] = []
+        """The wall time (s) each event of ``pending`` was applied here, in its order: the
+        ticker reads it once per flush for the delivery stages (``livecart.delivery_stages``)."""
         self.pending_live: dict[str, Any] = {}
         self.pending_hearts = 0
         self.local_hearts = 0  # tapped on this node, not yet published
@@ -81,6 +85,7 @@ class Room:
     def enqueue(self, event: dict[str, Any]) -> None:
         """Add an applied event's wire dict (``RoomState.apply``'s result) to the next batch."""
         self.pending.append(event)
+        self.applied_at.append(time.time())
 
     def applied(self, seq: int) -> asyncio.Future[None] | None:
         """A future done once this node's state has applied ``seq`` (None if it has)."""

@@ -37,8 +37,8 @@ PURE = {
     "web": ("log_format", "redaction"),
     "client": ("commands", "errors", "events", "protocol", "state"),
     "": (
-        "addresses", "display_names", "histogram", "keyspace", "origins", "text",
-        "transport", "wsframe", "ws_mask",
+        "addresses", "delivery_stages", "display_names", "histogram", "keyspace", "origins",
+        "text", "transport", "wsframe", "ws_mask",
     ),
 }  # fmt: skip
 PARTS = ("chat", "checkout", "streamer", "web", "loadtest", "client")
