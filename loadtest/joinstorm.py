@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 
 import psutil
 
+from livecart.loadtest import procstat
 from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop
 from livecart.loadtest.localserver import cpu_seconds, http_json, local_server
 from livecart.loadtest.target import Target
@@ -177,11 +178,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for p in clients.pipes:
             p.recv()  # "ready"
         cpu0 = cpu_seconds(server_procs)
+        kernel0 = procstat.listen_counters()
         start = time.time() + START_DELAY
         clients.send(start)
         done = [p.recv() for p in clients.pipes]
         wall = time.time() - start
         server_cpu = cpu_seconds(server_procs) - cpu0
+        kernel = {k: v - kernel0[k] for k, v in procstat.listen_counters().items()}
         clients.send("close")
         clients.close(10)
     to_snapshot = [x for d in done for x in d["to_snapshot_ms"]]
@@ -208,6 +211,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "failure_examples": examples,
         "server_cpu_percent": 100 * server_cpu / wall if server_procs and wall > 0 else None,
         "open_late_p99_ms": _pct(late, 0.99),
+        "kernel": kernel,
+        "over_1s": sum(1 for x in to_snapshot if x > 1000),
         "client_cpu_percent": [d["cpu_percent"] for d in done],
     }
 
@@ -233,6 +238,9 @@ def report(r: dict[str, Any]) -> str:
         f"handshakes               refused {r['refused']}, timed out {r['timeouts']}, "
         f"failed {r['failed']}",
         *[f"                         ! {k}: {v}" for k, v in r["failure_examples"].items()],
+        f"listen queue (kernel)    {', '.join(f'{k} {v}' for k, v in r['kernel'].items())} "
+        f"(machine-wide: a full queue drops a SYN or an ACK, retried after 1 s); "
+        f"{r['over_1s']} snapshots took over 1 s",
         "server CPU               "
         + ("-" if server is None else f"{server:.0f}% of a core")
         + " over the storm (all server processes)",
