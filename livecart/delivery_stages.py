@@ -20,7 +20,7 @@ from livecart.histogram import Buckets
 STAGE_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025,
     0.03, 0.04, 0.05, 0.06, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.35, 0.4,
-    0.5, 0.75, 1.0, 2.5, 5.0,
+    0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0,
 )  # fmt: skip
 """Seconds; fine enough below a tick for the bench's p50/p99 (read from bucket counts)."""
 

@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         busy1 = _busy_cores()
         if workers > 1:
             time.sleep(1.2)  # every worker's /metrics snapshot covers the window
-        stages = server_stages.figures(server_stages.diff(stages0, server_stages.scrape(base)))
+        stages = server_stages.window(stages0, server_stages.scrape(base))
         clients.close(10)
         sent = sum(d["sent"] for d in done)
         lat = [x for d in done for x in d["latencies"]]
@@ -353,6 +353,8 @@ def report(r: dict[str, Any]) -> str:
         f"  a  send -> ts (viewers)          {_ms(r['to_stamp_p50_ms'])} / "
         f"{_ms(r['to_stamp_p99_ms'])}",
     ]
+    if not stages:
+        lines.append("     (no server stages: /metrics did not answer in time)")
     for name, label in STAGE_LINES:
         f = stages.get(name)
         if f is None:

@@ -108,8 +108,21 @@ def figures(window: Snapshot) -> dict[str, StageFigure]:
     return {name: figure(window[name]) for name in ORDER if name in window}
 
 
-def scrape(base: str, timeout: float = 10.0) -> Snapshot:
-    """One ``/metrics`` scrape of the node at ``base`` (127.0.0.1 only), parsed."""
+def scrape(base: str, timeout: float = 20.0, attempts: int = 3) -> Snapshot | None:
+    """One ``/metrics`` scrape of the node at ``base`` (127.0.0.1 only), parsed; None if
+    an overloaded server did not answer ``attempts`` times within ``timeout`` seconds."""
     assert base.startswith("http://127.0.0.1:"), base
-    with urllib.request.urlopen(f"{base}/metrics", timeout=timeout) as resp:
-        return parse(resp.read().decode("utf-8"))
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(f"{base}/metrics", timeout=timeout) as resp:
+                return parse(resp.read().decode("utf-8"))
+        except OSError:
+            continue
+    return None
+
+
+def window(before: Snapshot | None, after: Snapshot | None) -> dict[str, StageFigure]:
+    """The figures of what was observed between two scrapes ({} if either failed)."""
+    if before is None or after is None:
+        return {}
+    return figures(diff(before, after))
