@@ -1,13 +1,20 @@
 """``livecart bench`` end to end at a small scale: its own Redis and server processes,
 client processes, real sockets. The chat benchmark (on ``--server-workers 2``) reports
 the latency from the sender's clock beside the server-stamped one and every stage; the
-join storm opens every socket within its window with no handshake refused."""
+join storm opens every socket within its window with no handshake refused; ``/api/stats``
+shows one worker's stage histograms."""
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from livecart.loadtest import bench, joinstorm
+import aiohttp
+
+from livecart.delivery_stages import STAGES
+from livecart.loadtest import bench, joinstorm, procstat
+from livecart.loadtest.wsclient import stamped_text
+from tests.hubclient import Node, connect, create_room
 
 
 def bench_args(*argv: str) -> argparse.Namespace:
@@ -61,5 +68,26 @@ def test_join_storm_gets_every_snapshot_and_refuses_no_handshake() -> None:
     # the last socket opens about 1 s after the start, and its snapshot comes after that
     assert 0.9 < r["last_snapshot_s"] < 15
     assert 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"] < 15_000
-    assert set(r["kernel"]) == set(joinstorm.procstat.LISTEN_COUNTERS)
+    assert set(r["kernel"]) == set(procstat.LISTEN_COUNTERS)
     assert "refused 0, timed out 0, failed 0" in joinstorm.report(r)
+
+
+async def test_api_stats_shows_this_workers_stage_histograms(
+    http: aiohttp.ClientSession, node: Node
+) -> None:
+    await create_room(http, node)
+    viewer = await connect(http, node, name="Ann")
+    reply = await viewer.command("chat", text=stamped_text("hello stages", time.time() * 1000))
+    assert reply["ok"], reply
+    await viewer.wait_for(lambda c: any("hello stages" in t for t in c.chat_texts()))
+    async with http.get(f"{node.url}/api/stats") as resp:
+        stats = await resp.json()
+    histograms = stats["histograms"]
+    assert set(histograms["stages"]) == {name for name, _ in STAGES}
+    for name, h in histograms["stages"].items():
+        assert h["count"] >= 1, name
+        assert h["le"][-1] == ["+Inf", h["count"]], name
+        assert [n for _, n in h["le"]] == sorted(n for _, n in h["le"]), name  # cumulative
+    assert histograms["tick_duration"]["count"] >= 1
+    assert histograms["delivery_latency"]["count"] >= 1
+    await viewer.ws.close()
