@@ -79,6 +79,8 @@ class Loops:
             delay = next_tick - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+                # woke late: the loop was busy with something else (reads, replies...)
+                self.stages.tick_late.observe(max(0.0, loop.time() - next_tick))
             else:
                 next_tick = loop.time()  # fell behind: do not try to catch up in a burst
             started = time.perf_counter()

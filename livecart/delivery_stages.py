@@ -6,9 +6,13 @@ the chat rules -> the emit's Redis round trip (the Lua call that sequences, stor
 publishes it) -> the pub/sub feed of every node -> applied to the room there
 (``Room.enqueue``) -> the wait for the room's next tick -> the room's flush (the write
 loop over its sockets) -> the viewer. Each stage below is one histogram, observed once
-per event (or once per room flush), never per socket; ``/metrics`` exports them as
-``livecart_delivery_stage_seconds{stage=...}`` and ``/api/stats`` as JSON, and
+per event (or once per room flush, or per tick), never per socket; ``/metrics`` exports
+them as ``livecart_delivery_stage_seconds{stage=...}`` and ``/api/stats`` as JSON, and
 ``livecart bench`` prints their p50/p99 over its window beside the viewers' own figures.
+
+``tick_late`` is no step of that way but says how busy the worker's loop was: a stage
+measured on the loop (the emit's round trip, the apply) includes the time its reply or
+message waited while the loop ran a flush or other work.
 
 Plain data, no event loop; one owner updates it, readers only read.
 """
@@ -37,6 +41,8 @@ STAGES: tuple[tuple[str, str], ...] = (
      "worker (the wait for the room's tick), one sample per event"),
     ("flush", "one room flush on this worker: the write loop over the room's sockets, "
      "one sample per flush that wrote"),
+    ("tick_late", "how late the ticker woke past its time: the worker's loop busy with "
+     "other work (reads, handshakes, Redis replies), one sample per tick that slept"),
 )  # fmt: skip
 """(label, meaning) of each stage, in the order an event goes through them."""
 
@@ -50,6 +56,7 @@ class DeliveryStages:
         "flush",
         "read_to_stamp",
         "stamp_to_applied",
+        "tick_late",
     )
 
     def __init__(self) -> None:
@@ -58,6 +65,7 @@ class DeliveryStages:
         self.stamp_to_applied = Buckets(STAGE_BUCKETS)
         self.applied_to_flush = Buckets(STAGE_BUCKETS)
         self.flush = Buckets(STAGE_BUCKETS)
+        self.tick_late = Buckets(STAGE_BUCKETS)
 
     def by_name(self) -> dict[str, Buckets]:
         """``{stage label: its buckets}`` in the order of :data:`STAGES`."""

@@ -324,6 +324,7 @@ STAGE_LINES = (
     ("applied_to_flush", "e  applied -> room flush starts"),
     ("flush", "f  write loop, per room flush"),
     ("tick", "   tick (every room's flush)"),
+    ("tick_late", "   ticker woke late (loop busy)"),
     ("stamp_to_written", "   ts -> tick written (server)"),
 )
 

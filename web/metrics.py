@@ -139,7 +139,8 @@ class NodeCollector(Collector):
         stages = HistogramMetricFamily(
             STAGE_METRIC,
             "Where an event's time goes on this worker, by stage: read_to_stamp, "
-            "emit_round_trip, stamp_to_applied, applied_to_flush, flush (README, Metrics).",
+            "emit_round_trip, stamp_to_applied, applied_to_flush, flush, tick_late "
+            "(README, Metrics).",
             labels=["worker", "stage"],
         )
         for stage, buckets in f.stages.by_name().items():
