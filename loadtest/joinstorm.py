@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 
 import psutil
 
-from livecart.loadtest import procstat
+from livecart.loadtest import procstat, server_stages
 from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop
 from livecart.loadtest.localserver import cpu_seconds, http_json, local_server
 from livecart.loadtest.target import Target
@@ -147,6 +147,10 @@ def _pct(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _stage(f: server_stages.StageFigure | None) -> dict[str, Any] | None:
+    return None if f is None else {"count": f.count, "p50_ms": f.p50_ms, "p99_ms": f.p99_ms}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     raise_fd_limit()
     workers = max(1, args.server_workers)
@@ -162,7 +166,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         http_json(f"{base}/api/rooms", {"id": room, "title": "storm", "host": "bench"}, admin)
         parsed = urlparse(base)
         host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-        procs = max(1, args.procs or math.ceil(args.viewers / VIEWERS_PER_PROC))
+        procs = max(1, args.procs or max(2, math.ceil(args.viewers / VIEWERS_PER_PROC)))
         procs = min(procs, max(1, args.viewers))
         clients = PipedProcesses()
         for k in range(procs):
@@ -177,6 +181,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         for p in clients.pipes:
             p.recv()  # "ready"
+        stages0 = server_stages.scrape(base)
         cpu0 = cpu_seconds(server_procs)
         kernel0 = procstat.listen_counters()
         start = time.time() + START_DELAY
@@ -185,6 +190,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         wall = time.time() - start
         server_cpu = cpu_seconds(server_procs) - cpu0
         kernel = {k: v - kernel0[k] for k, v in procstat.listen_counters().items()}
+        if workers > 1:
+            time.sleep(1.2)  # every worker's /metrics snapshot covers the storm
+        stages = server_stages.window(stages0, server_stages.scrape(base))
         clients.send("close")
         clients.close(10)
     to_snapshot = [x for d in done for x in d["to_snapshot_ms"]]
@@ -212,6 +220,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_percent": 100 * server_cpu / wall if server_procs and wall > 0 else None,
         "open_late_p99_ms": _pct(late, 0.99),
         "kernel": kernel,
+        "tick_late": _stage(stages.get("tick_late")),
+        "tick": _stage(stages.get("tick")),
         "over_1s": sum(1 for x in to_snapshot if x > 1000),
         "client_cpu_percent": [d["cpu_percent"] for d in done],
     }
@@ -219,7 +229,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(r: dict[str, Any]) -> str:
     def ms(v: float | None) -> str:
-        return "-" if v is None else f"{v:,.0f} ms"
+        return "-" if v is None else f"{v:,.1f} ms" if v < 10 else f"{v:,.0f} ms"
 
     last = r["last_snapshot_s"]
     server = r["server_cpu_percent"]
@@ -244,6 +254,14 @@ def report(r: dict[str, Any]) -> str:
         "server CPU               "
         + ("-" if server is None else f"{server:.0f}% of a core")
         + " over the storm (all server processes)",
+        *(
+            [
+                f"server loop              ticker woke late p50 {ms(late['p50_ms'])}, p99 "
+                f"{ms(late['p99_ms'])} (the loop busy with handshakes and joins)"
+            ]
+            if (late := r.get("tick_late"))
+            else []
+        ),
         f"client CPU               {r['client_cpu_percent']} % per process; sockets opened "
         f"late by p99 {ms(r['open_late_p99_ms'])} against the plan{limit}",
     ]

@@ -69,6 +69,8 @@ def test_join_storm_gets_every_snapshot_and_refuses_no_handshake() -> None:
     assert 0.9 < r["last_snapshot_s"] < 15
     assert 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"] < 15_000
     assert set(r["kernel"]) == set(procstat.LISTEN_COUNTERS)
+    assert r["tick"] is not None and r["tick"]["count"] > 0  # the server's side of it
+    assert r["tick_late"] is not None and r["tick_late"]["count"] > 0
     assert "refused 0, timed out 0, failed 0" in joinstorm.report(r)
 
 
