@@ -33,6 +33,7 @@ import os
 import resource
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -146,6 +147,7 @@ async def _client_main(plan: Plan, conn: Any) -> None:
             "gaps": sample_stats.gaps,
             "skipped": sample_stats.skipped + stats.skipped,
             "closed": stats.closed + sample_stats.closed,
+            "refused": dict(Counter(stats.refused) + Counter(sample_stats.refused)),
             "close_codes": {**stats.close_codes, **sample_stats.close_codes},
             "cpu": cpu,
             "elapsed": time.monotonic() - start,
@@ -328,6 +330,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "gaps": sum(d["gaps"] for d in done),
             "skipped": sum(d["skipped"] for d in done),
             "closed": sum(d["closed"] for d in done),
+            "refused": dict(sum((Counter(d["refused"]) for d in done), Counter())),
             "close_codes": [d["close_codes"] for d in done],
             "rss_per_viewer_kib": (rss1 - rss0) / 1024 / connected if connected and rss0 else None,
             "server_rss_mib": rss1 / 2**20 if rss1 else None,
@@ -401,7 +404,8 @@ def report(r: dict[str, Any]) -> str:
     lines += [
         f"  g  client delay (10 ms timer)    {timers} per process{late}",
         f"dropped                  gaps {r['gaps']}, skipped (reported) {r['skipped']}, "
-        f"closed {r['closed']}",
+        f"closed {r['closed']}; chat refused by the server: "
+        + (", ".join(f"{n} {code}" for code, n in sorted(r["refused"].items())) or "none"),
         f"server RSS per viewer    {r['rss_per_viewer_kib'] or float('nan'):.1f} KiB (idle; "
         f"all server processes, {r['server_rss_mib'] or float('nan'):,.0f} MiB in all)",
         f"client CPU               {r['client_cpu_percent']} % per process{limit}",

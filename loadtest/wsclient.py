@@ -161,6 +161,7 @@ class ViewerStats:
     repeats: int = 0
     skipped: int = 0
     errors: int = 0
+    refused: dict[str, int] = field(default_factory=dict)  # error replies by code
     closed: int = 0
     close_codes: dict[int, int] = field(default_factory=dict)
     live_viewers: int = 0
@@ -320,6 +321,8 @@ class Viewer(WsConn):
             self.reader.keep = self.sample or self.pending > 0
             if not frame.get("ok"):
                 self.stats.errors += 1
+                code = str((frame.get("error") or {}).get("code"))
+                self.stats.refused[code] = self.stats.refused.get(code, 0) + 1
             if self.on_reply is not None:
                 self.on_reply(self, frame)
             return
