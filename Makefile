@@ -49,6 +49,9 @@ lint: install-dev
 bench: install
 	$(BIN)/livecart bench --viewers 2000 --rate 200 --duration 20
 	$(BIN)/livecart bench --viewers 5000 --rate 200 --duration 20
+	$(BIN)/livecart bench --viewers 5000 --rate 200 --duration 20 --server-workers 2
+	$(BIN)/livecart bench --viewers 20000 --rate 200 --duration 20 --server-workers 2
+	$(BIN)/livecart bench --scenario join-storm --viewers 5000
 	$(BIN)/livecart bench --scenario reserve --viewers 5000 --rounds 2
 	$(BIN)/livecart bench --scenario flash-sale --viewers 5000
 	$(BIN)/livecart bench --scenario flash-sale --viewers 5000 --server-workers 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from livecart.delivery_stages import DeliveryStages
 from livecart.histogram import Buckets
 
 
@@ -37,6 +38,8 @@ class HubFigures:
     ticks: int
     tick_seconds: Buckets
     delivery_seconds: Buckets
+    stages: DeliveryStages
+    """Where an event's time goes on this node (``livecart.delivery_stages``)."""
     commands: Counter[tuple[str, str]]
     """(command, ``ok`` or error code) -> count."""
     feed_received: int

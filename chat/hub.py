@@ -54,6 +54,7 @@ from livecart.chat.room import Room
 from livecart.chat.rooms import Rooms
 from livecart.chat.session import Session
 from livecart.chat.store import ChatBudget, RoomStore, Write
+from livecart.histogram import histogram_json
 from livecart.redis_client import REDIS_DOWN
 
 # Actor and CheckoutPort live in their own modules; importing them from here still works.
@@ -239,6 +240,7 @@ class Hub:
     async def handle(self, session: Session, obj: dict[str, Any]) -> dict[str, Any]:
         """Run one decoded frame from a session; return the reply frame (never raises
         ``CommandError``: it becomes an error reply)."""
+        received = time.perf_counter()
         cid = c.command_id(obj)
         counted = False
         try:
@@ -250,7 +252,7 @@ class Hub:
             self._check_buyer(session, command)
             actor = Actor(session.vid, session.name, session.role, session.buyer, session.address)
             counted = True  # ``execute`` counts the outcome from here on
-            data = await self.execute(room, actor, command, session)
+            data = await self.execute(room, actor, command, session, received)
         except CommandError as exc:
             if not counted:
                 self.command_outcomes[c.frame_label(obj), str(exc.code)] += 1
@@ -258,14 +260,20 @@ class Hub:
         return {"t": "reply", "id": cid, "ok": True, "data": data}
 
     async def execute(
-        self, room: Room, actor: Actor, command: c.Command, session: Session | None = None
+        self,
+        room: Room,
+        actor: Actor,
+        command: c.Command,
+        session: Session | None = None,
+        received: float | None = None,
     ) -> dict[str, Any]:
         """Run a command for ``actor`` in ``room`` (``session``: the sender's connection,
-        whose chat limits apply). Raises ``CommandError``; a refused command changes
-        nothing. Counts the outcome in ``command_outcomes``."""
+        whose chat limits apply; ``received``: the ``perf_counter`` at which the hub got
+        the frame, for the ``read_to_stamp`` stage). Raises ``CommandError``; a refused
+        command changes nothing. Counts the outcome in ``command_outcomes``."""
         name = c.command_label(command)
         try:
-            data = await self._execute(room, actor, command, session)
+            data = await self._execute(room, actor, command, session, received)
         except CommandError as exc:
             self.command_outcomes[name, str(exc.code)] += 1
             raise
@@ -273,7 +281,12 @@ class Hub:
         return data
 
     async def _execute(
-        self, room: Room, actor: Actor, command: c.Command, session: Session | None
+        self,
+        room: Room,
+        actor: Actor,
+        command: c.Command,
+        session: Session | None,
+        received: float | None = None,
     ) -> dict[str, Any]:
         authorize(actor, command)
         self.commands_run += 1
@@ -291,6 +304,8 @@ class Hub:
             address_limits=per_address,
             address_banned=session is not None and self._address_banned(room, session),
         )
+        if received is not None:
+            self._loops.stages.read_to_stamp.observe(time.perf_counter() - received)
         who = self.explain_key(actor, session)
         try:
             decision = decide(room.state, actor, command, ctx)
@@ -400,7 +415,9 @@ class Hub:
         """Sequence ``event`` and return its seq once this node has applied it, so the
         sender's next command sees its effect (read your writes). If the feed is slow
         beyond ``APPLY_WAIT`` the reply goes anyway: the event is committed and arrives."""
+        started = time.perf_counter()
         seq = await self.store.emit(room.room_id, event, writes, budget)
+        self._loops.stages.emit_round_trip.observe(time.perf_counter() - started)
         waiter = room.applied(seq)
         if waiter is not None:
             with contextlib.suppress(TimeoutError):
@@ -435,6 +452,7 @@ class Hub:
             ticks=self._loops.ticks,
             tick_seconds=self._loops.tick_seconds,
             delivery_seconds=self._loops.delivery_seconds,
+            stages=self._loops.stages,
             commands=Counter(self.command_outcomes),
             feed_received=feed.received,
             feed_reconnects=feed.reconnects,
@@ -461,4 +479,9 @@ class Hub:
             "commands": self.commands_run,
             "background_tasks": len(self._background),
             "sessions_ended": self.sessions_ended,
+            "histograms": {
+                "delivery_latency": histogram_json(f.delivery_seconds),
+                "tick_duration": histogram_json(f.tick_seconds),
+                "stages": {name: histogram_json(b) for name, b in f.stages.by_name().items()},
+            },
         }

@@ -40,6 +40,7 @@ from livecart.chat.room import BASE_TICK, CHUNK, WRITE_COST, Room, tick_interval
 from livecart.chat.rooms import Rooms, Spawn
 from livecart.chat.show_log import STOCK_SAMPLE_MS
 from livecart.chat.store import RoomStore
+from livecart.delivery_stages import DeliveryStages
 from livecart.histogram import LATENCY_BUCKETS, TICK_BUCKETS, Buckets
 from livecart.redis_client import REDIS_DOWN
 
@@ -78,6 +79,8 @@ class Loops:
         self._wake = asyncio.Event()
         self.tick_seconds = Buckets(TICK_BUCKETS)
         self.delivery_seconds = Buckets(LATENCY_BUCKETS)
+        # Where an event's time goes on this node, once per event or per room flush.
+        self.stages = DeliveryStages()
 
     def wake(self) -> None:
         """An event arrived in a room with nothing pending: let the ticker look now."""
@@ -95,8 +98,12 @@ class Loops:
                     delay = min(delay, room.next_flush - now)
             if delay > 0:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
+                wake_at = loop.time() + delay
+                try:
                     await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    # woke late: the loop was busy with something else (reads, replies...)
+                    self.stages.tick_late.observe(max(0.0, loop.time() - wake_at))
             publish = loop.time() >= next_hearts
             if publish:
                 next_hearts = max(next_hearts + BASE_TICK, loop.time())
@@ -120,6 +127,10 @@ class Loops:
             if not room.due(now):
                 continue
             events = room.pending
+            applied = room.applied_at
+            room.applied_at = []
+            flush_wall = time.time()
+            flush_started = time.perf_counter()
             try:
                 fanout = room.begin_flush(now)
                 while fanout is not None:
@@ -134,7 +145,14 @@ class Loops:
                 continue
             if fanout is not None and fanout.written:
                 self.deliveries += fanout.written
+                # the write loop as the last session of the room sees it (with the turns
+                # of the loop between chunks)
+                self.stages.flush.observe(time.perf_counter() - flush_started)
                 self._observe_delivery(events, wall)
+                if len(applied) == len(events):  # not after a reload emptied pending
+                    self.stages.observe_flushed(
+                        [e.get("ts", 0) for e in events], applied, flush_wall
+                    )
         if visited >= MEASURE_FROM:
             cost = min(MAX_WRITE_COST, max(MIN_WRITE_COST, writing / visited))
             self.write_cost += 0.2 * (cost - self.write_cost)

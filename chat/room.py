@@ -18,6 +18,7 @@ gets an event is flushed at once (the ticker is woken), not at the next tick.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,9 @@ class Room:
         self.state = state
         self.sessions: set[Session] = set()
         self.pending: list[dict[str, Any]] = []
+        self.applied_at: list[float] = []
+        """The wall time (s) each event of ``pending`` was applied here, in its order: the
+        ticker reads it once per flush for the delivery stages (``livecart.delivery_stages``)."""
         self.pending_live: dict[str, Any] = {}
         self.pending_hearts = 0
         self.local_hearts = 0  # tapped on this node, not yet published
@@ -104,6 +108,7 @@ class Room:
         if not self.pending and self.wake is not None:
             self.wake()
         self.pending.append(event)
+        self.applied_at.append(time.time())
 
     def applied(self, seq: int) -> asyncio.Future[None] | None:
         """A future done once this node's state has applied ``seq`` (None if it has)."""

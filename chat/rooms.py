@@ -381,6 +381,7 @@ class Rooms:
         self._servers[room_id] = head.server
         room.release_waiters()
         room.pending = []
+        room.applied_at = []
         room.live["hearts_total"] = hearts
         for session in list(room.sessions):
             session.send(snapshot_frame(room, session))

@@ -51,3 +51,32 @@ class Buckets:
             out.append((repr(bound), running))
         out.append(("+Inf", self.count))
         return out
+
+
+def quantile(bounds: Sequence[float], counts: Sequence[int], q: float) -> float | None:
+    """The ``q``-quantile (0..1) of observations counted per bucket in the layout of
+    ``Buckets.counts`` (one count per bound, then one for those above every bound),
+    interpolated linearly inside its bucket as Prometheus' ``histogram_quantile`` does
+    (the first bucket starts at 0). None without observations; the top bound when the
+    quantile falls above every bound."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank = q * total
+    running = 0
+    lower = 0.0
+    for i, n in enumerate(counts):
+        if n > 0 and running + n >= rank:
+            if i >= len(bounds):
+                return float(bounds[-1])
+            return lower + (bounds[i] - lower) * max(0.0, rank - running) / n
+        running += n
+        if i < len(bounds):
+            lower = bounds[i]
+    return float(bounds[-1])
+
+
+def histogram_json(buckets: Buckets) -> dict[str, object]:
+    """``buckets`` as ``/api/stats`` shows it: ``{"count", "sum", "le": [[bound, observations
+    <= bound], ..., ["+Inf", count]]}`` (cumulative, as Prometheus exports it)."""
+    return {"count": buckets.count, "sum": buckets.sum, "le": buckets.cumulative()}

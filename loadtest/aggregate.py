@@ -47,6 +47,7 @@ class Aggregate:
         self.lat: dict[int, Histogram] = {}
         self.video_lat: dict[int, Histogram] = {}
         self.total_lat = Histogram()
+        self.total_sent_lat = Histogram()  # from the senders' clocks
         self.total_join = Histogram()
         self.total_rejoin = Histogram()
         self.total_buy = Histogram()
@@ -59,6 +60,8 @@ class Aggregate:
         self.lat.setdefault(sec, Histogram()).merge(tick["lat"])
         self.video_lat.setdefault(sec, Histogram()).merge(tick["video"]["lat"])
         self.total_lat.merge(tick["lat"])
+        if "sent_lat" in tick:
+            self.total_sent_lat.merge(tick["sent_lat"])
         self.total_join.merge(tick["join"])
         self.total_rejoin.merge(tick["rejoin"])
         self.total_buy.merge(tick["buy_lat"])

@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from livecart.loadtest.wsclient import raise_fd_limit
 from livecart.redis_process import RedisProcess, free_port
 
 
@@ -33,10 +34,40 @@ class LocalServer:
     admin: str
     redis_url: str
     proc: subprocess.Popen[bytes]
+    redis_pid: int | None = None  # the private Redis (None with a given redis_url)
 
     @property
     def ps(self) -> psutil.Process:
         return psutil.Process(self.proc.pid)
+
+    def processes(self) -> list[psutil.Process]:
+        """The server's processes: ``livecart serve`` and, with ``--workers N``, its
+        workers (forked children)."""
+        ps = self.ps
+        return [ps, *ps.children(recursive=True)]
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """User + system CPU seconds of ``procs`` so far (one that has gone counts 0)."""
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def rss_bytes(procs: list[psutil.Process]) -> int:
+    """Resident memory of ``procs`` added up (one that has gone counts 0)."""
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
 
 
 def http_json(url: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
@@ -111,14 +142,19 @@ def local_server(
     appendfsync: str = "everysec", redis_url: str | None = None, workers: int = 1
 ) -> Iterator[LocalServer]:
     """A livecart node on a free port with its own Redis (or ``redis_url``), run as
-    ``workers`` processes sharing the port (``livecart serve --workers``)."""
+        ``workers`` processes sharing the port (``livecart serve --workers``). The limit on
+    open files is lifted to the hard one first, so the server (which inherits it) can hold
+    as many sockets as the machine allows."""
     admin = "adm_bench_" + secrets.token_hex(8)
+    raise_fd_limit()  # the server inherits the lifted limit on open files
+    redis_pid = None
     with contextlib.ExitStack() as stack:
         if redis_url is None:
-            redis_url = stack.enter_context(private_redis(appendfsync)).url
+            redis = stack.enter_context(private_redis(appendfsync))
+            redis_url, redis_pid = redis.url, redis.pid
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="livecart-bench-")))
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         argv = serve_argv(port, redis_url, admin, tmp, workers)
         proc = stack.enter_context(spawn_server(argv, f"{base}/healthz", tmp / "server.log"))
-        yield LocalServer(base, port, admin, redis_url, proc)
+        yield LocalServer(base, port, admin, redis_url, proc, redis_pid)

@@ -1,5 +1,6 @@
 """What a server process holds, read from Linux's ``/proc``: resident memory, open file
-descriptors by kind, and its TCP connections to one port (Redis).
+descriptors by kind, and its TCP connections to one port (Redis); and the kernel's
+counters of full listen queues (``listen_counters``).
 
 ``read(pid, redis_port)`` does the reading; the parsers below it take the text ``/proc``
 gives and are pure, so they are tested without a process. Linux only.
@@ -7,6 +8,7 @@ gives and are pure, so they are tested without a process. Linux only.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -60,6 +62,28 @@ def tcp_peers(table: str) -> dict[int, int]:
         remote_port = int(parts[2].rsplit(":", 1)[1], 16)
         peers[int(parts[9])] = remote_port
     return peers
+
+
+LISTEN_COUNTERS = ("ListenOverflows", "ListenDrops", "SyncookiesSent")
+"""The kernel's TcpExt counters that say a listening socket's queue was full: a SYN or
+the handshake's last ACK was dropped (the client retries after a second) or answered
+with a SYN cookie."""
+
+
+def parse_tcp_ext(netstat: str) -> dict[str, int]:
+    """The ``TcpExt`` counters of a ``/proc/net/netstat`` text (a header line of names,
+    then a line of values)."""
+    lines = [line.split() for line in netstat.splitlines()]
+    for names, values in itertools.pairwise(lines):
+        if names and names[0] == "TcpExt:" and values and values[0] == "TcpExt:":
+            return {n: int(v) for n, v in zip(names[1:], values[1:], strict=False)}
+    return {}
+
+
+def listen_counters() -> dict[str, int]:
+    """:data:`LISTEN_COUNTERS` now, for the whole network namespace (not one process)."""
+    ext = parse_tcp_ext(_read("/proc/net/netstat"))
+    return {name: ext.get(name, 0) for name in LISTEN_COUNTERS}
 
 
 def _read(path: str) -> str:

@@ -76,8 +76,16 @@ def text_summary(rep: dict[str, Any]) -> str:
         f"deliveries       {_n(s['deliveries_per_s'])} events/s (from {s['samples']} sample "
         f"viewers); {_n(s['frames_per_s'])} frames/s, {s['mbytes_per_s'] or 0:.1f} MB/s",
         f"latency          p50 {_ms(lat['p50'])}, p90 {_ms(lat['p90'])}, p99 {_ms(lat['p99'])}, "
-        f"max {_ms(lat['max'])} ({lat['n']:,} events); gaps {s['gaps']}, "
+        f"max {_ms(lat['max'])} ({lat['n']:,} events, server-stamped); gaps {s['gaps']}, "
         f"repeats {s['repeats']}, skipped {s['skipped']}",
+        *(
+            [
+                f"  sender's clock p50 {_ms(sent['p50'])}, p90 {_ms(sent['p90'])}, p99 "
+                f"{_ms(sent['p99'])}, max {_ms(sent['max'])} ({sent['n']:,} chat messages)"
+            ]
+            if (sent := s.get("sent_latency")) and sent.get("n")
+            else []
+        ),
         f"errors           {s['errors']['count']} ({s['errors']['rate']:.3f} % of "
         f"{s['commands'] + s['connect_attempts']:,} commands and connects)"
         + (f": {s['errors']['by_code']}" if s["errors"]["by_code"] else ""),

@@ -10,9 +10,12 @@ room-wide rate, from one paced loop each (``loadtest.pacing``).
 
 from __future__ import annotations
 
+import time
+
 from livecart.loadtest.client_context import ClientContext
 from livecart.loadtest.pacing import Credit, RoundRobin, paced
 from livecart.loadtest.scenarios import CHAT_GAP, CHATTER, TAPPER
+from livecart.loadtest.wsclient import stamped_text
 
 CHAT_LINES = (
     "hello from the load test",
@@ -43,7 +46,8 @@ class RoomActivity:
         rate = self._rate(self.plan.behaviour.chat_rate)
 
         def say(i: int, turn: int) -> bool:
-            line = CHAT_LINES[turn % len(CHAT_LINES)]
+            # the send time rides in the text: the sample viewers measure from it
+            line = stamped_text(CHAT_LINES[turn % len(CHAT_LINES)], time.time() * 1000)
             return self.commands.send(i, "chat", {"cmd": "chat", "text": line}) is not None
 
         credit = Credit(rate, max(1.0, rate))

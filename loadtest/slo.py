@@ -48,6 +48,8 @@ METRICS: dict[str, tuple[str, Callable[[Mapping[str, Any]], float | None], str]]
     "p90": ("time", _get("latency", "p90"), "delivery latency p90"),
     "p99": ("time", _get("latency", "p99"), "delivery latency p99"),
     "max": ("time", _get("latency", "max"), "delivery latency max"),
+    "sent_p50": ("time", _get("sent_latency", "p50"), "latency from the sender's clock p50"),
+    "sent_p99": ("time", _get("sent_latency", "p99"), "latency from the sender's clock p99"),
     "join_p50": ("time", _get("join", "p50"), "time to the first frame p50"),
     "join_p99": ("time", _get("join", "p99"), "time to the first frame p99"),
     "buy_p50": ("time", _get("buys", "p50_ms"), "time to a definite buy reply p50"),

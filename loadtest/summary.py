@@ -104,6 +104,7 @@ def build_report(
         "close_codes": dict(totals["close_codes"]),
         "samples": samples,
         "latency": {**percentiles(agg.total_lat), "n": agg.total_lat.n},
+        "sent_latency": {**percentiles(agg.total_sent_lat), "n": agg.total_sent_lat.n},
         "join": {**percentiles(agg.total_join), "n": agg.total_join.n},
         "rejoin": {**percentiles(agg.total_rejoin), "n": agg.total_rejoin.n},
         "resumed": count.get("resumed", 0),

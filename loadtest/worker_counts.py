@@ -37,6 +37,12 @@ class WorkerCounts:
         latencies, self.sampled.latencies = self.sampled.latencies, []
         return _histogram(latencies)
 
+    def take_sent_latencies(self) -> Histogram:
+        """This second's latencies from the senders' clocks (chat messages that carry it)."""
+        latencies, self.sampled.sent_latencies = self.sampled.sent_latencies, []
+        self.sampled.to_stamp = []
+        return _histogram(latencies)
+
     def take_video_delays(self) -> Histogram:
         """This second's video frame delays (the list stays: the video viewers hold it)."""
         delays = list(self.video_delays)

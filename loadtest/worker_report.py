@@ -73,6 +73,7 @@ def snapshot(w: WorkerState) -> dict[str, Any]:
         "keys": sum(p.presses for p in w.purchases),
         "definite_keys": sum(p.definite_keys for p in w.purchases),
         "lat": lat.to_dict(),
+        "sent_lat": c.take_sent_latencies().to_dict(),
         "join": join.to_dict(),
         "rejoin": rejoin.to_dict(),
         "buy_lat": w.sales.take_buy_hist().to_dict(),

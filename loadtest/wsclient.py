@@ -3,7 +3,10 @@
 Thousands of these run in one process, so a *light* viewer only walks frame headers to
 count frames and bytes (it never decodes a payload), while a *sample* viewer decodes
 every batch, checks that sequence numbers follow on with no gap the server did not
-report, and measures delivery latency from the events' server timestamps.
+report, and measures delivery latency twice: from the events' server timestamps
+(``ts``, stamped by the hub once it has the command) and, for a chat message whose text
+ends with `` @<ms>`` (:func:`stamped_text`: the sender's own clock, the same machine's),
+from the sender's clock, which is what a viewer feels.
 
 Three protocols share the framing in :class:`WsConn` (handshake, frame walk, ping ->
 pong, close codes):
@@ -123,17 +126,42 @@ class FrameReader:
         return out
 
 
+def stamped_text(text: str, now_ms: float) -> str:
+    """A chat text carrying the sender's clock (ms since the epoch) at its end."""
+    return f"{text} @{now_ms:.1f}"
+
+
+def sent_at(text: object) -> float | None:
+    """The sender's clock a :func:`stamped_text` carries (None for any other text)."""
+    if not isinstance(text, str):
+        return None
+    _, sep, tail = text.rpartition(" @")
+    if not sep:
+        return None
+    try:
+        return float(tail)
+    except ValueError:
+        return None
+
+
 @dataclass
 class ViewerStats:
-    """What a group of viewers saw (sample viewers fill the decoded fields)."""
+    """What a group of viewers saw (sample viewers fill the decoded fields).
+
+    ``latencies``: receive time - the event's server timestamp (ms); for the chat
+    messages that carry their sender's clock, ``sent_latencies``: receive time - sent
+    time, and ``to_stamp``: server timestamp - sent time."""
 
     chat: int = 0
     events: int = 0
     latencies: list[float] = field(default_factory=list)
+    sent_latencies: list[float] = field(default_factory=list)
+    to_stamp: list[float] = field(default_factory=list)
     gaps: int = 0
     repeats: int = 0
     skipped: int = 0
     errors: int = 0
+    refused: dict[str, int] = field(default_factory=dict)  # error replies by code
     closed: int = 0
     close_codes: dict[int, int] = field(default_factory=dict)
     live_viewers: int = 0
@@ -293,6 +321,8 @@ class Viewer(WsConn):
             self.reader.keep = self.sample or self.pending > 0
             if not frame.get("ok"):
                 self.stats.errors += 1
+                code = str((frame.get("error") or {}).get("code"))
+                self.stats.refused[code] = self.stats.refused.get(code, 0) + 1
             if self.on_reply is not None:
                 self.on_reply(self, frame)
             return
@@ -326,6 +356,11 @@ class Viewer(WsConn):
                 continue
             if event["type"] == "chat":
                 stats.chat += 1
+                sent = sent_at(event.get("text"))
+                if sent is not None:
+                    stats.sent_latencies.append(now - sent)
+                    if "ts" in event:
+                        stats.to_stamp.append(event["ts"] - sent)
             elif not self.measure_all:
                 continue
             stats.events += 1

@@ -45,6 +45,7 @@ from prometheus_client.registry import Collector
 from livecart.chat.hub import Hub
 from livecart.chat.store_redis import RedisRoomStore
 from livecart.checkout.service import CheckoutService
+from livecart.delivery_stages import METRIC as STAGE_METRIC
 from livecart.histogram import Buckets
 from livecart.streamer.service import StreamerService
 
@@ -135,6 +136,16 @@ class NodeCollector(Collector):
             w,
             f.delivery_seconds,
         )
+        stages = HistogramMetricFamily(
+            STAGE_METRIC,
+            "Where an event's time goes on this worker, by stage: read_to_stamp, "
+            "emit_round_trip, stamp_to_applied, applied_to_flush, flush, tick_late "
+            "(README, Metrics).",
+            labels=["worker", "stage"],
+        )
+        for stage, buckets in f.stages.by_name().items():
+            stages.add_metric([w, stage], buckets.cumulative(), buckets.sum)
+        yield stages
         yield _counter("livecart_ticks_total", "Hub ticks run.", w, f.ticks)
         yield _histogram(
             "livecart_tick_duration_seconds",
