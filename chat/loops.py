@@ -77,6 +77,7 @@ class Loops:
         self.write_cost = WRITE_COST
         """Seconds per session written, a moving average over the ticks' fan-outs."""
         self._wake = asyncio.Event()
+        self._woken_at = 0.0
         self.tick_seconds = Buckets(TICK_BUCKETS)
         self.delivery_seconds = Buckets(LATENCY_BUCKETS)
         # Where an event's time goes on this node, once per event or per room flush.
@@ -84,7 +85,9 @@ class Loops:
 
     def wake(self) -> None:
         """An event arrived in a room with nothing pending: let the ticker look now."""
-        self._wake.set()
+        if not self._wake.is_set():
+            self._woken_at = time.monotonic()
+            self._wake.set()
 
     async def ticker(self) -> None:
         loop = asyncio.get_running_loop()
@@ -98,12 +101,13 @@ class Loops:
                     delay = min(delay, room.next_flush - now)
             if delay > 0:
                 self._wake.clear()
-                wake_at = loop.time() + delay
-                try:
+                wake_at = time.monotonic() + delay
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    # woke late: the loop was busy with something else (reads, replies...)
-                    self.stages.tick_late.observe(max(0.0, loop.time() - wake_at))
+                if self._wake.is_set():  # an idle room's event: due at once
+                    wake_at = min(wake_at, self._woken_at)
+                # woke late: the loop was busy with something else (reads, replies...)
+                self.stages.tick_late.observe(max(0.0, time.monotonic() - wake_at))
             publish = loop.time() >= next_hearts
             if publish:
                 next_hearts = max(next_hearts + BASE_TICK, loop.time())
