@@ -301,9 +301,9 @@ def test_viewer_tokens_verify_only_when_genuine() -> None:
 
 def test_tick_interval_grows_with_room_size_within_bounds() -> None:
     assert tick_interval(10) == 0.05
-    assert tick_interval(5000) == pytest.approx(0.125)
+    assert tick_interval(6000) == pytest.approx(0.125)
     assert tick_interval(100_000) == 0.2
     # From the measured cost of a write: cheap writes tick faster, dear ones slower.
-    assert tick_interval(5000, write_cost=8e-6) == pytest.approx(0.08)
-    assert tick_interval(5000, write_cost=16e-6) == pytest.approx(0.16)
+    assert tick_interval(6000, write_cost=8e-6) == pytest.approx(0.08)
+    assert tick_interval(6000, write_cost=16e-6) == pytest.approx(0.16)
     assert tick_interval(5000, write_cost=1e-6) == 0.05
