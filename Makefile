@@ -47,11 +47,16 @@ lint: install-dev
 
 ## Benchmarks print figures; they are not tests.
 bench: install
-	$(BIN)/livecart bench --viewers 2000 --rate 200 --duration 20
-	$(BIN)/livecart bench --viewers 5000 --rate 200 --duration 20
-	$(BIN)/livecart bench --viewers 5000 --rate 200 --duration 20 --server-workers 2
+	for v in 1000 5000 10000; do for w in 1 2; do \
+	  $(BIN)/livecart bench --viewers $$v --rate 200 --duration 20 --server-workers $$w; done; done
+	$(BIN)/livecart bench --viewers 5000 --rate 500 --duration 20
+	$(BIN)/livecart bench --viewers 5000 --rate 500 --duration 20 --server-workers 2
+	$(BIN)/livecart bench --viewers 10000 --rate 500 --duration 20 --server-workers 2
 	$(BIN)/livecart bench --viewers 20000 --rate 200 --duration 20 --server-workers 2
+	$(BIN)/livecart bench --viewers 5000 --rate 0 --duration 5
+	$(BIN)/livecart bench --viewers 20000 --rate 0 --duration 5 --server-workers 2
 	$(BIN)/livecart bench --scenario join-storm --viewers 5000
+	$(BIN)/livecart bench --scenario join-storm --viewers 5000 --server-workers 2
 	$(BIN)/livecart bench --scenario reserve --viewers 5000 --rounds 2
 	$(BIN)/livecart bench --scenario flash-sale --viewers 5000
 	$(BIN)/livecart bench --scenario flash-sale --viewers 5000 --server-workers 2
