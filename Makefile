@@ -38,7 +38,7 @@ layout: install
 ## Install everything (Python packages; Debian's chromium, redis-server 7 and nginx) and run the tests.
 test: install-dev
 	$(PY) scripts/ensure_chromium.py
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 lint: install-dev
 	$(BIN)/ruff check .

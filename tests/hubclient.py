@@ -6,8 +6,12 @@ socket, clients speak the documented protocol over real WebSockets.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import itertools
 import json
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -161,3 +165,26 @@ async def connect(
     client = Client(ws, fmt, {})
     client.first = await client.recv()
     return client
+
+
+async def raw_upgrade(
+    port: int, path: str = "/ws/r1", rcvbuf: int | None = None, limit: int = 64 * 1024
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket opened by hand on ``127.0.0.1:port`` (the 101 read and checked): the
+    raw streams, for tests that send malformed frames, never answer pings or stop
+    reading. ``rcvbuf``: the socket's receive buffer (a small one makes a slow reader)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=limit)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer

@@ -8,7 +8,6 @@ Several client addresses come from the loopback range (127.0.0.2, ...)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import struct
 import time
@@ -19,7 +18,7 @@ import aiohttp
 import pytest
 
 from livecart.connections import GATE
-from tests.hubclient import Client, Node, connect, create_room, running_node
+from tests.hubclient import Client, Node, connect, create_room, raw_upgrade, running_node
 
 pytestmark = pytest.mark.node
 
@@ -178,17 +177,7 @@ def _frame(payload: bytes, masked: bool) -> bytes:
 async def test_unmasked_client_frame_closes_with_1002(redis_url: str) -> None:
     async with node_with(redis_url) as n, aiohttp.ClientSession() as http:
         await create_room(http, n)
-        reader, writer = await asyncio.open_connection("127.0.0.1", n.port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            (
-                "GET /ws/r1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101")
+        reader, writer = await raw_upgrade(n.port)
         writer.write(_frame(b'{"id":1,"cmd":"ping"}', masked=True))
         writer.write(_frame(b'{"id":2,"cmd":"ping"}', masked=False))
         await writer.drain()

@@ -28,22 +28,8 @@ import aiohttp
 
 from livecart import client
 from livecart.checkout.sandbox import APPROVE_CARD
+from livecart.client.auctions import recompute_draw
 from tests.hubclient import ADMIN, Client, Node, connect, create_room, running_node
-
-
-def recompute(seed: str, entrants: list[str]) -> str | None:
-    """docs/auctions.md's draw: rejection sampling over sha256(seed:counter)."""
-    people = sorted(entrants, key=lambda v: v.encode())
-    if not people:
-        return None
-    n = len(people)
-    limit = 2**256 - (2**256 % n)
-    counter = 0
-    while True:
-        x = int(hashlib.sha256(f"{seed}:{counter}".encode()).hexdigest(), 16)
-        if x < limit:
-            return people[x % n]
-        counter += 1
 
 
 def giveaway_event(host: Client, state: str) -> dict[str, Any] | None:
@@ -162,7 +148,7 @@ async def test_only_the_eligible_enter_and_the_draw_is_the_seeds(redis_server: A
             assert set(result["eligible"]) == eligible, room
             assert not any(v.startswith("vhost") for v in result["eligible"])
             winner = result["winner"]["vid"]
-            assert winner == recompute(result["seed"], result["eligible"]), room
+            assert winner == recompute_draw(result["seed"], result["eligible"]), room
             assert winner in eligible and winner in everyone
             assert result["winner"]["name"].count("*") > 0  # masked in the room
             async with http.get(

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
-import socket
 import struct
 import time
 
 import aiohttp
 
 from livecart.loadtest.server_counters import server_counters
-from tests.hubclient import Client, Node, connect, create_room
+from tests.hubclient import Client, Node, connect, create_room, raw_upgrade
 
 
 async def raw_ws(node: Node, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A WebSocket whose reader will stop pulling from the socket once 64 KiB wait."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", node.port))
-    reader, writer = await asyncio.open_connection(sock=sock, limit=64 * 1024)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    status = await reader.readuntil(b"\r\n\r\n")
-    assert status.startswith(b"HTTP/1.1 101"), status
-    return reader, writer
+    return await raw_upgrade(node.port, path, rcvbuf=4096)
 
 
 async def read_until_close(reader: asyncio.StreamReader, timeout: float) -> int:

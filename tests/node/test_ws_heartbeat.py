@@ -5,33 +5,20 @@ the per-address count) is given back."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import time
 
 import aiohttp
 
 from livecart.connections import GATE
 from livecart.web.keys import HUB
-from tests.hubclient import connect, create_room, running_node
+from tests.hubclient import connect, create_room, raw_upgrade, running_node
 
 HEARTBEAT = 0.6  # ping after 0.6 s of silence, drop 0.3 s later (checked every 0.1 s)
 
 
 async def _silent_socket(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A WebSocket client that reads but never answers anything (no pong)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (
-            "GET /ws/r1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101")
-    return reader, writer
+    return await raw_upgrade(port)
 
 
 async def test_a_silent_peer_is_dropped_and_an_answering_one_stays(redis_url: str) -> None:
