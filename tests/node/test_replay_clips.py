@@ -3,7 +3,6 @@ only the segments of the clip, cached."""
 
 from __future__ import annotations
 
-import time
 from functools import cache
 from pathlib import Path
 
@@ -64,9 +63,7 @@ async def test_a_clip_is_remuxed_from_its_segments_only_without_decoding(
         return real(path)
 
     monkeypatch.setattr(Path, "read_bytes", spy)
-    started = time.process_time()
     clip = cut(folder, index["segments"], 27.3, 35.1, "p1-0")
-    cpu = time.process_time() - started
     monkeypatch.undo()
     assert clip is not None and not clip.cached and clip.decoders_opened == 0
     # Cut at keyframes: from the segment holding 27.3 s to the one holding 35.1 s.
@@ -83,12 +80,8 @@ async def test_a_clip_is_remuxed_from_its_segments_only_without_decoding(
     # The chapter asked for 7.8 s; the clip is within one GOP of it.
     assert abs(length - 7.8) <= GOP
     with av.open(str(clip.path), "r") as mp4:
-        decode_started = time.process_time()
         pictures = len(list(mp4.decode(video=0)))
-        decode_cpu = time.process_time() - decode_started
-    assert pictures == round(length * 30)
-    # No decoder ran: the cut costs less CPU than decoding the clip once.
-    assert cpu < decode_cpu, (cpu, decode_cpu)
+    assert pictures == round(length * 30)  # every picture of the cut decodes
 
     again = cut(folder, index["segments"], 27.3, 35.1, "p1-0")
     assert again is not None and again.cached and again.path == clip.path
