@@ -145,14 +145,6 @@ class Room:
             now >= self.next_flush
         )
 
-    def flush(self, now: float) -> int:
-        """Send the tick's batch to every session at once; return the frames written."""
-        fanout = self.begin_flush(now)
-        if fanout is None:
-            return 0
-        fanout.write(len(fanout.sessions))
-        return fanout.written
-
     def begin_flush(self, now: float) -> Fanout | None:
         """Take the tick's batch (None if there is nothing to send) and the sessions to
         write it to: those of this moment. A session that joins while the fan-out runs

@@ -76,7 +76,7 @@ class Session:
         """Bytes written to this session that its peer has not taken yet: the
         transport's buffer plus the kernel's send queue (re-read when ``now`` is past
         ``probe_at``, or at once when the transport itself holds data or the session is
-        lagging; between probes the last reading stands). ``Room.flush`` inlines the
+        lagging; between probes the last reading stands). ``Fanout.write`` inlines the
         cheap half of this; keep the two alike."""
         backlog = self.transport.get_write_buffer_size()
         if backlog or self.lagging or now >= self.probe_at:

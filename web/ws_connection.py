@@ -259,6 +259,8 @@ class Heartbeat:
     __slots__ = ("connections", "interval", "timeout")
 
     def __init__(self, interval: float = 30.0) -> None:
+        if not 0.1 <= interval <= 3600.0:  # 0 would spin the loop; NaN compares false
+            raise ValueError(f"ws_heartbeat must be 0.1-3600 seconds, not {interval!r}")
         self.interval = interval
         self.timeout = interval / 2
         self.connections: set[WsConnection] = set()

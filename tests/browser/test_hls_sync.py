@@ -25,6 +25,7 @@ from tests.pages_fixtures.harness import (
     STUDIO,
     chromium,
     create_room,
+    go_live,
     new_page,
     node,
     poll,
@@ -47,9 +48,7 @@ async def test_an_hls_viewer_gets_the_pin_with_the_picture(
         studio = await new_page(browser, errors, **STUDIO)
         await studio.goto(f"{n.url}/studio/{ROOM}#token={token}")
         await poll(studio, "window.livecart && window.livecart.conn.status === 'open'")
-        await poll(studio, "window.livecart.broadcast.stream !== null", 10, "camera preview")
-        await studio.click("#go-live")
-        await poll(studio, "window.livecart.broadcast.state === 'live'", 20, "WHIP connected")
+        await go_live(studio)
 
         viewer = await new_page(browser, errors, **DESKTOP)
         await viewer.goto(f"{n.url}/live/{ROOM}?hls=1")

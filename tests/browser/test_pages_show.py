@@ -28,6 +28,7 @@ from tests.pages_fixtures.harness import (
     STUDIO,
     chromium,
     create_room,
+    go_live,
     new_page,
     node,
     poll,
@@ -118,9 +119,7 @@ async def test_scripted_show(
         await poll(studio, f"window.livecart.model.pinned === '{scarf}'")
 
         # Go live with the fake camera, then open a sale on the pinned scarf.
-        await poll(studio, "window.livecart.broadcast.stream !== null", 10, "camera preview")
-        await studio.click("#go-live")
-        await poll(studio, "window.livecart.broadcast.state === 'live'", 20, "WHIP connected")
+        await go_live(studio)
         await studio.fill("#sale-price", "99.00")
         await studio.fill("#sale-units", "10")
         await studio.fill("#sale-limit", "2")

@@ -25,6 +25,7 @@ from tests.pages_fixtures.harness import (
     STUDIO,
     chromium,
     create_room,
+    go_live,
     new_page,
     node,
     poll,
@@ -63,9 +64,7 @@ async def test_a_recorded_show_replays_and_sells(
         studio = await new_page(browser, errors, **STUDIO)
         await studio.goto(f"{n.url}/studio/{ROOM}#token={token}")
         await poll(studio, "window.livecart && window.livecart.conn.status === 'open'")
-        await poll(studio, "window.livecart.broadcast.stream !== null", 10, "camera preview")
-        await studio.click("#go-live")
-        await poll(studio, "window.livecart.broadcast.state === 'live'", 20, "WHIP connected")
+        await go_live(studio)
         started = time.time()
         viewer = await connect(http, n, ROOM, name="Ann")
 

@@ -8,9 +8,11 @@ import asyncio
 import time
 
 import aiohttp
+import pytest
 
 from livecart.connections import GATE
 from livecart.web.keys import HUB
+from livecart.web.ws_connection import Heartbeat
 from tests.hubclient import connect, create_room, raw_upgrade, running_node
 
 HEARTBEAT = 0.6  # ping after 0.6 s of silence, drop 0.3 s later (checked every 0.1 s)
@@ -85,3 +87,11 @@ async def test_a_silent_peer_is_dropped_and_an_answering_one_stays(redis_url: st
                 break
             await asyncio.sleep(0.05)
         assert not n.app[GATE].open
+
+
+def test_the_heartbeat_interval_is_bounded() -> None:
+    """``LIVECART_WS_HEARTBEAT`` 0 would spin the sweep loop; NaN and a day are refused too."""
+    for bad in (0.0, 0.05, -1.0, float("nan"), 86_400.0):
+        with pytest.raises(ValueError, match="ws_heartbeat"):
+            Heartbeat(bad)
+    assert Heartbeat(0.1).timeout == 0.05

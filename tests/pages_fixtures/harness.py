@@ -80,3 +80,11 @@ async def create_room(
 async def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+async def go_live(studio: Any) -> None:
+    """Press "Go live" in a studio page once the fake camera's preview runs, and wait for
+    the WHIP session to connect."""
+    await poll(studio, "window.livecart.broadcast.stream !== null", 10, "camera preview")
+    await studio.click("#go-live")
+    await poll(studio, "window.livecart.broadcast.state === 'live'", 20, "WHIP connected")

@@ -24,20 +24,10 @@ from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, SandboxProvide
 from livecart.checkout.service import CheckoutService
 from livecart.redis_client import AnyRedis
 from livecart.redis_process import RedisProcess
+from tests.clocks import FakeClock
 
 ROOM = "shop"
 PREFIX = f"lc:{{{ROOM}}}:"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_763_760_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
 
 @pytest.fixture

@@ -8,18 +8,11 @@ import redis.asyncio as aioredis
 from livecart.checkout.datastore import Datastore
 from livecart.checkout.room_index import RoomIndex
 from livecart.keyspace import CHECKOUT_ROOMS
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+from tests.clocks import FakeClock
 
 
 async def test_a_room_is_written_once_per_interval(redis_client: aioredis.Redis) -> None:
-    wall, mono = Clock(1_763_760_000.0), Clock(100.0)
+    wall, mono = FakeClock(1_763_760_000.0), FakeClock(100.0)
     store = Datastore(redis_client, clock=wall, key_ttl_ms=86_400_000)
     index = RoomIndex(store, keep_ms=86_400_000, every=30.0, monotonic=mono)
     await index.touch("demo")
@@ -38,7 +31,7 @@ async def test_a_room_is_written_once_per_interval(redis_client: aioredis.Redis)
 async def test_the_memory_holds_only_the_rooms_of_one_interval(
     redis_client: aioredis.Redis,
 ) -> None:
-    wall, mono = Clock(1_763_760_000.0), Clock(100.0)
+    wall, mono = FakeClock(1_763_760_000.0), FakeClock(100.0)
     store = Datastore(redis_client, clock=wall, key_ttl_ms=86_400_000)
     index = RoomIndex(store, keep_ms=86_400_000, every=30.0, monotonic=mono)
     for minute in range(10):

@@ -23,19 +23,9 @@ from livecart.checkout.sweeper import sweeping
 from livecart.checkout.validation import PayRequest
 from livecart.redis_client import AnyRedis
 from livecart.redis_process import RedisProcess, free_port
+from tests.clocks import FakeClock
 
 ROOM = "demo"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_763_760_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
 
 @pytest.fixture

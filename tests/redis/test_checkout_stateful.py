@@ -36,19 +36,12 @@ from livecart.checkout.lifecycle import is_legal_path
 from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, TIMEOUT_CARD, SandboxProvider
 from livecart.checkout.service import CheckoutService
 from livecart.redis_process import RedisProcess
+from tests.clocks import FakeClock
 
 ROOM = "prop"
 PRODUCTS = {"p1": 4, "p2": 3}
 BUY_OUTCOMES = {"sold_out", "limit_reached", "key_reused", "sale_not_open"}
 PAY_OUTCOMES = {"hold_expired", "payment_declined", "payment_timeout", "key_reused"}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_763_760_000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class CheckoutMachine(RuleBasedStateMachine):
