@@ -181,13 +181,32 @@ def _torn_connection() -> Iterator[None]:
         raise RedisConnectionError(f"connection closed under the command: {exc}") from exc
 
 
+UNSENT_RETRIES = 2
+"""Times a cluster command is sent again when its connection was closed under it
+before any byte of it was written (so Redis cannot have run it)."""
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` is a torn connection met at the command's first write: the
+    stream was gone before ``writelines``, so nothing of the command reached Redis."""
+    cause = exc.__cause__
+    return isinstance(cause, AttributeError) and "'writelines'" in str(cause)
+
+
 class ClusterClient(aioredis.RedisCluster):
     """``RedisCluster`` whose failures while the topology changes all look like a lost
-    connection (see ``_torn_connection``)."""
+    connection (see ``_torn_connection``); a command torn before it was written is sent
+    again (``UNSENT_RETRIES``), as nothing of it ran."""
 
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
-        with _torn_connection():
-            return await super().execute_command(*args, **kwargs)
+        for attempt in range(UNSENT_RETRIES + 1):
+            try:
+                with _torn_connection():
+                    return await super().execute_command(*args, **kwargs)
+            except RedisConnectionError as exc:
+                if attempt == UNSENT_RETRIES or not _never_sent(exc):
+                    raise
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     async def on_one_connection(self, key: str, *commands: tuple[EncodableT, ...]) -> list[Any]:
         """``commands`` in order on one connection to the master serving ``key``'s slot
@@ -325,8 +344,19 @@ async def trim_idle(redis: AnyRedis, max_idle: int = MAX_IDLE) -> int:
 
 
 async def connect(url: str) -> AnyRedis:
-    """The client for ``url``: a cluster client when it names a Redis Cluster node,
-    else ``redis_client(url)``."""
+    """The client for ``url``: a cluster client when it names a Redis Cluster node
+    (its slot map already loaded), else ``redis_client(url)``.
+
+    A cluster client left to load its slot map at its first command does it while the
+    other commands of that first burst are in flight, and redis-py 8.1 then marks and
+    closes their connections under them (``Connection closed by server``, then a
+    torn connection): loading it here, before anything else runs, avoids that."""
     if await detect_cluster(url):
-        return cluster_client(url)
+        client = cluster_client(url)
+        try:
+            await client.initialize()
+        except BaseException:
+            await client.aclose()
+            raise
+        return client
     return redis_client(url)

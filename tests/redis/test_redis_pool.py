@@ -74,3 +74,20 @@ async def test_repeated_bursts_reuse_connections_instead_of_reopening(
         assert opened[0] <= 16, (opened[0], bursts)  # one per command of a burst
     finally:
         await client.aclose()
+
+
+def test_only_a_command_torn_before_its_first_write_counts_as_never_sent() -> None:
+    """A cluster command is sent again only when its stream was gone at the first
+    write; one torn while its reply was read may have run, and is not."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from livecart.redis_client import _never_sent
+
+    def torn(message: str) -> RedisConnectionError:
+        exc = RedisConnectionError("connection closed under the command")
+        exc.__cause__ = AttributeError(message)
+        return exc
+
+    assert _never_sent(torn("'NoneType' object has no attribute 'writelines'"))
+    assert not _never_sent(torn("'NoneType' object has no attribute 'read'"))
+    assert not _never_sent(RedisConnectionError("Connection closed by server."))
