@@ -21,7 +21,10 @@ Guarantees:
   task of its own that the caller only waits for.
 - An approved charge whose order cannot be recorded because Redis is away is retried for
   ``confirm_retry`` seconds, then kept in ``unconfirmed`` for the reconciliation to
-  record (the caller gets ``unavailable``; a retry with the same key resolves it too).
+  record (the caller gets ``unavailable``; a retry with the same key resolves it too:
+  the order, or ``hold_expired`` with the charge refunded when the hold ended meanwhile).
+  Should this process die first, the hold's expiry lists it as unsettled and the
+  reconciliation finds the charge at the provider and refunds it.
 - A late charge (approved after the hold ended) is refunded; a refund that fails stays in
   the room's refunds set and is retried by the reconciliation with the same key.
 """
@@ -92,6 +95,11 @@ class PaymentSaga:
         fp = req.fingerprint()
         step = await self.begin(req, fp)
         if "charge" not in step:
+            late = self._unconfirmed.get((req.room, req.reservation_id))
+            if late is not None and step.get("error", {}).get("code") == "hold_expired":
+                # This node's charge for it was approved but not recorded (Redis was
+                # away) and the hold is over now: refund it now, not at the next sweep.
+                await self.confirm(late)
             result: dict[str, Any] = unwrap(step, "order")
             return result
         # From here on money may move: finish even if the caller goes away (a closed

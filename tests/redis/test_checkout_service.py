@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -596,6 +597,49 @@ async def test_the_sweeper_settles_a_payment_whose_node_died(
     assert await code_of(pay(svc, res["id"], "v1", "pay-key-1")) == "hold_expired"
     assert len(provider.charges) == int(charged) and len(provider.refunds) == int(charged)
     assert await svc.audit(ROOM) == []
+
+
+@pytest.mark.parametrize("retried", [True, False])
+async def test_a_charge_approved_while_redis_was_away_is_refunded_once_the_hold_is_over(
+    tmp_path: Path, clock: FakeClock, retried: bool
+) -> None:
+    """The provider approves while Redis is down, so the order cannot be recorded
+    (``unavailable``); Redis comes back after the hold ended. The buyer's retry with
+    the same key gets ``hold_expired`` and the charge is refunded then (``retried``),
+    or the next sweep refunds it: never money without an order or a refund."""
+    server = RedisProcess(tmp_path)
+    server.start()
+    client = aioredis.Redis.from_url(server.url, retry=Retry(NoBackoff(), 0))
+    provider = SandboxProvider(latency=0.2)
+    svc = CheckoutService(
+        client, provider, clock=clock, charge_timeout=1.0, confirm_retry_seconds=0.1
+    )
+    try:
+        await svc.init_stock(ROOM, "p1", 1)
+        await svc.open_sale(ROOM, "p1", price=500, currency="EUR", units=1, limit=1)
+        res = await buy(svc, "v1", "buy-key-1")
+        paying = asyncio.create_task(pay(svc, res["id"], "v1", "pay-key-1"))
+        await asyncio.sleep(0.05)  # the charge is at the provider
+        server.kill()
+        assert await code_of(paying) == "unavailable"
+        assert len(provider.charges) == 1 and not provider.refunds
+        server.start()
+        clock.advance(301)  # past the hold and the payment lease
+        if retried:
+            assert await code_of(pay(svc, res["id"], "v1", "pay-key-1")) == "hold_expired"
+            assert len(provider.refunds) == 1
+        await svc.sweep()
+        assert set(provider.refunds) == set(provider.charges)  # refunded once, not twice
+        assert await client.zcard(f"lc:{{{ROOM}}}:unsettled") == 0
+        assert await client.zcard(f"lc:{{{ROOM}}}:refunds") == 0
+        assert (await svc.stock(ROOM))["p1"] == {
+            "initial": 1, "available": 1, "reserved": 0, "sold": 0,
+        }  # fmt: skip
+        assert await code_of(pay(svc, res["id"], "v1", "pay-key-1")) == "hold_expired"
+        assert await svc.audit(ROOM) == []
+    finally:
+        await client.aclose()
+        server.stop()
 
 
 class NoLookup:
