@@ -1,8 +1,9 @@
 """The hub's two background loops: the ticker and the live-values (presence) loop.
 
 - ``ticker``: it flushes each due room (``Room.begin_flush``: one frame per session,
-  encoded once per format), writing a big room ``CHUNK`` sessions at a time with a turn
-  of the event loop between chunks (so commands are read during a long fan-out), and
+  encoded once per format), writing a big room ``chunk_size()`` sessions (about 2 ms of
+  writing) at a time with a turn of the event loop between chunks (so commands are read,
+  and their Redis replies taken, during a long fan-out), and
   every ``BASE_TICK`` it publishes the hearts tapped on this node since, in one round
   trip. It sleeps until the next room is due, or until an event arrives in a room with
   nothing pending (``wake``: such a room is flushed at once). Each tick sets the rooms'
@@ -36,7 +37,7 @@ from livecart.cancellation import stop_if_cancelled
 from livecart.chat.checkout_port import CheckoutPort
 from livecart.chat.errors import CommandError
 from livecart.chat.events import RoomEvent
-from livecart.chat.room import BASE_TICK, CHUNK, WRITE_COST, Room, tick_interval
+from livecart.chat.room import BASE_TICK, WRITE_COST, Room, chunk_size, tick_interval
 from livecart.chat.rooms import Rooms, Spawn
 from livecart.chat.show_log import STOCK_SAMPLE_MS
 from livecart.chat.store import RoomStore
@@ -120,6 +121,7 @@ class Loops:
         now = self.clock()
         rooms = list(self.rooms.loaded.values())
         tick = tick_interval(sum(len(r.sessions) for r in rooms), self.write_cost)
+        chunk = chunk_size(self.write_cost)
         hearts: dict[str, int] = {}
         writing = 0.0
         visited = 0
@@ -139,7 +141,7 @@ class Loops:
                 fanout = room.begin_flush(now)
                 while fanout is not None:
                     t0 = time.perf_counter()
-                    visited += fanout.write(CHUNK)
+                    visited += fanout.write(chunk)
                     writing += time.perf_counter() - t0
                     if fanout.done:
                         break

@@ -31,7 +31,7 @@ from livecart.chat.events import (
     Pinned,
     ProductChanged,
 )
-from livecart.chat.room import tick_interval
+from livecart.chat.room import MAX_CHUNK, MIN_CHUNK, chunk_size, tick_interval
 from livecart.chat.room_state import RoomState
 from livecart.wsframe import close_frame
 
@@ -297,6 +297,14 @@ def test_viewer_tokens_verify_only_when_genuine() -> None:
     assert identity.verify(b"secret", token[:-1] + "0") in (None, vid if token[-1] == "0" else None)
     assert identity.verify(b"secret", "vabc.def.ghi") is None
     assert identity.verify(b"secret", None) is None
+
+
+def test_a_fanout_chunk_is_about_two_ms_of_writing_within_bounds() -> None:
+    assert chunk_size(12.5e-6) == 160
+    assert chunk_size(20e-6) == 100
+    assert chunk_size(1e-9) == MAX_CHUNK  # writes that cost nothing: still bounded
+    assert chunk_size(1.0) == MIN_CHUNK  # a very slow write still moves on
+    assert chunk_size(0.0) == MAX_CHUNK
 
 
 def test_tick_interval_grows_with_room_size_within_bounds() -> None:
