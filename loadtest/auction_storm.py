@@ -31,10 +31,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from livecart.checkout.sandbox import APPROVE_CARD
-from livecart.loadtest import auction_checks, auction_html, auction_plan, report, summary
+from livecart.loadtest import (
+    auction_checks,
+    auction_html,
+    auction_plan,
+    report,
+    server_stages,
+    summary,
+)
 from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
 from livecart.loadtest.show import SetupError, prepare_room, token_of
+from livecart.loadtest.stats import exact_percentile
 from livecart.loadtest.target import Target
 from livecart.loadtest.wsclient import MSGPACK, Viewer, ViewerStats, connect, open_viewer
 
@@ -42,6 +52,10 @@ START_PRICE = 1000
 TARGET_P99_MS = 250.0
 JOINS_AT_ONCE = 100  # handshakes in flight per client process
 STOCK_EVERY = 0.5  # seconds between the stock readings while the bids are out
+TIMER = 0.01  # seconds: the clients' lateness probe during the storm
+FSYNC_THRESHOLD_MS = 10  # Redis' latency monitor: fsyncs slower than this are recorded
+SERVER_STAGES = ("read_to_stamp", "emit_round_trip", "flush", "tick_late", "tick")
+"""The server's stages the report gives over the auction (``loadtest.server_stages``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +160,18 @@ async def _worker(plan: StormPlan, conn: Any) -> None:
         loop.call_later(max(0.0, storm_in + b.at), send, b)
     if not plan.bids:
         done.set()
+    late: list[float] = []
+    timer = loop.create_task(_timer_lateness(late, max(0.0, storm_in)))
     last = storm_in + (plan.bids[-1].at if plan.bids else 0.0)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout=max(0.0, last) + plan.settle)
+    timer.cancel()
     conn.send({
         "kind": "final",
         "results": [(r.vid, r.max, r.accepted, r.code, r.ms) for r in results],
         "unsent": failed_sends[0],
         "closed": stats.closed,
+        "late_ms": late,
     })  # fmt: skip
     await _recv(conn)  # stay connected (and watching) until the parent has the result
     if watcher is not None:
@@ -161,6 +179,16 @@ async def _worker(plan: StormPlan, conn: Any) -> None:
         watcher.close()
     for v in conns.values():
         v.close()
+
+
+async def _timer_lateness(out: list[float], after: float) -> None:
+    """From ``after`` seconds on (the storm), how late (ms) a ``TIMER`` sleep wakes, until
+    cancelled: this client process's own share of the reply times it measures."""
+    await asyncio.sleep(after)
+    while True:
+        t0 = time.perf_counter()
+        await asyncio.sleep(TIMER)
+        out.append(max(0.0, (time.perf_counter() - t0 - TIMER) * 1000))
 
 
 def _host(target: Target, room: str, token: str, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +278,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
             "increments": [list(r) for r in auction_plan.INCREMENTS],
             "key": "lt-start-" + secrets.token_hex(4),
         })["auction"]  # fmt: skip
+        stages0 = server_stages.scrape(target.base) if target.host == "127.0.0.1" else None
         left = (started["ends_at"] - started["server_now"]) / 1000
         pool.send({"kind": "go", "auction_id": started["id"], "storm_in": left - storm,
                    "sent": time.time()})  # fmt: skip
@@ -260,6 +289,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
             lambda: levels.append(_stock(target, args.room, token, product)),
         )
         final = _final_auction(target, args.room, args.settle + 15)
+        # every worker's /metrics snapshot is at most about a second old
+        stages = server_stages.window(stages0, server_stages.scrape(target.base)) if stages0 else {}
         orders = target.get(target.room_path(args.room, "/orders.json"), token)["orders"]
         end_stock = _stock(target, args.room, token, product)
         pool.tell({"kind": "stop"})
@@ -278,6 +309,14 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         sum(f["unsent"] for f in finals), Counter(r.code for r in results if r.code), checks,
     )  # fmt: skip
     rep["stock_readings"] = len(levels)
+    late = [x for f in finals for x in f.get("late_ms", [])]
+    rep["client_timer_ms"] = {
+        "p50": exact_percentile(late, 0.5), "p99": exact_percentile(late, 0.99),
+    }  # fmt: skip
+    rep["server_stages"] = {
+        name: {"count": f.count, "p50_ms": f.p50_ms, "p99_ms": f.p99_ms}
+        for name, f in stages.items() if name in SERVER_STAGES
+    }  # fmt: skip
     code = 0 if rep["pass"] else 1
     for slo in args.slo:
         name, _, bound = slo.partition("<")
@@ -324,4 +363,45 @@ def bench_main(args: argparse.Namespace) -> int:
         if admin:
             argv += ["--admin-token", admin]
         print(f"auction: {args.viewers} viewers, {args.bidders} bidders...", flush=True)
-        return main(parser.parse_args(argv))
+        watch = None if args.url else FsyncWatch.start(server.redis_url)
+        code = main(parser.parse_args(argv))
+        if watch is not None:
+            print(watch.report(), flush=True)
+        return code
+
+
+@dataclass
+class FsyncWatch:
+    """Redis' own latency monitor on the benchmark's private Redis: with ``appendfsync
+    always`` Redis fsyncs its AOF in its main thread before it answers a write, so a
+    slow fsync of the disk stalls every command for as long (``aof-fsync-always``)."""
+
+    url: str
+    threshold_ms: int = FSYNC_THRESHOLD_MS
+
+    @classmethod
+    def start(cls, url: str) -> FsyncWatch:
+        watch = cls(url)
+        with contextlib.closing(redis.Redis.from_url(url)) as client:
+            client.config_set("latency-monitor-threshold", watch.threshold_ms)
+            client.execute_command("LATENCY", "RESET")  # type: ignore[no-untyped-call]
+        return watch
+
+    def stalls(self, event: str = "aof-fsync-always") -> list[int]:
+        """The stalls (ms) of ``event`` Redis recorded since ``start`` (the fsyncs by
+        default), at most one per second."""
+        with contextlib.closing(redis.Redis.from_url(self.url)) as client:
+            history = client.execute_command("LATENCY", "HISTORY", event)  # type: ignore[no-untyped-call]
+        return [int(ms) for _, ms in history or []]
+
+    def report(self) -> str:
+        try:
+            stalls = self.stalls()
+        except redis.RedisError as exc:
+            return f"  Redis fsync stalls: not read ({exc})"
+        worst = f", worst {max(stalls):,} ms" if stalls else ""
+        return (
+            f"  Redis AOF fsync (appendfsync always) over {self.threshold_ms} ms during the "
+            f"run: {len(stalls)} second(s){worst} (Redis' LATENCY monitor: the disk's share "
+            f"of the bid replies)"
+        )

@@ -165,6 +165,20 @@ def auction_text(rep: dict[str, Any]) -> str:
         f"  bids: {bids['answered']}/{bids['planned']} answered, {bids['accepted']} accepted "
         f"({_n(rep['accepted_per_s'])}/s over the storm), refused: {refused}",
         f"  bid reply: p50 {_ms(lat['p50'])}, p99 {_ms(lat['p99'])}, max {_ms(lat['max'])}",
+    ]
+    timer = rep.get("client_timer_ms") or {}
+    if timer.get("p99") is not None:
+        lines.append(
+            f"  client processes' own lateness in the storm (10 ms timer): p50 "
+            f"{_ms(timer['p50'])}, p99 {_ms(timer['p99'])}"
+        )
+    stages = rep.get("server_stages") or {}
+    if stages:
+        shown = ", ".join(
+            f"{name} {_ms(f['p50_ms'])}/{_ms(f['p99_ms'])}" for name, f in stages.items()
+        )
+        lines.append(f"  server over the auction, p50/p99: {shown}")
+    lines += [
         f"  resets: {rep['resets']}; final: {fin['state']} at {fin['price']} "
         f"(expected {rep['expected']['price']}), winner {fin['winner_vid']}, "
         f"orders {rep['orders']}",

@@ -10,6 +10,7 @@ checks, each marked PASS.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -19,7 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
+from livecart.loadtest.auction_storm import FsyncWatch
 from livecart.loadtest.localserver import http_json, serve_argv, spawn_server
 from livecart.redis_process import RedisProcess, free_port
 
@@ -35,6 +38,31 @@ def server(redis_server: RedisProcess) -> Iterator[str]:
         argv = serve_argv(port, redis_server.url, ADMIN, tmp)
         with spawn_server(argv, f"http://127.0.0.1:{port}/healthz", Path(tmp) / "server.log"):
             yield f"http://127.0.0.1:{port}"
+
+
+def test_the_fsync_watch_reads_what_redis_latency_monitor_recorded(
+    redis_server: RedisProcess,
+) -> None:
+    """``FsyncWatch`` (the auction benchmark's line on the disk's stalls) sets Redis'
+    latency monitor and reads its history: a 40 ms script is recorded, and reported."""
+    if not redis_server.running:
+        redis_server.start()
+    watch = FsyncWatch.start(redis_server.url)
+    assert watch.stalls("command") == []
+    with contextlib.closing(redis.Redis.from_url(redis_server.url)) as client:
+        client.eval(BUSY_40_MS, 0)
+    assert [ms >= 40 for ms in watch.stalls("command")] == [True]
+    assert "over 10 ms during the run:" in watch.report()
+
+
+BUSY_40_MS = """
+local t = redis.call("TIME")
+local start = t[1] * 1000000 + t[2]
+repeat
+  t = redis.call("TIME")
+until t[1] * 1000000 + t[2] - start >= 40000
+return 1
+"""
 
 
 def test_auction_storm_one_winner_at_the_right_price(server: str, tmp_path: Path) -> None:
@@ -69,6 +97,12 @@ def test_auction_storm_one_winner_at_the_right_price(server: str, tmp_path: Path
         "stock invariant": True,
     }
     assert rep["stock_readings"] >= 2 and rep["bid_ms"]["p90"] is not None
+    # where the reply time went: the clients' own lateness and the server's stages
+    assert rep["client_timer_ms"]["p99"] is not None
+    stages = rep["server_stages"]
+    assert stages["emit_round_trip"]["count"] >= rep["bids"]["accepted"]
+    assert stages["flush"]["count"] > 0 and stages["tick"]["count"] > 0
+    assert "server over the auction, p50/p99: read_to_stamp" in done.stdout
     assert sum(n for _, n in rep["bid_ms_histogram"]) == 100
     page = (tmp_path / "report.html").read_text()
     for section in ("verdict", "latency", "bids", "checks", "final"):
