@@ -272,6 +272,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
             joined, failed = joined + msg["joined"], failed + msg["failed"]
         if not args.quiet:
             print(f"auction: {joined}/{args.viewers} viewers joined, {bidders} bidders", flush=True)
+        started_unix = time.time()
         started = _host(target, args.room, token, {
             "cmd": "start_auction", "product_id": product["id"], "start_price": START_PRICE,
             "duration": duration, "counter_seconds": args.counter,
@@ -309,6 +310,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         sum(f["unsent"] for f in finals), Counter(r.code for r in results if r.code), checks,
     )  # fmt: skip
     rep["stock_readings"] = len(levels)
+    rep["auction_started_unix"] = started_unix
     late = [x for f in finals for x in f.get("late_ms", [])]
     rep["client_timer_ms"] = {
         "p50": exact_percentile(late, 0.5), "p99": exact_percentile(late, 0.99),
@@ -328,6 +330,10 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
 
 
 def main(args: argparse.Namespace) -> int:
+    return _run_and_print(args)[1]
+
+
+def _run_and_print(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     rep, code = run(args)
     if args.out:
         out = Path(args.out)
@@ -335,7 +341,7 @@ def main(args: argparse.Namespace) -> int:
         (out / "report.json").write_text(json.dumps(rep, indent=2))
         (out / "report.html").write_text(auction_html.render_html(rep), encoding="utf-8")
     print(report.auction_text(rep))
-    return code
+    return rep, code
 
 
 def bench_main(args: argparse.Namespace) -> int:
@@ -364,9 +370,9 @@ def bench_main(args: argparse.Namespace) -> int:
             argv += ["--admin-token", admin]
         print(f"auction: {args.viewers} viewers, {args.bidders} bidders...", flush=True)
         watch = None if args.url else FsyncWatch.start(server.redis_url)
-        code = main(parser.parse_args(argv))
+        rep, code = _run_and_print(parser.parse_args(argv))
         if watch is not None:
-            print(watch.report(), flush=True)
+            print(watch.report(since=rep["auction_started_unix"]), flush=True)
         return code
 
 
@@ -387,21 +393,22 @@ class FsyncWatch:
             client.execute_command("LATENCY", "RESET")  # type: ignore[no-untyped-call]
         return watch
 
-    def stalls(self, event: str = "aof-fsync-always") -> list[int]:
+    def stalls(self, event: str = "aof-fsync-always", since: float = 0.0) -> list[int]:
         """The stalls (ms) of ``event`` Redis recorded since ``start`` (the fsyncs by
-        default), at most one per second."""
+        default) in the seconds from ``since`` (Unix time) on, at most one per second."""
         with contextlib.closing(redis.Redis.from_url(self.url)) as client:
             history = client.execute_command("LATENCY", "HISTORY", event)  # type: ignore[no-untyped-call]
-        return [int(ms) for _, ms in history or []]
+        return [int(ms) for at, ms in history or [] if int(at) >= int(since)]
 
-    def report(self) -> str:
+    def report(self, since: float = 0.0) -> str:
+        """One line: the fsync stalls from ``since`` (the auction's start) on."""
         try:
-            stalls = self.stalls()
+            stalls = self.stalls(since=since)
         except redis.RedisError as exc:
             return f"  Redis fsync stalls: not read ({exc})"
         worst = f", worst {max(stalls):,} ms" if stalls else ""
         return (
             f"  Redis AOF fsync (appendfsync always) over {self.threshold_ms} ms during the "
-            f"run: {len(stalls)} second(s){worst} (Redis' LATENCY monitor: the disk's share "
-            f"of the bid replies)"
+            f"auction: {len(stalls)} second(s){worst} (Redis' LATENCY monitor: every command "
+            f"waits for it)"
         )
