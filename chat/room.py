@@ -26,7 +26,7 @@ from typing import Any
 from livecart.chat.codec import WireFormat, encode_frame
 from livecart.chat.errors import CloseCode
 from livecart.chat.events import CHAT_TYPES, CONFLATED_TYPES
-from livecart.chat.room_state import RoomState
+from livecart.chat.room_state import RoomState, newer_auction
 from livecart.chat.session import HARD_LIMIT, LAG_OFF, LAG_ON, LAG_TIMEOUT, Session
 
 BASE_TICK = 0.05
@@ -57,6 +57,26 @@ def tick_interval(sessions: int, write_cost: float = WRITE_COST) -> float:
     long enough that writing takes at most ``FLUSH_SHARE`` of the time, within
     ``BASE_TICK`` (50 ms) and ``MAX_TICK`` (200 ms)."""
     return min(MAX_TICK, max(BASE_TICK, sessions * write_cost / FLUSH_SHARE))
+
+
+def _newest_conflated(events: list[dict[str, Any]]) -> dict[Any, int]:
+    """For each conflated type (the auction), the index of its newest event in
+    ``events``: the one of the highest ``version`` (``room_state.newer_auction``), which
+    is the latest but when events of parallel bids came in another order."""
+    newest: dict[Any, int] = {}
+    for i, e in enumerate(events):
+        kind = e.get("type")
+        if kind not in CONFLATED_TYPES:
+            continue
+        held = newest.get(kind)
+        incoming = e.get("auction")
+        if held is None or not isinstance(incoming, dict):
+            newest[kind] = i
+            continue
+        before = events[held].get("auction")
+        if not isinstance(before, dict) or newer_auction(before, incoming):
+            newest[kind] = i
+    return newest
 
 
 def chunk_size(write_cost: float = WRITE_COST) -> int:
@@ -183,11 +203,9 @@ class Room:
 
     @staticmethod
     def _conflated(events: list[dict[str, Any]], live: dict[str, Any], n: int) -> dict[str, Any]:
-        """The batch with only the latest of each conflated type; ``skipped`` counts the
+        """The batch with only the newest of each conflated type; ``skipped`` counts the
         ``n`` left out."""
-        latest = {
-            e.get("type"): i for i, e in enumerate(events) if e.get("type") in CONFLATED_TYPES
-        }
+        latest = _newest_conflated(events)
         kept = [
             e
             for i, e in enumerate(events)
@@ -204,9 +222,7 @@ class Room:
     ) -> bytes:
         """The batch without chat and with only the latest of each conflated type (the
         auction): state events, live values and the count left out."""
-        latest = {
-            e.get("type"): i for i, e in enumerate(events) if e.get("type") in CONFLATED_TYPES
-        }
+        latest = _newest_conflated(events)
         kept = [
             e
             for i, e in enumerate(events)

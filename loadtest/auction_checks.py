@@ -1,9 +1,10 @@
 """The ``auction`` load test's correctness checks beyond "one winner, right price":
 plain data in, one ``Check`` out each; no I/O.
 
-- ``closes_once``: the auction events a watching viewer received (in ``seq`` order) show
-  one close: the state leaves ``running`` once and never comes back, and every object
-  after the close names the same winner at the same price;
+- ``closes_once``: the auction events a watching viewer applied (in ``seq`` order, an
+  older ``version`` than the one it held not applied) show one close: the state leaves
+  ``running`` once and never comes back, the price and the bid count never go back,
+  and every object after the close names the same winner at the same price;
 - ``winner_charged``: the show holds exactly one order for the auction's ``order_id``,
   bought by the winner at the final price and paid with a real charge (not ``free``);
 - ``stock_invariant``: every stock level read during the run has ``initial = available +
@@ -12,6 +13,7 @@ plain data in, one ``Check`` out each; no I/O.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +34,9 @@ def _winner(a: Mapping[str, Any]) -> Any:
     return w.get("vid") if isinstance(w, dict) else None
 
 
-def closes_once(seen: Sequence[Mapping[str, Any]], auction_id: str) -> Check:
-    """``seen``: the auction objects of the events a viewer applied, in order."""
+def closes_once(seen: Sequence[Mapping[str, Any]], auction_id: str, overtaken: int = 0) -> Check:
+    """``seen``: the auction objects of the events a viewer applied, in order (an event
+    older than the auction it held is not applied; ``overtaken`` counts them)."""
     mine = [a for a in seen if a.get("id") == auction_id]
     name = "closes exactly once"
     if not mine:
@@ -49,12 +52,20 @@ def closes_once(seen: Sequence[Mapping[str, Any]], auction_id: str) -> Check:
         elif prev_running is False:
             reopened = True
         prev_running = running
+    back = sum(
+        1
+        for x, y in itertools.pairwise(mine)
+        if any((y.get(k) or 0) < (x.get(k) or 0) for k in ("price", "bids"))
+    )
+    if back:
+        return Check(name, False, f"the price or the bid count went back {back} time(s)")
     states = " -> ".join(dict.fromkeys(str(a.get("state")) for a in mine))
     if closes != 1 or reopened:
         return Check(name, False, f"{closes} closes, running again: {reopened} ({states})")
     if len(after) != 1:
         return Check(name, False, f"the closed auction changed: {sorted(map(str, after))}")
-    return Check(name, True, f"{len(mine)} auction events, one close ({states})")
+    older = f", {overtaken} older ones overtaken" if overtaken else ""
+    return Check(name, True, f"{len(mine)} auction events{older}, one close ({states})")
 
 
 def winner_charged(final: Mapping[str, Any] | None, orders: Sequence[Mapping[str, Any]]) -> Check:

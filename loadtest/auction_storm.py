@@ -33,6 +33,7 @@ from typing import Any
 
 import redis
 
+from livecart.chat.room_state import newer_auction
 from livecart.checkout.sandbox import APPROVE_CARD
 from livecart.loadtest import (
     auction_checks,
@@ -81,14 +82,20 @@ class AuctionWatcher(Viewer):
     def __init__(self, path: str, stats: ViewerStats) -> None:
         super().__init__(path, True, MSGPACK, stats)
         self.auctions: list[dict[str, Any]] = []
+        self.overtaken = 0  # events older than the auction held (docs/protocol.md)
 
     def _events(self, events: list[dict[str, Any]], skipped: bool) -> None:
         position = self.seq
         for event in events:
             if event["seq"] > position:
                 position = event["seq"]
-                if event.get("type") == "auction" and isinstance(event.get("auction"), dict):
-                    self.auctions.append(event["auction"])
+                auction = event.get("auction")
+                if event.get("type") == "auction" and isinstance(auction, dict):
+                    held = self.auctions[-1] if self.auctions else None
+                    if newer_auction(held, auction):
+                        self.auctions.append(auction)
+                    else:
+                        self.overtaken += 1
         super()._events(events, skipped)
 
 
@@ -175,7 +182,8 @@ async def _worker(plan: StormPlan, conn: Any) -> None:
     })  # fmt: skip
     await _recv(conn)  # stay connected (and watching) until the parent has the result
     if watcher is not None:
-        conn.send({"kind": "watched", "auctions": watcher.auctions, "gaps": watcher.stats.gaps})
+        conn.send({"kind": "watched", "auctions": watcher.auctions, "gaps": watcher.stats.gaps,
+                   "overtaken": watcher.overtaken})  # fmt: skip
         watcher.close()
     for v in conns.values():
         v.close()
@@ -301,7 +309,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     results = [auction_plan.BidResult(*r) for f in finals for r in f["results"]]
     judged = auction_plan.verdict(results, len(bids), START_PRICE, final, orders)
     checks = [
-        auction_checks.closes_once(watched.get("auctions") or [], started["id"]),
+        auction_checks.closes_once(
+            watched.get("auctions") or [], started["id"], int(watched.get("overtaken") or 0)
+        ),
         auction_checks.winner_charged(final, orders),
         auction_checks.stock_invariant([lv for lv in levels if lv], end_stock or None),
     ]

@@ -68,6 +68,7 @@ redis.call("HSET", AUCTION, "leader_max", leader_max, "second_max", second or ""
   "price", price, "ends_at", ends_at, "last_vid", vid, "last_name", name,
   "last_max", max_bid)
 redis.call("HINCRBY", AUCTION, "bids", 1)
+redis.call("HINCRBY", AUCTION, "version", 1)
 local reply = ok({accepted = true, leading = leader == vid, reset = reset,
   auction = auction_view(hgetall(AUCTION), NOW)})
 remember(idem_key, fp, reply)

@@ -3,7 +3,7 @@
 -- ARGV[6] a new reservation id (for the winner), ARGV[7] room (for the charge key).
 --
 -- Replies ok {auction, changed, due_in?, token?}: ``changed`` is true for the one call
--- that made the step.
+-- that made the step (which also raises the auction's ``version``).
 -- close: before ends_at (Redis' clock) nothing, with due_in ms; not running: nothing
 --   (a second close is a no-op). Due: with a leader and the reserve met the reserved unit
 --   becomes the winner's reservation (state won), else it goes back to stock (unsold).
@@ -24,6 +24,9 @@ if a.id ~= aid then
   return fail("not_found", "auction_id: no such auction in this room")
 end
 local function reply(changed, extra)
+  if changed then
+    redis.call("HINCRBY", AUCTION, "version", 1) -- every change is a newer auction
+  end
   local out = {auction = auction_view(hgetall(AUCTION), NOW), changed = changed}
   for k, v in pairs(extra or {}) do
     out[k] = v

@@ -68,7 +68,7 @@ local function auction_view(a, now)
     sudden_death = a.sudden_death == "1",
     reserve_met = has_leader and (reserve == nil or tonumber(a.leader_max) >= reserve),
     increments = table_, winner = winner, order_id = opt(a.order_id),
-    reservation_id = opt(a.hold),
+    reservation_id = opt(a.hold), version = tonumber(a.version) or 0,
   }
 end
 

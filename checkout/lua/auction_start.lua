@@ -37,7 +37,7 @@ redis.call("HSET", AUCTION,
   "duration_ms", duration, "counter_ms", ARGV[10], "sudden_death", ARGV[11],
   "reserve", ARGV[12], "increments", ARGV[13], "state", "running", "price", ARGV[8],
   "leader", "", "leader_name", "", "leader_max", 0, "second_max", "", "bids", 0,
-  "resets", 0, "started_at", NOW, "ends_at", NOW + duration)
+  "resets", 0, "started_at", NOW, "ends_at", NOW + duration, "version", 1)
 local reply = ok({auction = auction_view(hgetall(AUCTION), NOW)})
 remember(idem_key, fp, reply)
 return reply

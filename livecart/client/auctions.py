@@ -131,6 +131,7 @@ class Auction:
     winner: Winner | None
     order_id: str | None
     reservation_id: str | None
+    version: int = 0  # raised by every change; 0 from a server that sends none
 
     @classmethod
     def from_wire(cls, obj: Any) -> Auction:
@@ -164,6 +165,19 @@ class Auction:
             winner=Winner.from_wire(obj.get("winner")),
             order_id=_opt_str(obj, "order_id"),
             reservation_id=_opt_str(obj, "reservation_id"),
+            version=_int(obj, "version", 0),
+        )
+
+    def older_than(self, held: Auction | None) -> bool:
+        """Whether this object is an older state of the auction ``held``: events of bids
+        decided in parallel may arrive in another order than Redis decided them, and an
+        older one must not take the price back (docs/protocol.md)."""
+        return (
+            held is not None
+            and held.id == self.id
+            and self.version > 0
+            and held.version > 0
+            and self.version <= held.version
         )
 
     @property

@@ -174,8 +174,9 @@ class RoomView:
         try:
             if isinstance(item, AuctionChanged):
                 auction = Auction.from_wire(item.auction)
+                if auction.older_than(self.auction):
+                    return out  # a parallel bid's event overtaken by a newer one
                 out += auction_markers(self.auction, auction, self.you.vid)
-                # events come in seq order, so the latest one is the auction now
                 self.auction, self.auction_seen_at = auction, now
             else:
                 giveaway = Giveaway.from_wire(item.giveaway)

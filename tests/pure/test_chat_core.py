@@ -24,6 +24,7 @@ from livecart.chat.chat_rules import (
 from livecart.chat.codec import WireFormat, decode, encode_frame
 from livecart.chat.errors import CommandError, ProtocolError, SequenceGap
 from livecart.chat.events import (
+    AuctionChanged,
     ChatDeleted,
     ChatMessage,
     ChatUser,
@@ -31,7 +32,7 @@ from livecart.chat.events import (
     Pinned,
     ProductChanged,
 )
-from livecart.chat.room import MAX_CHUNK, MIN_CHUNK, chunk_size, tick_interval
+from livecart.chat.room import MAX_CHUNK, MIN_CHUNK, Room, chunk_size, tick_interval
 from livecart.chat.room_state import RoomState
 from livecart.wsframe import close_frame
 
@@ -297,6 +298,43 @@ def test_viewer_tokens_verify_only_when_genuine() -> None:
     assert identity.verify(b"secret", token[:-1] + "0") in (None, vid if token[-1] == "0" else None)
     assert identity.verify(b"secret", "vabc.def.ghi") is None
     assert identity.verify(b"secret", None) is None
+
+
+def lot(version: int, price: int, aid: str = "a_1") -> dict[str, Any]:
+    return {"id": aid, "state": "running", "price": price, "bids": version - 1,
+            "version": version}  # fmt: skip
+
+
+def test_an_auction_event_older_than_the_rooms_auction_changes_nothing() -> None:
+    """Events of bids taken on two workers can reach the room in the other order than
+    Redis decided them: the room keeps the higher version, its price never goes back."""
+    state = RoomState("r", "e1")
+    state.apply(AuctionChanged(seq=1, auction=lot(3, 700)))
+    assert state.apply(AuctionChanged(seq=2, auction=lot(2, 600))) is not None  # sequenced
+    assert state.auction is not None and state.auction["price"] == 700
+    state.apply(AuctionChanged(seq=3, auction=lot(4, 800)))
+    assert state.auction["price"] == 800
+    state.apply(AuctionChanged(seq=4, auction=lot(1, 500, aid="a_2")))  # the next auction
+    assert state.auction["id"] == "a_2"
+    # objects without a version (an older server's history) are taken in seq order
+    state.apply(AuctionChanged(seq=5, auction={"id": "a_2", "price": 900}))
+    state.apply(AuctionChanged(seq=6, auction={"id": "a_2", "price": 400}))
+    assert state.auction["price"] == 400
+
+
+def test_a_conflated_batch_keeps_the_newest_auction_not_the_last_arrived() -> None:
+    events = [
+        {"seq": 1, "type": "auction", "auction": lot(5, 900)},
+        {"seq": 2, "type": "chat", "text": "hi"},
+        {"seq": 3, "type": "auction", "auction": lot(4, 800)},  # overtaken on its way
+    ]
+    batch = Room._conflated(events, {}, 1)
+    assert [e["seq"] for e in batch["events"]] == [1, 2] and batch["skipped"] == 1
+    frame = Room._lean_frame(WireFormat.MSGPACK, events, {}, 2)
+    lean = msgpack.unpackb(frame[4 if frame[1] & 0x7F == 126 else 2 :])
+    assert [e["seq"] for e in lean["events"]] == [1]
+    in_order = [events[2], {**events[0], "seq": 4}]
+    assert [e["seq"] for e in Room._conflated(in_order, {}, 1)["events"]] == [4]
 
 
 def test_a_fanout_chunk_is_about_two_ms_of_writing_within_bounds() -> None:

@@ -154,3 +154,23 @@ def test_the_draw_check_agrees_with_the_server_rules_and_catches_tampering() -> 
     view = client.RoomView.from_snapshot(snapshot(), now=0.0)
     got = view.apply(GiveawayChanged(seq=6, ts=0.0, giveaway=drawn_giveaway(seed, [], None)))
     assert kinds(got) == ["GiveawayDrawn"] and view.giveaway is not None
+
+
+def test_an_older_auction_event_overtaken_by_a_newer_one_changes_nothing() -> None:
+    """Two bids taken on two workers emit in parallel: the event of the first may come
+    second. The view keeps the higher ``version``; another auction is always taken."""
+    view = client.RoomView.from_snapshot(snapshot(auction=None), now=100.0)
+    view.apply(AuctionChanged(seq=6, ts=0.0, auction=wire(version=1)))
+    newer = wire(bids=2, price=700, version=3)
+    assert kinds(view.apply(AuctionChanged(seq=7, ts=0.0, auction=newer))) == ["BidPlaced"]
+    older = wire(bids=1, price=600, version=2)
+    assert view.apply(AuctionChanged(seq=8, ts=0.0, auction=older)) == []
+    assert view.auction is not None and view.auction.price == 700 and view.seq == 8
+    other = wire(id="a_2", version=1)
+    assert kinds(view.apply(AuctionChanged(seq=9, ts=0.0, auction=other))) == ["AuctionStarted"]
+    assert view.auction is not None and view.auction.id == "a_2"
+    # a server that sends no version: events are taken in seq order, as before
+    unversioned = client.RoomView.from_snapshot(snapshot(auction=None), now=100.0)
+    unversioned.apply(AuctionChanged(seq=6, ts=0.0, auction=wire(bids=2, price=700)))
+    unversioned.apply(AuctionChanged(seq=7, ts=0.0, auction=wire(bids=1, price=600)))
+    assert unversioned.auction is not None and unversioned.auction.price == 600

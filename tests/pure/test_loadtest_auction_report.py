@@ -31,6 +31,11 @@ def test_closes_once_passes_on_one_close_and_catches_a_second() -> None:
     assert not checks.closes_once(other_winner, AID).ok
     assert not checks.closes_once([view("running")], AID).ok  # never closed
     assert not checks.closes_once([], AID).ok
+    went_back = [view("running", 3, 1600), view("running", 2, 1500), view("won")]
+    got = checks.closes_once(went_back, AID)
+    assert not got.ok and "went back 1 time" in got.detail
+    ok = checks.closes_once(clean, AID, overtaken=2)
+    assert ok.ok and "2 older ones overtaken" in ok.detail
 
 
 def order(**changes: Any) -> dict[str, Any]:

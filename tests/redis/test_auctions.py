@@ -90,6 +90,32 @@ async def test_a_won_auction_becomes_an_order_at_the_proxy_price(svc: CheckoutSe
     assert (stock["sold"], stock["reserved"], stock["available"]) == (1, 0, 2)
 
 
+async def test_every_change_of_an_auction_raises_its_version(svc: CheckoutService) -> None:
+    """The order a room applies auction events in (docs/protocol.md): start, each
+    accepted bid, the close and the settle each raise ``version`` by one; a refused bid,
+    a replayed key and a second close do not."""
+    a = await svc.auctions.start(ROOM, terms(counter=0), "start-key-v")
+    assert a["version"] == 1
+    r1 = await svc.auctions.bid(
+        ROOM, a["id"], vid="v1aaaaaa", name="Alice", max_bid=900, key="bid-key-v1",
+        card=APPROVE_CARD,
+    )  # fmt: skip
+    r2 = await svc.auctions.bid(ROOM, a["id"], vid="v2", name="Bob", max_bid=700, key="bid-key-v2")
+    assert (r1["auction"]["version"], r2["auction"]["version"]) == (2, 3)
+    with pytest.raises(CheckoutError):
+        await svc.auctions.bid(ROOM, a["id"], vid="v3", name="C", max_bid=500, key="bid-key-v3")
+    replay = await svc.auctions.bid(
+        ROOM, a["id"], vid="v2", name="Bob", max_bid=700, key="bid-key-v2"
+    )
+    assert replay["auction"]["version"] == 3
+    assert await close_when_due(svc, a["id"])
+    closed = await svc.auctions.close(ROOM, a["id"])
+    assert not closed.changed and closed.view is not None and closed.view["version"] == 4
+    settled = await svc.auctions.settle(ROOM, a["id"])
+    assert settled.changed and settled.view is not None and settled.view["version"] == 5
+    assert settled.view["state"] == "sold"
+
+
 async def redis_text(redis: AnyRedis) -> str:
     """Every key and every value in Redis, as one string."""
     out: list[str] = []

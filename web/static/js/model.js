@@ -125,6 +125,13 @@ export class RoomModel {
         }
         break;
       case "auction":
+        // Events of bids decided in parallel may come in another order than Redis
+        // decided them: an older version of the same auction changes nothing.
+        if (this.auction && ev.auction && this.auction.id === ev.auction.id &&
+            this.auction.version && ev.auction.version &&
+            ev.auction.version <= this.auction.version) {
+          break;
+        }
         this.auction = ev.auction;
         this._clock(ev.auction);
         changes.auction = true;
