@@ -39,7 +39,9 @@ class CheckoutPort(Protocol):
     ) -> list[RoomEvent]:
         """Move the room's auction and giveaway on (close when due, settle, draw; enter
         ``watchers``: (vid, name, seconds connected) of this node's viewers); return the
-        events this node must emit (each change is returned to one caller only)."""
+        events this node must emit (each change is returned to one caller only), and the
+        auction as Redis holds it when the room's was older at two ticks in a row with
+        nothing in between (a bid's event lost: bids emit after their reply)."""
         ...
 
     async def chatted(self, room_id: str, state: RoomState, vid: str, name: str) -> None:

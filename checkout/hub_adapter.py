@@ -192,6 +192,9 @@ class HubCheckout:
         self._max_rooms = max_rooms
         # room -> last order seen for ``bought``, least recently read first
         self._cursors: OrderedDict[str, str] = OrderedDict()
+        # room -> the auction version the room held at the last lot tick that found it
+        # behind Redis' (``lot_tick``); at most one entry per room with a running auction
+        self._behind: dict[str, int] = {}
 
     async def init_stock(self, room_id: str, product_id: str, stock: int) -> None:
         await _checkout(lambda: self.service.init_stock(room_id, product_id, stock))
@@ -316,10 +319,15 @@ class HubCheckout:
         lots = self.service.auctions
         out: list[RoomEvent] = []
         auction = getattr(state, "auction", None)
-        if auction is not None and auction.get("state") in ("running", "won"):
+        if auction is None or auction.get("state") not in ("running", "won"):
+            self._behind.pop(room_id, None)
+        else:
             aid = str(auction["id"])
             step: Step = await _checkout(lambda: lots.close(room_id, aid))
             if step.changed and step.view is not None:
+                out.append(AuctionChanged(auction=public_auction(step.view)))
+            elif step.view is not None and self._still_behind(room_id, auction, step.view):
+                # a bid's event (emitted after its reply) was lost: Redis' auction again
                 out.append(AuctionChanged(auction=public_auction(step.view)))
             if step.view is not None and step.view["state"] == "won":
                 step = await _checkout(lambda: lots.settle(room_id, aid))
@@ -336,6 +344,21 @@ class HubCheckout:
             if drawn.changed and drawn.view is not None:
                 out.append(GiveawayChanged(giveaway=public_giveaway(drawn.view)))
         return out
+
+    def _still_behind(self, room_id: str, held: dict[str, Any], redis_view: dict[str, Any]) -> bool:
+        """Whether the room's auction ``held`` is older than Redis' and was already so,
+        at the same version, at the previous lot tick: no event came in between, so the
+        one that would have brought it up to date was lost (an event merely in flight
+        lands within a tick)."""
+        held_v, redis_v = held.get("version"), redis_view.get("version")
+        if not isinstance(held_v, int) or not isinstance(redis_v, int) or redis_v <= held_v:
+            self._behind.pop(room_id, None)
+            return False
+        if self._behind.get(room_id) == held_v:
+            self._behind.pop(room_id, None)
+            return True
+        self._behind[room_id] = held_v
+        return False
 
     async def chatted(self, room_id: str, state: object, vid: str, name: str) -> None:
         giveaway = getattr(state, "giveaway", None)

@@ -111,3 +111,43 @@ def resolve_from_views(views: list[dict[str, Any]]) -> tuple[str, int]:
     leader, price = resolve(bids, views[0]["start_price"])
     assert leader is not None
     return leader, price
+
+
+async def test_a_bid_whose_event_was_lost_reaches_the_room_by_the_lot_tick(
+    redis_server: RedisProcess, redis_client: Any
+) -> None:
+    """A bid's event is emitted after its reply; should it be lost (the emit failed),
+    the room's auction is older than Redis' and the lot tick brings it up to date: a
+    bid made in Redis with no event at all reaches a viewer within a second."""
+    from livecart.web.show_api import CHECKOUT
+
+    async with (
+        running_node(redis_server.url, "node-a") as a,
+        aiohttp.ClientSession() as http,
+    ):
+        token = await create_room(http, a)
+        host = await connect(http, a, name="Mia", token=token)
+        viewer = await connect(http, a, name="Vic")
+        added = await host.command("add_product", name="Lot", price=1000, currency="USD", stock=1)
+        pid = added["data"]["product"]["id"]
+        started = await host.command(
+            "start_auction", product_id=pid, start_price=100, duration=30, key=key()
+        )
+        auction = started["data"]["auction"]
+        await auction_of(viewer, lambda x: x["id"] == auction["id"])
+        # the bid is decided in Redis, and no event is emitted for it
+        silent = await a.app[CHECKOUT].auctions.bid(
+            "r1", auction["id"], vid="vSilent01", name="Sam", max_bid=500, key=key()
+        )
+        assert silent["auction"]["version"] == auction["version"] + 1
+        t0 = time.monotonic()
+        seen = await auction_of(viewer, lambda x: x.get("version") == silent["auction"]["version"],
+                                timeout=5.0)  # fmt: skip
+        assert time.monotonic() - t0 < 2.0
+        assert seen["bids"] == 1 and seen["leader_vid"] == "vSilent01"
+        # a bid through the hub: its reply first, then its event, in order of version
+        reply = await viewer.command("bid", auction_id=auction["id"], max=2000, key=key())
+        assert reply["ok"] and reply["data"]["leading"]
+        version = reply["data"]["auction"]["version"]
+        last = await auction_of(viewer, lambda x: x.get("version") == version)
+        assert last["leader_vid"] == reply["data"]["auction"]["leader_vid"]
