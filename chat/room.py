@@ -23,10 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from livecart.auction_versions import newer_auction
 from livecart.chat.codec import WireFormat, encode_frame
 from livecart.chat.errors import CloseCode
 from livecart.chat.events import CHAT_TYPES, CONFLATED_TYPES
-from livecart.chat.room_state import RoomState, newer_auction
+from livecart.chat.room_state import RoomState
 from livecart.chat.session import HARD_LIMIT, LAG_OFF, LAG_ON, LAG_TIMEOUT, Session
 
 BASE_TICK = 0.05
@@ -61,7 +62,7 @@ def tick_interval(sessions: int, write_cost: float = WRITE_COST) -> float:
 
 def _newest_conflated(events: list[dict[str, Any]]) -> dict[Any, int]:
     """For each conflated type (the auction), the index of its newest event in
-    ``events``: the one of the highest ``version`` (``room_state.newer_auction``), which
+    ``events``: the one of the highest ``version`` (``livecart.auction_versions``), which
     is the latest but when events of parallel bids came in another order."""
     newest: dict[Any, int] = {}
     for i, e in enumerate(events):

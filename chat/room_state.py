@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from livecart.auction_versions import newer_auction
 from livecart.chat.chat_rules import compile_banned_words
 from livecart.chat.errors import SequenceGap
 from livecart.chat.events import (
@@ -217,21 +218,6 @@ def _sale(state: RoomState, event: SaleChanged, _wire: dict[str, Any]) -> None:
         state.sales.pop(event.product_id, None)
     else:
         state.sales[event.product_id] = dict(event.sale)
-
-
-def newer_auction(held: Mapping[str, Any] | None, incoming: Mapping[str, Any]) -> bool:
-    """Whether ``incoming`` (an ``auction`` event's object) is newer than the auction
-    ``held``: another auction, or a higher ``version`` (Redis raises it with every
-    change). Bids decided on several workers or nodes are emitted in parallel, so their
-    events may reach the room in another order than Redis decided them; an older one
-    changes nothing (docs/protocol.md). Objects without a version are taken as they
-    come."""
-    if held is None or held.get("id") != incoming.get("id"):
-        return True
-    old, new = held.get("version"), incoming.get("version")
-    if not isinstance(old, int) or not isinstance(new, int) or not old or not new:
-        return True
-    return new > old
 
 
 def _auction(state: RoomState, event: AuctionChanged, _wire: dict[str, Any]) -> None:

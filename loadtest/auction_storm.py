@@ -33,7 +33,7 @@ from typing import Any
 
 import redis
 
-from livecart.chat.room_state import newer_auction
+from livecart.auction_versions import newer_auction
 from livecart.checkout.sandbox import APPROVE_CARD
 from livecart.loadtest import (
     auction_checks,

@@ -13,7 +13,8 @@ Every resume must follow on exactly and no frame may skip a ``seq``.
 
 from __future__ import annotations
 
-from livecart.loadtest.soak import ChurnPlan, report, run_churn, soak_servers
+from livecart.loadtest.soak import ChurnPlan, redis_back, report, run_churn, soak_servers
+from livecart.redis_client import MAX_IDLE
 
 VIEWERS = 80
 SECONDS = 25.0
@@ -36,5 +37,6 @@ async def test_a_node_gives_back_what_churning_viewers_took() -> None:
         assert after.sessions == 0, text
         assert after.tasks <= before.tasks, text
         assert after.proc.total_fds <= before.proc.total_fds + FD_SLACK, text
-        assert after.proc.redis_conns <= before.proc.redis_conns, text
+        assert redis_back(before, after), text
+        assert after.pool <= MAX_IDLE, text
         assert after.proc.rss - before.proc.rss <= RSS_BOUND, text

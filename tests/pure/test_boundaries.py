@@ -38,8 +38,8 @@ PURE = {
     "loadtest": ("auction_checks", "auction_html", "auction_plan"),
     "client": ("auctions", "commands", "errors", "events", "protocol", "state"),
     "": (
-        "addresses", "delivery_stages", "display_names", "histogram", "keyspace", "origins",
-        "text", "transport", "wsframe", "ws_mask", "ws_reader",
+        "addresses", "auction_versions", "delivery_stages", "display_names", "histogram",
+        "keyspace", "origins", "text", "transport", "wsframe", "ws_mask", "ws_reader",
     ),
 }  # fmt: skip
 PARTS = ("chat", "checkout", "streamer", "web", "loadtest", "client")
