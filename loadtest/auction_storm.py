@@ -43,6 +43,7 @@ from livecart.loadtest import (
     server_stages,
     summary,
 )
+from livecart.loadtest.bench import timer_lateness
 from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
 from livecart.loadtest.show import SetupError, prepare_room, token_of
 from livecart.loadtest.stats import exact_percentile
@@ -53,7 +54,6 @@ START_PRICE = 1000
 TARGET_P99_MS = 250.0
 JOINS_AT_ONCE = 100  # handshakes in flight per client process
 STOCK_EVERY = 0.5  # seconds between the stock readings while the bids are out
-TIMER = 0.01  # seconds: the clients' lateness probe during the storm
 FSYNC_THRESHOLD_MS = 10  # Redis' latency monitor: fsyncs slower than this are recorded
 SERVER_STAGES = ("read_to_stamp", "emit_round_trip", "flush", "tick_late", "tick")
 """The server's stages the report gives over the auction (``loadtest.server_stages``)."""
@@ -168,7 +168,7 @@ async def _worker(plan: StormPlan, conn: Any) -> None:
     if not plan.bids:
         done.set()
     late: list[float] = []
-    timer = loop.create_task(_timer_lateness(late, max(0.0, storm_in)))
+    timer = loop.create_task(timer_lateness(late, max(0.0, storm_in)))
     last = storm_in + (plan.bids[-1].at if plan.bids else 0.0)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout=max(0.0, last) + plan.settle)
@@ -187,16 +187,6 @@ async def _worker(plan: StormPlan, conn: Any) -> None:
         watcher.close()
     for v in conns.values():
         v.close()
-
-
-async def _timer_lateness(out: list[float], after: float) -> None:
-    """From ``after`` seconds on (the storm), how late (ms) a ``TIMER`` sleep wakes, until
-    cancelled: this client process's own share of the reply times it measures."""
-    await asyncio.sleep(after)
-    while True:
-        t0 = time.perf_counter()
-        await asyncio.sleep(TIMER)
-        out.append(max(0.0, (time.perf_counter() - t0 - TIMER) * 1000))
 
 
 def _host(target: Target, room: str, token: str, cmd: dict[str, Any]) -> dict[str, Any]:

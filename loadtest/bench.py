@@ -107,7 +107,7 @@ async def _client_main(plan: Plan, conn: Any) -> None:
     cpu0 = time.process_time()
     start = time.monotonic()
     lateness: list[float] = []
-    timer = asyncio.create_task(_timer_lateness(lateness))
+    timer = asyncio.create_task(timer_lateness(lateness))
     sent = 0
     # Each sender chats once a second, the senders spread evenly over the second.
     step = 1.0 / max(1, len(senders))
@@ -173,9 +173,10 @@ async def _drain(stats: ViewerStats) -> float:
     return waited if waited > DRAIN_STEP * 1.5 else 0.0
 
 
-async def _timer_lateness(out: list[float]) -> None:
-    """How late (ms) a ``TIMER`` sleep wakes, again and again until cancelled: this
-    client process's own delay in handling what it reads."""
+async def timer_lateness(out: list[float], after: float = 0.0) -> None:
+    """From ``after`` seconds on, how late (ms) a ``TIMER`` sleep wakes, again and again
+    until cancelled: this client process's own delay in handling what it reads."""
+    await asyncio.sleep(after)
     while True:
         t0 = time.perf_counter()
         await asyncio.sleep(TIMER)

@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from livecart.auction_versions import newer_auction
+
 __all__ = [
     "Auction",
     "AuctionCancelled",
@@ -172,13 +174,10 @@ class Auction:
         """Whether this object is an older state of the auction ``held``: events of bids
         decided in parallel may arrive in another order than Redis decided them, and an
         older one must not take the price back (docs/protocol.md)."""
-        return (
-            held is not None
-            and held.id == self.id
-            and self.version > 0
-            and held.version > 0
-            and self.version <= held.version
-        )
+        if held is None:
+            return False
+        mine = {"id": self.id, "version": self.version}
+        return not newer_auction({"id": held.id, "version": held.version}, mine)
 
     @property
     def running(self) -> bool:
