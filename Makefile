@@ -7,7 +7,7 @@ VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: install install-dev run layout test lint bench bench-peers soak clean
+.PHONY: install install-dev lock run layout test lint bench bench-peers soak clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -17,13 +17,37 @@ $(PY):
 	  echo "'$(PYTHON)' cannot make a virtual environment: its venv module is missing." >&2; \
 	  echo "On Debian or Ubuntu: sudo apt-get install python3-venv   (then run make again)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 
-install: $(PY)
-	$(PY) -m pip install -q -e .
+# Installs come from the hashed locks in requirements/ (docs/development.md, "Dependencies"),
+# and only when a lock or pyproject.toml changed since the last install (the stamps).
+RUN_STAMP := $(VENV)/.livecart-run.stamp
+DEV_STAMP := $(VENV)/.livecart-dev.stamp
+PIP_LOCKED = $(PY) -m pip install -q --require-hashes --no-deps -r
+PIP_SELF = $(PY) -m pip install -q --no-deps --no-build-isolation -e .
 
-install-dev: $(PY)
-	$(PY) -m pip install -q -e ".[dev]"
+$(RUN_STAMP): requirements/run.lock pyproject.toml | $(PY)
+	@echo "installing livecart and its locked dependencies into $(VENV)..."
+	$(PIP_LOCKED) requirements/run.lock
+	$(PIP_SELF)
+	@touch $@
+
+$(DEV_STAMP): requirements/dev.lock pyproject.toml | $(PY)
+	@echo "installing livecart and its locked development dependencies into $(VENV)..."
+	$(PIP_LOCKED) requirements/dev.lock
+	$(PIP_SELF)
+	@touch $@ $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+
+install-dev: $(DEV_STAMP)
+
+## Refresh the locks from pyproject.toml's ranges (newest releases within them), then lint and test.
+UV_COMPILE = $(BIN)/uv pip compile -q --generate-hashes --universal --python-version 3.11 \
+	--index-url https://pypi.org/simple --upgrade
+lock: install-dev
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev -o requirements/dev.lock
+	$(UV_COMPILE) pyproject.toml requirements/build.in -c requirements/dev.lock -o requirements/run.lock
+	$(MAKE) lint test
 
 ## Install and start one node on http://127.0.0.1:8080 (private Redis under ./data).
 run: install
@@ -43,7 +67,7 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(PY) scripts/typecheck.py
 
 ## Benchmarks print figures; they are not tests.
 bench: install

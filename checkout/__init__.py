@@ -31,3 +31,6 @@ On Redis (the entry point is ``service.CheckoutService``, the facade over the pa
 Adapters: ``hub_adapter`` (the chat hub's ``CheckoutPort``), ``fulfilment`` (the
 webhook over aiohttp), ``deliveries`` (this node's webhook deliveries, one per room).
 """
+
+if __name__ != "livecart.checkout":  # one importable name: docs/architecture.md, "Packaging"
+    raise ImportError(f"{__name__}: this folder is the package livecart.checkout; import that")

@@ -15,3 +15,6 @@ routing over Redis pub/sub: one show across processes and nodes), ``whip`` and
 ``playback`` (HTTP/WebSocket handlers), ``app`` (wiring).
 Tools: ``synthetic`` (test/bench sources), ``bench_video`` (benchmark).
 """
+
+if __name__ != "livecart.streamer":  # one importable name: docs/architecture.md, "Packaging"
+    raise ImportError(f"{__name__}: this folder is the package livecart.streamer; import that")

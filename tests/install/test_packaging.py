@@ -43,9 +43,7 @@ def source_copy(dest: Path) -> Path:
     for name in filter(None, listed):
         src, dst = ROOT / name.decode(), dest / name.decode()
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            dst.symlink_to(os.readlink(src))
-        elif src.is_file():
+        if src.is_file():
             shutil.copy2(src, dst)
     return dest
 
@@ -53,13 +51,13 @@ def source_copy(dest: Path) -> Path:
 def test_wheel_installs_only_livecart(tmp_path: Path) -> None:
     source = source_copy(tmp_path / "source")
     wheels = tmp_path / "wheels"
-    subprocess.run(
+    built = subprocess.run(
         [
             sys.executable,
             "-m",
             "pip",
             "wheel",
-            "-q",
+            "-v",
             "--no-deps",
             "--no-build-isolation",
             "-w",
@@ -68,7 +66,11 @@ def test_wheel_installs_only_livecart(tmp_path: Path) -> None:
         ],
         check=True,
         cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
+    # the package map and the data folders are declared so that setuptools has no doubt
+    assert "absent from the `packages` configuration" not in built.stdout + built.stderr
     (wheel,) = wheels.glob("livecart-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/", 1)[0] for n in names}
