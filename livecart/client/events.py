@@ -115,10 +115,13 @@ def read_event(obj: Any) -> RoomEvent:
 
 @dataclass(frozen=True, slots=True)
 class You:
-    """This connection's identity: ``token`` is what to send back as ``vid``."""
+    """This connection's identity: ``token`` is what to send back as ``vid``.
+
+    The token is a credential (whoever holds it is this viewer: their per-buyer limits,
+    their mutes), so ``repr()`` and therefore logs and tracebacks leave it out."""
 
     vid: str
-    token: str
+    token: str = field(repr=False)
     name: str
     role: str  # "viewer" or "host"
     muted: bool = False
