@@ -18,7 +18,7 @@ $(PY):
 	  echo "On Debian or Ubuntu: sudo apt-get install python3-venv   (then run make again)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-# Installs come from the hashed locks in requirements/ (docs/development.md, "Dependencies"),
+# Installs come from the hashed locks in requirements/ (docs/architecture.md, "Dependencies"),
 # and only when a lock or pyproject.toml changed since the last install (the stamps).
 RUN_STAMP := $(VENV)/.livecart-run.stamp
 DEV_STAMP := $(VENV)/.livecart-dev.stamp
@@ -59,15 +59,18 @@ run: install
 layout: install
 	$(PY) -m livecart.loadtest.layout $(if $(TLS),--tls) $(if $(PORT),--port $(PORT))
 
-## Install everything (Python packages; Debian's chromium, redis-server 7 and nginx) and run the tests.
+## Install everything (Python packages; Debian's chromium, redis-server 7, nginx and Node.js;
+## the JavaScript client's locked npm packages) and run the tests.
 test: install-dev
 	$(PY) scripts/ensure_chromium.py
+	cd clients/js && npm ci --no-audit --no-fund
 	$(PY) -m pytest -q --durations=25
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(PY) scripts/typecheck.py
+	npx tsc --noEmit --strict -p clients/js
 
 ## Benchmarks print figures; they are not tests.
 bench: install
