@@ -1,6 +1,6 @@
 """``livecart.client`` against a real node and a real Redis: both subprotocols, replies
 and documented errors, host commands, resuming after the server drops the socket, and
-the example bot of the README."""
+the example bot of docs/python-client.md."""
 
 from __future__ import annotations
 

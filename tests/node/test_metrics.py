@@ -15,7 +15,7 @@ from tests.hubclient import Node, connect, create_room
 from tests.node.test_checkout_e2e import CARD_OK, key, open_sale
 from tests.node.test_streamer_workers import fresh, serve
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DEPLOY = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 Families = dict[str, tuple[str, list[Sample]]]
 
 
@@ -41,9 +41,9 @@ def value(families: Families, sample: str, **labels: str) -> float:
 
 
 def documented() -> dict[str, str]:
-    """The families the README's Metrics table lists, with their type."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("### Metrics", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    """The families docs/deploy.md's Metrics table lists, with their type."""
+    text = DEPLOY.read_text(encoding="utf-8")
+    section = text.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     rows = re.findall(
         r"^\| `(livecart_[a-z_]+)`[^|]*\| (counter|gauge|histogram) \|", section, re.M
     )
@@ -69,7 +69,7 @@ async def test_every_family_is_named_by_convention_and_documented(
         if re.search(r"duration|latency", name):
             assert kind == "histogram", name
     listed = documented()
-    # the README lists every family (counters with their _total) and no other
+    # docs/deploy.md lists every family (counters with their _total) and no other
     exported = {(f"{n}_total" if k == "counter" else n): k for n, (k, _) in families.items()}
     assert listed == exported
 

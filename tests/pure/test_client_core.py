@@ -165,8 +165,8 @@ def test_room_urls() -> None:
         room_url("ftp://h", "demo", {})
 
 
-def test_the_readme_shows_the_example_bot_as_it_is() -> None:
+def test_the_client_docs_show_the_example_bot_as_it_is() -> None:
     root = Path(__file__).resolve().parents[2]
     code = (root / "examples" / "price_bot.py").read_text().split('"""\n\n', 1)[1]
-    section = (root / "README.md").read_text().split("## Python client\n", 1)[1]
+    section = (root / "docs" / "python-client.md").read_text().split("# The Python client\n", 1)[1]
     assert "```python\n" + code.rstrip() + "\n```" in section.split("\n## ", 1)[0]
