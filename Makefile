@@ -70,7 +70,8 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(PY) scripts/typecheck.py
-	npx tsc --noEmit --strict -p clients/js
+	cd clients/js && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }
+	cd clients/js && node_modules/.bin/tsc --noEmit --strict -p .
 
 ## Benchmarks print figures; they are not tests.
 bench: install

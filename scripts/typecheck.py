@@ -35,6 +35,8 @@ def build_view() -> dict[str, str]:
     renames: dict[str, str] = {}
     for package, folder in sorted(package_map().items()):
         target = VIEW.joinpath(*package.split("."))
+        if any(parent.is_symlink() for parent in target.parents):
+            raise SystemExit(f"{package}: nested in a mapped folder; map it at the top level")
         target.parent.mkdir(parents=True, exist_ok=True)
         if package == "livecart":
             target.mkdir(exist_ok=True)

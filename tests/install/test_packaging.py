@@ -28,6 +28,8 @@ lua = sorted(p.name for p in (resources.files("livecart.checkout") / "lua").iter
 assert "reserve.lua" in lua, lua
 from livecart.checkout.scripts import source
 assert "redis.call" in source("reserve")
+from livecart.web.pages import client_dir
+assert (client_dir() / "client.js").is_file(), client_dir()
 print(len(names), livecart.__file__)
 """
 
@@ -81,6 +83,8 @@ def test_wheel_installs_only_livecart(tmp_path: Path) -> None:
         "livecart/checkout/lua/reserve.lua",
         "livecart/web/static/live.html",
         "livecart/streamer/static/player.js",
+        "livecart/jsclient/index.js",
+        "livecart/jsclient/client.js",
         "livecart/loadtest/static/report.html",
         "livecart/loadtest/peers/fanout.py",
     ):
