@@ -5,6 +5,21 @@ import { $, h } from "./dom.js";
 
 const METHODS = ["get", "post", "put", "patch", "delete", "options"];
 
+/** A description as nodes: `code` spans (Markdown's backticks) become <code> elements,
+ * the rest stays text. Text nodes only: nothing is parsed as HTML. An unmatched
+ * backtick is kept as typed. */
+function inline(text) {
+  const parts = String(text || "").split("`");
+  const nodes = [];
+  parts.forEach((part, i) => {
+    const closed = i % 2 === 1 && i < parts.length - 1;
+    if (closed) nodes.push(h("code", {}, part));
+    else if (i % 2 === 1) nodes.push(`\`${part}`);
+    else if (part) nodes.push(part);
+  });
+  return nodes;
+}
+
 function refName(ref) {
   return ref.split("/").pop();
 }
@@ -30,7 +45,8 @@ function table(head, rows) {
     "table",
     {},
     h("thead", {}, h("tr", {}, ...head.map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, ...rows.map((cells) => h("tr", {}, ...cells.map((c) => h("td", {}, c))))),
+    // data-label: the column's name, shown above each cell where the rows stack (phones)
+    h("tbody", {}, ...rows.map((cells) => h("tr", {}, ...cells.map((c, i) => h("td", { "data-label": head[i] }, c))))),
   );
 }
 
@@ -48,25 +64,25 @@ function operation(path, method, op, id) {
   const security = (op.security || []).map((s) => Object.keys(s)[0]);
   const parts = [
     h("h3", { id }, h("span", { class: "api-method" }, method.toUpperCase()), path),
-    h("p", {}, op.summary || ""),
+    h("p", {}, inline(op.summary)),
   ];
-  if (op.description) parts.push(h("p", { class: "muted" }, op.description));
+  if (op.description) parts.push(h("p", { class: "muted" }, inline(op.description)));
   parts.push(h("p", { class: "tag" }, security.length ? `Bearer token: ${security.join(" or ")}` : "No token"));
   if (op.parameters) {
     parts.push(
       table(
         ["parameter", "in", "schema", "description"],
-        op.parameters.map((p) => [p.name, p.in, JSON.stringify(p.schema), p.description || ""]),
+        op.parameters.map((p) => [p.name, p.in, JSON.stringify(p.schema), inline(p.description)]),
       ),
     );
   }
   if (op.requestBody) {
     parts.push(h("h4", {}, "Request body"), contentOf(op.requestBody.content));
-    if (op.requestBody.description) parts.push(h("p", { class: "muted" }, op.requestBody.description));
+    if (op.requestBody.description) parts.push(h("p", { class: "muted" }, inline(op.requestBody.description)));
   }
   const responses = Object.entries(op.responses || {}).map(([status, r]) => [
     status,
-    h("div", {}, r.description || "", r.headers ? h("div", { class: "tag" }, `headers: ${Object.keys(r.headers).join(", ")}`) : ""),
+    h("div", {}, inline(r.description), r.headers ? h("div", { class: "tag" }, `headers: ${Object.keys(r.headers).join(", ")}`) : ""),
     contentOf(r.content),
   ]);
   parts.push(h("h4", {}, "Responses"), table(["status", "meaning", "body"], responses));
@@ -77,7 +93,7 @@ async function main() {
   const response = await fetch("/api/openapi.json");
   const spec = await response.json();
   $("#api-title").textContent = `${spec.info.title} ${spec.info.version}`;
-  $("#api-intro").append(" ", spec.info.description || "");
+  $("#api-intro").append(" ", ...inline(spec.info.description));
   const index = $("#api-index");
   const ops = $("#api-operations");
   let n = 0;

@@ -55,22 +55,23 @@ function readName() {
 const top = {
   avatar: h("div", { class: "avatar" }),
   title: h("div", { class: "top-title" }),
-  host: h("div", { class: "top-host" }),
+  host: h("span", { class: "top-host" }),
   status: h("span", { class: "badge" }),
   viewers: h("span", { class: "viewers" }),
 };
+// The title gets the width of the bar: the status and the viewer count sit on the
+// host's line under it, the language menu alone on the right.
 replace(
   $("#topbar"),
   h("a", { class: "icon-btn back", href: "/", "aria-label": msg("common.all_shows") }, icon("back")),
   top.avatar,
-  h("div", { class: "top-text" }, top.title, top.host),
   h(
     "div",
-    { class: "top-right" },
-    langPicker(h),
-    top.status,
-    h("span", { class: "viewer-pill" }, icon("eye", 15), top.viewers),
+    { class: "top-text" },
+    top.title,
+    h("div", { class: "top-meta" }, top.host, top.status, h("span", { class: "viewer-pill" }, icon("eye", 15), top.viewers)),
   ),
+  h("div", { class: "top-right" }, langPicker(h)),
 );
 
 function renderTop() {

@@ -165,6 +165,9 @@ export class RoomModel {
       case "sale":
         if (ev.sale) this.sales[ev.product_id] = ev.sale;
         else delete this.sales[ev.product_id];
+        // The sale's own count is newer than the live stock until the next live value
+        // (a closed or re-opened sale must not show the old sale's units left).
+        if (this.live.stock) delete this.live.stock[ev.product_id];
         changes.sales = true;
         break;
       case "moderation": {
@@ -194,7 +197,8 @@ export class RoomModel {
     Object.assign(changes.live, live);
   }
 
-  /** Units left in the product's sale (live `stock`), or null without one. */
+  /** Units left in the product's sale (live `stock`, else the sale event's own count),
+   * or null without one. */
   unitsLeft(pid) {
     const stock = this.live.stock || {};
     if (pid in stock) return stock[pid];

@@ -162,6 +162,7 @@ function renderChat(pos) {
 
 function stockNote(sale) {
   if (!sale) return "";
+  if (sale.state === "closed") return t("shop.ended"); // no units left to count any more
   if (sale.units_left === 0) return t("shop.sold_out");
   return typeof sale.units_left === "number" ? t("shop.left", { n: sale.units_left }) : "";
 }

@@ -5,7 +5,7 @@
 
 import { api } from "./api.js";
 import { h, replace } from "./dom.js";
-import { count, money, num, percent, timeOfDay } from "./format.js";
+import { count, money, num, percent, saleState, timeOfDay } from "./format.js";
 import { msg, t } from "./i18n.js";
 
 const POLL_MS = 2000;
@@ -42,8 +42,8 @@ export class Figures {
         tile("viewers", "fig.viewers"),
         tile("hearts", "fig.hearts"),
         tile("orders", "fig.orders"),
-        tile("revenue", "fig.revenue"),
         tile("units", "fig.units"),
+        tile("revenue", "fig.revenue"),
         tile("conversion", "fig.conversion"),
       ),
       h("h3", { class: "sub-head" }, msg("fig.latest")),
@@ -106,8 +106,12 @@ export class Figures {
       const commission = Object.values(d.hosts || {}).flatMap((x) => Object.entries(x.commission || {}));
       tiles.revenue.sub.textContent = commission.length ? t("fig.fee", { fee: commission.map(([cur, v]) => money(v, cur)).join(" + ") }) : "";
     }
+    // Units left in the sales open now: the live stock keeps closed sales' last count.
     const stock = m.live.stock || {};
-    const onSale = Object.values(stock);
+    const now = Date.now();
+    const onSale = Object.entries(stock)
+      .filter(([pid]) => saleState(m.sales[pid], now) === "open")
+      .map(([, n]) => n);
     if (onSale.length) {
       tiles.units.value.textContent = count(onSale.reduce((a, b) => a + b, 0));
       tiles.units.sub.textContent = t("fig.in_sales");
