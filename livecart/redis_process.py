@@ -14,7 +14,10 @@ Guarantees:
   ``kill()`` is SIGKILL, what a crash looks like. ``start()`` after either reuses the same
   port and data directory, so the data survives according to its AOF.
 - A server left running on the same data directory by a launcher that was killed is
-  stopped first (found through its pidfile): one AOF never has two writers.
+  stopped first (found through its pidfile): one AOF never has two writers. The caller
+  must own the directory: ``livecart serve`` starts one only while it holds its data
+  dir's lock (``web.data_dir_lock``), which the kernel gives up only when the previous
+  holder is gone, so the Redis of a live server is never stopped this way.
 """
 
 from __future__ import annotations
@@ -204,7 +207,9 @@ class RedisProcess:
 
     def _stop_stale(self, timeout: float = 10.0) -> None:
         """Stop a redis-server left running on this data directory by a launcher that
-        was killed (its pidfile is still there): two servers must never share one AOF."""
+        was killed (its pidfile is still there): two servers must never share one AOF.
+        Only for a caller that owns the directory (see the module docstring): the
+        pidfile alone does not say whether its launcher still runs."""
         try:
             pid = int(self.pidfile.read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -131,7 +131,9 @@ HEALTHZ = Operation(
 )  # fmt: skip
 METRICS = Operation(
     "metrics", "GET", "/metrics", "Every worker's metrics (Prometheus text format 0.0.4)",
-    "operating", (Reply(200, "the Prometheus text exposition format", None, media="text/plain"),),
+    "operating",
+    (Reply(200, "the Prometheus text exposition format", None, media="text/plain"),
+     Reply(403, "forbidden: not the operator (--metrics-allow, or the admin token)", s.Error)),
 )  # fmt: skip
 STATS = Operation(
     "stats", "GET", "/api/stats", "This worker's hub counters, as JSON", "operating",

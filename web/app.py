@@ -40,7 +40,8 @@ from livecart.web.gc_tuning import CollectPolicy
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB, REDIS
 from livecart.web.live_status import LiveStatus
 from livecart.web.memory_debug import setup_memory_debug
-from livecart.web.metrics import Sources, exporting
+from livecart.web.metrics import METRICS_ACCESS, Sources, exporting
+from livecart.web.metrics_access import MetricsAccess
 from livecart.web.openapi_routes import setup_openapi
 from livecart.web.pages import setup_pages
 from livecart.web.replay_api import SHOW_LOG, follow_show, setup_replay_api
@@ -202,6 +203,7 @@ def create_app(config: Config) -> web.Application:
             allowed_origins=parse_origins(config.allowed_origins),
         ),
     )
+    app[METRICS_ACCESS] = MetricsAccess.parse(config.metrics_allow)
     app[HEARTBEAT] = Heartbeat(config.ws_heartbeat)
     app.cleanup_ctx.append(_heartbeat_ctx)  # before the hub: stopped after it
     app.cleanup_ctx.append(_hub_ctx)

@@ -6,20 +6,27 @@
 | ``LIVECART_ADMIN_TOKEN`` | --admin-token | generated once, kept in Redis |
 | ``LIVECART_HOST``      | --host         | 127.0.0.1                     |
 | ``LIVECART_PORT``      | --port         | 8080                          |
-| ``LIVECART_DATA_DIR``  | --data-dir     | ./data                        |
+| ``LIVECART_DATA_DIR``  | --data-dir     | ./data (one ``serve`` at a time: ``livecart.lock``) |
+| ``LIVECART_WORKERS``   | --workers      | 1 (processes sharing the port) |
+| ``LIVECART_DEMO``      | --no-demo      | 1: create the demo room (0: don't) |
 | ``LIVECART_ICE_HOSTS`` | --ice-hosts    | (none; comma separated)       |
 | ``LIVECART_PUBLIC_URL``| --public-url   | http://HOST:PORT              |
 | ``LIVECART_NODE_NAME`` | --node-name    | the host name (``/healthz``)  |
 | ``LIVECART_WEBHOOK_URL`` / ``LIVECART_WEBHOOK_SECRET`` | | fulfilment webhook   |
 | ``LIVECART_LOG_FORMAT``| --log-format   | text (or json: one object a line) |
 | ``LIVECART_ACCESS_LOG``| --no-access-log| 1: one line per HTTP request  |
+| ``LIVECART_METRICS_ALLOW`` | --metrics-allow | 127.0.0.0/8,::1: who reads ``/metrics`` |
+|                        |                | without the admin token (CIDRs; ``*``; ``none``) |
 | ``LIVECART_HOLDS_PER_ADDRESS`` | --holds-per-address | 3 (0: no cap)     |
 | ``LIVECART_BUYER_JWT_KEY`` | --buyer-jwt-key | none: buyers need no token (HS256 secret) |
 | ``LIVECART_BUYER_JWT_PUBLIC_KEY`` | --buyer-jwt-public-key | none (PEM file: RS256/ES256) |
 | ``LIVECART_BUYER_JWT_AUDIENCE`` | --buyer-jwt-audience | ``aud`` not checked |
 | ``LIVECART_BUYER_JWT_ISSUER`` | --buyer-jwt-issuer | ``iss`` not checked |
 | ``LIVECART_REDIS_MAXMEMORY`` | --redis-maxmemory | 512mb (the private Redis only) |
-| ``LIVECART_CLOCK_OFFSET`` |          | 0: seconds added to the wall clock (skew tests) |
+| ``LIVECART_CLOCK_OFFSET`` | (none)      | 0: seconds added to this node's wall clock |
+|                        |                | where checkout reads it (holds, sales): skew tests |
+| ``LIVECART_REPLAY_RETENTION`` | (none)  | 2592000: seconds a show's event log is kept |
+| ``LIVECART_WS_HEARTBEAT`` | (none)      | 30: seconds of silence before a chat socket is pinged |
 
 Connection hygiene (``LIVECART_`` + the name; docs/security.md, "Connections"):
 
@@ -38,6 +45,10 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+
+METRICS_ALLOW = ("127.0.0.0/8", "::1")
+"""The default of ``--metrics-allow``: only clients on this machine read ``/metrics``
+without the admin token."""
 
 
 @dataclass
@@ -83,6 +94,9 @@ class Config:
     """Seconds added to this node's wall clock wherever checkout reads it (holds, sales):
     a way to run a node with a skewed clock. Auctions and giveaways decide by Redis'
     clock and are not moved by it."""
+    metrics_allow: tuple[str, ...] = METRICS_ALLOW
+    """Who may read ``/metrics`` without the admin token (``--metrics-allow``): CIDRs,
+    ``*`` for anyone, ``none`` for nobody (``web.metrics_access``)."""
     metrics_dir: Path | None = None
     """Where the workers of ``serve --workers N`` share their metrics (``web.metrics``);
     made by ``serve`` for the run. None for a single process."""
@@ -112,7 +126,9 @@ class Config:
             port=int(env.get("LIVECART_PORT", "8080")),
             redis_url=env.get("REDIS_URL") or None,
             admin_token=env.get("LIVECART_ADMIN_TOKEN") or None,
-            data_dir=Path(env.get("LIVECART_DATA_DIR", "data")),
+            data_dir=Path(env.get("LIVECART_DATA_DIR") or "data"),
+            workers=max(1, int(env.get("LIVECART_WORKERS") or "1")),
+            demo=_flag(env.get("LIVECART_DEMO", "1")),
             ice_hosts=tuple(h for h in env.get("LIVECART_ICE_HOSTS", "").split(",") if h),
             public_url=env.get("LIVECART_PUBLIC_URL") or None,
             webhook_url=env.get("LIVECART_WEBHOOK_URL") or None,
@@ -120,7 +136,8 @@ class Config:
             node_name=env.get("LIVECART_NODE_NAME") or socket.gethostname(),
             log_format=env.get("LIVECART_LOG_FORMAT") or "text",
             replay_retention=float(env.get("LIVECART_REPLAY_RETENTION") or 30 * 86_400),
-            access_log=env.get("LIVECART_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
+            access_log=_flag(env.get("LIVECART_ACCESS_LOG", "1")),
+            metrics_allow=_list(env.get("LIVECART_METRICS_ALLOW") or ",".join(METRICS_ALLOW)),
             clock_offset=float(env.get("LIVECART_CLOCK_OFFSET", "0") or 0),
             trusted_proxies=_list(env.get("LIVECART_TRUSTED_PROXIES", "")),
             max_sockets_per_address=int(env.get("LIVECART_MAX_SOCKETS_PER_ADDRESS") or "100"),
@@ -143,6 +160,11 @@ class Config:
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def _flag(text: str) -> bool:
+    """A yes/no variable: anything but ``0``, ``false`` or ``no`` is yes."""
+    return text.strip().lower() not in ("0", "false", "no")
 
 
 def _list(text: str) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from aiohttp import web
 from livecart.chat import commands as c
 from livecart.chat import identity
 from livecart.chat.actor import Actor
-from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
+from livecart.web.keys import HUB
 
 DEMO_ROOM = "demo"
 DEMO_PRODUCTS = (
@@ -38,19 +38,3 @@ async def ensure_demo_room(app: web.Application) -> str | None:
     for product in DEMO_PRODUCTS:
         await hub.execute(room, host, c.parse_command({"cmd": "add_product", **product}))
     return token
-
-
-async def announce_on_startup(app: web.Application) -> None:
-    config = app[CONFIG]
-    base = config.base_url
-    admin = app[ADMIN_TOKEN]
-    lines = [f"livecart serving on {base}", f"  admin token:  {admin}"]
-    if config.demo:
-        token = await ensure_demo_room(app)
-        lines.append(f"  demo room:    {base}/live/{DEMO_ROOM}")
-        if token:
-            lines.append(f"  host studio:  {base}/studio/{DEMO_ROOM}#token={token}")
-        else:
-            lines.append("  host studio:  (demo room exists; the admin token works as host token)")
-            lines.append(f"                {base}/studio/{DEMO_ROOM}#token={admin}")
-    print("\n".join(lines), flush=True)

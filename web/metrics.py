@@ -18,6 +18,10 @@ Why not ``prometheus_client``'s multiprocess mode: it needs every update to go
 through its own (locked, mmap-backed) metric objects, it cannot drop the label set of
 a room that was unloaded, and it cannot take the histograms the hub already keeps;
 here the hot path stays as it was and per-room gauges disappear with their room.
+
+Only the operator reads it: a client on this machine (or in ``--metrics-allow``) or a
+request with the admin token; anyone else gets 403 ``forbidden``
+(``web.metrics_access``).
 """
 
 from __future__ import annotations
@@ -45,9 +49,14 @@ from prometheus_client.registry import Collector
 from livecart.chat.hub import Hub
 from livecart.chat.store_redis import RedisRoomStore
 from livecart.checkout.service import CheckoutService
+from livecart.connections import client_address
 from livecart.delivery_stages import METRIC as STAGE_METRIC
 from livecart.histogram import Buckets
 from livecart.streamer.service import StreamerService
+from livecart.web.auth import bearer
+from livecart.web.config import METRICS_ALLOW
+from livecart.web.keys import ADMIN_TOKEN
+from livecart.web.metrics_access import MetricsAccess
 
 log = logging.getLogger(__name__)
 
@@ -396,8 +405,19 @@ class NodeMetrics:
 METRICS = web.AppKey("metrics", NodeMetrics)
 
 
+METRICS_ACCESS = web.AppKey("metrics_access", MetricsAccess)
+"""Who may read ``/metrics`` (``web.metrics_access``); an app without it: loopback."""
+
+
 async def metrics(request: web.Request) -> web.Response:
-    """``GET /metrics``: every worker's series, Prometheus text format 0.0.4."""
+    """``GET /metrics``: every worker's series, Prometheus text format 0.0.4; 403
+    ``forbidden`` to a client ``MetricsAccess`` does not let through."""
+    access = request.app.get(METRICS_ACCESS) or MetricsAccess.parse(METRICS_ALLOW)
+    address = client_address(request)
+    token = bearer(request.headers.get("Authorization"))
+    if not access.allows(address, token, request.app[ADMIN_TOKEN]):
+        message = "/metrics is for the operator: send the admin token, or see --metrics-allow"
+        return web.json_response({"error": {"code": "forbidden", "message": message}}, status=403)
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
