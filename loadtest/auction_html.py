@@ -163,7 +163,8 @@ def render_html(rep: dict[str, Any]) -> str:
             else _e("; ".join(rep["reasons"]))
         )
         + "</p>"
-        f"{_table([[_e(k), _e(v)] for k, v in settings])}"
+        + (f'<p class="advice">{_e(rep["advice"])}</p>' if rep.get("advice") else "")
+        + f"{_table([[_e(k), _e(v)] for k, v in settings])}"
         f"<p><code>{_e(rep.get('command', ''))}</code></p></section>",
         '<section id="latency"><h2>Bid reply latency</h2>'
         f"<p>p50 {_ms(lat.get('p50'))}, p99 {_ms(lat.get('p99'))}, max {_ms(lat.get('max'))} "

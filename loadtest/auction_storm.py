@@ -40,6 +40,7 @@ from livecart.loadtest import (
     auction_html,
     auction_plan,
     report,
+    server_caps,
     server_stages,
     summary,
 )
@@ -48,7 +49,14 @@ from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
 from livecart.loadtest.show import SetupError, prepare_room, token_of
 from livecart.loadtest.stats import exact_percentile
 from livecart.loadtest.target import Target
-from livecart.loadtest.wsclient import MSGPACK, Viewer, ViewerStats, connect, open_viewer
+from livecart.loadtest.wsclient import (
+    MSGPACK,
+    HandshakeRefused,
+    Viewer,
+    ViewerStats,
+    connect,
+    open_viewer,
+)
 
 START_PRICE = 1000
 TARGET_P99_MS = 250.0
@@ -139,12 +147,18 @@ async def _worker(plan: StormPlan, conn: Any) -> None:
         vids[i] = str(((v.first or {}).get("you") or {}).get("vid", ""))
 
     joined = await asyncio.gather(*(join(i) for i in plan.viewers), return_exceptions=True)
+    why = Counter(
+        f"connect:http_{x.status}" if isinstance(x, HandshakeRefused) else
+        f"connect:{type(x).__name__}"
+        for x in joined if isinstance(x, BaseException)
+    )  # fmt: skip
     watcher: AuctionWatcher | None = None
     if plan.watch:
         path = f"/ws/{plan.room}?name=Watcher"
         watcher = await connect(plan.host, plan.port, lambda: AuctionWatcher(path, ViewerStats()),
                                 30.0, lambda v: v.got_first)  # fmt: skip
-    conn.send({"kind": "ready", "joined": len(conns), "failed": len(joined) - len(conns)})
+    conn.send({"kind": "ready", "joined": len(conns), "failed": len(joined) - len(conns),
+               "why": dict(why)})  # fmt: skip
     go = await _recv(conn)
     if go.get("kind") != "go":
         return
@@ -263,13 +277,19 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         for plan in plans:
             pool.start(worker_main, plan)
         joined = failed = 0
+        join_errors: Counter[str] = Counter()
         for p in pool.pipes:
             if not p.poll(60 + args.viewers / 50):
                 raise SetupError("the client processes did not connect their viewers in time")
             msg = p.recv()
             joined, failed = joined + msg["joined"], failed + msg["failed"]
+            join_errors.update(msg.get("why") or {})
         if not args.quiet:
             print(f"auction: {joined}/{args.viewers} viewers joined, {bidders} bidders", flush=True)
+            for counter in join_errors:
+                line = server_caps.first_sight(counter)
+                if line:
+                    print(line, flush=True)
         started_unix = time.time()
         started = _host(target, args.room, token, {
             "cmd": "start_auction", "product_id": product["id"], "start_price": START_PRICE,
@@ -308,6 +328,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     rep = summary.auction_report(
         args, joined, failed, bids, results, judged, final, orders, storm,
         sum(f["unsent"] for f in finals), Counter(r.code for r in results if r.code), checks,
+        join_errors,
     )  # fmt: skip
     rep["stock_readings"] = len(levels)
     rep["auction_started_unix"] = started_unix

@@ -5,7 +5,9 @@ The crowd joins its viewers on their schedule (at most a share of
 and reconnects them with the protocol's backoff (at most ``MAX_RECONNECTS`` a viewer,
 resuming where a sample viewer left off), runs the join storm, and opens a video socket
 per viewer in the video scenario. It counts connects, drops and join times in
-``WorkerCounts``.
+``WorkerCounts``: ``viewers_joined`` once per viewer, at its first snapshot; a refused
+handshake by its HTTP status (``connect:http_429`` is the server's per-address socket
+cap, ``loadtest.server_caps``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import urlencode
 
 from livecart.loadtest.client_context import ClientContext
 from livecart.loadtest.scenarios import SAMPLE, ViewerSpec
-from livecart.loadtest.wsclient import VideoViewer, Viewer, open_viewer
+from livecart.loadtest.wsclient import HandshakeRefused, VideoViewer, Viewer, open_viewer
 
 # Handshakes in flight, across all client processes. Kept under a listen backlog of 128
 # (aiohttp's default): past it the kernel drops SYNs and a joiner waits 1-7 s for the
@@ -26,6 +28,13 @@ from livecart.loadtest.wsclient import VideoViewer, Viewer, open_viewer
 CONNECTS_IN_FLIGHT = 96
 STORM_CONNECTS_IN_FLIGHT = 2000
 MAX_RECONNECTS = 5
+
+
+def _why(exc: BaseException) -> str:
+    """A failed connect's error counter: ``http_<status>`` for a refused handshake."""
+    if isinstance(exc, HandshakeRefused):
+        return f"http_{exc.status}"
+    return type(exc).__name__
 
 
 class Crowd:
@@ -115,7 +124,7 @@ class Crowd:
                 )
             except (OSError, TimeoutError) as exc:
                 counts.count["connect_failed"] += 1
-                counts.errors["connect:" + type(exc).__name__] += 1
+                counts.errors["connect:" + _why(exc)] += 1
                 return None
 
     async def _connect(self, spec: ViewerSpec, rejoin: bool = False) -> None:
@@ -127,6 +136,8 @@ class Crowd:
         sample = bool(spec.flags & SAMPLE)
         v.ident = spec.index
         v.measuring = sample
+        if spec.index not in self.conns:
+            self.counts.count["viewers_joined"] += 1
         self.conns[spec.index] = v
         self.everyone.append(v)
         join_ms = ((v.first_at or v.started) - v.started) * 1000
@@ -153,7 +164,7 @@ class Crowd:
                 self.videos.append(video)
                 await video.ready
         except (OSError, TimeoutError) as exc:
-            self.counts.errors["video:" + type(exc).__name__] += 1
+            self.counts.errors["video:" + _why(exc)] += 1
 
     async def _reconnect(self, i: int) -> None:
         try:

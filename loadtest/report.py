@@ -148,11 +148,26 @@ def text_summary(rep: dict[str, Any]) -> str:
     )
     for note in rep.get("notes") or []:
         lines.append(f"note             {note}")
+    for row in rep.get("plan_rows") or []:
+        lines.append(
+            f"plan             {row['what']:<40} {row['done']:>7,} of {row['planned']:<7,} "
+            f"{'PASS' if row['ok'] else 'FAIL'}"
+        )
     for v in rep.get("slo") or []:
         value = "no data" if v["value"] is None else f"{v['value']:g}{v['unit']}"
         lines.append(f"SLO              {v['slo']:<20} {value:<14} {'PASS' if v['ok'] else 'FAIL'}")
-    lines.append(f"verdict          {rep.get('verdict', '?').upper()}")
+    lines += _verdict_lines(rep)
     return "\n".join(lines)
+
+
+def _verdict_lines(rep: dict[str, Any]) -> list[str]:
+    """The verdict, with each reason for a failure and how to run the server when the
+    load met its per-address caps."""
+    lines = [f"verdict          {rep.get('verdict', '?').upper()}"]
+    lines += [f"  because        {reason}" for reason in rep.get("reasons") or []]
+    if rep.get("advice"):
+        lines.append(f"  fix            {rep['advice']}")
+    return lines
 
 
 def auction_text(rep: dict[str, Any]) -> str:
@@ -187,4 +202,7 @@ def auction_text(rep: dict[str, Any]) -> str:
     for c in rep.get("checks") or []:
         lines.append(f"  {c['name']}: {'PASS' if c['ok'] else 'FAIL'} ({c['detail']})")
     lines.append(f"  verdict: {'PASS' if rep['pass'] else 'FAIL'}")
+    lines += [f"    because {m['cause']}" for m in rep.get("caps") or []]
+    if rep.get("advice"):
+        lines.append(f"    fix: {rep['advice']}")
     return "\n".join(lines)

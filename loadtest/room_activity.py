@@ -3,18 +3,33 @@ buying: chat, heart taps and "explain this", each at this process's share of the
 room-wide rate, from one paced loop each (``loadtest.pacing``).
 
 - chat: the chatters in turn, each at most once per ``CHAT_GAP`` (the server's limit);
+  the process's share of the rate is its share of the room's chatters;
 - hearts: the tappers in turn, each at most once a second, with as many taps in one
-  command as makes the rate (1 to 50);
-- explain: a random connected viewer asks about a random product of the lineup.
+  command as makes the rate (1 to 50; ``scenarios.taps_per_command``); the share is the
+  process's share of the tappers;
+- explain: a random viewer asks about a random product of the lineup; one whose
+  connection is not open misses its turn.
+
+From ``JOIN_GRACE`` seconds after the ramp each loop counts, in ``WorkerCounts``, what
+was due (``<kind>_due``, in commands for chat and explain, in taps for hearts) and what
+could not be sent (``<kind>_missed``): the run's plan (``loadtest.verdict``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from livecart.loadtest.client_context import ClientContext
 from livecart.loadtest.pacing import Credit, RoundRobin, paced
-from livecart.loadtest.scenarios import CHAT_GAP, CHATTER, TAPPER
+from livecart.loadtest.scenarios import (
+    CHAT_GAP,
+    CHATTER,
+    HEART_GAP,
+    JOIN_GRACE,
+    TAPPER,
+    taps_per_command,
+)
 from livecart.loadtest.wsclient import stamped_text
 
 CHAT_LINES = (
@@ -36,14 +51,30 @@ class RoomActivity:
         self.schedule = ctx.schedule
         self.commands = ctx.commands
 
-    def _rate(self, room_rate: float) -> float:
-        return room_rate * self.plan.share
+    def _rate(self, room_rate: float, flag: int = 0) -> float:
+        """This process's share of a room-wide rate: of its viewers with ``flag``, or of
+        all its viewers."""
+        return room_rate * (self.plan.role_share(flag) if flag else self.plan.share)
+
+    async def _paced(
+        self, kind: str, period: float, credit: Credit, turn: Callable[[float], None]
+    ) -> None:
+        """``paced``, with the figures of the plan put in the counters after every turn."""
+        count = self.ctx.counts.count
+
+        def counted(t: float) -> None:
+            turn(t)
+            credit.keep()
+            count[kind + "_due"] = round(credit.due)
+            count[kind + "_missed"] = int(credit.missed)  # whole commands (taps) only
+
+        await paced(self.schedule, period, credit, counted, self.plan.timeline.ramp + JOIN_GRACE)
 
     async def chat(self) -> None:
         chatters = RoundRobin([s.index for s in self.ctx.viewers if s.flags & CHATTER], CHAT_GAP)
         if not chatters.members:
             return
-        rate = self._rate(self.plan.behaviour.chat_rate)
+        rate = self._rate(self.plan.behaviour.chat_rate, CHATTER)
 
         def say(i: int, turn: int) -> bool:
             # the send time rides in the text: the sample viewers measure from it
@@ -51,14 +82,14 @@ class RoomActivity:
             return self.commands.send(i, "chat", {"cmd": "chat", "text": line}) is not None
 
         credit = Credit(rate, max(1.0, rate))
-        await paced(self.schedule, 0.05, credit, lambda now: chatters.spend(now, credit, 1, say))
+        await self._paced("chat", 0.05, credit, lambda t: chatters.spend(t, credit, 1, say))
 
     async def hearts(self) -> None:
-        tappers = RoundRobin([s.index for s in self.ctx.viewers if s.flags & TAPPER], 1.0)
+        tappers = RoundRobin([s.index for s in self.ctx.viewers if s.flags & TAPPER], HEART_GAP)
         if not tappers.members:
             return
-        rate = self._rate(self.plan.behaviour.heart_rate)
-        per = max(1, min(50, round(rate / len(tappers.members))))  # ~1 command a second
+        rate = self._rate(self.plan.behaviour.heart_rate, TAPPER)
+        per = taps_per_command(rate, len(tappers.members))  # ~1 command a second each
 
         def tap(i: int, turn: int) -> bool:
             if self.commands.send(i, "heart", {"cmd": "heart", "n": per}) is None:
@@ -67,7 +98,7 @@ class RoomActivity:
             return True
 
         credit = Credit(rate, max(per, rate))
-        await paced(self.schedule, 0.25, credit, lambda now: tappers.spend(now, credit, per, tap))
+        await self._paced("heart", 0.25, credit, lambda t: tappers.spend(t, credit, per, tap))
 
     async def explain(self) -> None:
         rate = self._rate(self.plan.behaviour.explain_rate)
@@ -78,6 +109,8 @@ class RoomActivity:
                 credit.spend(1)
                 i = self.ctx.rng.choice(list(self.ctx.conns))
                 product = self.ctx.rng.choice(self.plan.lineup)
-                self.commands.send(i, "explain", {"cmd": "explain", "product_id": product})
+                cmd = {"cmd": "explain", "product_id": product}
+                if self.commands.send(i, "explain", cmd) is None:
+                    credit.miss(1)
 
-        await paced(self.schedule, 0.5, credit, ask)
+        await self._paced("explain", 0.5, credit, ask)

@@ -33,10 +33,12 @@ from livecart.loadtest.scenarios import (
     Behaviour,
     Timeline,
     behaviour,
+    offered,
     sample_count,
     seconds,
     timeline,
 )
+from livecart.loadtest.server_caps import first_sight
 from livecart.loadtest.server_counters import server_counters
 from livecart.loadtest.show import (
     Publisher,
@@ -51,6 +53,7 @@ from livecart.loadtest.show import (
 from livecart.loadtest.slo import Slo, verdicts
 from livecart.loadtest.summary import build_report, buyer_figures
 from livecart.loadtest.target import ApiError, Target, TargetRefused
+from livecart.loadtest.verdict import judge
 from livecart.loadtest.worker_plan import WorkerPlan
 from livecart.loadtest.wsclient import JSON, MSGPACK, raise_fd_limit
 
@@ -79,10 +82,12 @@ def progress_line(row: dict[str, Any], viewers: int, buys: dict[str, int]) -> st
     )
 
 
-def _metrics(target: Target) -> dict[str, Any] | None:
-    """The server's counters (``loadtest.server_counters``), or None if unreadable."""
+def _metrics(target: Target, admin_token: str | None) -> dict[str, Any] | None:
+    """The server's counters (``loadtest.server_counters``), or None if unreadable.
+
+    ``/metrics`` answers loopback clients, and anyone else with the admin token."""
     try:
-        return dict(server_counters(target.text("/metrics")))
+        return dict(server_counters(target.text("/metrics", token=admin_token)))
     except (ApiError, OSError, ValueError):
         return None
 
@@ -156,7 +161,7 @@ def prepare(args: argparse.Namespace) -> Setup:
     target = Target.parse(args.url, allow_remote=args.allow_remote)
     slos = [Slo.parse(s) for s in args.slo or []]
     _check(args)
-    b: Behaviour = behaviour(
+    asked: Behaviour = behaviour(
         args.scenario,
         chat_rate=args.chat_rate,
         heart_rate=args.heart_rate,
@@ -164,8 +169,8 @@ def prepare(args: argparse.Namespace) -> Setup:
         buyers=args.buyers,
         pay=args.pay,
     )
+    b, notes = offered(asked, args.viewers)
     ramp = seconds(args.ramp) if args.ramp is not None else min(b.ramp, args.duration / 3)
-    notes: list[str] = []
     try:
         target.get("/healthz")
     except ApiError as exc:
@@ -215,7 +220,7 @@ def _go(setup: Setup, args: argparse.Namespace, clients: ClientProcesses) -> Sta
     if setup.behaviour.sale and token and tl.sale_open is not None:
         sale = open_sale(setup.target, args, token, int((t0 + tl.sale_open) * 1000))
         books_before = books.read(setup.target, args.room, token)
-    metrics_before = _metrics(setup.target)
+    metrics_before = _metrics(setup.target, args.admin_token)
     t0 = max(t0, time.time() + 0.2)  # preparing may have taken a moment
     go: dict[str, Any] = {"kind": "go", "t0": t0}
     if sale is not None:
@@ -228,14 +233,22 @@ def _go(setup: Setup, args: argparse.Namespace, clients: ClientProcesses) -> Sta
 
 
 def _progress(args: argparse.Namespace, agg: Aggregate) -> Callable[[int], None]:
-    """What to do with each second all clients have reported: print its line."""
+    """What to do with each second all clients have reported: print its line, and the
+    moment a per-address cap of the server first refuses something, say so
+    (``loadtest.server_caps``; even with ``--quiet``: the run will fail)."""
+    warned: set[str] = set()
 
     def show(sec: int) -> None:
+        totals = agg.totals()
+        for counter in [*totals["errors"], *totals["buys"]]:
+            line = first_sight(counter) if counter not in warned else None
+            if line is not None:
+                warned.add(counter)
+                print(line, flush=True)
         if getattr(args, "quiet", False):
             return
         row = agg.row(sec)
-        totals = agg.totals()["buys"]
-        buys = {"pressed": agg.totals()["keys"], **totals}
+        buys = {"pressed": totals["keys"], **totals["buys"]}
         print(progress_line(row, args.viewers, buys), flush=True)
 
     return show
@@ -250,6 +263,8 @@ def _announce(setup: Setup, args: argparse.Namespace) -> None:
             f"{tl.duration:.0f}s -> {setup.target.base} room {args.room}",
             flush=True,
         )
+        for note in setup.notes:
+            print(f"note: {note}", flush=True)
 
 
 def _drive(
@@ -304,14 +319,12 @@ def _check_books(
 
 
 def _judge(rep: dict[str, Any], slos: list[Slo], books_result: dict[str, Any] | None) -> int:
-    """Add the verdicts to the report; the exit code (0 pass, 1 fail)."""
+    """Add the verdict (``loadtest.verdict``: the plan's rows, the objectives, the
+    books, the server's per-address caps) to the report; the exit code (0 pass, 1 fail)."""
     rep["slo"] = verdicts(slos, rep["summary"])
-    failed = [v["slo"] for v in rep["slo"] if not v["ok"]]
-    if books_result is not None and not books_result["ok"]:
-        failed.append("books")
-    rep["verdict"] = "fail" if failed else "pass"
-    rep["failed"] = failed
-    return 1 if failed else 0
+    judged = judge(rep["summary"], rep["slo"], books_result)
+    rep.update(judged)
+    return 1 if judged["failed"] else 0
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
@@ -324,7 +337,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     start, finals = _drive(setup, args, ClientProcesses(), agg, server)
     rss1 = rss_of(server)
     time.sleep(0.3)
-    metrics_after = _metrics(setup.target)
+    metrics_after = _metrics(setup.target, args.admin_token)
     books_result = _check_books(setup, args, start, finals, agg)
     rep = build_report(
         args,

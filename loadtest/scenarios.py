@@ -20,6 +20,14 @@ SCENARIOS = ("watch", "chat", "hearts", "flash-sale", "join-storm", "video", "mi
 
 # Seconds between two chat messages of one viewer: under the server's 1 a second.
 CHAT_GAP = 1.25
+HEART_GAP = 1.0  # seconds between two heart commands of one viewer
+MAX_TAPS = 50  # heart taps in one command
+# Senders to spare: a rate needs this many times the viewers who could just make it,
+# so that a sender's turn coming a period late never leaves a message due unsent.
+PACE_SLACK = 1.2
+# Seconds after the ramp before the plan counts what is due: the last joiners'
+# handshakes (and a join storm's) take a moment.
+JOIN_GRACE = 2.0
 BUY_WINDOW = 1.0  # buyers press within this many seconds of the sale opening
 
 
@@ -93,7 +101,39 @@ def sample_count(viewers: int, requested: int | None) -> int:
 
 
 def chatters_needed(chat_rate: float, viewers: int) -> int:
-    return min(viewers, math.ceil(chat_rate * CHAT_GAP))
+    """Viewers who chat: enough to offer ``chat_rate`` with :data:`PACE_SLACK` to spare."""
+    return min(viewers, math.ceil(chat_rate * CHAT_GAP * PACE_SLACK))
+
+
+def taps_per_command(heart_rate: float, tappers: int) -> int:
+    """Heart taps in one command: each tapper sends about one a second."""
+    if tappers <= 0:
+        return 0
+    return max(1, min(MAX_TAPS, math.ceil(heart_rate * HEART_GAP * PACE_SLACK / tappers)))
+
+
+def offered(b: Behaviour, viewers: int) -> tuple[Behaviour, list[str]]:
+    """The behaviour ``viewers`` can offer: a chat or heart rate too high for so few
+    viewers (each chats at most once per :data:`CHAT_GAP`, taps at most
+    :data:`MAX_TAPS` a second) comes down to what they can do, with a note saying so.
+    The run's plan, and its verdict, hold it to the rates returned."""
+    notes: list[str] = []
+    chat_max = math.floor(viewers / (CHAT_GAP * PACE_SLACK))
+    if b.chat_rate > chat_max:
+        notes.append(
+            f"chat at {chat_max} messages/s, not {b.chat_rate:g}: {viewers} viewers chat at "
+            f"most once per {CHAT_GAP} s each (more viewers, or a lower --chat-rate)"
+        )
+        b = replace(b, chat_rate=float(chat_max))
+    tappers = min(viewers, round(b.tappers * viewers))
+    heart_max = math.floor(tappers * MAX_TAPS / (HEART_GAP * PACE_SLACK))
+    if b.heart_rate > heart_max:
+        notes.append(
+            f"hearts at {heart_max} taps/s, not {b.heart_rate:g}: {tappers} tappers send at "
+            f"most {MAX_TAPS} taps a second each (more viewers, or a lower --heart-rate)"
+        )
+        b = replace(b, heart_rate=float(heart_max))
+    return b, notes
 
 
 def assign(

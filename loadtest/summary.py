@@ -8,7 +8,7 @@ import argparse
 import shlex
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from livecart.loadtest import auction_html
@@ -16,7 +16,9 @@ from livecart.loadtest.aggregate import NOT_ERRORS, Aggregate, error_count
 from livecart.loadtest.auction_checks import Check
 from livecart.loadtest.purchase import FAILURES
 from livecart.loadtest.scenarios import Behaviour, Timeline
+from livecart.loadtest.server_caps import advice, caps_met
 from livecart.loadtest.stats import exact_percentile, percentiles
+from livecart.loadtest.verdict import plan_checks
 
 SECRET_FLAGS = ("--admin-token", "--host-token")
 
@@ -37,6 +39,26 @@ def command_line(argv: list[str]) -> str:
         else:
             out.append(shlex.quote(arg))
     return " ".join(["livecart", *out])
+
+
+ACTIVITIES = ("chat", "heart", "explain")  # paced activities: their <kind>_due, _missed
+
+
+def plan_figures(viewers: int, count: Counter[str], buys: dict[str, Any] | None) -> dict[str, Any]:
+    """What the run planned and what it did, for the verdict's plan rows
+    (``loadtest.verdict``): ``{row: {"planned": n, "done": m}}``. A paced activity is in
+    it when its loop ran (``<kind>_due`` in the counters); the buys after a sale."""
+    plan: dict[str, Any] = {
+        "viewers": {"planned": viewers, "done": count.get("viewers_joined", 0)},
+    }
+    for kind in ACTIVITIES:
+        if kind + "_due" in count:
+            due, missed = count[kind + "_due"], count.get(kind + "_missed", 0)
+            row = "hearts" if kind == "heart" else kind
+            plan[row] = {"planned": due, "done": due - missed}
+    if buys is not None:
+        plan["buys"] = {"planned": buys["buyers"], "done": buys["pressed"]}
+    return plan
 
 
 def buyer_figures(finals: list[dict[str, Any]], agg: Aggregate) -> dict[str, Any]:
@@ -95,6 +117,7 @@ def build_report(
     server_peak = max((r["server_cpu"] for r in series if "server_cpu" in r), default=None)
     summary: dict[str, Any] = {
         "viewers": args.viewers,
+        "viewers_joined": count.get("viewers_joined", 0),
         "connected_peak": max((r["connected"] for r in series), default=0),
         "connected_end": series[-1]["connected"] if series else 0,
         "connect_attempts": connect_attempts,
@@ -173,6 +196,7 @@ def build_report(
         summary["buys"] = buy_summary(finals, totals, sale)
     if books_result is not None:
         summary["books"] = books_result
+    summary["plan"] = plan_figures(args.viewers, count, summary.get("buys"))
     limit = "server"
     if saturated:
         limit = "client"
@@ -271,11 +295,14 @@ def auction_report(
     unsent: int,
     refused: Counter[str],
     checks: Sequence[Check] = (),
+    join_errors: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The ``auction`` scenario's report (``loadtest.auction_storm``): bids, reply times,
     resets, the verdict on "one winner, right price" and the other correctness checks
-    (``loadtest.auction_checks``). ``pass`` is true when the verdict and every check
-    pass."""
+    (``loadtest.auction_checks``), the plan's rows that apply (``loadtest.verdict``:
+    every viewer joined) and the server's per-address caps met (``join_errors``: why
+    viewers failed to join, by counter). ``pass`` is true when the verdict and every
+    check pass and no cap was met."""
     ms = [r.ms for r in results]
     every = [
         Check("one winner, right price", judged.passed, "; ".join(judged.reasons) or
@@ -283,8 +310,11 @@ def auction_report(
               f"{judged.expected_price}"),
         Check("every bid answered definitely", len(results) >= len(bids),
               f"{len(results)}/{len(bids)} replies, {unsent} not sent"),
+        *(Check(r["what"], r["ok"], r["reason"] or f"{r['done']:,}/{r['planned']:,}")
+          for r in plan_checks({"viewers": {"planned": args.viewers, "done": joined}})),
         *checks,
     ]  # fmt: skip
+    met = caps_met({"errors": {"by_code": dict(join_errors or {})}})
     accepted = sum(1 for r in results if r.accepted)
     winner = (final or {}).get("winner") or {}
     return {
@@ -330,8 +360,10 @@ def auction_report(
             "winners": sorted(judged.expected_winners),
         },
         "orders": len(orders),
-        "pass": all(c.ok for c in every),
-        "reasons": [f"{c.name}: {c.detail}" for c in every if not c.ok],
+        "pass": all(c.ok for c in every) and not met,
+        "reasons": [m["cause"] for m in met] + [f"{c.name}: {c.detail}" for c in every if not c.ok],
+        "caps": met,
+        "advice": advice(met),
         "checks": [c.to_dict() for c in every],
         "slos": [],
     }

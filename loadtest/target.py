@@ -101,12 +101,15 @@ class Target:
             ) from None
         return json.loads(raw) if raw else None
 
-    def text(self, path: str, timeout: float = 10.0) -> str:
+    def text(self, path: str, token: str | None = None, timeout: float = 10.0) -> str:
         """GET ``path`` as text (``/metrics``); raises ``ApiError`` for an error status,
         ``OSError`` when the server cannot be reached."""
         assert path.startswith("/"), path
+        req = urllib.request.Request(self.base + path)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
         try:
-            with _OPENER.open(self.base + path, timeout=timeout) as resp:
+            with _OPENER.open(req, timeout=timeout) as resp:
                 body: bytes = resp.read()
         except urllib.error.HTTPError as exc:
             raise ApiError(exc.code, "http", str(exc.read()[:200])) from None

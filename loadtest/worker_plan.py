@@ -37,14 +37,24 @@ class WorkerPlan:
     settle: float = 10.0
     seed: int = 1
 
-    def viewers(self) -> list[ViewerSpec]:
-        """This process's viewers: every process draws the same seeded assignment (a
-        small plan to pickle, whatever the room's size) and keeps its share."""
-        specs = assign(
+    def _room(self) -> list[ViewerSpec]:
+        return assign(
             self.viewers_total,
             self.behaviour,
             samples=self.samples,
             ramp=self.timeline.ramp,
             seed=self.seed,
         )
-        return split(specs, self.procs)[self.index]
+
+    def viewers(self) -> list[ViewerSpec]:
+        """This process's viewers: every process draws the same seeded assignment (a
+        small plan to pickle, whatever the room's size) and keeps its share."""
+        return split(self._room(), self.procs)[self.index]
+
+    def role_share(self, flag: int) -> float:
+        """This process's share of the room's viewers with ``flag`` (its chatters' share
+        of the chat rate, say): the seeded draw splits no role exactly evenly."""
+        specs = self._room()
+        everyone = sum(1 for s in specs if s.flags & flag)
+        mine = sum(1 for s in split(specs, self.procs)[self.index] if s.flags & flag)
+        return mine / everyone if everyone else 0.0

@@ -55,6 +55,24 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+class HandshakeRefused(ConnectionError):
+    """The server answered the upgrade request with an HTTP status other than 101
+    (``status``: 429 is the per-address socket cap, 403 a refused origin)."""
+
+    def __init__(self, status: int, line: str) -> None:
+        super().__init__(line)
+        self.status = status
+
+
+def refusal(head: bytes) -> HandshakeRefused:
+    """The refusal a response head other than ``HTTP/1.1 101`` stands for (status 0 when
+    the head is not an HTTP status line)."""
+    line = head.split(b"\r\n", 1)[0][:80].decode("latin-1")
+    parts = line.split(" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    return HandshakeRefused(status, line)
+
+
 def _fail(fut: asyncio.Future[None], exc: BaseException) -> None:
     """Fail ``fut`` unless done, without a "never retrieved" complaint if nobody waits."""
     if not fut.done():
@@ -208,7 +226,7 @@ class WsConn(asyncio.Protocol):
                     _fail(self.ready, ConnectionError("oversized handshake"))
                 return
             if not self._handshake.startswith(b"HTTP/1.1 101"):
-                _fail(self.ready, ConnectionError(self._handshake[:80].decode("latin-1")))
+                _fail(self.ready, refusal(self._handshake))
                 return
             data = self._handshake[end + 4 :]
             self._handshake = b""

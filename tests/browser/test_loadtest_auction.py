@@ -94,6 +94,7 @@ def test_auction_storm_one_winner_at_the_right_price(server: str, tmp_path: Path
     assert checks == {
         "one winner, right price": True,
         "every bid answered definitely": True,
+        "viewers joined": True,
         "closes exactly once": True,
         "winner charged": True,
         "stock invariant": True,
@@ -112,7 +113,7 @@ def test_auction_storm_one_winner_at_the_right_price(server: str, tmp_path: Path
         assert f'<section id="{section}">' in page
     assert "<script" not in page and not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     checks_html = page[page.index('<section id="checks">') :].split("</section>")[0]
-    assert checks_html.count(">PASS<") == 5 and ">FAIL<" not in checks_html
+    assert checks_html.count(">PASS<") == 6 and ">FAIL<" not in checks_html
     for name in ("closes exactly once", "winner charged", "stock invariant"):
         assert name in checks_html
     assert "p99" in page and "accepted" in page

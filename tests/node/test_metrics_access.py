@@ -9,9 +9,13 @@ the header the client is this machine, which every scraper of the tests is.
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import redis.asyncio as aioredis
 
+from livecart.loadtest.runner import _metrics
+from livecart.loadtest.target import Target
 from livecart.redis_process import RedisProcess
 from tests.hubclient import ADMIN, running_node
 
@@ -53,3 +57,16 @@ async def test_metrics_allow_opens_them_to_a_network(
         assert await status(http, node.url, client="198.51.100.1") == 403
         assert await status(http, node.url) == 403  # the list replaces the default
         assert await status(http, node.url, token=ADMIN) == 200
+
+
+async def test_the_load_tester_reads_the_counters_with_the_admin_token(
+    redis_server: RedisProcess, redis_client: aioredis.Redis
+) -> None:
+    allow = ("203.0.113.0/24",)  # not this machine: only the token opens /metrics
+    async with running_node(redis_server.url, metrics_allow=allow) as node:
+        target = Target.parse(node.url)
+        without, with_token = await asyncio.gather(
+            asyncio.to_thread(_metrics, target, None), asyncio.to_thread(_metrics, target, ADMIN)
+        )
+    assert without is None
+    assert with_token is not None and with_token  # the server's counters, read

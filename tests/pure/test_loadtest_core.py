@@ -61,9 +61,23 @@ def test_credit_fills_at_its_rate_up_to_the_burst() -> None:
     credit.fill(0.5)
     assert credit.covers(2) and not credit.covers(2.5)
     credit.fill(10)
-    assert credit.units == 3.0
+    credit.keep()
+    assert credit.units == 3.0 and credit.missed == 0  # not counting yet
     credit.spend(3)
     assert not credit.covers(1)
+
+
+def test_credit_counts_what_was_due_and_what_no_one_could_spend() -> None:
+    credit = Credit(rate=4.0, burst=3.0, counting=True)
+    credit.fill(0.5)
+    credit.spend(2)  # a turn spends what it can before the burst is kept
+    credit.keep()
+    assert credit.due == 2 and credit.missed == 0 and credit.units == 0
+    credit.fill(2)  # 8 units due and nobody to spend them: 3 kept, 5 missed
+    credit.keep()
+    assert credit.due == 10 and credit.missed == 5 and credit.units == 3
+    credit.miss(1)  # spent on a command that could not be sent
+    assert credit.missed == 6
 
 
 def test_round_robin_takes_turns_and_keeps_each_member_to_its_gap() -> None:
@@ -133,7 +147,7 @@ def test_assign_gives_each_role_its_share_and_split_keeps_the_mix() -> None:
     specs = assign(1000, b, samples=40, ramp=10.0, seed=3)
     assert [s.index for s in specs] == list(range(1000))
     assert sum(1 for s in specs if s.flags & SAMPLE) == 40
-    assert sum(1 for s in specs if s.flags & CHATTER) == 50  # 40 msg/s at 1 per 1.25 s
+    assert sum(1 for s in specs if s.flags & CHATTER) == 60  # 40 msg/s at 1 per 1.25 s, +20 %
     buyers = [s for s in specs if s.flags & BUYER]
     assert len(buyers) == 500 and sum(1 for s in buyers if s.flags & PAYER) == 300
     assert all(0 <= s.buy_at < 1.0 for s in buyers)
