@@ -62,7 +62,7 @@ layout: install
 ## Install everything (Python packages; Debian's chromium, redis-server 7, nginx and Node.js;
 ## the JavaScript client's locked npm packages) and run the tests.
 test: install-dev
-	$(PY) scripts/ensure_chromium.py
+	$(PY) scripts/ensure_debian_packages.py
 	cd clients/js && npm ci --no-audit --no-fund
 	$(PY) -m pytest -q --durations=25
 

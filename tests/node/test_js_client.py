@@ -32,7 +32,7 @@ def npm_ci() -> None:
     if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
         return
     npm = shutil.which("npm")
-    assert npm, "npm is missing: run scripts/ensure_chromium.py (it installs nodejs and npm)"
+    assert npm, "npm is missing: run scripts/ensure_debian_packages.py (it installs nodejs and npm)"
     subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund"], cwd=CLIENT, check=True, capture_output=True
     )
@@ -63,7 +63,7 @@ async def test_the_server_serves_the_client_to_the_pages(
 
 async def test_js_client_against_a_real_node(http: aiohttp.ClientSession, node: Node) -> None:
     node_bin = shutil.which("node")
-    assert node_bin, "node is missing: run scripts/ensure_chromium.py (it installs nodejs)"
+    assert node_bin, "node is missing: run scripts/ensure_debian_packages.py (it installs nodejs)"
     await asyncio.to_thread(npm_ci)
     env = {
         **os.environ,
