@@ -254,6 +254,8 @@ async def test_show_through_the_layout(lay: Layout) -> None:
         figures["killed"] = victim.name
         await poll(victim_page, "window.__statuses.includes('retrying')", 10, "socket lost")
         for text in MISSED:
+            # the studio may have been on the killed node too: it sends once it is back
+            await poll(studio, "window.livecart.conn.status === 'open'", 15, "studio back")
             await studio.fill("#host-chat-input", text)
             await studio.press("#host-chat-input", "Enter")
             await other.locator("#chat .msg", has_text=text).wait_for(timeout=10_000)
