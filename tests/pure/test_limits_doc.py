@@ -1,7 +1,7 @@
 """docs/protocol.md's "Limits" table is rendered from ``livecart.limits``: a limit
 changed, added or removed in the module fails here until the doc says the same, and the
 failure prints the table to paste. The parsers read the module's values (no second copy
-of a limit left in them)."""
+of a limit left in them), and the pages' inputs stop where the server does."""
 
 from __future__ import annotations
 
@@ -82,3 +82,22 @@ def test_the_parsers_hold_the_modules_values() -> None:
     msgspec.convert({**body, "price": limits.MAX_PRICE}, schemas.NewProduct)
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({**body, "price": limits.MAX_PRICE + 1}, schemas.NewProduct)
+
+
+# (page file, the text just before the field's maxlength, the limit it must equal)
+PAGE_FIELDS = [
+    ("live.html", 'id="chat-input" name="text" maxlength="', limits.MAX_CHAT_LEN),
+    ("js/studio-chat.js", 'id: "host-chat-input", maxlength: "', limits.MAX_CHAT_LEN),
+    ("js/live.js", 'id: "name-input",\n    maxlength: "', limits.MAX_DISPLAY_NAME),
+    ("js/studio-lineup.js", 'name: "name", maxlength: "', limits.MAX_PRODUCT_NAME_LEN),
+    ("js/studio-lineup.js", 'spellcheck: "false", maxlength: "', limits.MAX_IMAGE_URL_LEN),
+]
+
+
+@pytest.mark.parametrize(("page", "before", "limit"), PAGE_FIELDS)
+def test_the_pages_fields_stop_at_the_servers_limits(page: str, before: str, limit: int) -> None:
+    """The pages cannot import Python: their inputs' maxlength must say the same."""
+    text = (ROOT / "web" / "static" / page).read_text(encoding="utf-8")
+    assert before in text, f"{page}: the field's markup moved; update PAGE_FIELDS"
+    found = re.match(r"[0-9]+", text.split(before, 1)[1])
+    assert found is not None and int(found[0]) == limit, (page, before)
