@@ -13,9 +13,8 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from livecart.chat.errors import CommandError, ErrorCode
+from livecart.limits import MAX_CHAT_LEN
 from livecart.text import TextRefused, banned_word_pattern, contains_banned_word, normalize
-
-MAX_CHAT_LEN = 280
 
 
 def clean_text(text: str) -> str:

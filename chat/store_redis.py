@@ -75,6 +75,7 @@ from livecart.keyspace import (
     room_key,
     room_of_channel,
 )
+from livecart.limits import MAX_BANNED_ADDRESSES
 from livecart.pubsub import Subscriber
 from livecart.redis_client import REDIS_DOWN, AnyRedis, is_cluster, is_full
 
@@ -82,7 +83,6 @@ log = logging.getLogger(__name__)
 PRESENCE_STALE_MS = 5000
 BUDGET_TTL_MS = 300_000  # a chat bucket untouched this long is full again anyway
 BANNED_ADDRESSES_TTL = 86_400  # seconds after the last ban of the room
-MAX_BANNED_ADDRESSES = 10_000  # per room
 _REFUSED = re.compile(r"\b(BANNED|SLOWMODE|RATELIMITED)(?: ([0-9.eE+-]+))?")
 
 
