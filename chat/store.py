@@ -1,8 +1,10 @@
 """The hub's store contract: what the hub and the web layer may ask of the datastore.
 
 ``RoomStore`` is the contract; ``livecart.chat.store_redis.RedisRoomStore`` implements it
-on one Redis or a Redis Cluster. The hub gets a store injected (``web.app`` builds it);
-nothing outside the implementation sees Redis or a key name.
+on one Redis or a Redis Cluster, ``livecart.chat.store_memory.MemoryRoomStore`` in one
+process's memory (for tests); ``tests/store_contract.py`` holds the tests both pass. The
+hub gets a store injected (``web.app`` builds it); nothing outside the implementation sees
+Redis or a key name.
 
 Guarantees every implementation gives:
 
