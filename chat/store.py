@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from livecart.chat.chat_rules import VIEWER_BURST, VIEWER_RATE
 from livecart.chat.events import RoomEvent
 from livecart.chat.room_state import RoomState
 
@@ -94,8 +95,8 @@ class ChatBudget:
     client address, never the address) is given, that address's bucket and its ban."""
 
     vid: str
-    viewer_rate: float = 1.0
-    viewer_burst: float = 3.0
+    viewer_rate: float = VIEWER_RATE
+    viewer_burst: float = VIEWER_BURST
     address: str | None = None
     address_rate: float = 0.0
     address_burst: float = 0.0
