@@ -43,10 +43,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from livecart.chat.chat_rules import BUCKET_IDLE_MS
 from livecart.chat.errors import CommandError, ErrorCode, RoomNotFound, StoreUnavailable
 from livecart.chat.events import MODERATION, ChatDeleted, RoomEvent, event_from_wire, tombstone
 from livecart.chat.room_state import HISTORY, RoomState
 from livecart.chat.store import (
+    BANNED_ADDRESSES_TTL,
+    PRESENCE_STALE_MS,
     ChatBudget,
     FeedListener,
     Head,
@@ -58,13 +61,12 @@ from livecart.chat.store import (
     SaveRoomField,
     Write,
 )
+from livecart.limits import MAX_BANNED_ADDRESSES
 
 # The same bounds and lifetimes as ``chat.store_redis`` (seconds here).
-PRESENCE_STALE = 5.0
-BUDGET_TTL = 300.0
-BANNED_ADDRESSES_TTL = 86_400.0
-MAX_BANNED_ADDRESSES = 10_000
-EXPLAIN_TTL = 86_400.0
+PRESENCE_STALE = PRESENCE_STALE_MS / 1000
+BUDGET_TTL = BUCKET_IDLE_MS / 1000
+EXPLAIN_TTL = 86_400.0  # chat/lua/explain.lua's EXPIRE
 EXPLAIN_RANKED = 20
 
 
