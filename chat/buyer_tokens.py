@@ -25,11 +25,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from livecart.chat.errors import CommandError, ErrorCode
+from livecart.limits import MAX_BUYER_SUB_LEN, MAX_BUYER_TOKEN_LEN
 
 LEEWAY_SECONDS = 30
-MAX_TOKEN = 8192
 BUYER_PREFIX = "u:"
-_SUB = re.compile(r"[!-z|~]{1,100}")  # printable ASCII without space, '{' and '}'
+# printable ASCII without space, '{' and '}'
+_SUB = re.compile(rf"[!-z|~]{{1,{MAX_BUYER_SUB_LEN}}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +87,8 @@ class BuyerTokens:
 
     def verify(self, token: object) -> BuyerClaims:
         """The claims of a genuine token; raises ``CommandError`` (see the module)."""
-        if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN:
-            raise _bad(f"token: must be a JWT of at most {MAX_TOKEN} characters")
+        if not isinstance(token, str) or not 0 < len(token) <= MAX_BUYER_TOKEN_LEN:
+            raise _bad(f"token: must be a JWT of at most {MAX_BUYER_TOKEN_LEN} characters")
         try:
             alg = jwt.get_unverified_header(token).get("alg")
             key = self._keys.get(alg) if isinstance(alg, str) else None

@@ -13,9 +13,20 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from livecart.chat.errors import CommandError, ErrorCode
+from livecart.limits import MAX_CHAT_LEN
 from livecart.text import TextRefused, banned_word_pattern, contains_banned_word, normalize
 
-MAX_CHAT_LEN = 280
+# The chat limits' numbers, here alone: this node's first filter (``ChatLimits``) and
+# the shared budget the store checks (``store.ChatBudget``, ``chat/lua/chat_budget.lua``,
+# which gets ``BUCKET_IDLE_MS`` rendered in by ``lua_constants``) read them from here.
+VIEWER_RATE = 1.0
+"""Chat messages a second one viewer may send in a room, over all its sockets."""
+VIEWER_BURST = 3.0
+"""Messages a viewer may save up."""
+ADDRESS_BURST_FACTOR = 3.0
+"""A client address saves up this many seconds of its rate (``address_burst``)."""
+BUCKET_IDLE_MS = 300_000
+"""A shared bucket untouched this long is full again anyway: Redis drops it then."""
 
 
 def clean_text(text: str) -> str:
@@ -103,9 +114,15 @@ class ChatLimits:
     as the rules accepted it, before it awaits the datastore, so that commands from other
     sockets of the same viewer (or address) in flight meanwhile see it, and gives it
     back (``unrecord``) when the message is not committed: a refused or failed message
-    costs nothing."""
+    costs nothing.
 
-    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=1, burst=3))
+    This is one node's cheap first filter, spared a Redis round trip; what decides, over
+    every node, is the same rule with the same numbers inside the store's emit
+    (``chat/lua/chat_budget.lua``)."""
+
+    bucket: TokenBucket = field(
+        default_factory=lambda: TokenBucket(rate=VIEWER_RATE, burst=VIEWER_BURST)
+    )
     last_sent: float | None = None
 
     def check(self, slow_mode: int, now: float, *, exempt_from_slow_mode: bool) -> None:
@@ -128,14 +145,22 @@ class ChatLimits:
             self.last_sent = previous
 
 
-ADDRESS_BURST_FACTOR = 3.0
+def address_burst(rate: float) -> float:
+    """How many messages a client address sending ``rate`` a second may save up."""
+    return max(1.0, rate * ADDRESS_BURST_FACTOR)
 
 
 def address_limits(rate: float) -> ChatLimits:
     """One client address's budget over all its sockets and identities: ``rate``
-    messages a second, bursts of ``ADDRESS_BURST_FACTOR`` times that (no slow mode of
-    its own: slow mode is per viewer)."""
-    return ChatLimits(TokenBucket(rate=rate, burst=max(1.0, rate * ADDRESS_BURST_FACTOR)))
+    messages a second, bursts of ``address_burst(rate)`` (no slow mode of its own: slow
+    mode is per viewer)."""
+    return ChatLimits(TokenBucket(rate=rate, burst=address_burst(rate)))
+
+
+def lua_constants() -> str:
+    """The numbers the shared budget's Lua needs, as ``local`` lines for chat's prelude
+    (the rates and bursts come with each message: ``store.ChatBudget``)."""
+    return f"local BUCKET_IDLE_MS = {BUCKET_IDLE_MS}"
 
 
 @dataclass(slots=True)

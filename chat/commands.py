@@ -16,25 +16,37 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from livecart.chat.errors import CommandError, ErrorCode
+from livecart.limits import (
+    MAX_BANNED_WORD_LEN,
+    MAX_BANNED_WORDS,
+    MAX_BUYER_SUB_LEN,
+    MAX_BUYER_TOKEN_LEN,
+    MAX_COMMAND_ID_LEN,
+    MAX_HEARTS,
+    MAX_IMAGE_URL_LEN,
+    MAX_LANG_TAG_LEN,
+    MAX_LINEUP,
+    MAX_PRICE,
+    MAX_PRODUCT_ID_LEN,
+    MAX_PRODUCT_NAME_LEN,
+    MAX_SLOW_MODE_S,
+    MAX_STOCK,
+)
 from livecart.text import TextRefused, normalize
 
-MAX_ID_LEN = 64
-# Limits shared with the HTTP API's declared bodies (web/schemas.py): one source.
-PRODUCT_ID = r"^[A-Za-z0-9_-]{1,40}$"
+# Patterns shared with the HTTP API's declared bodies (web/schemas.py); the limits are
+# livecart.limits'.
+PRODUCT_ID = rf"^[A-Za-z0-9_-]{{1,{MAX_PRODUCT_ID_LEN}}}$"
 CURRENCY = r"^[A-Z]{3}$"
-PRODUCT_NAME_LEN = 80
-IMAGE_URL_LEN = 500
-MAX_PRICE = 10**12
-MAX_STOCK = 10**7
-MAX_LINEUP = 500
-MAX_TOKEN = 8192
 _PRODUCT_ID = re.compile(PRODUCT_ID)
 _VID = re.compile(r"^v[A-Za-z0-9_-]{6,40}$")
-_BUYER = re.compile(r"^u:[!-z|~]{1,100}$")  # a shop account (chat.buyer_tokens)
+_BUYER = re.compile(rf"^u:[!-z|~]{{1,{MAX_BUYER_SUB_LEN}}}$")  # a shop account (chat.buyer_tokens)
 _CURRENCY = re.compile(CURRENCY)
 ROOM_STATUSES = ("scheduled", "live", "ended")
-# A BCP 47 language tag, simplified: "en", "zh-CN", "zh-Hans-CN" (at most 20 characters).
-LANG_TAG = re.compile(r"^(?=.{2,20}$)[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
+# A BCP 47 language tag, simplified: "en", "zh-CN", "zh-Hans-CN" (at most MAX_LANG_TAG_LEN).
+LANG_TAG = re.compile(
+    rf"^(?=.{{2,{MAX_LANG_TAG_LEN}}}$)[A-Za-z]{{2,3}}(-[A-Za-z0-9]{{2,8}}){{0,2}}$"
+)
 
 
 def _bad(field: str, why: str) -> CommandError:
@@ -83,7 +95,7 @@ def _vid(obj: dict[str, Any]) -> str:
 
 
 def _image_url(obj: dict[str, Any]) -> str:
-    url = text_field(obj, "image_url", 0, IMAGE_URL_LEN)
+    url = text_field(obj, "image_url", 0, MAX_IMAGE_URL_LEN)
     if url and not (url.startswith(("https://", "http://")) or url.startswith("/")):
         raise _bad("image_url", "must be an http(s) URL or a path on this server")
     return url
@@ -239,7 +251,7 @@ PRODUCT_FIELDS = ("name", "price", "currency", "image_url")
 
 def _product_fields(obj: dict[str, Any], field: str) -> Any:
     if field == "name":
-        return text_field(obj, "name", 1, PRODUCT_NAME_LEN)
+        return text_field(obj, "name", 1, MAX_PRODUCT_NAME_LEN)
     if field == "price":
         return _int(obj, "price", 0, MAX_PRICE)
     if field == "currency":
@@ -261,14 +273,14 @@ def parse_command(obj: dict[str, Any]) -> Command:
             raise _bad("text", "must be a string")
         return Chat(text)
     if name == "heart":
-        return Heart(_int(obj, "n", 1, 50, default=1))
+        return Heart(_int(obj, "n", 1, MAX_HEARTS, default=1))
     if name == "explain":
         return Explain(_product_id(obj))
     if name == "ping":
         return Ping()
     if name == "add_product":
         return AddProduct(
-            name=text_field(obj, "name", 1, PRODUCT_NAME_LEN),
+            name=text_field(obj, "name", 1, MAX_PRODUCT_NAME_LEN),
             price=_int(obj, "price", 0, MAX_PRICE),
             currency=_product_fields(obj, "currency"),
             image_url=_image_url(obj) if "image_url" in obj else "",
@@ -296,12 +308,14 @@ def parse_command(obj: dict[str, Any]) -> Command:
     if name in MODERATION:
         return Moderate(name, _vid(obj))
     if name == "slow_mode":
-        return SlowMode(_int(obj, "seconds", 0, 3600))
+        return SlowMode(_int(obj, "seconds", 0, MAX_SLOW_MODE_S))
     if name == "banned_words":
         words = obj.get("words")
-        if not isinstance(words, list) or len(words) > 200:
-            raise _bad("words", "must be a list of at most 200 words")
-        cleaned = tuple(text_field({"words": w}, "words", 1, 40).lower() for w in words)
+        if not isinstance(words, list) or len(words) > MAX_BANNED_WORDS:
+            raise _bad("words", f"must be a list of at most {MAX_BANNED_WORDS} words")
+        cleaned = tuple(
+            text_field({"words": w}, "words", 1, MAX_BANNED_WORD_LEN).lower() for w in words
+        )
         return BannedWords(tuple(dict.fromkeys(cleaned)))
     if name == "set_lang":
         lang = obj.get("lang")
@@ -315,8 +329,8 @@ def parse_command(obj: dict[str, Any]) -> Command:
         return SetStatus(str(status))
     if name == "buyer_auth":
         token = obj.get("token")
-        if not isinstance(token, str) or not 1 <= len(token) <= MAX_TOKEN:
-            raise _bad("token", f"must be a string of 1-{MAX_TOKEN} characters")
+        if not isinstance(token, str) or not 1 <= len(token) <= MAX_BUYER_TOKEN_LEN:
+            raise _bad("token", f"must be a string of 1-{MAX_BUYER_TOKEN_LEN} characters")
         return BuyerAuth(token)
     if name in CHECKOUT_COMMANDS:
         return CheckoutCommand(name, {k: v for k, v in obj.items() if k not in ("id", "cmd")})
@@ -342,7 +356,7 @@ def command_id(obj: dict[str, Any]) -> int | str | None:
         return None
     if isinstance(value, int) and -(2**53) <= value <= 2**53:
         return value
-    if isinstance(value, str) and len(value) <= MAX_ID_LEN:
+    if isinstance(value, str) and len(value) <= MAX_COMMAND_ID_LEN:
         return value
     return None
 

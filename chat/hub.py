@@ -37,7 +37,7 @@ from livecart.chat import commands as c
 from livecart.chat import identity
 from livecart.chat.actor import Actor
 from livecart.chat.buyer_tokens import LEEWAY_SECONDS, BuyerTokens
-from livecart.chat.chat_rules import ADDRESS_BURST_FACTOR, LimitsTable, address_limits
+from livecart.chat.chat_rules import LimitsTable, address_burst, address_limits
 from livecart.chat.checkout_port import CheckoutPort
 from livecart.chat.decisions import Context, Decision, authorize, decide
 from livecart.chat.errors import (
@@ -231,7 +231,7 @@ class Hub:
             session.vid,
             address=self.address_digest(session.address),
             address_rate=rate,
-            address_burst=max(1.0, rate * ADDRESS_BURST_FACTOR),
+            address_burst=address_burst(rate),
         )
 
     def leave(self, session: Session) -> None:

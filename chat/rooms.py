@@ -62,12 +62,12 @@ from livecart.chat.staleness import (
     judge_tail,
 )
 from livecart.chat.store import Head, RoomStore
+from livecart.limits import MAX_BANNED_ADDRESSES
 from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
 RESYNC_ATTEMPTS = 50
-MAX_BANNED_ADDRESSES = 10_000
 JOIN_RESYNC_WAIT = 5.0  # a join waits this long for its room's resync, then gets 1013
 
 Spawn = Callable[[Awaitable[Any]], None]

@@ -35,6 +35,7 @@ import json
 from typing import Any
 
 from livecart.chat.errors import StoreUnavailable
+from livecart.chat.store_redis import source
 from livecart.keyspace import room_key, show_log_key, show_meta_key, show_state_key
 from livecart.redis_client import REDIS_DOWN, AnyRedis
 
@@ -47,16 +48,6 @@ CLOCK_SLACK_MS = 5_000
 MAX_WINDOW_EVENTS = 5_000
 STOCK_SAMPLE_MS = 1_000
 """A product's stock label is logged at most once per this many ms (only changes)."""
-
-_END = """
-if redis.call('HGET', KEYS[1], 'show_log') == ARGV[1] then
-  redis.call('HDEL', KEYS[1], 'show_log', 'show_log_ttl', 'show_log_max')
-end
-for i = 2, 4 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
-end
-return 0
-"""
 
 
 def _records(entries: Any) -> list[dict[str, Any]]:
@@ -82,7 +73,7 @@ class ShowLog:
         self._redis = redis
         self.retention_ms = int(retention * 1000)
         self.max_entries = max_entries
-        self._end = redis.register_script(_END)
+        self._end = redis.register_script(source("end_show_log"))
 
     async def begin(self, room: str, show: str, snapshot: dict[str, Any]) -> None:
         """Start logging ``room``'s events into ``show``'s log, after ``snapshot`` (the

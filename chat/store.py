@@ -1,8 +1,10 @@
 """The hub's store contract: what the hub and the web layer may ask of the datastore.
 
 ``RoomStore`` is the contract; ``livecart.chat.store_redis.RedisRoomStore`` implements it
-on one Redis or a Redis Cluster. The hub gets a store injected (``web.app`` builds it);
-nothing outside the implementation sees Redis or a key name.
+on one Redis or a Redis Cluster, ``livecart.chat.store_memory.MemoryRoomStore`` in one
+process's memory (for tests); ``tests/store_contract.py`` holds the tests both pass. The
+hub gets a store injected (``web.app`` builds it); nothing outside the implementation sees
+Redis or a key name.
 
 Guarantees every implementation gives:
 
@@ -40,8 +42,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from livecart.chat.chat_rules import VIEWER_BURST, VIEWER_RATE
 from livecart.chat.events import RoomEvent
 from livecart.chat.room_state import RoomState
+
+# Lifetimes every implementation keeps alike (the Redis store renders them into its calls).
+PRESENCE_STALE_MS = 5000
+"""A node's viewer count not refreshed this long no longer counts in the room's total."""
+BANNED_ADDRESSES_TTL = 86_400
+"""Seconds a room's banned addresses are kept after its last ban."""
 
 # -- writes an emit carries (the room state kept besides the history) ---------------------
 
@@ -94,8 +103,8 @@ class ChatBudget:
     client address, never the address) is given, that address's bucket and its ban."""
 
     vid: str
-    viewer_rate: float = 1.0
-    viewer_burst: float = 3.0
+    viewer_rate: float = VIEWER_RATE
+    viewer_burst: float = VIEWER_BURST
     address: str | None = None
     address_rate: float = 0.0
     address_burst: float = 0.0

@@ -2,7 +2,10 @@
 hearts, the explain queue, and the node's feed over pub/sub.
 
 Every key of a room carries the room's hash tag (``livecart.keyspace.room_key``), so each
-script and transaction touches one slot and works unchanged on Redis Cluster.
+script and transaction touches one slot and works unchanged on Redis Cluster. The scripts
+are files in ``chat/lua``, one per script after a shared ``prelude.lua``
+(``source``; ``livecart.lua_scripts``); each gets every key it touches in ``KEYS``, named
+here from ``livecart.keyspace``, and builds no key name itself.
 
 How the contract is kept:
 - ``emit`` is one Lua script: it checks the room exists, applies the writes, INCRs
@@ -12,15 +15,20 @@ How the contract is kept:
   script, to that shard's subscribers; ``livecart.pubsub`` SSUBSCRIBEs there). While
   meta's ``show_log`` names a show, the same record is appended to that show's log
   (``chat.show_log``; past ``show_log_max`` entries a stream's events are counted, not
-  kept).
+  kept). The show's keys are sent with the call: the store sends those of the show it
+  last saw logged in the room, and when the script finds another one logged it answers
+  ``SHOWLOG <show>`` before any write and is sent again with that show's keys.
   A viewer's chat message (``emit`` with a ``ChatBudget``) is first checked in the same
-  script: the address ban (``banned_addr``), slow mode (meta's ``slow_mode``, the
-  viewer's last message) and the viewer's and address's token buckets on Redis'
-  ``TIME``; a refusal (``BANNED``, ``SLOWMODE <s>``, ``RATELIMITED <s>``) writes nothing
-  and becomes the sender's ``CommandError``. An unban's emit also drops that viewer's
-  entries of ``banned_addr``; ``ban_addresses`` adds them.
-- ``log_stock`` is one script: the show's stock label, sampled into the same log (at
-  most one record per product per gap, only changes, deduplicated across nodes).
+  script (``chat_budget.lua``, the rule that decides; ``chat.chat_rules`` holds its
+  numbers and each node's first filter): the address ban (``banned_addr``), slow mode
+  (meta's ``slow_mode``, the viewer's last message) and the viewer's and address's
+  token buckets on Redis' ``TIME``; a refusal (``BANNED``, ``SLOWMODE <s>``,
+  ``RATELIMITED <s>``) writes nothing and becomes the sender's ``CommandError``. An
+  unban's emit also drops that viewer's entries of ``banned_addr``; ``ban_addresses``
+  adds them.
+- ``log_stock`` is one script (its show's keys sent as for ``emit``): the show's stock
+  label, sampled into the same log (at most one record per product per gap, only
+  changes, deduplicated across nodes).
   ``set_banned_words`` runs the same script without a seq and publishes ``C<json>``;
   hearts publish ``H<n>:<total>``. A ``chat_deleted`` emit also replaces, in the same
   script, the deleted message's record in ``history`` by its tombstone
@@ -42,16 +50,20 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from livecart.chat import chat_rules
 from livecart.chat.errors import CommandError, ErrorCode, RoomNotFound, StoreUnavailable
 from livecart.chat.events import MODERATION, ChatDeleted, RoomEvent, event_from_wire, tombstone
 from livecart.chat.room_state import HISTORY, RoomState
 from livecart.chat.store import (
+    BANNED_ADDRESSES_TTL,
+    PRESENCE_STALE_MS,
     ChatBudget,
     FeedListener,
     Head,
@@ -74,16 +86,48 @@ from livecart.keyspace import (
     room_channel,
     room_key,
     room_of_channel,
+    show_log_key,
+    show_meta_key,
+    show_state_key,
 )
+from livecart.limits import MAX_BANNED_ADDRESSES
+from livecart.lua_scripts import compose
 from livecart.pubsub import Subscriber
 from livecart.redis_client import REDIS_DOWN, AnyRedis, is_cluster, is_full
 
 log = logging.getLogger(__name__)
-PRESENCE_STALE_MS = 5000
-BUDGET_TTL_MS = 300_000  # a chat bucket untouched this long is full again anyway
-BANNED_ADDRESSES_TTL = 86_400  # seconds after the last ban of the room
-MAX_BANNED_ADDRESSES = 10_000  # per room
 _REFUSED = re.compile(r"\b(BANNED|SLOWMODE|RATELIMITED)(?: ([0-9.eE+-]+))?")
+_SHOW_MOVED = re.compile(r"\bSHOWLOG ?(\S*)")
+MAX_SHOW_TRIES = 4  # a show that changes this often between two calls is a bug
+
+SCRIPTS = (
+    "add_hearts",
+    "ban_addresses",
+    "emit",
+    "explain",
+    "head",
+    "log_stock",
+    "presence",
+    "renew_epoch",
+)
+"""The room store's scripts, one file each in ``chat/lua``."""
+_LIBRARIES = {"emit": ("chat_budget",)}
+
+
+@cache
+def source(name: str, *, cluster: bool = False) -> str:
+    """The full text of script ``name`` as sent to Redis: ``chat/lua/prelude.lua``, with
+    the chat limits' numbers rendered in and, on a Redis Cluster, SPUBLISH for PUBLISH;
+    then its libraries and its own file (``livecart.lua_scripts``)."""
+    return compose(
+        "livecart.chat",
+        name,
+        rendered={
+            "__CHAT_LIMITS__": chat_rules.lua_constants(),
+            "__PUBLISH__": "SPUBLISH" if cluster else "PUBLISH",
+        },
+        libraries=_LIBRARIES.get(name, ()),
+    )
 
 
 def text(value: bytes | str) -> str:
@@ -92,7 +136,7 @@ def text(value: bytes | str) -> str:
 
 
 def _head(raw: list[Any]) -> Head:
-    """The ``_HEAD`` reply (also the last item of ``_PRESENCE``'s) as a ``Head``."""
+    """``head.lua``'s reply (also the last item of ``presence.lua``'s) as a ``Head``."""
     exists, epoch, seq, server = raw
     return Head(text(epoch) if int(exists) else None, int(seq), text(server or b""))
 
@@ -124,210 +168,6 @@ _WRITES: Mapping[type[Any], Callable[[Any], _Op]] = {
 }
 
 
-_EMIT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOROOM') end
-if tonumber(ARGV[5]) > 0 then
-  -- a viewer's chat message: KEYS[4] its bucket, KEYS[5] its address's, KEYS[6] the
-  -- banned addresses; ARGV[6..11] rates, bursts, the buckets' TTL (ms), address digest
-  local vrate, vburst = tonumber(ARGV[6]), tonumber(ARGV[7])
-  local arate, aburst = tonumber(ARGV[8]), tonumber(ARGV[9])
-  local ttl, digest = tonumber(ARGV[10]), ARGV[11]
-  if digest ~= '' and redis.call('HEXISTS', KEYS[6], digest) == 1 then
-    return redis.error_reply('BANNED')
-  end
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-  local function level(h, rate, burst)
-    local tokens = tonumber(h[1])
-    if not tokens then return burst end
-    return math.min(burst, tokens + math.max(0, now - tonumber(h[2])) * rate)
-  end
-  local v = redis.call('HMGET', KEYS[4], 'tokens', 'ts', 'last')
-  local slow = tonumber(redis.call('HGET', KEYS[1], 'slow_mode') or '0') or 0
-  local last = tonumber(v[3])
-  if slow > 0 and last and now - last < slow then
-    return redis.error_reply('SLOWMODE ' .. tostring(slow - (now - last)))
-  end
-  local vt = level(v, vrate, vburst)
-  if vt < 1 then return redis.error_reply('RATELIMITED ' .. tostring((1 - vt) / vrate)) end
-  if digest ~= '' and arate > 0 then
-    local at = level(redis.call('HMGET', KEYS[5], 'tokens', 'ts'), arate, aburst)
-    if at < 1 then return redis.error_reply('RATELIMITED ' .. tostring((1 - at) / arate)) end
-    redis.call('HSET', KEYS[5], 'tokens', tostring(at - 1), 'ts', tostring(now))
-    redis.call('PEXPIRE', KEYS[5], ttl)
-  end
-  redis.call('HSET', KEYS[4], 'tokens', tostring(vt - 1), 'ts', tostring(now),
-    'last', tostring(now))
-  redis.call('PEXPIRE', KEYS[4], ttl)
-end
-local allowed = {HSET=true, HDEL=true, SET=true, DEL=true, SADD=true, SREM=true, ZREM=true,
-  REDACT=true, UNBANADDR=true}
-local function seq_of(record) return tonumber(string.match(record, '^{"seq":(%d+)')) end
-local i = 6 + tonumber(ARGV[5])
-for _ = 1, tonumber(ARGV[4]) do
-  local cmd = ARGV[i]
-  if not allowed[cmd] then return redis.error_reply('BADOP ' .. cmd) end
-  local k = KEYS[tonumber(ARGV[i + 1])]
-  local nargs = tonumber(ARGV[i + 2])
-  local args = {}
-  for j = 1, nargs do args[j] = ARGV[i + 2 + j] end
-  if cmd == 'UNBANADDR' then
-    -- args: the unbanned vid; forget the addresses it was banned on
-    local all = redis.call('HGETALL', k)
-    for j = 1, #all, 2 do
-      if all[j + 1] == args[1] then redis.call('HDEL', k, all[j]) end
-    end
-  elseif cmd == 'REDACT' then
-    -- args: the deleted message's seq, its tombstone; the history holds consecutive seqs
-    local first = redis.call('LINDEX', k, 0)
-    local target = tonumber(args[1])
-    if first and seq_of(first) and target >= seq_of(first) then
-      local index = target - seq_of(first)
-      local held = redis.call('LINDEX', k, index)
-      if held and seq_of(held) == target and string.find(held, '"type":"chat"', 1, true) then
-        redis.call('LSET', k, index, args[2])
-      end
-    end
-  else
-    redis.call(cmd, k, unpack(args))
-  end
-  i = i + 3 + nargs
-end
-if ARGV[2] == '' then
-  redis.call('PUBLISH', ARGV[1], ARGV[#ARGV])
-  return 0
-end
-local seq = redis.call('INCR', KEYS[2])
-local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
-redis.call('RPUSH', KEYS[3], msg)
-redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
-redis.call('PUBLISH', ARGV[1], 'E' .. msg)
-local show = redis.call('HGET', KEYS[1], 'show_log')
-if show then
-  local log = string.sub(KEYS[1], 1, -5) .. 'showlog:' .. show
-  local key = log .. ':state'
-  if string.find(string.sub(ARGV[2], 1, 40), '"type":"chat"', 1, true) then key = log end
-  if redis.call('XLEN', key) >= tonumber(redis.call('HGET', KEYS[1], 'show_log_max') or '0') then
-    redis.call('HINCRBY', log .. ':meta', 'dropped', 1)
-    return seq
-  end
-  redis.call('XADD', key, '*', 'e', msg)
-  local ttl = tonumber(redis.call('HGET', KEYS[1], 'show_log_ttl') or '0')
-  if ttl > 0 and redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ttl) end
-end
-return seq
-"""
-
-# Record a banned viewer's address digests, unless it was unbanned meanwhile (so a node
-# applying the ban late cannot bring an unban's entries back). KEYS: banned_addr, banned;
-# ARGV: vid, the bound, the TTL (s), digests...
-_BAN_ADDRESSES = """
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return 0 end
-local added = 0
-for i = 4, #ARGV do
-  if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[2]) then break end
-  added = added + redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
-end
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-return added
-"""
-
-# A show's stock label, sampled (``chat.show_log``): ARGV = now (ms), the sampling gap
-# (ms), then product/units pairs as this node read them. Per product, the last value
-# logged is ``stock:<product>`` = ``<units>:<ms>`` in the show's meta hash; a value that
-# differs from it is logged if the last one is at least the gap old. Whichever node calls
-# first logs it; the others find it logged. Returns the pairs as logged now (the caller's
-# own when no show is logged: nothing to catch up on).
-_STOCK = """
-local show = redis.call('HGET', KEYS[1], 'show_log')
-if not show then return ARGV end
-local log = string.sub(KEYS[1], 1, -5) .. 'showlog:' .. show
-local meta, key = log .. ':meta', log .. ':state'
-local now, gap = tonumber(ARGV[1]), tonumber(ARGV[2])
-local logged, changed = {ARGV[1], ARGV[2]}, {}
-for i = 3, #ARGV, 2 do
-  local pid, units = ARGV[i], ARGV[i + 1]
-  local last = redis.call('HGET', meta, 'stock:' .. pid)
-  local value, at = nil, 0
-  if last then
-    value, at = string.match(last, '^(-?%d+):(%d+)$')
-    at = tonumber(at)
-  end
-  if value ~= units and now - at >= gap then
-    redis.call('HSET', meta, 'stock:' .. pid, units .. ':' .. now)
-    changed[#changed + 1] = cjson.encode(pid) .. ':' .. units
-    value = units
-  end
-  logged[#logged + 1] = pid
-  logged[#logged + 1] = value or ''
-end
-if #changed == 0 then return logged end
-local ttl = tonumber(redis.call('HGET', KEYS[1], 'show_log_ttl') or '0')
-if ttl > 0 and redis.call('PTTL', meta) < 0 then redis.call('PEXPIRE', meta, ttl) end
-if redis.call('XLEN', key) >= tonumber(redis.call('HGET', KEYS[1], 'show_log_max') or '0') then
-  redis.call('HINCRBY', meta, 'dropped', 1)
-  return logged
-end
-local seq = redis.call('GET', KEYS[2]) or '0'
-redis.call('XADD', key, '*', 'e', '{"seq":' .. seq .. ',"type":"stock","ts":' .. now ..
-  ',"stock":{' .. table.concat(changed, ',') .. '}}')
-if ttl > 0 and redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ttl) end
-return logged
-"""
-
-_PRESENCE = """
-local now = tonumber(ARGV[3])
-if tonumber(ARGV[2]) > 0 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
-else
-  redis.call('HDEL', KEYS[1], ARGV[1])
-end
-local all = redis.call('HGETALL', KEYS[1])
-local total = 0
-for i = 1, #all, 2 do
-  local c, t = string.match(all[i + 1], '(%d+):(%d+)')
-  if tonumber(t) < now - tonumber(ARGV[4]) then
-    redis.call('HDEL', KEYS[1], all[i])
-  else
-    total = total + tonumber(c)
-  end
-end
-local ranked = redis.call('ZREVRANGE', KEYS[2], 0, 19, 'WITHSCORES')
-local head = {redis.call('EXISTS', KEYS[4]), redis.call('HGET', KEYS[4], 'epoch') or '',
-  redis.call('GET', KEYS[5]) or '0', string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')}
-return {total, ranked, redis.call('GET', KEYS[3]) or '0', head}
-"""
-
-_RENEW_EPOCH = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
-end
-return redis.call('HGET', KEYS[1], 'epoch')
-"""
-
-# A room's Head (``store.Head``): [exists, epoch, seq, run_id]. INFO runs inside the
-# script so that on Redis Cluster the run_id is that of the shard holding the room.
-_HEAD = """
-return {redis.call('EXISTS', KEYS[1]), redis.call('HGET', KEYS[1], 'epoch') or '',
-  redis.call('GET', KEYS[2]) or '0', string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')}
-"""
-
-_HEARTS = """
-local total = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[2], 'H' .. ARGV[1] .. ':' .. total)
-return total
-"""
-
-_EXPLAIN = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
-  redis.call('EXPIRE', KEYS[1], 86400)
-  return redis.call('ZINCRBY', KEYS[2], 1, ARGV[2])
-end
-return redis.call('ZSCORE', KEYS[2], ARGV[2]) or '0'
-"""
-
-
 def _refusal(reason: str) -> CommandError | None:
     """The emit script's refusal of a chat message as the error the sender gets."""
     found = _REFUSED.search(reason)
@@ -341,9 +181,36 @@ def _refusal(reason: str) -> CommandError | None:
     return CommandError(ErrorCode.RATE_LIMITED, "too many messages", retry_after=wait)
 
 
-def _publishing(script: str, cluster: bool) -> str:
-    """``script`` publishing with SPUBLISH on a Redis Cluster (sharded pub/sub)."""
-    return script.replace("'PUBLISH'", "'SPUBLISH'") if cluster else script
+def _op_args(ops: list[_Op], first_key: int) -> list[str | int]:
+    """``emit.lua``'s arguments for ``ops``, whose keys are ``KEYS[first_key]`` on."""
+    out: list[str | int] = []
+    for index, (cmd, _, args) in enumerate(ops, start=first_key):
+        out += [cmd, index, len(args), *args]
+    return out
+
+
+def _show_keys(room_id: str, show: str) -> tuple[str, str, str]:
+    """A show's log, state log and meta hash, in the order the scripts take them."""
+    return show_log_key(room_id, show), show_state_key(room_id, show), show_meta_key(room_id, show)
+
+
+class _LoggedShows:
+    """The show this node last saw logged, per room: what the scripts that write a
+    show's log are first sent with. Bounded: past ``MAX`` rooms it starts again (a
+    room missing costs one more call when a show is logged there)."""
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._shows: dict[str, str] = {}
+
+    def get(self, room_id: str) -> str:
+        return self._shows.get(room_id, "")
+
+    def put(self, room_id: str, show: str) -> None:
+        if len(self._shows) >= self.MAX and room_id not in self._shows:
+            self._shows.clear()
+        self._shows[room_id] = show
 
 
 class RedisRoomStore:
@@ -353,14 +220,16 @@ class RedisRoomStore:
         self._redis = redis
         self._node_id = node_id
         self._cluster = is_cluster(redis)
-        self._emit = redis.register_script(_publishing(_EMIT, self._cluster))
-        self._presence = redis.register_script(_PRESENCE)
-        self._stock = redis.register_script(_STOCK)
-        self._explain = redis.register_script(_EXPLAIN)
-        self._hearts = redis.register_script(_publishing(_HEARTS, self._cluster))
-        self._head = redis.register_script(_HEAD)
-        self._renew_epoch = redis.register_script(_RENEW_EPOCH)
-        self._ban_addresses = redis.register_script(_BAN_ADDRESSES)
+        scripts = {n: redis.register_script(source(n, cluster=self._cluster)) for n in SCRIPTS}
+        self._emit = scripts["emit"]
+        self._presence = scripts["presence"]
+        self._stock = scripts["log_stock"]
+        self._explain = scripts["explain"]
+        self._hearts = scripts["add_hearts"]
+        self._head = scripts["head"]
+        self._renew_epoch = scripts["renew_epoch"]
+        self._ban_addresses = scripts["ban_addresses"]
+        self._shows = _LoggedShows()
 
         self.unavailable = 0
         """Calls that failed because Redis could not be reached (for /metrics)."""
@@ -534,13 +403,14 @@ class RedisRoomStore:
         message: str | None = None,
         budget: ChatBudget | None = None,
     ) -> Any:
-        """The emit script: ``ops``, then ``body`` sequenced and published; or, with an
-        empty ``body``, ``ops`` and the unsequenced ``message`` published. With
-        ``budget``, first the chat limits' check and take (``RoomStore.emit``)."""
-        keys: list[str] = []
+        """``emit.lua``: ``ops``, then ``body`` sequenced and published (and logged while
+        a show is); or, with an empty ``body``, ``ops`` and the unsequenced ``message``
+        published. With ``budget``, first the chat limits' check and take
+        (``RoomStore.emit``)."""
         limits: list[str | int | float] = []
+        budget_keys: list[str] = []
         if budget is not None:
-            keys = [
+            budget_keys = [
                 chat_budget_key(room_id, f"v:{budget.vid}"),
                 chat_budget_key(room_id, f"a:{budget.address or ''}"),
                 banned_addresses_key(room_id),
@@ -550,25 +420,34 @@ class RedisRoomStore:
                 budget.viewer_burst,
                 budget.address_rate,
                 budget.address_burst,
-                BUDGET_TTL_MS,
                 budget.address or "",
             ]
-        argv: list[str | int | float] = [len(limits), *limits]
-        for cmd, name, args in ops:
-            keys.append(room_key(room_id, name))
-            argv += [cmd, 3 + len(keys), len(args), *args]
-        if message is not None:
-            argv.append(message)
         with self._reachable():
             try:
-                return await self._emit(
-                    keys=[
-                        room_key(room_id, "meta"),
-                        room_key(room_id, "seq"),
-                        room_key(room_id, "history"),
-                        *keys,
-                    ],
-                    args=[room_channel(room_id), body, HISTORY, len(ops), *argv],
+                return await self._showing(
+                    room_id,
+                    lambda show: self._emit(
+                        keys=[
+                            room_key(room_id, "meta"),
+                            room_key(room_id, "seq"),
+                            room_key(room_id, "history"),
+                            *(_show_keys(room_id, show) if show else ()),
+                            *budget_keys,
+                            *(room_key(room_id, name) for _, name, _ in ops),
+                        ],
+                        args=[
+                            room_channel(room_id),
+                            body,
+                            HISTORY,
+                            show,
+                            len(ops),
+                            len(limits),
+                            *limits,
+                            *_op_args(ops, first_key=4 + len(budget_keys) + (3 if show else 0)),
+                            *([message] if message is not None else []),
+                        ],
+                    ),
+                    sequenced=bool(body),
                 )
             except aioredis.ResponseError as exc:
                 reason = str(exc)
@@ -578,6 +457,25 @@ class RedisRoomStore:
                 if refused is not None:
                     raise refused from None
                 raise
+
+    async def _showing(
+        self, room_id: str, call: Callable[[str], Awaitable[Any]], *, sequenced: bool = True
+    ) -> Any:
+        """``call(show)`` with the show this node last saw logged in the room ('' for
+        none); when the script answers that another is (``SHOWLOG <show>``, before any
+        write), again with that one."""
+        if not sequenced:
+            return await call("")
+        for _ in range(MAX_SHOW_TRIES):
+            show = self._shows.get(room_id)
+            try:
+                return await call(show)
+            except aioredis.ResponseError as exc:
+                moved = _SHOW_MOVED.search(str(exc))
+                if moved is None:
+                    raise
+                self._shows.put(room_id, moved.group(1))
+        raise RuntimeError(f"room {room_id}'s logged show changed {MAX_SHOW_TRIES} times")
 
     async def history_after(self, room_id: str, seq: int) -> list[RoomEvent]:
         with self._reachable():
@@ -607,10 +505,18 @@ class RedisRoomStore:
         for pid, units in stock.items():
             args += [pid, int(units)]
         with self._reachable():
-            raw = await self._stock(
-                keys=[room_key(room_id, "meta"), room_key(room_id, "seq")], args=args
+            raw = await self._showing(
+                room_id,
+                lambda show: self._stock(
+                    keys=[
+                        room_key(room_id, "meta"),
+                        room_key(room_id, "seq"),
+                        *(_show_keys(room_id, show)[1:] if show else ()),
+                    ],
+                    args=[show, *args],
+                ),
             )
-        pairs = [text(v) for v in raw[2:]]
+        pairs = [text(v) for v in raw]
         return {pairs[i]: int(pairs[i + 1]) for i in range(0, len(pairs), 2) if pairs[i + 1]}
 
     async def viewers(self, room_id: str) -> int:

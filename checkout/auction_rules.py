@@ -23,6 +23,8 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from livecart.limits import MAX_INCREMENT_ROWS, MAX_PRICE
+
 Increments = tuple[tuple[int, int], ...]
 
 DEFAULT_INCREMENTS: Increments = (
@@ -33,15 +35,11 @@ DEFAULT_INCREMENTS: Increments = (
     (100_000, 2_500),
     (500_000, 10_000),
 )
-MAX_PRICE = 10**9
-MIN_DURATION_S, MAX_DURATION_S = 5, 300
-MAX_COUNTER_S = 60
-MAX_INCREMENT_ROWS = 20
 
 
 def check_increments(table: Sequence[Sequence[int]]) -> Increments:
     """``table`` as an ``Increments`` tuple; ``ValueError`` unless it starts at 0, rises
-    strictly, and every step is 1 – 10¹²."""
+    strictly, and every step and every row's price is at most ``MAX_PRICE``."""
     rows = tuple((int(a), int(b)) for a, b in table)
     if not rows or len(rows) > MAX_INCREMENT_ROWS:
         raise ValueError(f"increments: 1-{MAX_INCREMENT_ROWS} rows")
@@ -51,7 +49,7 @@ def check_increments(table: Sequence[Sequence[int]]) -> Increments:
         if b <= a:
             raise ValueError("increments: the rows' prices must rise")
     if any(not 1 <= step <= MAX_PRICE or start > MAX_PRICE for start, step in rows):
-        raise ValueError("increments: steps are 1 to 10^9")
+        raise ValueError(f"increments: steps are 1 to {MAX_PRICE}")
     return rows
 
 

@@ -31,6 +31,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from livecart import limits
 from livecart.checkout import auction_rules as rules
 from livecart.checkout import giveaway_rules
 from livecart.checkout.datastore import Datastore
@@ -38,7 +39,6 @@ from livecart.checkout.errors import CheckoutError
 from livecart.checkout.payment_saga import ApprovedCharge, PaymentSaga
 from livecart.checkout.scripts import unwrap
 from livecart.checkout.validation import (
-    MAX_PRICE,
     PayRequest,
     _fingerprint,
     bad,
@@ -67,12 +67,12 @@ class AuctionTerms:
     @classmethod
     def parse(cls, args: dict[str, Any], currency: str) -> AuctionTerms:
         """From a ``start_auction`` command's fields. Raises ``bad_args``."""
-        start = integer(args.get("start_price"), "start_price", 1, MAX_PRICE)
+        start = integer(args.get("start_price"), "start_price", 1, limits.MAX_PRICE)
         duration = integer(
-            args.get("duration"), "duration", rules.MIN_DURATION_S, rules.MAX_DURATION_S
+            args.get("duration"), "duration", limits.MIN_AUCTION_S, limits.MAX_AUCTION_S
         )
         counter = integer(
-            args.get("counter_seconds", 10), "counter_seconds", 0, rules.MAX_COUNTER_S
+            args.get("counter_seconds", 10), "counter_seconds", 0, limits.MAX_COUNTER_S
         )
         if counter > duration:
             raise bad("counter_seconds", "must not exceed duration")
@@ -81,7 +81,7 @@ class AuctionTerms:
             raise bad("sudden_death", "must be true or false")
         reserve = args.get("reserve")
         if reserve is not None:
-            reserve = integer(reserve, "reserve", start, MAX_PRICE)
+            reserve = integer(reserve, "reserve", start, limits.MAX_PRICE)
         table = args.get("increments")
         increments = rules.DEFAULT_INCREMENTS
         if table is not None:
@@ -168,7 +168,7 @@ class Auctions:
         ``auction_closed``, ``bid_too_low``, ``key_reused``, ``unavailable``, and
         ``payment_declined`` / ``payment_timeout`` when a given card could not be saved."""
         aid = identifier(auction_id, "auction_id")
-        amount = integer(max_bid, "max", 1, MAX_PRICE)
+        amount = integer(max_bid, "max", 1, limits.MAX_PRICE)
         k = idempotency_key(key)
         number = "" if card is None else card_number(card)
         fp = _fingerprint("bid", aid, vid, amount, len(number), number[-4:])
@@ -245,14 +245,14 @@ class Auctions:
         watched = 0
         if rule == "watched":
             watched = integer(
-                args.get("watched_seconds"), "watched_seconds", 1, giveaway_rules.MAX_WATCHED_S
+                args.get("watched_seconds"), "watched_seconds", 1, limits.MAX_WATCHED_S
             )
         if duration_ms is None:
             duration_ms = 1000 * integer(
                 args.get("duration"),
                 "duration",
-                giveaway_rules.MIN_DURATION_S,
-                giveaway_rules.MAX_DURATION_S,
+                limits.MIN_GIVEAWAY_S,
+                limits.MAX_GIVEAWAY_S,
             )
         seed = giveaway_rules.new_seed()
         reply = await self._run(

@@ -17,8 +17,6 @@ from collections.abc import Iterable
 
 SEED_BYTES = 32
 RULES = ("watched", "chatted", "bought")
-MIN_DURATION_S, MAX_DURATION_S = 5, 600
-MAX_WATCHED_S = 3600
 
 
 def new_seed() -> str:

@@ -1,11 +1,12 @@
 """The Lua scripts, loaded once per Redis client, and the mapping of Redis failures.
 
 Each script in ``checkout/lua`` is loaded as ``prelude.lua`` (with the life-cycle table
-rendered in) followed by its own body, and registered with ``register_script``: calls go
-out as EVALSHA, and after a Redis restart (empty script cache) the NOSCRIPT reply makes
-redis-py load the script and send it again. ``reserve.lua`` is not loaded on its own: it
-is the body of the function ``reserve`` that ``reserve_many.lua`` calls per request
-(buys are sent in batches, see ``checkout.reserve_batch``).
+and the bounds rendered in) followed by its own body (``livecart.lua_scripts``), and
+registered with ``register_script``: calls go out as EVALSHA, and after a Redis restart
+(empty script cache) the NOSCRIPT reply makes redis-py load the script and send it again.
+``reserve.lua`` is not loaded on its own: it is the body of the function ``reserve`` that
+``reserve_many.lua`` calls per request (buys are sent in batches, see
+``checkout.reserve_batch``).
 
 Guarantees of ``Scripts.run``:
 
@@ -36,7 +37,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -47,6 +47,7 @@ from redis.commands.core import AsyncScript
 from livecart.checkout import bounds, lifecycle
 from livecart.checkout.errors import CheckoutError
 from livecart.keyspace import RoomKeys
+from livecart.lua_scripts import compose
 from livecart.redis_client import REDIS_DOWN, AnyRedis, ClusterClient, is_full
 
 NAMES = (
@@ -84,17 +85,16 @@ _LIBRARIES = {
 @cache
 def source(name: str) -> str:
     """The full text of script ``name`` as sent to Redis."""
-    lua = resources.files("livecart.checkout") / "lua"
-    prelude = (lua / "prelude.lua").read_text(encoding="utf-8")
-    prelude = prelude.replace("__TRANSITIONS__", lifecycle.lua_table())
-    prelude = prelude.replace("__BOUNDS__", bounds.lua_constants())
-    body = (lua / f"{name}.lua").read_text(encoding="utf-8")
-    for lib in _LIBRARIES.get(name, ()):
-        prelude += f"\n-- {lib}.lua\n" + (lua / f"{lib}.lua").read_text(encoding="utf-8")
-    for inner in _FUNCTIONS.get(name, ()):
-        text = (lua / f"{inner}.lua").read_text(encoding="utf-8")
-        prelude += f"\n-- {inner}.lua\nlocal function {inner}(ARGV)\n{text}\nend\n"
-    return f"{prelude}\n-- {name}.lua\n{body}"
+    return compose(
+        "livecart.checkout",
+        name,
+        rendered={
+            "__TRANSITIONS__": lifecycle.lua_table(),
+            "__BOUNDS__": bounds.lua_constants(),
+        },
+        libraries=_LIBRARIES.get(name, ()),
+        functions=_FUNCTIONS.get(name, ()),
+    )
 
 
 @contextmanager

@@ -58,7 +58,6 @@ from livecart.checkout.reports import Reports
 from livecart.checkout.room_index import RoomIndex
 from livecart.checkout.sales import Sales
 from livecart.checkout.validation import (
-    MAX_STOCK,
     BuyRequest,
     PayRequest,
     SaleRequest,
@@ -67,6 +66,7 @@ from livecart.checkout.validation import (
     integer,
     stream_id,
 )
+from livecart.limits import MAX_HOLD_SECONDS, MAX_STOCK
 from livecart.redis_client import AnyRedis
 
 MIN_KEY_TTL = 24 * 3600.0
@@ -115,7 +115,7 @@ class CheckoutService:
         timings = Timings(charge_timeout, lease, in_progress_wait, confirm_retry_seconds)
         hold_ms = int(hold_seconds * 1000)
         store = Datastore(redis, clock=clock, key_ttl_ms=int(key_ttl_seconds * 1000))
-        longest_hold_ms = max(hold_ms, bounds.MAX_HOLD_SECONDS * 1000)
+        longest_hold_ms = max(hold_ms, MAX_HOLD_SECONDS * 1000)
         rooms = RoomIndex(store, keep_ms=longest_hold_ms + store.key_ttl_ms)
         self._store = store
         self._sales = Sales(store, hold_ms=hold_ms)

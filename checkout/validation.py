@@ -4,16 +4,17 @@ Pure functions over plain values: any input at all yields either a frozen, well-
 request or ``CheckoutError("bad_args", "<field>: ...")`` naming the first bad field.
 Nothing here touches Redis, so a refused call has changed nothing.
 
-Limits (chosen so that every amount stays an exact integer in Lua's doubles and in
-cjson's 14 significant digits):
+Limits (their values are ``livecart.limits``', chosen so that every amount stays an
+exact integer in Lua's doubles and in cjson's 14 significant digits):
 
-- idempotency key: 8-64 characters ``[A-Za-z0-9_-]``
-- ``qty``: int 1..1000; ``limit``: int 1..1000; ``units``: int 1..1,000,000
-- ``price``: int minor units 0..1,000,000,000; ``currency``: three uppercase letters
-- ``stock``: int 0..1,000,000,000; stock added: int 1..1,000,000,000
-- times: int milliseconds since the Unix epoch, 0..10**13
-- a sale's ``hold_seconds``: int 10..3600 (``checkout.bounds``); ``policy``: ``hold`` or
-  ``first_paid``
+- idempotency key: ``MIN_KEY_LEN``-``MAX_KEY_LEN`` characters ``[A-Za-z0-9_-]``
+- ``qty``: int 1..``MAX_QTY``; ``limit``: int 1..``MAX_PER_BUYER``; ``units``: int
+  1..``MAX_SALE_UNITS``
+- ``price``: int minor units 0..``MAX_PRICE``; ``currency``: three uppercase letters
+- ``stock``: int 0..``MAX_STOCK``; stock added: int 1..``MAX_STOCK``
+- times: int milliseconds since the Unix epoch, 0..``MAX_TIME_MS``
+- a sale's ``hold_seconds``: int ``MIN_HOLD_SECONDS``..``MAX_HOLD_SECONDS``; ``policy``:
+  ``hold`` or ``first_paid``
 - a client address: 1-64 characters ``[0-9A-Fa-f.:/]`` (an IPv4 address, or an IPv6
   /64 prefix), or ``""`` when the buyer is signed in
 - ``card``: 12-19 digits passing the Luhn check
@@ -31,19 +32,25 @@ from dataclasses import dataclass
 
 from livecart.checkout import bounds
 from livecart.checkout.errors import CheckoutError
-from livecart.display_names import MAX_DISPLAY_NAME, is_display_name
+from livecart.display_names import is_display_name
+from livecart.limits import (
+    MAX_DISPLAY_NAME,
+    MAX_HOLD_SECONDS,
+    MAX_KEY_LEN,
+    MAX_PER_BUYER,
+    MAX_PRICE,
+    MAX_QTY,
+    MAX_SALE_UNITS,
+    MAX_TIME_MS,
+    MIN_HOLD_SECONDS,
+    MIN_KEY_LEN,
+)
 from livecart.text import LONE_SURROGATE, has_lone_surrogate
 
-MAX_QTY = 1000
 CHANNELS = ("live", "replay")
 """Where a buy comes from: the live show, or its replay (``docs/checkout.md``)."""
-MAX_LIMIT = 1000
-MAX_UNITS = 1_000_000
-MAX_PRICE = 1_000_000_000
-MAX_STOCK = 1_000_000_000
-MAX_TIME_MS = 10**13
 
-_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_KEY = re.compile(rf"[A-Za-z0-9_-]{{{MIN_KEY_LEN},{MAX_KEY_LEN}}}")
 _ID = re.compile(r"[!-z|~]{1,128}")  # printable ASCII without space, '{' and '}'
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _CARD = re.compile(r"[0-9]{12,19}")
@@ -72,7 +79,7 @@ def identifier(value: object, field: str) -> str:
 
 def idempotency_key(value: object, field: str = "key") -> str:
     if not isinstance(value, str) or _KEY.fullmatch(value) is None:
-        raise bad(field, "must be 8-64 characters from A-Z a-z 0-9 _ -")
+        raise bad(field, f"must be {MIN_KEY_LEN}-{MAX_KEY_LEN} characters from A-Z a-z 0-9 _ -")
     return value
 
 
@@ -272,15 +279,13 @@ class SaleRequest:
             product_id=identifier(product_id, "product_id"),
             price=integer(price, "price", 0, MAX_PRICE),
             currency=currency_code(currency),
-            units=integer(units, "units", 1, MAX_UNITS),
-            limit=integer(limit, "limit", 1, MAX_LIMIT),
+            units=integer(units, "units", 1, MAX_SALE_UNITS),
+            limit=integer(limit, "limit", 1, MAX_PER_BUYER),
             opens_at=optional_time(opens_at, "opens_at"),
             ends_at=optional_time(ends_at, "ends_at"),
             hold_seconds=None
             if hold_seconds is None
-            else integer(
-                hold_seconds, "hold_seconds", bounds.MIN_HOLD_SECONDS, bounds.MAX_HOLD_SECONDS
-            ),
+            else integer(hold_seconds, "hold_seconds", MIN_HOLD_SECONDS, MAX_HOLD_SECONDS),
             policy=sale_policy(policy),
         )
         if req.ends_at is not None:

@@ -26,11 +26,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSCloseCode, web
-from aiohttp.http_websocket import WebSocketError
+from aiohttp import WebSocketError, WSCloseCode, web
 
 from livecart.addresses import Network, address_key
 from livecart.addresses import client_address as _client_address
+from livecart.aiohttp_internals import ParserHookResponse
 from livecart.origins import origin_allowed
 from livecart.ws_mask import MaskCheck
 
@@ -139,12 +139,8 @@ class _MaskGuard:
         return True, b""
 
 
-class MaskedWebSocketResponse(web.WebSocketResponse):
+class MaskedWebSocketResponse(ParserHookResponse):
     """A server WebSocket that closes with 1002 on an unmasked client frame."""
 
-    def _post_start(self, request: web.BaseRequest, protocol: str | None, writer: Any) -> None:
-        super()._post_start(request, protocol, writer)
-        handler: Any = request.protocol
-        inner = handler._payload_parser  # aiohttp's WebSocketReader (C or Python)
-        if inner is not None:
-            handler._payload_parser = _MaskGuard(inner, self._reader)
+    def wrap_parser(self, parser: Any, queue: Any) -> Any:
+        return _MaskGuard(parser, queue)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TypeGuard
 
+from livecart.limits import MAX_DISPLAY_NAME
 from livecart.text import TextRefused, normalize
 
-MAX_DISPLAY_NAME = 32
 DEFAULT_DISPLAY_NAME = "guest"
 
 

@@ -1,8 +1,9 @@
 """The Redis key space: every key and channel name livecart uses, in one place.
 
 Every key of one room starts with ``lc:{<room>}:`` so that all of them share one hash
-slot: a Lua script or MULTI touches one room and one slot (Redis Cluster). The Lua
-scripts build the same names from the prefix they get as ``KEYS[1]`` (``lc:{<room>}``).
+slot: a Lua script or MULTI touches one room and one slot (Redis Cluster). Chat's scripts
+(``chat/lua``) get every key they touch as ``KEYS``, named here; checkout's build the same
+names from the prefix they get as ``KEYS[1]`` (``lc:{<room>}``).
 
 A room's keys, by owner (docs/checkout.md describes checkout's):
 
@@ -11,7 +12,8 @@ A room's keys, by owner (docs/checkout.md describes checkout's):
   commission_rate from it), ``seq``, ``history``, ``catalog``, ``lineup``, ``pinned``,
   ``muted``, ``banned``, ``words``, ``hearts``, ``presence``, ``explain:rank``,
   ``explain:<product>``; the channel ``events``;
-- shared chat limits (``livecart.chat.store_redis``, in the emit script):
+- shared chat limits (``livecart.chat.store_redis``, in the emit script's
+  ``chat_budget.lua``):
   ``chat:v:<vid>`` and ``chat:a:<digest>`` (hashes ``tokens``, ``ts``, ``last``: one
   viewer's and one client address's message bucket, a few minutes' TTL) and
   ``banned_addr`` (hash: keyed address digest -> banned vid, bounded, 24 h TTL renewed

@@ -41,6 +41,7 @@ from redis.crc import key_slot
 
 from livecart.cancellation import stop_if_cancelled
 from livecart.redis_client import REDIS_DOWN, AnyRedis
+from livecart.redis_internals import close_pubsub, command, startup_addresses
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class _Link:
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):  # the connection may be gone already
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+            await close_pubsub(self.pubsub)
         with contextlib.suppress(Exception):
             await self.client.aclose()
 
@@ -308,11 +309,11 @@ async def _slot_map(cluster: aioredis.RedisCluster) -> list[tuple[int, int, str,
     kwargs["socket_timeout"] = 2.0
     error: Exception = ConnectionError("no node of the cluster is known")
     known = {(n.host, int(n.port)) for n in cluster.get_nodes()}
-    known |= {(n.host, int(n.port)) for n in cluster.nodes_manager.startup_nodes.values()}
+    known |= startup_addresses(cluster)
     for host, port in sorted(known):
         probe = aioredis.Redis(host=host, port=port, **kwargs)
         try:
-            raw = await probe.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+            raw = await command(probe, "CLUSTER", "SLOTS")
         except REDIS_DOWN as exc:
             error = exc
             continue

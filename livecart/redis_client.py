@@ -13,13 +13,10 @@ import asyncio
 import contextlib
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import ClusterPipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import (
@@ -33,6 +30,17 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
+
+from livecart.redis_internals import (
+    TornAsLostCluster,
+    drop_keys_option,
+    forget_node_connection,
+    idle_connections,
+    node_counts,
+    node_idle,
+    pool_counts,
+    torn_connection,
+)
 
 AnyRedis = aioredis.Redis | aioredis.RedisCluster
 """One Redis or a Redis Cluster: what every Redis-using part is handed."""
@@ -135,7 +143,7 @@ class IdleBoundedPool(aioredis.BlockingConnectionPool):
         """Close the idle connections due to go (see the class); return how many."""
         keep = self.max_idle if max_idle is None else max_idle
         now = self._clock()
-        idle = self._available_connections  # coldest first: the pool reuses the last
+        idle = idle_connections(self)  # coldest first: the pool reuses the last
         drop = []
         while idle:
             idle_for = now - self._idle_since.get(idle[0], now)
@@ -166,47 +174,9 @@ def redis_client(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
 
 
-@contextmanager
-def _torn_connection() -> Iterator[None]:
-    """redis-py 8.1's cluster client closes every connection of a node, in use or not,
-    when it meets CLUSTERDOWN or a dead node (``ClusterNode.disconnect``); a command of
-    another task in flight on one of them then fails on the connection's missing stream
-    (``'NoneType' object has no attribute 'writelines'``). That is a lost connection:
-    say so, so that it ends as ``unavailable`` and is retried like one."""
-    try:
-        yield
-    except (AttributeError, TypeError) as exc:
-        if "NoneType" not in str(exc):
-            raise
-        raise RedisConnectionError(f"connection closed under the command: {exc}") from exc
-
-
-UNSENT_RETRIES = 2
-"""Times a cluster command is sent again when its connection was closed under it
-before any byte of it was written (so Redis cannot have run it)."""
-
-
-def _never_sent(exc: BaseException) -> bool:
-    """Whether ``exc`` is a torn connection met at the command's first write: the
-    stream was gone before ``writelines``, so nothing of the command reached Redis."""
-    cause = exc.__cause__
-    return isinstance(cause, AttributeError) and "'writelines'" in str(cause)
-
-
-class ClusterClient(aioredis.RedisCluster):
-    """``RedisCluster`` whose failures while the topology changes all look like a lost
-    connection (see ``_torn_connection``); a command torn before it was written is sent
-    again (``UNSENT_RETRIES``), as nothing of it ran."""
-
-    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
-        for attempt in range(UNSENT_RETRIES + 1):
-            try:
-                with _torn_connection():
-                    return await super().execute_command(*args, **kwargs)
-            except RedisConnectionError as exc:
-                if attempt == UNSENT_RETRIES or not _never_sent(exc):
-                    raise
-        raise AssertionError("unreachable")  # the last attempt returns or raises
+class ClusterClient(TornAsLostCluster):
+    """The cluster client: redis-py's, with its failures while the topology changes
+    made to look like a lost connection (``redis_internals.TornAsLostCluster``)."""
 
     async def on_one_connection(self, key: str, *commands: tuple[EncodableT, ...]) -> list[Any]:
         """``commands`` in order on one connection to the master serving ``key``'s slot
@@ -232,7 +202,7 @@ class ClusterClient(aioredis.RedisCluster):
                 **auth,
             )
             client = clients[node.name] = aioredis.Redis.from_pool(pool)
-        with _torn_connection():
+        with torn_connection():
             async with client.pipeline(transaction=False) as pipe:
                 for command in commands:
                     pipe.execute_command(*command)
@@ -242,17 +212,6 @@ class ClusterClient(aioredis.RedisCluster):
         for client in self.__dict__.pop("_node_clients", {}).values():
             await client.aclose()
         await super().aclose()
-
-    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
-        if shard_hint:
-            raise RedisClusterException("shard_hint is deprecated in cluster mode")
-        return _ClusterPipeline(self, transaction)  # type: ignore[abstract]
-
-
-class _ClusterPipeline(ClusterPipeline):
-    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
-        with _torn_connection():
-            return await super().execute(raise_on_error, allow_redirections)
 
 
 def cluster_client(url: str) -> aioredis.RedisCluster:
@@ -271,18 +230,8 @@ def cluster_client(url: str) -> aioredis.RedisCluster:
         socket_timeout=5.0,
         retry=Retry(ExponentialBackoff(cap=0.4, base=0.1), 3),
     )
-    # redis-py 8.1's cluster MULTI/EXEC hands each reply's callback the command's
-    # ``keys=`` option, which HGETALL's (and others') do not take: drop it, as the
-    # single-node client does.
-    callbacks = client.response_callbacks
-    for name, callback in list(callbacks.items()):
-        callbacks[name] = partial(_without_keys, callback)
+    drop_keys_option(client)  # redis-py 8.1's cluster MULTI/EXEC passes them keys=
     return client
-
-
-def _without_keys(callback: Callable[..., Any], response: Any, **options: Any) -> Any:
-    options.pop("keys", None)
-    return callback(response, **options)
 
 
 async def detect_cluster(url: str, timeout: float = 5.0) -> bool:
@@ -309,12 +258,12 @@ def pool_connections(redis: AnyRedis) -> dict[str, int]:
     if isinstance(redis, aioredis.RedisCluster):
         in_use = idle = 0
         for node in redis.get_nodes():
-            free = len(node._free)
-            idle += free
-            in_use += len(node._connections) - free
+            node_in_use, node_free = node_counts(node)
+            idle += node_free
+            in_use += node_in_use
         return {"in_use": in_use, "idle": idle}
-    pool = redis.connection_pool
-    return {"in_use": len(pool._in_use_connections), "idle": len(pool._available_connections)}
+    in_use, idle = pool_counts(redis.connection_pool)
+    return {"in_use": in_use, "idle": idle}
 
 
 async def trim_idle(redis: AnyRedis, max_idle: int = MAX_IDLE) -> int:
@@ -332,11 +281,10 @@ async def trim_idle(redis: AnyRedis, max_idle: int = MAX_IDLE) -> int:
         return await pool.trim(max_idle) if isinstance(pool, IdleBoundedPool) else 0
     closed = 0
     for node in redis.get_nodes():
-        free = node._free  # released connections, the oldest first (acquired from the left)
+        free = node_idle(node)  # released connections, the oldest first
         while len(free) > max_idle:
             stale = free.popleft()
-            with contextlib.suppress(ValueError):
-                node._connections.remove(stale)
+            forget_node_connection(node, stale)
             with contextlib.suppress(Exception):
                 await stale.disconnect()
             closed += 1

@@ -31,7 +31,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-MAX_MARKS = 3
+from livecart.limits import MAX_MARKS
+
 ZWJ = "\u200d"
 _SEPARATORS = {"\u2028": " ", "\u2029": " "}
 

@@ -57,6 +57,7 @@ from livecart.loadtest.wsclient import (
     connect,
     open_viewer,
 )
+from livecart.redis_internals import sync_command
 
 START_PRICE = 1000
 TARGET_P99_MS = 250.0
@@ -411,14 +412,14 @@ class FsyncWatch:
         watch = cls(url)
         with contextlib.closing(redis.Redis.from_url(url)) as client:
             client.config_set("latency-monitor-threshold", watch.threshold_ms)
-            client.execute_command("LATENCY", "RESET")  # type: ignore[no-untyped-call]
+            sync_command(client, "LATENCY", "RESET")
         return watch
 
     def stalls(self, event: str = "aof-fsync-always", since: float = 0.0) -> list[int]:
         """The stalls (ms) of ``event`` Redis recorded since ``start`` (the fsyncs by
         default) in the seconds from ``since`` (Unix time) on, at most one per second."""
         with contextlib.closing(redis.Redis.from_url(self.url)) as client:
-            history = client.execute_command("LATENCY", "HISTORY", event)  # type: ignore[no-untyped-call]
+            history = sync_command(client, "LATENCY", "HISTORY", event)
         return [int(ms) for at, ms in history or [] if int(at) >= int(since)]
 
     def report(self, since: float = 0.0) -> str:

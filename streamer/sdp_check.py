@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from livecart.limits import MAX_OFFER_BYTES
 from livecart.streamer.errors import NoH264Video, OfferRejected
-
-MAX_OFFER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)

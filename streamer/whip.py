@@ -31,9 +31,9 @@ from aiohttp import web
 from livecart.addresses import address_key
 from livecart.connections import client_address
 from livecart.http_contract import TEXT, Operation, PathParam, Reply
+from livecart.limits import MAX_OFFER_BYTES
 from livecart.streamer.errors import OfferRejected
 from livecart.streamer.recording import NAME_PATTERN, valid_name
-from livecart.streamer.sdp_check import MAX_OFFER_BYTES
 from livecart.streamer.service import MAX_NEGOTIATIONS, StreamerService
 
 log = logging.getLogger(__name__)

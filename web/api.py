@@ -21,6 +21,7 @@ from livecart.chat.actor import Actor
 from livecart.chat.errors import CommandError, RoomNotFound
 from livecart.checkout.errors import CheckoutError
 from livecart.http_contract import BodyRefused, Operation, PathParam, Reply, decode_json, fields
+from livecart.limits import MAX_HOST_NAME_LEN, MAX_ROOM_TITLE_LEN
 from livecart.redis_client import REDIS_DOWN, pool_connections
 from livecart.web import schemas as s
 from livecart.web.auth import bearer, is_admin, is_host
@@ -193,8 +194,8 @@ async def create_room(request: web.Request) -> web.Response:
     room = new.id or secrets.token_hex(4)
     if not ROOM_ID.fullmatch(room):  # "$" in the declared pattern also allows a final "\n"
         raise CommandError("bad_args", "id: lowercase letters, digits and '-', <= 40")
-    title = c.text_field({"title": new.title}, "title", 1, 120)
-    host = c.text_field({"host": new.host}, "host", 1, 60)
+    title = c.text_field({"title": new.title}, "title", 1, MAX_ROOM_TITLE_LEN)
+    host = c.text_field({"host": new.host}, "host", 1, MAX_HOST_NAME_LEN)
     token = "host_" + secrets.token_urlsafe(24)
     hub = request.app[HUB]
     created = await hub.store.create_room(

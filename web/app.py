@@ -20,6 +20,7 @@ from aiohttp import web
 
 from livecart import connections
 from livecart.addresses import parse_networks
+from livecart.aiohttp_internals import check_aiohttp
 from livecart.chat.buyer_tokens import BuyerTokens
 from livecart.chat.hub import Hub
 from livecart.chat.show_log import ShowLog
@@ -30,6 +31,7 @@ from livecart.checkout.service import CheckoutService
 from livecart.checkout.sweeper import sweeping
 from livecart.origins import parse_origins
 from livecart.redis_client import connect, trim_idle
+from livecart.redis_internals import check_redis
 from livecart.streamer import playback, whip
 from livecart.streamer.app import STREAMER, setup_streamer
 from livecart.web import api, gc_tuning, replay_api, show_api
@@ -192,6 +194,11 @@ def runner_options(config: Config) -> dict[str, Any]:
 
 
 def create_app(config: Config) -> web.Application:
+    """The node's application. Raises ``RedisInternalsChanged`` or
+    ``AiohttpInternalsChanged`` (as ``setup_streamer`` raises ``HookBroken``) when the
+    installed redis-py or aiohttp is not one whose internals livecart's fences know."""
+    check_redis()
+    check_aiohttp()
     app = web.Application(client_max_size=256 * 1024, middlewares=[errors_middleware])
     app[CONFIG] = config
     connections.setup(

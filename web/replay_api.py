@@ -39,6 +39,7 @@ from livecart.chat import replay
 from livecart.chat.errors import CommandError
 from livecart.chat.show_log import ShowLog
 from livecart.http_contract import Operation, PathParam, Reply
+from livecart.limits import MAX_CLIP_S, MAX_REPLAY_WINDOW_S
 from livecart.streamer.clips import cut
 from livecart.streamer.recording import INDEX_FILE, read_index, show_dir
 from livecart.streamer.timeline import Timeline
@@ -48,11 +49,6 @@ from livecart.web.auth import bearer, is_host
 from livecart.web.keys import ADMIN_TOKEN, CONFIG, HUB
 
 SHOW_LOG = web.AppKey("show_log", ShowLog)
-MAX_WINDOW = 600.0
-"""Seconds of events one ``/events`` request may ask for."""
-MAX_CLIP = 600.0
-"""Seconds of a chapter a clip holds at most (a chapter left pinned for an hour gives its
-first ten minutes), so one request never reads more than that of the recording."""
 INDEX_CACHE = 32
 """Ended shows whose index and timeline a process keeps parsed."""
 
@@ -277,8 +273,8 @@ def _number(request: web.Request, name: str) -> float:
 async def events(request: web.Request) -> web.Response:
     room, show = room_id(request), request.match_info["show"]
     start, stop = _number(request, "from"), _number(request, "to")
-    if stop < start or stop - start > MAX_WINDOW:
-        raise CommandError("bad_args", f"to: must be from..from+{MAX_WINDOW:.0f}")
+    if stop < start or stop - start > MAX_REPLAY_WINDOW_S:
+        raise CommandError("bad_args", f"to: must be from..from+{MAX_REPLAY_WINDOW_S}")
     _index, timeline, _info = await _show(request)
     log = request.app[SHOW_LOG]
     state_log = await log.state_log(room, show)
@@ -326,7 +322,7 @@ async def clip(request: web.Request) -> web.StreamResponse:
     end = timeline.media_time(found.end_ms / 1000) if found.end_ms is not None else timeline.end
     if start is None or end is None:
         raise CommandError("not_found", "no such chapter")
-    end = min(end, start + MAX_CLIP)
+    end = min(end, start + MAX_CLIP_S)
     name = f"{product}-{n}"
     if found.end_ms is None and index.get("ended_at") is None:
         name += f"-{round(end * 1000)}"  # still growing: this cut is cached as what it is

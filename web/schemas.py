@@ -2,8 +2,9 @@
 
 Request bodies are ``msgspec.Struct``s: ``livecart.http_contract.decode_json`` checks a
 body against one (types, ranges, patterns, lengths), and the OpenAPI document describes
-the same class. Limits come from ``chat.commands``, so the WebSocket command parser (which
-runs after, on the same values) and the HTTP declaration share them. Unknown fields are
+the same class. Limits come from ``livecart.limits`` and patterns from ``chat.commands``,
+so the WebSocket command parser (which runs after, on the same values) and the HTTP
+declaration share them. Unknown fields are
 ignored, as the command parser ignores them. Reply Structs document what the handlers
 answer; the schemathesis test checks the answers against them. Pure.
 """
@@ -14,22 +15,27 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from livecart import limits as lim
 from livecart.chat import commands as c
 
-ROOM_ID = r"^[a-z0-9][a-z0-9-]{0,39}$"
+ROOM_ID = rf"^[a-z0-9][a-z0-9-]{{0,{lim.MAX_ROOM_ID_LEN - 1}}}$"
 NO_CONTROL = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 
 RoomId = Annotated[
-    str, Meta(pattern=ROOM_ID, description="lowercase letters, digits and '-', at most 40")
+    str,
+    Meta(
+        pattern=ROOM_ID,
+        description=f"lowercase letters, digits and '-', at most {lim.MAX_ROOM_ID_LEN}",
+    ),
 ]
 ProductId = Annotated[str, Meta(pattern=c.PRODUCT_ID, description="a product id")]
-Price = Annotated[int, Meta(ge=0, le=c.MAX_PRICE, description="minor units (cents)")]
+Price = Annotated[int, Meta(ge=0, le=lim.MAX_PRICE, description="minor units (cents)")]
 Currency = Annotated[str, Meta(pattern=c.CURRENCY, description="ISO 4217, e.g. CNY")]
 ProductName = Annotated[
     str,
     Meta(
         min_length=1,
-        max_length=c.PRODUCT_NAME_LEN,
+        max_length=lim.MAX_PRODUCT_NAME_LEN,
         pattern=NO_CONTROL,
         description="trimmed, it must keep at least one character",
     ),
@@ -37,12 +43,12 @@ ProductName = Annotated[
 ImageUrl = Annotated[
     str,
     Meta(
-        max_length=c.IMAGE_URL_LEN,
+        max_length=lim.MAX_IMAGE_URL_LEN,
         pattern=NO_CONTROL,
         description="an http(s) URL or a path on this server, or empty",
     ),
 ]
-Stock = Annotated[int, Meta(ge=0, le=c.MAX_STOCK)]
+Stock = Annotated[int, Meta(ge=0, le=lim.MAX_STOCK)]
 CommandName = Literal[
     "chat", "heart", "explain", "ping", "add_product", "update_product", "reorder", "pin",
     "dismiss", "delete", "mute", "unmute", "ban", "unban", "slow_mode", "banned_words",
@@ -53,11 +59,21 @@ CommandName = Literal[
 
 Title = Annotated[
     str,
-    Meta(min_length=1, max_length=120, pattern=NO_CONTROL, description="trimmed, not empty"),
+    Meta(
+        min_length=1,
+        max_length=lim.MAX_ROOM_TITLE_LEN,
+        pattern=NO_CONTROL,
+        description="trimmed, not empty",
+    ),
 ]
 HostName = Annotated[
     str,
-    Meta(min_length=1, max_length=60, pattern=NO_CONTROL, description="trimmed, not empty"),
+    Meta(
+        min_length=1,
+        max_length=lim.MAX_HOST_NAME_LEN,
+        pattern=NO_CONTROL,
+        description="trimmed, not empty",
+    ),
 ]
 
 
@@ -92,7 +108,7 @@ class ProductChanges(Struct, kw_only=True):
 class Lineup(Struct, kw_only=True):
     """``PUT /api/rooms/{room}/lineup``: every product once, in show order."""
 
-    lineup: Annotated[list[ProductId], Meta(max_length=c.MAX_LINEUP)]
+    lineup: Annotated[list[ProductId], Meta(max_length=lim.MAX_LINEUP)]
 
 
 class PinBody(Struct, kw_only=True):
@@ -278,7 +294,7 @@ class ReplayVisibility(Struct):
     hidden: bool = False
     hidden_chapters: Annotated[
         list[Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}:[0-9]{1,6}$")]],
-        Meta(max_length=1000),
+        Meta(max_length=lim.MAX_HIDDEN_CHAPTERS),
     ] = []
 
 

@@ -41,13 +41,13 @@ from livecart.chat.codec import WireFormat, decode
 from livecart.chat.errors import CloseCode, ProtocolError
 from livecart.chat.hub import Hub
 from livecart.chat.session import Session
+from livecart.limits import MAX_CLIENT_FRAME_BYTES
 from livecart.tcp import reset
 from livecart.ws_reader import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, ClientFrames, FrameError
 from livecart.wsframe import build_frame, close_frame
 
 log = logging.getLogger(__name__)
 
-MAX_FRAME = 16 * 1024
 INBOX_PAUSE = 32
 INBOX_RESUME = 8
 CLOSE_TIMEOUT = 10.0
@@ -89,7 +89,7 @@ class WsConnection(asyncio.Protocol):
         self.session: Session | None = None
         self.on_end: Callable[[], None] | None = on_end
         self._heartbeat = heartbeat
-        self._frames: ClientFrames | None = ClientFrames(MAX_FRAME)
+        self._frames: ClientFrames | None = ClientFrames(MAX_CLIENT_FRAME_BYTES)
         self._inbox: deque[str | bytes] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._close_timer: asyncio.TimerHandle | None = None

@@ -8,11 +8,9 @@ on aiohttp holds nothing of the connection, and the connection reads client fram
 handles them one at a time in order (``Hub.handle``) and finds dead peers. Everything
 written to the client goes through the session; the fan-out never touches the adapter.
 
-The hand-over (``_hand_over``) relies on two facts of aiohttp's ``RequestHandler``
-(3.14): after a 101 without a payload parser it keeps whatever the client sends in
-``_message_tail``, unparsed; and once its ``transport`` is None, ``connection_lost``
-only forgets the connection (the server drops it from its list when the handler task
-ends), so the transport, now served by our protocol, stays open.
+The handshake and the hand-over reach into aiohttp's internals, all of them through
+``livecart.aiohttp_internals`` (``websocket_handshake``, ``take_socket``: the bytes the
+client sent after its request, the first frame perhaps, go to the connection).
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from livecart import connections
+from livecart.aiohttp_internals import take_socket, websocket_handshake
 from livecart.chat.codec import SUBPROTOCOLS, WireFormat, offered_token
 from livecart.chat.commands import parse_since
 from livecart.chat.errors import CloseCode, CommandError, RoomNotFound, StoreUnavailable
@@ -110,16 +109,9 @@ async def _session(
 def _handshake(request: web.Request) -> tuple[Any, str | None]:
     """aiohttp's checks of a WebSocket upgrade request (400 when it is not one) and the
     101's headers, with the subprotocol chosen from ``SUBPROTOCOLS``; no compression."""
-    probe = web.WebSocketResponse(protocols=SUBPROTOCOLS, compress=False)
-    headers, protocol, _compress, _notakeover = probe._handshake(request)
-    return headers, protocol
+    return websocket_handshake(request, SUBPROTOCOLS)
 
 
 def _hand_over(request: web.Request, conn: WsConnection) -> None:
-    """Give the socket to ``conn``; aiohttp forgets it (see the module docstring)."""
-    handler: Any = request.protocol
-    pending: bytes = bytes(getattr(handler, "_message_tail", b"") or b"")
-    handler._message_tail = b""
-    handler.transport = None
-    handler.connection_lost(None)
-    conn.take_over(pending)
+    """Give the socket to ``conn`` with what the client sent already; aiohttp forgets it."""
+    conn.take_over(take_socket(request))

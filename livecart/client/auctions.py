@@ -26,6 +26,7 @@ then ``AuctionSettled``). Pure; no I/O: the draw check below uses only ``hashlib
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -271,20 +272,21 @@ class Giveaway:
 
 
 def recompute_draw(seed_hex: str, eligible: Sequence[str]) -> str | None:
-    """docs/auctions.md's draw, computed independently of the server: the entrants
-    sorted by their UTF-8 bytes, rejection sampling over ``sha256(f"{seed}:{counter}")``.
-    None for nobody eligible."""
-    people = sorted(set(eligible), key=lambda v: v.encode())
-    if not people:
+    """docs/auctions.md's draw, written from that page and not from the server's code
+    (``checkout.giveaway_rules``), so that a mistake in one shows as a disagreement in
+    the tests: the distinct ids in the byte order of their UTF-8, then the first
+    ``sha256(f"{seed}:{counter}")`` (counter 0, 1, ...) that falls below the largest
+    multiple of their number under 2²⁵⁶, modulo that number. None for nobody eligible."""
+    ranked = sorted({vid.encode("utf-8") for vid in eligible})
+    if not ranked:
         return None
-    n = len(people)
-    limit = 2**256 - (2**256 % n)
-    counter = 0
-    while True:
-        x = int(hashlib.sha256(f"{seed_hex}:{counter}".encode()).hexdigest(), 16)
-        if x < limit:
-            return people[x % n]
-        counter += 1
+    whole_blocks = (1 << 256) // len(ranked) * len(ranked)
+    for counter in itertools.count():
+        digest = hashlib.sha256(b"%s:%d" % (seed_hex.encode("utf-8"), counter)).digest()
+        value = int.from_bytes(digest, "big")
+        if value < whole_blocks:
+            return ranked[value % len(ranked)].decode("utf-8")
+    raise AssertionError("unreachable")  # itertools.count() never ends
 
 
 @dataclass(frozen=True, slots=True)

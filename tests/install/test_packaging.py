@@ -28,6 +28,11 @@ lua = sorted(p.name for p in (resources.files("livecart.checkout") / "lua").iter
 assert "reserve.lua" in lua, lua
 from livecart.checkout.scripts import source
 assert "redis.call" in source("reserve")
+lua = sorted(p.name for p in (resources.files("livecart.chat") / "lua").iterdir())
+assert "emit.lua" in lua, lua
+from livecart.chat.store_redis import SCRIPTS, source as chat_source
+for name in SCRIPTS:
+    assert "redis.call" in chat_source(name), name
 from livecart.web.pages import client_dir
 assert (client_dir() / "client.js").is_file(), client_dir()
 print(len(names), livecart.__file__)
@@ -81,6 +86,8 @@ def test_wheel_installs_only_livecart(tmp_path: Path) -> None:
         "livecart/chat/hub.py",
         "livecart/client/connection.py",
         "livecart/checkout/lua/reserve.lua",
+        "livecart/chat/lua/emit.lua",
+        "livecart/chat/lua/prelude.lua",
         "livecart/web/static/live.html",
         "livecart/streamer/static/player.js",
         "livecart/jsclient/index.js",

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from livecart.checkout.errors import CheckoutError
 from livecart.checkout.validation import display_name
-from livecart.display_names import MAX_DISPLAY_NAME, clean_display_name, is_display_name
+from livecart.display_names import clean_display_name, is_display_name
+from livecart.limits import MAX_DISPLAY_NAME
 
 
 @pytest.mark.parametrize(

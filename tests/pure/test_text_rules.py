@@ -21,9 +21,9 @@ from livecart.chat.staleness import Verdict, judge_repeat, judge_tail
 from livecart.checkout import webhook_signature as ws
 from livecart.checkout.fulfilment import build_batches, verify_signature
 from livecart.checkout.orders import csv_cell, orders_csv
-from livecart.display_names import MAX_DISPLAY_NAME, clean_display_name, is_display_name
+from livecart.display_names import clean_display_name, is_display_name
+from livecart.limits import MAX_DISPLAY_NAME, MAX_MARKS
 from livecart.text import (
-    MAX_MARKS,
     TextRefused,
     banned_word_pattern,
     contains_banned_word,

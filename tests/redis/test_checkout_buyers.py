@@ -22,6 +22,7 @@ from livecart.checkout import bounds
 from livecart.checkout.errors import CheckoutError
 from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, SandboxProvider
 from livecart.checkout.service import CheckoutService
+from livecart.limits import MAX_HOLD_SECONDS, MIN_HOLD_SECONDS
 from livecart.redis_client import AnyRedis
 from livecart.redis_process import RedisProcess
 from tests.clocks import FakeClock
@@ -95,7 +96,7 @@ async def test_one_address_holds_at_most_its_cap(svc: CheckoutService) -> None:
 
 
 async def test_the_sale_sets_its_hold_time(svc: CheckoutService, clock: FakeClock) -> None:
-    for bad in (bounds.MIN_HOLD_SECONDS - 1, bounds.MAX_HOLD_SECONDS + 1, "60", 1.5, True):
+    for bad in (MIN_HOLD_SECONDS - 1, MAX_HOLD_SECONDS + 1, "60", 1.5, True):
         assert (
             await code_of(
                 svc.open_sale(

@@ -27,7 +27,7 @@ from livecart.checkout.service import CheckoutService
 from livecart.keyspace import room_prefix
 from livecart.redis_client import cluster_client
 from livecart.redis_process import RedisCluster
-from tests.redis.test_hub_store import USER, Heard
+from tests.store_contract import USER, Heard
 
 
 class Reconnects(Heard):

@@ -76,18 +76,18 @@ async def test_repeated_bursts_reuse_connections_instead_of_reopening(
         await client.aclose()
 
 
-def test_only_a_command_torn_before_its_first_write_counts_as_never_sent() -> None:
+def test_only_a_command_torn_before_its_first_write_counts_asnever_sent() -> None:
     """A cluster command is sent again only when its stream was gone at the first
     write; one torn while its reply was read may have run, and is not."""
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from livecart.redis_client import _never_sent
+    from livecart.redis_internals import never_sent
 
     def torn(message: str) -> RedisConnectionError:
         exc = RedisConnectionError("connection closed under the command")
         exc.__cause__ = AttributeError(message)
         return exc
 
-    assert _never_sent(torn("'NoneType' object has no attribute 'writelines'"))
-    assert not _never_sent(torn("'NoneType' object has no attribute 'read'"))
-    assert not _never_sent(RedisConnectionError("Connection closed by server."))
+    assert never_sent(torn("'NoneType' object has no attribute 'writelines'"))
+    assert not never_sent(torn("'NoneType' object has no attribute 'read'"))
+    assert not never_sent(RedisConnectionError("Connection closed by server."))

@@ -93,3 +93,27 @@ async def test_the_stock_label_is_sampled_into_the_log_once_across_nodes(
     await log.end("r2", "s2")
     assert await a.log_stock("r2", {"p1": 1}, 9_000, 1_000) == {"p1": 1}
     assert len(await log.state_log("r2", "s2")) == 4
+
+
+async def test_a_node_that_saw_another_show_logs_into_the_current_one(
+    redis_client: AnyRedis,
+) -> None:
+    """The store sends the show's keys it last saw; the script sends it back to the one
+    logged now (or to none) before writing anything."""
+    a, b = RedisRoomStore(redis_client, "node-a"), RedisRoomStore(redis_client, "node-b")
+    await a.create_room("r3", title="Show", host="Mia", host_token_hash="h", commission_rate=0)
+    log = ShowLog(redis_client, retention=3600, max_entries=100)
+    await log.begin("r3", "s1", {"ts": _now(), "pinned": None, "lineup": [], "products": {}})
+    first = await b.emit("r3", ev.ChatMessage(ts=_now(), user=USER, text="in s1"))
+    await log.end("r3", "s1")
+    await log.begin("r3", "s2", {"ts": _now(), "pinned": None, "lineup": [], "products": {}})
+    second = await b.emit("r3", ev.ChatMessage(ts=_now(), user=USER, text="in s2"))
+    assert await b.log_stock("r3", {"p1": 4}, 1_000, 1_000) == {"p1": 4}
+    await log.end("r3", "s2")
+    third = await b.emit("r3", ev.ChatMessage(ts=_now(), user=USER, text="no show"))
+    assert await b.log_stock("r3", {"p1": 3}, 5_000, 1_000) == {"p1": 3}
+
+    assert [c["seq"] for c in await log.chat("r3", "s1", 0, _now() + 1)] == [first]
+    assert [c["seq"] for c in await log.chat("r3", "s2", 0, _now() + 1)] == [second]
+    assert [s["type"] for s in await log.state_log("r3", "s2")] == ["snapshot", "stock"]
+    assert third == second + 1
