@@ -32,7 +32,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from livecart.keyspace import (
     hls_channel,
@@ -65,9 +65,6 @@ from livecart.streamer.relay import (
     encode_init,
     encode_segment,
 )
-
-if TYPE_CHECKING:
-    from livecart.streamer.service import StreamerService
 
 log = logging.getLogger(__name__)
 
@@ -273,10 +270,26 @@ class EdgeRelay:
             fanout.end()
 
 
+class LocalPublishers(Protocol):
+    """What the cluster asks of this process's WHIP sessions (``StreamerService``).
+
+    The service holds the cluster, not the other way round: the relay only ends a local
+    session when another process says so.
+    """
+
+    async def unpublish(self, room: str, session_id: str, *, local_only: bool = False) -> bool:
+        """End this process's session ``session_id`` of ``room``; False when unknown."""
+        ...
+
+    def replaced_elsewhere(self, room: str, session_id: str) -> None:
+        """Another process took the room's publisher: end ours without going offline."""
+        ...
+
+
 class MediaCluster:
     """This process's part of the cluster-wide streamer (one per application)."""
 
-    def __init__(self, service: StreamerService, redis: AnyRedis) -> None:
+    def __init__(self, service: LocalPublishers, redis: AnyRedis) -> None:
         """``redis``: this process's own client for the relay (closed by ``close``); on a
         Redis Cluster every channel is a shard channel (``SPUBLISH`` / ``SSUBSCRIBE`` on
         the shard of the room's hash tag)."""
