@@ -39,7 +39,8 @@ from typing import Any
 
 import psutil
 
-from livecart.redis_process import RedisCluster, RedisProcess, free_port
+from livecart.local_cluster import LocalRedisCluster
+from livecart.redis_process import RedisProcess, free_port
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 NGINX_CONF = DEPLOY / "nginx.conf"
@@ -75,7 +76,7 @@ def cluster_redis(masters: int = 3, replicas: int = 1) -> RedisFactory:
     masters with ``replicas`` replicas each), stopped with the stack."""
 
     def start(stack: contextlib.ExitStack, root: Path) -> str:
-        launched = RedisCluster(root / "redis-cluster", masters=masters, replicas=replicas)
+        launched = LocalRedisCluster(root / "redis-cluster", masters=masters, replicas=replicas)
         stack.callback(launched.stop)
         launched.start()
         return launched.url

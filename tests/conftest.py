@@ -28,9 +28,9 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from livecart.local_cluster import LocalRedisCluster
 from livecart.redis_client import AnyRedis, connect, is_cluster
 from livecart.redis_process import (
-    RedisCluster,
     RedisProcess,
     default_redis_server,
     redis_server_version,
@@ -131,7 +131,7 @@ async def redis_client(redis_server: RedisProcess) -> AsyncIterator[aioredis.Red
 
 
 @pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
     """One Redis Cluster (3 masters, a replica each) for the whole session; skipped
     where no Redis 7 is installed (``make test`` installs Debian's)."""
     if redis_server_version(default_redis_server()) < (7,):
@@ -139,7 +139,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
         if os.environ.get("CI"):
             pytest.fail(message)  # CI installs it (make test): never a silent skip there
         pytest.skip(message)
-    cluster = RedisCluster(
+    cluster = LocalRedisCluster(
         Path(tmp_path_factory.mktemp("cluster")), masters=3, replicas=1, node_timeout_ms=2000
     )
     cluster.start()
@@ -160,7 +160,7 @@ async def redis_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """The URL of a flushed Redis: the session's redis-server, then its Redis Cluster
     (``request.param``); tests using it run on both."""
     if request.param == "cluster":
-        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster: LocalRedisCluster = request.getfixturevalue("redis_cluster")
         cluster.wait_healthy(30)
         url = cluster.url
     else:

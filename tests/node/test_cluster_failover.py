@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 
 from livecart.keyspace import room_prefix
-from livecart.redis_process import RedisCluster
+from livecart.local_cluster import LocalRedisCluster
 from tests.hubclient import Client, connect, create_room, running_node
 
 CARD_OK = "4242424242424242"
@@ -35,11 +35,11 @@ UNITS = 80
 
 @pytest.fixture
 async def failover_cluster(
-    tmp_path: Path, redis_cluster: RedisCluster
-) -> AsyncIterator[RedisCluster]:
+    tmp_path: Path, redis_cluster: LocalRedisCluster
+) -> AsyncIterator[LocalRedisCluster]:
     """A cluster of its own (this one loses a master); ``redis_cluster`` is asked for
     so that the test is skipped where the session's cannot start (no Redis 7)."""
-    cluster = RedisCluster(tmp_path / "cluster", masters=3, replicas=1, node_timeout_ms=1000)
+    cluster = LocalRedisCluster(tmp_path / "cluster", masters=3, replicas=1, node_timeout_ms=1000)
     await asyncio.to_thread(cluster.start)
     try:
         yield cluster
@@ -63,7 +63,7 @@ async def until_definite(
 
 
 async def test_a_master_killed_mid_sale_loses_no_confirmed_order(
-    http: aiohttp.ClientSession, failover_cluster: RedisCluster
+    http: aiohttp.ClientSession, failover_cluster: LocalRedisCluster
 ) -> None:
     cluster = failover_cluster
     owner = cluster.port_of_key(room_prefix("r1"))

@@ -30,8 +30,8 @@ from livecart.checkout.sandbox import APPROVE_CARD, DECLINE_CARD, SandboxProvide
 from livecart.checkout.scripts import NAMES, source
 from livecart.checkout.service import CheckoutService
 from livecart.keyspace import room_prefix
+from livecart.local_cluster import LocalRedisCluster
 from livecart.redis_client import AnyRedis, cluster_client
-from livecart.redis_process import RedisCluster
 from tests.redis.test_checkout_service import FakeClock
 
 ROOM = "slotted"
@@ -159,7 +159,7 @@ async def every_script(client: AnyRedis) -> None:
     assert await svc.audit(ROOM) == []
 
 
-async def test_every_script_touches_only_the_rooms_slot(redis_cluster: RedisCluster) -> None:
+async def test_every_script_touches_only_the_rooms_slot(redis_cluster: LocalRedisCluster) -> None:
     redis_cluster.wait_healthy(30)
     client = cluster_client(redis_cluster.url)  # livecart's: confirm waits for a replica
     plain = redis.RedisCluster.from_url(redis_cluster.url)
@@ -190,7 +190,7 @@ async def test_every_script_touches_only_the_rooms_slot(redis_cluster: RedisClus
         plain.close()
 
 
-async def test_the_watch_catches_a_script_that_strays(redis_cluster: RedisCluster) -> None:
+async def test_the_watch_catches_a_script_that_strays(redis_cluster: LocalRedisCluster) -> None:
     """The check above would see a key of another slot on the same node."""
     redis_cluster.wait_healthy(30)
     plain = redis.RedisCluster.from_url(redis_cluster.url)

@@ -25,8 +25,8 @@ from livecart.checkout.errors import CheckoutError
 from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.service import CheckoutService
 from livecart.keyspace import room_prefix
+from livecart.local_cluster import LocalRedisCluster
 from livecart.redis_client import cluster_client
-from livecart.redis_process import RedisCluster
 from tests.store_contract import USER, Heard
 
 
@@ -40,7 +40,7 @@ class Reconnects(Heard):
 
 
 async def test_a_room_moving_shard_keeps_writes_bounded_and_the_feed_following(
-    redis_cluster: RedisCluster,
+    redis_cluster: LocalRedisCluster,
 ) -> None:
     redis_cluster.wait_healthy(30)
     redis_cluster.flushall()
@@ -111,9 +111,9 @@ async def outcome(call: Awaitable[object]) -> str:
 
 async def test_a_master_down_without_replica_is_unavailable_not_a_hang(
     tmp_path: Path,
-    redis_cluster: RedisCluster,  # skips without Redis 7; this test loses a master of its own
+    redis_cluster: LocalRedisCluster,  # skips without Redis 7; this test loses a master of its own
 ) -> None:
-    cluster = RedisCluster(tmp_path / "c", masters=3, replicas=0, node_timeout_ms=1000)
+    cluster = LocalRedisCluster(tmp_path / "c", masters=3, replicas=0, node_timeout_ms=1000)
     await asyncio.to_thread(cluster.start)
     client = cluster_client(cluster.url)
     try:

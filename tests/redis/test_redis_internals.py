@@ -18,6 +18,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from livecart.local_cluster import LocalRedisCluster
 from livecart.redis_internals import (
     SUPPORTED,
     RedisInternalsChanged,
@@ -34,7 +35,7 @@ from livecart.redis_internals import (
     startup_addresses,
     torn_connection,
 )
-from livecart.redis_process import RedisCluster, RedisProcess
+from livecart.redis_process import RedisProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +76,7 @@ async def test_a_pool_keeps_what_a_burst_opened_and_reuses_the_last_released(
         await client.aclose()
 
 
-async def cluster(redis_cluster: RedisCluster) -> aioredis.RedisCluster:
+async def cluster(redis_cluster: LocalRedisCluster) -> aioredis.RedisCluster:
     redis_cluster.wait_healthy(30)
     client = aioredis.RedisCluster.from_url(redis_cluster.url)
     await client.initialize()
@@ -83,7 +84,7 @@ async def cluster(redis_cluster: RedisCluster) -> aioredis.RedisCluster:
 
 
 async def test_a_cluster_node_keeps_what_a_burst_opened_and_acquires_the_oldest(
-    redis_cluster: RedisCluster,
+    redis_cluster: LocalRedisCluster,
 ) -> None:
     """Why trim_idle exists on a cluster, and the deque and list it trims."""
     client = await cluster(redis_cluster)
@@ -108,7 +109,7 @@ async def test_a_cluster_node_keeps_what_a_burst_opened_and_acquires_the_oldest(
 
 
 async def test_a_node_disconnect_tears_connections_in_use_at_their_first_write(
-    redis_cluster: RedisCluster,
+    redis_cluster: LocalRedisCluster,
 ) -> None:
     """redis-py 8.1 closes a node's connections in use too (CLUSTERDOWN, a dead node);
     one closed between its connect and its write fails with Python's AttributeError on
@@ -137,7 +138,7 @@ async def test_a_node_disconnect_tears_connections_in_use_at_their_first_write(
 
 
 async def test_cluster_transaction_callbacks_are_handed_keys(
-    redis_cluster: RedisCluster,
+    redis_cluster: LocalRedisCluster,
 ) -> None:
     """redis-py 8.1's cluster MULTI/EXEC passes ``keys=`` to reply callbacks that do not
     take it (SMEMBERS'): drop_keys_option."""
@@ -157,7 +158,7 @@ async def test_cluster_transaction_callbacks_are_handed_keys(
 
 
 async def test_startup_nodes_and_the_untyped_calls(
-    redis_cluster: RedisCluster, redis_server: RedisProcess
+    redis_cluster: LocalRedisCluster, redis_server: RedisProcess
 ) -> None:
     client = await cluster(redis_cluster)
     try:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from livecart.local_cluster import LocalRedisCluster
 from livecart.redis_process import (
-    RedisCluster,
     RedisProcess,
     RedisStartError,
     find_redis_server,
@@ -91,7 +91,7 @@ def test_the_default_server_is_redis_7_when_debian_ships_it() -> None:
 
 
 def test_the_session_cluster_serves_every_slot_from_three_masters(
-    redis_cluster: RedisCluster,
+    redis_cluster: LocalRedisCluster,
 ) -> None:
     """The launcher's cluster (its failover: tests/node/test_cluster_failover.py)."""
     redis_cluster.wait_healthy(30)
