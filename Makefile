@@ -73,38 +73,39 @@ lint: install-dev
 	cd clients/js && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }
 	cd clients/js && node_modules/.bin/tsc --noEmit --strict -p .
 
-## Benchmarks print figures; they are not tests.
+## Benchmarks print figures; they are not tests. They live in bench/, which is not installed:
+## python -m bench... from the repository's root (docs/performance.md).
 bench: install
 	for v in 1000 5000 10000; do for w in 1 2; do \
-	  $(BIN)/livecart bench --viewers $$v --rate 200 --duration 20 --server-workers $$w; done; done
-	$(BIN)/livecart bench --viewers 5000 --rate 500 --duration 20
-	$(BIN)/livecart bench --viewers 5000 --rate 500 --duration 20 --server-workers 2
-	$(BIN)/livecart bench --viewers 10000 --rate 500 --duration 20 --server-workers 2
-	$(BIN)/livecart bench --viewers 20000 --rate 200 --duration 20 --server-workers 2
-	$(BIN)/livecart bench --viewers 5000 --rate 0 --duration 5
-	$(BIN)/livecart bench --viewers 20000 --rate 0 --duration 5 --server-workers 2
-	$(BIN)/livecart bench --scenario join-storm --viewers 5000
-	$(BIN)/livecart bench --scenario join-storm --viewers 5000 --server-workers 2
-	$(BIN)/livecart bench --scenario reserve --viewers 5000 --rounds 2
-	$(BIN)/livecart bench --scenario flash-sale --viewers 5000
-	$(BIN)/livecart bench --scenario flash-sale --viewers 5000 --server-workers 2
-	$(BIN)/livecart bench --scenario auction --viewers 5000 --bidders 1000
-	$(BIN)/livecart bench --scenario auction --viewers 5000 --bidders 1000 --server-workers 2
-	$(PY) -m livecart.streamer.bench_video --viewers 100 --seconds 10
-	$(PY) -m livecart.streamer.bench_video --viewers 500 --seconds 10
-	$(PY) -m livecart.streamer.bench_video --viewers 1000 --seconds 10
-	$(PY) -m livecart.loadtest.replaybench
-	$(PY) -m livecart.loadtest.layoutbench --nodes 3 --workers 2 --viewers 1500 --rate 100 --video-viewers 300
-	$(BIN)/livecart soak --nodes 2 --viewers 300 --seconds 60
+	  $(PY) -m bench --viewers $$v --rate 200 --duration 20 --server-workers $$w; done; done
+	$(PY) -m bench --viewers 5000 --rate 500 --duration 20
+	$(PY) -m bench --viewers 5000 --rate 500 --duration 20 --server-workers 2
+	$(PY) -m bench --viewers 10000 --rate 500 --duration 20 --server-workers 2
+	$(PY) -m bench --viewers 20000 --rate 200 --duration 20 --server-workers 2
+	$(PY) -m bench --viewers 5000 --rate 0 --duration 5
+	$(PY) -m bench --viewers 20000 --rate 0 --duration 5 --server-workers 2
+	$(PY) -m bench --scenario join-storm --viewers 5000
+	$(PY) -m bench --scenario join-storm --viewers 5000 --server-workers 2
+	$(PY) -m bench --scenario reserve --viewers 5000 --rounds 2
+	$(PY) -m bench --scenario flash-sale --viewers 5000
+	$(PY) -m bench --scenario flash-sale --viewers 5000 --server-workers 2
+	$(PY) -m bench --scenario auction --viewers 5000 --bidders 1000
+	$(PY) -m bench --scenario auction --viewers 5000 --bidders 1000 --server-workers 2
+	$(PY) -m bench.video --viewers 100 --seconds 10
+	$(PY) -m bench.video --viewers 500 --seconds 10
+	$(PY) -m bench.video --viewers 1000 --seconds 10
+	$(PY) -m bench.replay
+	$(PY) -m bench.layout_fanout --nodes 3 --workers 2 --viewers 1500 --rate 100 --video-viewers 300
+	$(PY) -m bench.soak --nodes 2 --viewers 300 --seconds 60
 
 ## Viewers joining and leaving on 2 nodes for 5 minutes: RSS, fds by kind, asyncio tasks and
 ## Redis connections of each node before, at the peak and after settling (VIEWERS=, SECONDS=).
 soak: install
-	$(BIN)/livecart soak --nodes 2 --viewers $(or $(VIEWERS),300) --seconds $(or $(SECONDS),300)
+	$(PY) -m bench.soak --nodes 2 --viewers $(or $(VIEWERS),300) --seconds $(or $(SECONDS),300)
 
 ## livecart next to python-socketio (a dev dependency) on the same fan-out workload (a few minutes).
 bench-peers: install-dev
-	$(BIN)/livecart bench-peers --make
+	$(PY) -m bench.peers --make
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache

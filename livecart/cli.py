@@ -1,8 +1,9 @@
 """``livecart``: the command line, composed from the parts that own each verb.
 
 - ``livecart serve``: one node or ``--workers N`` processes (``livecart.web.cli``);
-- ``livecart bench``, ``livecart bench-peers``, ``livecart loadtest``: benchmarks and
-  simulated viewers (``livecart.loadtest.cli``).
+- ``livecart loadtest``: simulated viewers against the operator's own server
+  (``livecart.loadtest.cli``). The developer benchmarks are not installed: ``python -m
+  bench`` from a checkout (``make bench``).
 
 Only this module imports both ``web`` and ``loadtest``; neither imports the other.
 """

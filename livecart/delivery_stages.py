@@ -8,7 +8,7 @@ publishes it) -> the pub/sub feed of every node -> applied to the room there
 loop over its sockets) -> the viewer. Each stage below is one histogram, observed once
 per event (or once per room flush, or per tick), never per socket; ``/metrics`` exports
 them as ``livecart_delivery_stage_seconds{stage=...}`` and ``/api/stats`` as JSON, and
-``livecart bench`` prints their p50/p99 over its window beside the viewers' own figures.
+``make bench`` prints their p50/p99 over its window beside the viewers' own figures.
 
 ``tick_late`` is no step of that way but says how busy the worker's loop was: a stage
 measured on the loop (the emit's round trip, the apply) includes the time its reply or

@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from livecart.auction_versions import newer_auction
 from livecart.checkout.sandbox import APPROVE_CARD
 from livecart.loadtest import (
@@ -44,8 +42,7 @@ from livecart.loadtest import (
     server_stages,
     summary,
 )
-from livecart.loadtest.bench import timer_lateness
-from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
+from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share, timer_lateness
 from livecart.loadtest.show import SetupError, prepare_room, token_of
 from livecart.loadtest.stats import exact_percentile
 from livecart.loadtest.target import Target
@@ -57,13 +54,10 @@ from livecart.loadtest.wsclient import (
     connect,
     open_viewer,
 )
-from livecart.redis_internals import sync_command
 
 START_PRICE = 1000
-TARGET_P99_MS = 250.0
 JOINS_AT_ONCE = 100  # handshakes in flight per client process
 STOCK_EVERY = 0.5  # seconds between the stock readings while the bids are out
-FSYNC_THRESHOLD_MS = 10  # Redis' latency monitor: fsyncs slower than this are recorded
 SERVER_STAGES = ("read_to_stamp", "emit_round_trip", "flush", "tick_late", "tick")
 """The server's stages the report gives over the auction (``loadtest.server_stages``)."""
 
@@ -352,10 +346,10 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
 
 
 def main(args: argparse.Namespace) -> int:
-    return _run_and_print(args)[1]
+    return run_and_print(args)[1]
 
 
-def _run_and_print(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+def run_and_print(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     rep, code = run(args)
     if args.out:
         out = Path(args.out)
@@ -364,73 +358,3 @@ def _run_and_print(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         (out / "report.html").write_text(auction_html.render_html(rep), encoding="utf-8")
     print(report.auction_text(rep))
     return rep, code
-
-
-def bench_main(args: argparse.Namespace) -> int:
-    """``livecart bench --scenario auction``: the load test against a server of its own
-    (private Redis with ``appendfsync always``), goal ``bid_p99<250ms``."""
-    from livecart.loadtest import runner
-    from livecart.loadtest.localserver import local_server
-
-    with contextlib.ExitStack() as stack:
-        if args.url:
-            url, admin = Target.parse(args.url).base, args.admin_token
-        else:
-            server = stack.enter_context(
-                local_server(appendfsync=args.appendfsync, workers=args.server_workers)
-            )
-            url, admin = server.base, server.admin
-        parser = argparse.ArgumentParser(prog="livecart")
-        runner.add_parser(parser.add_subparsers())
-        argv = ["loadtest", "--url", url, "--room", "auction-" + secrets.token_hex(3),
-                "--scenario", "auction", "--viewers", str(args.viewers),
-                "--bidders", str(args.bidders), "--duration", "6", "--storm", "2",
-                "--counter", "1", "--procs", str(args.procs or 2), "--settle", "15",
-                "--slo", f"bid_p99<{TARGET_P99_MS:g}ms", "--seed", "1", "--quiet",
-                "--out", ""]  # fmt: skip
-        if admin:
-            argv += ["--admin-token", admin]
-        print(f"auction: {args.viewers} viewers, {args.bidders} bidders...", flush=True)
-        watch = None if args.url else FsyncWatch.start(server.redis_url)
-        rep, code = _run_and_print(parser.parse_args(argv))
-        if watch is not None:
-            print(watch.report(since=rep["auction_started_unix"]), flush=True)
-        return code
-
-
-@dataclass
-class FsyncWatch:
-    """Redis' own latency monitor on the benchmark's private Redis: with ``appendfsync
-    always`` Redis fsyncs its AOF in its main thread before it answers a write, so a
-    slow fsync of the disk stalls every command for as long (``aof-fsync-always``)."""
-
-    url: str
-    threshold_ms: int = FSYNC_THRESHOLD_MS
-
-    @classmethod
-    def start(cls, url: str) -> FsyncWatch:
-        watch = cls(url)
-        with contextlib.closing(redis.Redis.from_url(url)) as client:
-            client.config_set("latency-monitor-threshold", watch.threshold_ms)
-            sync_command(client, "LATENCY", "RESET")
-        return watch
-
-    def stalls(self, event: str = "aof-fsync-always", since: float = 0.0) -> list[int]:
-        """The stalls (ms) of ``event`` Redis recorded since ``start`` (the fsyncs by
-        default) in the seconds from ``since`` (Unix time) on, at most one per second."""
-        with contextlib.closing(redis.Redis.from_url(self.url)) as client:
-            history = sync_command(client, "LATENCY", "HISTORY", event)
-        return [int(ms) for at, ms in history or [] if int(at) >= int(since)]
-
-    def report(self, since: float = 0.0) -> str:
-        """One line: the fsync stalls from ``since`` (the auction's start) on."""
-        try:
-            stalls = self.stalls(since=since)
-        except redis.RedisError as exc:
-            return f"  Redis fsync stalls: not read ({exc})"
-        worst = f", worst {max(stalls):,} ms" if stalls else ""
-        return (
-            f"  Redis AOF fsync (appendfsync always) over {self.threshold_ms} ms during the "
-            f"auction: {len(stalls)} second(s){worst} (Redis' LATENCY monitor: every command "
-            f"waits for it)"
-        )

@@ -1,5 +1,5 @@
-"""The ``livecart bench``, ``livecart bench-peers``, ``livecart loadtest`` and ``livecart soak``
-sub-commands."""
+"""The ``livecart loadtest`` sub-command (the developer benchmarks are ``python -m bench``,
+in the repository's ``bench/``, which is not installed)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ import argparse
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from livecart.loadtest import bench, runner, soak
-    from livecart.loadtest.peers import compare
+    from livecart.loadtest import runner
 
-    bench.add_parser(sub)
-    compare.add_parser(sub)
     runner.add_parser(sub)
-    soak.add_parser(sub)

@@ -1,5 +1,5 @@
 """Client processes with a pipe each, as the load tester's tools run them
-(``livecart loadtest``, ``livecart bench``, ``livecart bench-peers``).
+(``livecart loadtest``, ``python -m bench``, ``python -m bench.peers``).
 
 The parent's side: :class:`PipedProcesses` starts each process with one end of a pipe
 and keeps the other, and ends them all within a bounded time. The child's side:
@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import time
 from collections.abc import Callable, Coroutine
 from multiprocessing.connection import Connection
 from typing import Any
 
 from livecart.loadtest.wsclient import raise_fd_limit
+
+TIMER = 0.01  # the clients' own delay: how late a 10 ms timer fires in each process
 
 
 def share(n: int, parts: int, k: int) -> int:
@@ -72,3 +75,13 @@ class PipedProcesses:
                 proc.join(5)
         for p in self.pipes:
             p.close()
+
+
+async def timer_lateness(out: list[float], after: float = 0.0) -> None:
+    """From ``after`` seconds on, how late (ms) a ``TIMER`` sleep wakes, again and again
+    until cancelled: this client process's own delay in handling what it reads."""
+    await asyncio.sleep(after)
+    while True:
+        t0 = time.perf_counter()
+        await asyncio.sleep(TIMER)
+        out.append(max(0.0, (time.perf_counter() - t0 - TIMER) * 1000))

@@ -13,7 +13,8 @@ Adapters: ``aiortc_hook`` (the only code touching aiortc internals), ``publisher
 peer connection), ``service`` (per-app state), ``cluster`` (the relay and WHIP
 routing over Redis pub/sub: one show across processes and nodes), ``whip`` and
 ``playback`` (HTTP/WebSocket handlers), ``app`` (wiring).
-Tools: ``synthetic`` (test/bench sources), ``bench_video`` (benchmark).
+Tools: ``synthetic`` (test and benchmark sources; the video benchmark is the
+repository's ``bench/video.py``, not installed).
 """
 
 if __name__ != "livecart.streamer":  # one importable name: docs/architecture.md, "Packaging"

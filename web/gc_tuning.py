@@ -13,7 +13,7 @@ The price is paid when viewers leave: aiohttp's objects of one connection (reque
 handler, transport, ``WebSocketResponse``, an exception's traceback) refer to each other
 in cycles, so a closed connection is freed by the cycle collector only, and with those
 thresholds a connection that lived through a young collection reaches an older
-generation that is almost never collected. Measured with ``livecart soak``: about 12 KiB
+generation that is almost never collected. Measured with ``make soak``: about 12 KiB
 of RSS per connection that never came back, 9 MiB a minute at 27 joins a second.
 ``CollectPolicy`` says when a full collection is due instead: once the connections
 closed since the last one reach a quarter of those still open (at least

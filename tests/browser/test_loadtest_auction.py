@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from livecart.loadtest.auction_storm import FsyncWatch
-from livecart.loadtest.localserver import http_json, serve_argv, spawn_server
+from bench.auction import FsyncWatch
+from bench.localserver import http_json, serve_argv, spawn_server
 from livecart.redis_process import RedisProcess, free_port
 
 ADMIN = "adm_loadtest_auction"

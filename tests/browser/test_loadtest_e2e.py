@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import redis
 
-from livecart.loadtest.localserver import http_json, serve_argv, spawn_server
+from bench.localserver import http_json, serve_argv, spawn_server
 from livecart.loadtest.server_counters import server_counters
 from livecart.redis_process import RedisProcess, free_port
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS

@@ -8,6 +8,7 @@ second ``CommandError`` class that ``except`` clauses miss: each folder refuses 
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def test_a_part_folder_is_not_importable_under_its_own_name(part: str) -> None:
 
 def test_every_module_is_imported_by_its_livecart_name_alone() -> None:
     names = expected_names()
-    assert {"livecart.chat.hub", "livecart.web.app", "livecart.loadtest.peers"} <= set(names)
+    assert {"livecart.chat.hub", "livecart.web.app", "livecart.loadtest.runner"} <= set(names)
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_EVERY_FILE, json.dumps(names), str(ROOT)],
         cwd=ROOT,
@@ -87,6 +88,23 @@ def test_every_module_is_imported_by_its_livecart_name_alone() -> None:
     report = json.loads(done.stdout)
     assert report["imported"] == len(names) > 150
     assert report["wrong"] == []
+
+
+def test_nothing_installed_imports_the_benchmarks() -> None:
+    """``bench/`` runs from a checkout and is not in the wheel (docs/architecture.md):
+    an installed module that imported it would fail where livecart is installed."""
+    assert "bench" not in PACKAGE_DIR.values() and (ROOT / "bench" / "__main__.py").exists()
+    found = []
+    for name, path in expected_names().items():
+        for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                modules = [node.module or ""]
+            else:
+                continue
+            found += [(name, m) for m in modules if m == "bench" or m.startswith("bench.")]
+    assert found == []
 
 
 def test_the_source_tree_has_no_symlinks() -> None:

@@ -1,4 +1,4 @@
-"""``livecart bench`` end to end at a small scale: its own Redis and server processes,
+"""``python -m bench`` end to end at a small scale: its own Redis and server processes,
 client processes, real sockets. The chat benchmark (on ``--server-workers 2``) reports
 the latency from the sender's clock beside the server-stamped one and every stage; the
 join storm opens every socket within its window with no handshake refused; ``/api/stats``
@@ -11,16 +11,15 @@ import time
 
 import aiohttp
 
+from bench import __main__ as bench_main
+from bench import chat_fanout, join_storm, procstat
 from livecart.delivery_stages import STAGES
-from livecart.loadtest import bench, joinstorm, procstat
 from livecart.loadtest.wsclient import stamped_text
 from tests.hubclient import Node, connect, create_room
 
 
 def bench_args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="livecart")
-    bench.add_parser(parser.add_subparsers())
-    return parser.parse_args(["bench", *argv])
+    return bench_main.parser().parse_args(argv)
 
 
 def test_chat_bench_measures_from_the_senders_clock_and_reports_every_stage() -> None:
@@ -28,7 +27,7 @@ def test_chat_bench_measures_from_the_senders_clock_and_reports_every_stage() ->
         "--viewers", "50", "--rate", "20", "--duration", "3", "--sample", "10",
         "--server-workers", "2",
     )  # fmt: skip
-    r = bench.run(args)
+    r = chat_fanout.run(args)
     assert r["viewers"] == 50
     assert r["server_processes"] == 3  # the supervisor and its 2 workers, all counted
     assert r["gaps"] == 0 and r["closed"] == 0
@@ -41,7 +40,7 @@ def test_chat_bench_measures_from_the_senders_clock_and_reports_every_stage() ->
     assert r["sent_p99_ms"] >= r["p99_ms"] - 0.2
     assert 0 < r["sent_p99_ms"] < 5000
     stages = r["stages"]
-    expected = {name for name, _ in bench.STAGE_LINES}
+    expected = {name for name, _ in chat_fanout.STAGE_LINES}
     assert set(stages) == expected
     for name, figure in stages.items():
         assert figure["count"] > 0, name
@@ -54,14 +53,14 @@ def test_chat_bench_measures_from_the_senders_clock_and_reports_every_stage() ->
     assert stages["read_to_stamp"]["count"] >= emitted
     assert len(r["client_timer_p99_ms"]) == len(r["client_cpu_percent"]) == 1
     assert r["rss_per_viewer_kib"] is not None
-    text = bench.report(r)
+    text = chat_fanout.report(r)
     assert "latency, sender's clock" in text and "latency, server-stamped" in text
     assert "e  applied -> room flush starts" in text
 
 
 def test_join_storm_gets_every_snapshot_and_refuses_no_handshake() -> None:
     args = bench_args("--scenario", "join-storm", "--viewers", "200", "--procs", "2")
-    r = joinstorm.run(args)
+    r = join_storm.run(args)
     assert r["snapshots"] == 200
     assert r["refused"] == r["timeouts"] == r["failed"] == 0
     assert r["client_procs"] == 2 and len(r["client_cpu_percent"]) == 2
@@ -72,7 +71,7 @@ def test_join_storm_gets_every_snapshot_and_refuses_no_handshake() -> None:
     assert set(r["kernel"]) == set(procstat.LISTEN_COUNTERS)
     assert r["tick"] is not None and r["tick"]["count"] > 0  # the server's side of it
     assert r["tick_late"] is not None and r["tick_late"]["count"] > 0
-    assert "refused 0, timed out 0, failed 0" in joinstorm.report(r)
+    assert "refused 0, timed out 0, failed 0" in join_storm.report(r)
 
 
 async def test_api_stats_shows_this_workers_stage_histograms(

@@ -1,5 +1,5 @@
 """Viewers joining and leaving two real ``livecart serve`` processes on one real Redis
-(``livecart.loadtest.soak``, the short version of ``make soak``): once they are gone,
+(``bench.soak``, the short version of ``make soak``): once they are gone,
 each node is back where it started.
 
 After settling, on every node: no session left, as many asyncio tasks as before, open
@@ -13,7 +13,7 @@ Every resume must follow on exactly and no frame may skip a ``seq``.
 
 from __future__ import annotations
 
-from livecart.loadtest.soak import ChurnPlan, redis_back, report, run_churn, soak_servers
+from bench.soak import ChurnPlan, redis_back, report, run_churn, soak_servers
 from livecart.redis_client import MAX_IDLE
 
 VIEWERS = 80

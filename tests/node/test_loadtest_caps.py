@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from livecart.loadtest.localserver import spawn_server
+from bench.localserver import spawn_server
 from livecart.redis_process import RedisProcess, free_port
 
 ADMIN = "adm_loadtest_caps"

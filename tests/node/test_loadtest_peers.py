@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from livecart.loadtest.localserver import spawn_server
-from livecart.loadtest.peers.compare import socketio_argv
-from livecart.loadtest.peers.fanout import SOCKETIO, FanoutPlan, _open_eio
+from bench.localserver import spawn_server
+from bench.peers.compare import socketio_argv
+from bench.peers.fanout import SOCKETIO, FanoutPlan, _open_eio
 from livecart.loadtest.wsclient import EioViewer, ViewerStats
 from livecart.redis_process import RedisProcess, free_port
 

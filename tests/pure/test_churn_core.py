@@ -3,8 +3,8 @@ is due, and how /proc texts are read."""
 
 from __future__ import annotations
 
-from livecart.loadtest import procstat
-from livecart.loadtest.soak import slope_mib_per_min
+from bench import procstat
+from bench.soak import slope_mib_per_min
 from livecart.web.gc_tuning import CollectPolicy
 
 

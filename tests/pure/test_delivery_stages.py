@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench import procstat
 from livecart.delivery_stages import STAGE_BUCKETS, STAGES, DeliveryStages
 from livecart.histogram import Buckets, quantile
-from livecart.loadtest import procstat, server_stages
+from livecart.loadtest import server_stages
 from livecart.loadtest.wsclient import sent_at, stamped_text
 
 

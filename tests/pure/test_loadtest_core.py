@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from livecart.loadtest import books, flashbench
+from bench import flash_sale
+from bench.peers.compare import judge, next_rate
+from livecart.loadtest import books
 from livecart.loadtest.pacing import Credit, RoundRobin
-from livecart.loadtest.peers.compare import judge, next_rate
 from livecart.loadtest.purchase import CARD, MAX_ATTEMPTS, Purchase
 from livecart.loadtest.report import render_html
 from livecart.loadtest.scenarios import (
@@ -395,7 +396,7 @@ def test_report_page_is_self_contained_and_script_safe() -> None:
 
 def test_flash_bench_asks_the_load_test_for_the_issue_3_workload() -> None:
     bench = argparse.Namespace(viewers=5000, procs=None, units=100)
-    ns = flashbench.loadtest_args(bench, "http://127.0.0.1:1", "adm")
+    ns = flash_sale.loadtest_args(bench, "http://127.0.0.1:1", "adm")
     assert (ns.scenario, ns.viewers, ns.units, ns.limit, ns.buyers, ns.pay) == (
         "flash-sale",
         5000,

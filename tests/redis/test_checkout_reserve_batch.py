@@ -14,13 +14,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
+from bench import reserve
 from livecart.checkout.errors import CheckoutError
 from livecart.checkout.reserve_batch import ReserveBatcher
 from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.scripts import Scripts
 from livecart.checkout.service import CheckoutService
 from livecart.checkout.validation import BuyRequest
-from livecart.loadtest import reservebench
 from livecart.redis_process import RedisProcess, free_port
 
 NOW_MS = 1_763_760_000_000
@@ -165,8 +165,8 @@ def test_batcher_arguments_are_checked() -> None:
 
 async def test_the_reserve_benchmark_reports_real_figures(redis_server: RedisProcess) -> None:
     pid = int(redis_server.pidfile.read_text())
-    batched = await reservebench._round(redis_server.url, pid, 300, 10, 200)
-    single = await reservebench._round(redis_server.url, pid, 300, 10, 1)
+    batched = await reserve._round(redis_server.url, pid, 300, 10, 200)
+    single = await reserve._round(redis_server.url, pid, 300, 10, 1)
     for r in (batched, single):
         assert r["books_ok"] and r["problems"] == []
         assert r["outcomes"] == {"reserved": 10, "sold_out": 290}

@@ -1,6 +1,6 @@
 """Replay benchmark: a 3-hour show, its page start and a 5-minute clip near its end.
 
-``python -m livecart.loadtest.replaybench`` starts a private Redis and one ``livecart
+``python -m bench.replay`` starts a private Redis and one ``livecart
 serve`` on 127.0.0.1, then synthesises a three-hour show cheaply:
 
 - the recording index: 5,400 two-second segments in ``segments.jsonl`` with their
@@ -35,8 +35,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from bench.localserver import http_json, private_redis, serve_argv, spawn_server
 from livecart.keyspace import show_log_key, show_meta_key, show_state_key
-from livecart.loadtest.localserver import http_json, private_redis, serve_argv, spawn_server
 from livecart.redis_process import free_port
 from livecart.streamer.channel import Channel
 from livecart.streamer.recording import INDEX_FILE, SEGMENTS_FILE, read_index

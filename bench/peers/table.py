@@ -1,7 +1,7 @@
-"""The markdown table ``livecart bench-peers`` prints: one row per figure and room size,
+"""The markdown table ``python -m bench.peers`` prints: one row per figure and room size,
 livecart next to python-socketio with the ratio, then notes on what limited each run.
 
-Plain functions of the results ``loadtest.peers.compare`` measured (no I/O but the
+Plain functions of the results ``bench.peers.compare`` measured (no I/O but the
 machine's core count in the last line).
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from livecart.loadtest.peers.fanout import LIVECART, SOCKETIO
+from bench.peers.fanout import LIVECART, SOCKETIO
 
 Result = dict[str, Any]
 # One figure's row for room size N: (N, livecart's result, the peer's result) -> row.

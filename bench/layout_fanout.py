@@ -1,10 +1,10 @@
 """Multi-node benchmark: one room spread over the layout's nodes; figures, not a test.
 
-    python -m livecart.loadtest.layoutbench --nodes 3 --workers 2 --viewers 1500 --rate 100
+    python -m bench.layout_fanout --nodes 3 --workers 2 --viewers 1500 --rate 100
 
 It starts ``livecart.loadtest.layout`` (nginx, ``--nodes`` nodes of ``--workers``
 processes, Redis), creates one room and, per node, one client process (the chat
-benchmark's own, ``loadtest.bench``) that connects its share of the viewers, samples and
+benchmark's own, ``bench.chat_fanout``) that connects its share of the viewers, samples and
 senders straight to that node's port, so every figure belongs to one node (nginx's round
 robin spreads a real crowd the same way; the layout tests prove the path through nginx).
 The senders, spread over the nodes, chat ``--rate`` messages a second in total. It
@@ -36,10 +36,10 @@ from typing import Any
 
 import psutil
 
-from livecart.loadtest.bench import Plan, _client_proc, _pct
+from bench.chat_fanout import Plan, _client_proc, _pct
+from bench.localserver import http_json
 from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
 from livecart.loadtest.layout import Layout, LayoutNode, layout
-from livecart.loadtest.localserver import http_json
 from livecart.loadtest.wsclient import VideoViewer, connect, raise_fd_limit
 
 RELAY_MODULES = ("livecart.streamer.relay",)
@@ -259,7 +259,7 @@ def report(chat: dict[str, Any], video: dict[str, Any] | None, note: str) -> str
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m livecart.loadtest.layoutbench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench.layout_fanout", description=__doc__)
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--viewers", type=int, default=1500)

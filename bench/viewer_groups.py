@@ -1,5 +1,5 @@
-"""The benchmarks' viewers, connected in three groups (``loadtest.bench``,
-``loadtest.peers.fanout``): ``light`` viewers count frames, ``sample`` viewers decode
+"""The benchmarks' viewers, connected in three groups (``bench.chat_fanout``,
+``bench.peers.fanout``): ``light`` viewers count frames, ``sample`` viewers decode
 and measure, ``senders`` chat.
 
 :func:`connect_groups` opens them all, a bounded number of handshakes at a time, and

@@ -1,4 +1,4 @@
-"""``livecart bench``: one room, N viewers, R chat messages a second; figures, not a test.
+"""``python -m bench``: one room, N viewers, R chat messages a second; figures, not a test.
 
 It starts its own Redis and one server process (unless ``--url`` is given), creates a
 room, connects N viewers from ``--procs`` client processes (light viewers count frames;
@@ -14,10 +14,10 @@ and after the window), server RSS per idle viewer (all server processes), and th
 clients' own CPU and timer lateness, so that a saturated generator is not mistaken for
 a slow server. ``--rate 0`` connects idle viewers only (a memory run).
 
-``--scenario flash-sale`` is the checkout benchmark instead (``loadtest.flashbench``);
-``--scenario reserve`` measures the checkout service alone (``loadtest.reservebench``);
+``--scenario flash-sale`` is the checkout benchmark instead (``bench.flash_sale``);
+``--scenario reserve`` measures the checkout service alone (``bench.reserve``);
 ``--scenario join-storm`` opens every viewer's socket within one second
-(``loadtest.joinstorm``).
+(``bench.join_storm``).
 
 Only 127.0.0.1 is ever targeted; every loop is bounded in count and time.
 """
@@ -40,11 +40,11 @@ from urllib.parse import urlparse
 
 import psutil
 
+from bench.localserver import cpu_seconds, http_json, local_server, rss_bytes
+from bench.viewer_groups import SAMPLE, SENDER, connect_groups
 from livecart.loadtest import server_stages
-from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share
-from livecart.loadtest.localserver import cpu_seconds, http_json, local_server, rss_bytes
+from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop, share, timer_lateness
 from livecart.loadtest.target import Target
-from livecart.loadtest.viewer_groups import SAMPLE, SENDER, connect_groups
 from livecart.loadtest.wsclient import (
     JSON,
     MSGPACK,
@@ -55,7 +55,6 @@ from livecart.loadtest.wsclient import (
     stamped_text,
 )
 
-TIMER = 0.01  # the clients' own delay: how late a 10 ms timer fires in each process
 DRAIN_STEP = 0.5
 DRAIN_MAX = 15.0
 CONNECT_TIMEOUT = 60.0  # one viewer's handshake and snapshot while thousands connect
@@ -171,16 +170,6 @@ async def _drain(stats: ViewerStats) -> float:
         seen = stats.chat
     waited = time.monotonic() - t0
     return waited if waited > DRAIN_STEP * 1.5 else 0.0
-
-
-async def timer_lateness(out: list[float], after: float = 0.0) -> None:
-    """From ``after`` seconds on, how late (ms) a ``TIMER`` sleep wakes, again and again
-    until cancelled: this client process's own delay in handling what it reads."""
-    await asyncio.sleep(after)
-    while True:
-        t0 = time.perf_counter()
-        await asyncio.sleep(TIMER)
-        out.append(max(0.0, (time.perf_counter() - t0 - TIMER) * 1000))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -415,73 +404,9 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.scenario == "flash-sale":
-        from livecart.loadtest import flashbench
-
-        return flashbench.main(args)
-    if args.scenario == "auction":
-        from livecart.loadtest import auction_storm
-
-        return auction_storm.bench_main(args)
-    if args.scenario == "reserve":
-        from livecart.loadtest import reservebench
-
-        return reservebench.main(args)
-    if args.scenario == "join-storm":
-        from livecart.loadtest import joinstorm
-
-        return joinstorm.main(args)
+    """``python -m bench`` (``--scenario chat``): run, print the figures."""
     result = run(args)
     print(report(result))
     if args.json:
         print(json.dumps(result))
     return 0
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("bench", help="benchmarks: chat fan-out (default) or a flash sale")
-    p.add_argument("--scenario",
-                   choices=("chat", "flash-sale", "reserve", "auction", "join-storm"),
-                   default="chat",
-                   help="chat: one room, N viewers, R chat/s; flash-sale: N viewers press "
-                   "buy within one second on a --units sale; reserve: the checkout service "
-                   "alone, N buys at once, batched and one call per buy; auction: N viewers, "
-                   "--bidders of them bidding in the auction's last 2 s; join-storm: N "
-                   "viewers open their sockets within --window seconds")  # fmt: skip
-    p.add_argument("--bidders", type=int, default=1000, help="auction: bidders in the storm")
-    p.add_argument("--viewers", type=int, default=2000)
-    p.add_argument(
-        "--rate",
-        type=int,
-        default=200,
-        help="chat messages per second offered (0: idle viewers, a memory run)",
-    )
-    p.add_argument(
-        "--window",
-        type=float,
-        default=1.0,
-        help="join-storm: seconds over which every viewer opens its socket",
-    )
-    p.add_argument("--duration", type=float, default=20.0)
-    p.add_argument("--procs", type=int, default=None,
-                   help="client processes (chat, join-storm: one per 8,000 viewers; "
-                   "flash-sale: one per core)")  # fmt: skip
-    p.add_argument("--units", type=int, default=100, help="flash-sale: units on sale")
-    p.add_argument(
-        "--appendfsync",
-        choices=("always", "everysec", "no"),
-        default="always",
-        help="flash-sale, reserve: the private Redis' AOF fsync policy (orders rely on always)",
-    )
-    p.add_argument(
-        "--server-workers",
-        type=int,
-        default=1,
-        help="processes of the server it starts (livecart serve --workers)",
-    )
-    p.add_argument("--rounds", type=int, default=3, help="reserve: rounds of each mode")
-    p.add_argument("--sample", type=int, default=100, help="viewers that decode and measure")
-    p.add_argument("--url", help="bench a running server (127.0.0.1 only) instead")
-    p.add_argument("--admin-token", default=os.environ.get("LIVECART_ADMIN_TOKEN"))
-    p.add_argument("--json", action="store_true", help="also print the figures as JSON")
-    p.set_defaults(handler=main)

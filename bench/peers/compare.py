@@ -1,12 +1,12 @@
-"""``livecart bench-peers`` (``make bench-peers``): livecart next to python-socketio.
+"""``python -m bench.peers`` (``make bench-peers``): livecart next to python-socketio.
 
 The same fan-out workload against both servers on this machine, in one run: one room,
 N viewers (1,000 and 5,000), R chat messages a second sent by viewers of the room.
 Each server runs as one process with uvloop on its own Redis (``appendfsync
-everysec``): ``livecart serve`` and ``loadtest.peers.socketio_server`` (AsyncServer on
+everysec``): ``livecart serve`` and ``bench.peers.socketio_server`` (AsyncServer on
 aiohttp with ``AsyncRedisManager``). For each server and N, a fresh server process:
 
-1. N viewers connect (``loadtest.peers.fanout``); server RSS before and after, idle,
+1. N viewers connect (``bench.peers.fanout``); server RSS before and after, idle,
    gives the RSS per viewer;
 2. chat steps of ``--step`` seconds search the highest rate at which the p99 delivery
    latency (server timestamp to sample viewer) stays under 250 ms with at least 99 %
@@ -36,10 +36,11 @@ from typing import Any
 
 import psutil
 
+from bench import python_m
+from bench.localserver import http_json, private_redis, serve_argv, spawn_server
+from bench.peers.fanout import LIVECART, SOCKETIO, FanoutPlan, fanout_main
+from bench.peers.table import fmt, table
 from livecart.loadtest.client_pool import PipedProcesses, share
-from livecart.loadtest.localserver import http_json, private_redis, serve_argv, spawn_server
-from livecart.loadtest.peers.fanout import LIVECART, SOCKETIO, FanoutPlan, fanout_main
-from livecart.loadtest.peers.table import fmt, table
 from livecart.loadtest.stats import Histogram
 from livecart.loadtest.wsclient import raise_fd_limit
 from livecart.redis_process import free_port
@@ -52,9 +53,7 @@ SAMPLES = 50
 def socketio_argv(port: int, redis_url: str) -> list[str]:
     """The command line of the python-socketio peer server on ``port``."""
     return [
-        sys.executable,
-        "-m",
-        "livecart.loadtest.peers.socketio_server",
+        *python_m("bench.peers.socketio_server"),
         "--port",
         str(port),
         "--redis-url",
@@ -312,7 +311,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def main(args: argparse.Namespace) -> int:
     results = run(args)
-    command = "make bench-peers" if args.make else "livecart " + " ".join(sys.argv[1:])
+    command = "make bench-peers" if args.make else "python -m bench.peers " + " ".join(sys.argv[1:])
     print()
     print(table(results, command))
     if args.json:
@@ -321,8 +320,9 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("bench-peers", help="the same chat fan-out on livecart and python-socketio")
+def parser() -> argparse.ArgumentParser:
+    """``python -m bench.peers``: the same chat fan-out on livecart and python-socketio."""
+    p = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__)
     p.add_argument("--viewers", type=int, nargs="+", default=[1000, 5000])
     p.add_argument("--procs", type=int, default=1, help="client processes")
     p.add_argument("--step", type=float, default=4.0, help="seconds per rate step")
@@ -332,4 +332,4 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--budget", type=float, default=480.0, help="seconds for the whole run")
     p.add_argument("--json", default=None, help="also write the figures to this file")
     p.add_argument("--make", action="store_true", help=argparse.SUPPRESS)
-    p.set_defaults(handler=main)
+    return p

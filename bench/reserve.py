@@ -1,4 +1,4 @@
-"""``livecart bench --scenario reserve``: the checkout service alone, N buys at once.
+"""``python -m bench --scenario reserve``: the checkout service alone, N buys at once.
 
 No WebSocket and no server process: one ``CheckoutService`` in this process, on a
 private Redis (AOF ``appendfsync always`` unless ``--appendfsync`` says otherwise), sends
@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.localserver import private_redis
 from livecart.checkout.errors import CheckoutError
 from livecart.checkout.sandbox import SandboxProvider
 from livecart.checkout.service import CheckoutService
-from livecart.loadtest.localserver import private_redis
 from livecart.redis_client import redis_client
 
 MODES = (("batched", 200), ("one call per buy", 1))

@@ -1,6 +1,6 @@
 """Video fan-out benchmark: one WHIP publisher, N low-latency WebSocket viewers.
 
-    python -m livecart.streamer.bench_video --viewers 100 --seconds 10
+    python -m bench.video --viewers 100 --seconds 10
 
 What it runs, all on 127.0.0.1:
 
@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import psutil
+
+from bench import python_m
 
 TOKEN = "bench-token"
 ROOM = "bench"
@@ -280,7 +282,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     clip_bitrate = sum(len(f.data) for f in clip) * 8 / 10
     with tempfile.TemporaryDirectory(prefix="livecart-bench-") as tmp:
         server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "livecart.streamer.bench_video", "--serve", tmp,
+            *python_m("bench.video"), "--serve", tmp,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )  # fmt: skip
         viewers_proc: asyncio.subprocess.Process | None = None
@@ -305,7 +307,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             baseline = (_cpu(server_ps) - c0) / base_window
 
             viewers_proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "livecart.streamer.bench_video", "--viewers-process",
+                *python_m("bench.video"), "--viewers-process",
                 str(port), str(args.viewers), str(args.seconds), str(args.record_every),
                 stdout=subprocess.PIPE,
             )  # fmt: skip
@@ -356,9 +358,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; see the module docstring."""
-    parser = argparse.ArgumentParser(
-        prog="python -m livecart.streamer.bench_video", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m bench.video", description=__doc__)
     parser.add_argument("--viewers", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--width", type=int, default=1280)

@@ -5,7 +5,7 @@ machines can share rooms, like livecart's Redis pub/sub), uvloop, and one event:
 ``chat`` from a client is broadcast to everyone in the client's room with a server
 timestamp. Clients pick the room with ``?room=`` on the Socket.IO URL.
 
-    python -m livecart.loadtest.peers.socketio_server --port 8090 --redis-url redis://127.0.0.1:6379/0
+    python -m bench.peers.socketio_server --port 8090 --redis-url redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations

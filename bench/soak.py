@@ -1,4 +1,4 @@
-"""``livecart soak`` (``make soak``): viewers joining and leaving for a fixed time, and what
+"""``python -m bench.soak`` (``make soak``): viewers joining and leaving for a fixed time, and what
 each server process holds before, at the peak and after settling.
 
 It starts a private Redis and ``--nodes`` ``livecart serve`` processes on it (free ports on
@@ -40,8 +40,8 @@ from typing import Any
 
 import aiohttp
 
-from livecart.loadtest import procstat
-from livecart.loadtest.localserver import private_redis, serve_argv, spawn_server
+from bench import procstat
+from bench.localserver import private_redis, serve_argv, spawn_server
 from livecart.loadtest.wsclient import raise_fd_limit
 from livecart.redis_client import MAX_IDLE
 from livecart.redis_process import free_port
@@ -486,12 +486,6 @@ async def main(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("soak", help="viewers joining and leaving; memory, fds, tasks, Redis")
-    _arguments(p)
-    p.set_defaults(handler=main)
-
-
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--viewers", type=int, default=300)
     p.add_argument("--seconds", type=float, default=300.0, help="how long the churn lasts")
@@ -506,6 +500,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m livecart.loadtest.soak")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak",
+        description="viewers joining and leaving; memory, fds, tasks, Redis",
+    )
     _arguments(parser)
     raise SystemExit(asyncio.run(main(parser.parse_args())))

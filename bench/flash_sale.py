@@ -1,4 +1,4 @@
-"""``livecart bench --scenario flash-sale``: N viewers press "buy" within one second.
+"""``python -m bench --scenario flash-sale``: N viewers press "buy" within one second.
 
 It starts a private Redis (AOF ``appendfsync always``, the embedded default that
 orders rely on) and one server process, like the chat benchmark, and runs the
@@ -20,8 +20,8 @@ import os
 import secrets
 from typing import Any
 
+from bench.localserver import local_server
 from livecart.loadtest import runner
-from livecart.loadtest.localserver import local_server
 from livecart.loadtest.target import Target
 
 TARGET_P99_MS = 500.0

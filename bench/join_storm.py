@@ -1,4 +1,4 @@
-"""``livecart bench --scenario join-storm``: N viewers open their sockets within one second.
+"""``python -m bench --scenario join-storm``: N viewers open their sockets within one second.
 
 It starts a private Redis and the server (``--server-workers N`` processes) like the chat
 benchmark, creates a room and has ``--procs`` client processes open N viewer sockets
@@ -11,7 +11,7 @@ timeout, a reset) -- both must be 0 -- the server's CPU over the storm, and the
 clients' CPU and how late they opened their sockets against the plan, so that a
 saturated generator is not mistaken for a slow server.
 
-The server the benchmark starts has no per-address caps (``loadtest.localserver``): every
+The server the benchmark starts has no per-address caps (``bench.localserver``): every
 simulated viewer comes from 127.0.0.1. Only 127.0.0.1 is ever targeted.
 """
 
@@ -31,9 +31,10 @@ from urllib.parse import urlparse
 
 import psutil
 
-from livecart.loadtest import procstat, server_stages
+from bench import procstat
+from bench.localserver import cpu_seconds, http_json, local_server
+from livecart.loadtest import server_stages
 from livecart.loadtest.client_pool import PipedProcesses, run_on_uvloop
-from livecart.loadtest.localserver import cpu_seconds, http_json, local_server
 from livecart.loadtest.target import Target
 from livecart.loadtest.wsclient import MSGPACK, Viewer, ViewerStats, open_viewer, raise_fd_limit
 

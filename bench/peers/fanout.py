@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from bench.viewer_groups import SAMPLE, SENDER, connect_groups
 from livecart.loadtest.client_pool import run_on_uvloop
 from livecart.loadtest.stats import Histogram
-from livecart.loadtest.viewer_groups import SAMPLE, SENDER, connect_groups
 from livecart.loadtest.wsclient import (
     JSON,
     MSGPACK,

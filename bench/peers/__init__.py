@@ -1,0 +1,1 @@
+"""The side-by-side comparison (``python -m bench.peers``) and the peer servers it runs."""

@@ -1,1 +1,0 @@
-"""The side-by-side comparison (``livecart bench-peers``) and the peer servers it runs."""
