@@ -10,6 +10,10 @@ HOST_VID_PREFIX = "vhost-"
 
 @dataclass(frozen=True, slots=True)
 class Actor:
+    """Who runs a command: a viewer's or host's identity as the hub's rules see it, from a
+    WebSocket session or the HTTP API alike. Plain data; checkout keys a buyer's limits and
+    holds on ``buyer`` when set, else on ``vid``."""
+
     vid: str
     name: str
     role: str  # "viewer" or "host"
@@ -22,6 +26,7 @@ class Actor:
 
     @property
     def is_host(self) -> bool:
+        """True for the room's host."""
         return self.role == "host"
 
     @classmethod

@@ -42,6 +42,7 @@ class BuyerClaims:
 
     @property
     def buyer(self) -> str:
+        """The buyer's key for checkout: ``u:<sub>``."""
         return BUYER_PREFIX + self.sub
 
 
@@ -83,6 +84,7 @@ class BuyerTokens:
 
     @property
     def algorithms(self) -> tuple[str, ...]:
+        """The JWT algorithms this verifier accepts (HS256, RS256, ES256: those of its keys)."""
         return tuple(self._keys)
 
     def verify(self, token: object) -> BuyerClaims:

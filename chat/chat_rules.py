@@ -178,6 +178,8 @@ class LimitsTable:
     _table: dict[Hashable, ChatLimits] = field(default_factory=dict)
 
     def get(self, key: Hashable, now: float) -> ChatLimits:
+        """The limits of ``key``, made with a full budget on first use (evicting idle or old
+        keys first when the table is full)."""
         found = self._table.get(key)
         if found is None:
             if len(self._table) >= self.max_keys:

@@ -10,6 +10,18 @@ from livecart.chat.room_state import RoomState
 
 
 class CheckoutPort(Protocol):
+    """What the hub needs from checkout, the one way chat reaches commerce
+    (``livecart.checkout.hub_adapter.HubCheckout`` implements it; chat never imports
+    checkout).
+
+    Every method reads or writes checkout's datastore and nothing of the hub: the hub emits
+    the events they return, so a change reaches viewers through the store like any other.
+    Commands raise ``CommandError`` for a client's mistake and change nothing then; every
+    call may raise redis' connection errors while Redis is away, and the hub turns those
+    into ``unavailable``. ``lot_tick`` returns each auction or giveaway change to exactly
+    one caller across nodes, so its event is emitted once; ``forget`` never touches the
+    datastore."""
+
     async def init_stock(self, room_id: str, product_id: str, stock: int) -> None:
         """Set up the stock of a product just added to the room's lineup."""
 

@@ -19,6 +19,9 @@ from livecart.wsframe import OP_BINARY, OP_TEXT, build_frame
 
 
 class WireFormat(StrEnum):
+    """A WebSocket subprotocol the server speaks: JSON text frames or MessagePack binary
+    frames, the same messages in either (docs/protocol.md)."""
+
     JSON = "livecart.v1.json"
     MSGPACK = "livecart.v1.msgpack"
 

@@ -25,6 +25,9 @@ from enum import IntEnum, StrEnum
 
 
 class ErrorCode(StrEnum):
+    """The error codes a client may get in an error reply (docs/protocol.md lists them);
+    checkout adds its own codes beside these."""
+
     BAD_FRAME = "bad_frame"
     BAD_COMMAND = "bad_command"
     BAD_ARGS = "bad_args"
@@ -46,6 +49,9 @@ class ErrorCode(StrEnum):
 
 
 class CloseCode(IntEnum):
+    """WebSocket close codes the server uses: the RFC 6455 ones and livecart's own 4xxx
+    (docs/protocol.md says when each is sent)."""
+
     NORMAL = 1000
     GOING_AWAY = 1001
     TOO_BIG = 1009
@@ -71,6 +77,8 @@ class CommandError(HubError):
         self.retry_after = retry_after
 
     def as_dict(self) -> dict[str, object]:
+        """The error as a reply carries it: ``code``, ``message`` and, when set,
+        ``retry_after``."""
         error: dict[str, object] = {"code": self.code, "message": self.message}
         if self.retry_after is not None:
             error["retry_after"] = round(self.retry_after, 3)

@@ -36,6 +36,10 @@ MODERATION: Mapping[str, tuple[str, bool]] = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoomEvent:
+    """Base of the frozen events a room's history is made of. ``seq`` and ``ts`` are set
+    when the store sequences the event (0 before); each subclass names its wire ``TYPE`` and
+    its own ``fields``, and ``event_from_wire`` turns a wire dict back into it."""
+
     TYPE: ClassVar[str] = ""
     seq: int = 0
     ts: float = 0.0
@@ -55,11 +59,14 @@ class RoomEvent:
 
 @dataclass(frozen=True, slots=True)
 class ChatUser:
+    """The sender of a chat message as the wire shows it: vid, display name, role."""
+
     vid: str
     name: str
     role: str
 
     def to_wire(self) -> dict[str, str]:
+        """The sender as its wire dict."""
         return {"vid": self.vid, "name": self.name, "role": self.role}
 
 
@@ -72,18 +79,23 @@ class ChatMessage(RoomEvent):
     text: str
 
     def fields(self) -> dict[str, Any]:
+        """The sender and the text."""
         return {"user": self.user.to_wire(), "text": self.text}
 
     def to_wire(self) -> dict[str, Any]:
+        """The wire dict, with the message's ``id`` (its seq) added."""
         return {**RoomEvent.to_wire(self), "id": self.seq}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChatDeleted(RoomEvent):
+    """A chat message (``id``: its seq) was deleted by the host; also the history's tombstone."""
+
     TYPE: ClassVar[str] = "chat_deleted"
     id: int
 
     def fields(self) -> dict[str, Any]:
+        """The deleted message's id."""
         return {"id": self.id}
 
 
@@ -116,6 +128,9 @@ def same_event(held: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class RoomInfo:
+    """The room record as events and snapshots carry it: title, host, status, slow mode,
+    language."""
+
     id: str
     title: str
     host: str
@@ -124,6 +139,7 @@ class RoomInfo:
     lang: str = ""  # the pages' default language for viewers ("": their browser's)
 
     def to_wire(self) -> dict[str, Any]:
+        """The record as its wire dict."""
         return {
             "id": self.id,
             "title": self.title,
@@ -136,46 +152,61 @@ class RoomInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoomChanged(RoomEvent):
+    """The room record changed (title, status, slow mode, language)."""
+
     TYPE: ClassVar[str] = "room"
     room: RoomInfo
 
     def fields(self) -> dict[str, Any]:
+        """The new room record."""
         return {"room": self.room.to_wire()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProductChanged(RoomEvent):
+    """A product of the catalog was added or edited; ``product`` is the whole product."""
+
     TYPE: ClassVar[str] = "product"
     product: Mapping[str, Any]
 
     @property
     def product_id(self) -> str:
+        """The product's id."""
         return str(self.product["id"])
 
     def fields(self) -> dict[str, Any]:
+        """The whole product."""
         return {"product": self.product}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LineupChanged(RoomEvent):
+    """The lineup (the order products are shown in) was replaced."""
+
     TYPE: ClassVar[str] = "lineup"
     lineup: tuple[str, ...]
 
     def fields(self) -> dict[str, Any]:
+        """The lineup as a list of product ids."""
         return {"lineup": list(self.lineup)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pinned(RoomEvent):
+    """A product was pinned (``product_id`` None: unpinned)."""
+
     TYPE: ClassVar[str] = "pin"
     product_id: str | None
 
     def fields(self) -> dict[str, Any]:
+        """The pinned product's id, or None."""
         return {"product_id": self.product_id}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Moderated(RoomEvent):
+    """A viewer was muted, unmuted, banned or unbanned (``action`` one of ``MODERATION``)."""
+
     TYPE: ClassVar[str] = "moderation"
     action: str
     vid: str
@@ -185,6 +216,7 @@ class Moderated(RoomEvent):
             raise ValueError(f"moderation: unknown action {self.action!r}")
 
     def fields(self) -> dict[str, Any]:
+        """The action and the viewer's vid."""
         return {"action": self.action, "vid": self.vid}
 
 
@@ -197,6 +229,7 @@ class SaleChanged(RoomEvent):
     sale: Mapping[str, Any] | None
 
     def fields(self) -> dict[str, Any]:
+        """The product and its sale (None: removed)."""
         return {"product_id": self.product_id, "sale": self.sale}
 
 
@@ -209,6 +242,7 @@ class AuctionChanged(RoomEvent):
     auction: Mapping[str, Any]
 
     def fields(self) -> dict[str, Any]:
+        """The whole auction object."""
         return {"auction": self.auction}
 
 
@@ -220,6 +254,7 @@ class GiveawayChanged(RoomEvent):
     giveaway: Mapping[str, Any]
 
     def fields(self) -> dict[str, Any]:
+        """The whole giveaway object."""
         return {"giveaway": self.giveaway}
 
 

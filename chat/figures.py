@@ -24,6 +24,9 @@ class RoomFigures:
 
 @dataclass(slots=True)
 class HubFigures:
+    """The hub's totals for /metrics and the collector, read at one moment
+    (``Hub.figures``): per room, and the node's fan-out, tick and delivery counters."""
+
     rooms: dict[str, RoomFigures]
     frames: int
     """Frames written to sockets (one batch to one session)."""

@@ -78,6 +78,18 @@ def wall_ms() -> float:
 
 
 class Hub:
+    """The node's real-time hub: its loaded rooms, their sessions, the background loops, and
+    every command, from a WebSocket session (``handle``) or the HTTP API (``execute``).
+
+    A command is decided by the pure rules of ``decisions``, written through the injected
+    ``RoomStore`` (one atomic emit) and answered once this node has applied its event, so a
+    client sees its own change in order with everyone else's; a refused command changes
+    nothing and raises ``CommandError`` (an error reply on a socket). While the store is
+    away the hub stays up: sessions stay connected, commands that need the store get
+    ``unavailable``, and everything resumes by itself. Nothing in the tick or the feed path
+    awaits a client. ``start`` before use; ``stop`` closes every session with 1001 and
+    cancels and awaits the loops."""
+
     def __init__(
         self,
         store: RoomStore,
@@ -117,6 +129,7 @@ class Hub:
 
     @property
     def node_id(self) -> str:
+        """This node's identity in the store (``RoomStore.node_id``)."""
         return self.store.node_id
 
     @property

@@ -57,6 +57,15 @@ UNLOAD_AFTER = 30.0
 
 
 class Loops:
+    """The hub's background loops over the rooms this node holds: ``ticker`` (the fan-out)
+    and ``presence`` (viewer counts, live values, lots, head checks).
+
+    Neither loop awaits a client: a fan-out writes through ``Session.write`` in chunks with
+    a turn of the event loop between them. The ticker never awaits the store either. While
+    the store or checkout is away the presence loop keeps the values it had and tries again
+    next round; an unexpected error in one room is logged and the loop goes on to the next.
+    """
+
     def __init__(
         self,
         rooms: Rooms,
@@ -91,6 +100,10 @@ class Loops:
             self._wake.set()
 
     async def ticker(self) -> None:
+        """Run forever: flush each due room (one batch per room per tick, written in chunks
+        of ``chunk_size`` sessions), publish the hearts tapped here every ``BASE_TICK``, and
+        retune each room's tick from the measured cost of a write. Sleeps until the next
+        room is due or ``wake`` is called. Ends only when cancelled."""
         loop = asyncio.get_running_loop()
         next_hearts = loop.time()
         while True:
@@ -181,6 +194,12 @@ class Loops:
             await self.store.add_hearts(hearts)
 
     async def presence(self) -> None:
+        """Run forever, every ``SALE_LIVE_INTERVAL``: move on each room's auction or
+        giveaway, refresh live values while a sale is open, and every ``PRESENCE_INTERVAL``
+        report this node's viewers, read back the room's totals and head (resyncing a copy
+        that is no longer current) and unload rooms empty for ``UNLOAD_AFTER`` seconds.
+        Every step is idempotent, so a round that fails (store away) is simply repeated by
+        the next. Ends only when cancelled."""
         rounds_per_presence = round(PRESENCE_INTERVAL / SALE_LIVE_INTERVAL)
         n = 0
         while True:

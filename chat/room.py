@@ -97,6 +97,7 @@ class FanoutTotals:
     slow_closed: int = 0
 
     def add(self, room: Room) -> None:
+        """Add a room's fan-out counters to the totals (when it is unloaded)."""
         self.frames += room.frames_written
         self.bytes += room.bytes_written
         self.chat_skipped += room.chat_skipped
@@ -104,6 +105,14 @@ class FanoutTotals:
 
 
 class Room:
+    """One room on this node: its ``RoomState``, its sessions, the events and live values
+    waiting for the next tick, and the commands waiting for an event to be applied here.
+
+    It is a plain in-memory object on the event loop: the feed fills it (``enqueue``,
+    ``set_live``), the ticker empties it (``begin_flush``) and writes one batch, encoded at
+    most once per wire format, to every session, never awaiting one. A command's reply waits
+    on ``applied(seq)``, released in ``seq`` order by ``release_waiters``."""
+
     def __init__(self, state: RoomState, hearts_total: int = 0) -> None:
         self.state = state
         self.sessions: set[Session] = set()
@@ -135,6 +144,7 @@ class Room:
 
     @property
     def room_id(self) -> str:
+        """The room's id (its state's)."""
         return self.state.room_id
 
     def enqueue(self, event: dict[str, Any]) -> None:
@@ -173,6 +183,7 @@ class Room:
             self.pending_live[name] = value
 
     def due(self, now: float) -> bool:
+        """Whether the room has something to send and its next flush time has come."""
         return bool(self.pending or self.pending_live or self.pending_hearts) and (
             now >= self.next_flush
         )
@@ -236,6 +247,7 @@ class Room:
         return encode_frame(fmt, lean)
 
     def live_snapshot(self) -> dict[str, Any]:
+        """A copy of the room's live values (viewers, hearts total, explain ranking, ...)."""
         return {k: v for k, v in self.live.items()}
 
 
@@ -284,6 +296,7 @@ class Fanout:
 
     @property
     def done(self) -> bool:
+        """Whether every session of the fan-out has been visited."""
         return self.next >= len(self.sessions)
 
     def write(self, n: int) -> int:

@@ -73,6 +73,12 @@ def clean_words(words: list[Any]) -> list[str]:
 
 @dataclass
 class RoomState:
+    """One room as every node holds it: the room record, catalog, lineup, pin, sales,
+    auction, giveaway, moderation, banned words and the recent chat and history, as of
+    ``seq`` under ``epoch``. Changed only by ``apply``, one sequenced event at a time, in
+    ``seq`` order; deterministic, so nodes that applied the same events hold equal states.
+    """
+
     room_id: str
     epoch: str
     seq: int = 0
@@ -95,6 +101,7 @@ class RoomState:
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
 
     def info(self) -> RoomInfo:
+        """The room record as a ``RoomInfo``."""
         return RoomInfo(self.room_id, self.title, self.host, self.status, self.slow_mode, self.lang)
 
     def set_banned_words(self, words: list[Any]) -> None:

@@ -228,9 +228,14 @@ class Rooms:
             pending(room)
 
     def on_event(self, room_id: str, event: RoomEvent) -> None:
+        """A sequenced event from the feed: applied in ``seq`` order (held back while the
+        room loads or resyncs; a gap triggers a resync). Synchronous: never awaits."""
         self._deliver(room_id, lambda room: self._receive(room, event))
 
     def on_hearts(self, room_id: str, n: int, total: int) -> None:
+        """``n`` hearts were tapped on some node: they go out with the room's next batch and
+        the room's total never goes back."""
+
         def add(room: Room) -> None:
             room.pending_hearts += n
             room.live["hearts_total"] = max(room.live.get("hearts_total", 0), total)
@@ -238,9 +243,13 @@ class Rooms:
         self._deliver(room_id, add)
 
     def on_words(self, room_id: str, words: list[str]) -> None:
+        """The room's banned words changed: the state's chat filter takes the new list."""
         self._deliver(room_id, lambda room: room.state.set_banned_words(words))
 
     async def on_reconnect(self) -> None:
+        """The feed is back after a disconnect: every loaded room resyncs, filling what was
+        missed from the store's history and checking its head (the datastore may have
+        restarted meanwhile)."""
         for room in list(self.loaded.values()):
             self.resync(room)  # also checks the head: Redis may have restarted meanwhile
 

@@ -44,6 +44,13 @@ _PROBE_BUF = bytearray(4)  # one buffer for every probe: the loop is single-thre
 
 @dataclass(eq=False, slots=True)
 class Session:
+    """One client connection as the hub sees it: its identity (``vid``, ``name``, ``role``,
+    buyer), its room, its command bucket, and the transport it is written to.
+
+    Writes (``write``, ``send``, ``close``) never await and skip a closed connection; the
+    slow-consumer state (``lagging``, the probed kernel queue) is kept here and acted on by
+    the room's fan-out, as the module docstring says."""
+
     transport: Transport
     fmt: WireFormat
     vid: str
@@ -92,6 +99,7 @@ class Session:
 
     @property
     def is_host(self) -> bool:
+        """True for the room's host connection."""
         return self.role == "host"
 
     def write(self, frame: bytes) -> None:

@@ -35,6 +35,8 @@ from livecart.chat.store import Head
 
 
 class Verdict(Enum):
+    """What a node should do with its copy of a room, as ``judge`` and friends decide."""
+
     CURRENT = "current"  # a prefix of the store's room: keep it, fill gaps as usual
     VERIFY = "verify"  # the datastore instance changed: compare the last event (judge_tail)
     STALE = "stale"  # the store's room went back or changed epoch: reload, re-snapshot

@@ -155,7 +155,9 @@ class RoomFeed(Protocol):
     """One node's subscription to its rooms' events."""
 
     @property
-    def connected(self) -> bool: ...
+    def connected(self) -> bool:
+        """True while the feed's connection is up and subscribed (``/healthz``)."""
+        ...
 
     @property
     def received(self) -> int:
@@ -187,6 +189,17 @@ class RoomFeed(Protocol):
 
 
 class RoomStore(Protocol):
+    """The hub's datastore contract: rooms, their sequenced events and the values kept
+    beside them, shared by every node.
+
+    Implementations give the guarantees of this module's docstring: ``emit`` is atomic
+    (writes, next ``seq``, history entry and publish together or not at all, with ``seq`` 1,
+    2, 3, ... per room and no gaps); ``load`` returns a state and ``seq`` that agree; the
+    ``epoch`` names a room's sequence and changes only when its history is replaced; the
+    feed delivers each room's events in ``seq`` order, at most once. Every method may raise
+    ``StoreUnavailable`` when the datastore cannot be reached, and nothing retries on its
+    own."""
+
     @property
     def node_id(self) -> str:
         """This node's id (its presence entry and its feed)."""

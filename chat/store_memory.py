@@ -143,10 +143,13 @@ class MemoryDatastore:
             feed.regain()
 
     def new_epoch(self) -> str:
+        """A fresh epoch, unique within this datastore."""
         self._epochs += 1
         return f"{self.server}-{self._epochs}"
 
     def publish(self, room_id: str, message: tuple[str, Any]) -> None:
+        """Hand a message of ``room_id`` to every feed (each drops it unless subscribed and
+        connected)."""
         for feed in self._feeds:
             feed.offer(room_id, message)
 
@@ -175,9 +178,11 @@ class MemoryRoomStore:
 
     @property
     def node_id(self) -> str:
+        """This node's id (``RoomStore.node_id``)."""
         return self._node_id
 
     def feed(self, listener: FeedListener) -> MemoryFeed:
+        """A new feed for ``listener`` over this datastore (``RoomStore.feed``)."""
         feed = MemoryFeed(listener)
         self.datastore._feeds.append(feed)
         return feed
@@ -187,14 +192,18 @@ class MemoryRoomStore:
             return data._shared.setdefault(key, new)
 
     async def secret(self) -> bytes:
+        """The secret shared by every store over this datastore (``RoomStore.secret``)."""
         return self._shared_value("secret", secrets.token_hex(32)).encode()
 
     async def admin_token(self, new: str) -> str:
+        """The stored admin token, ``new`` if none was stored (``RoomStore.admin_token``)."""
         return self._shared_value("admin_token", new)
 
     async def create_room(
         self, room_id: str, *, title: str, host: str, host_token_hash: str, commission_rate: float
     ) -> bool:
+        """Create the room with a new epoch and seq 0; False when it exists
+        (``RoomStore.create_room``)."""
         with self._reachable() as data:
             if room_id in data._rooms:
                 return False
@@ -215,15 +224,19 @@ class MemoryRoomStore:
         return True
 
     async def meta(self, room_id: str) -> dict[str, str]:
+        """The room record, empty when there is no such room (``RoomStore.meta``)."""
         with self._reachable() as data:
             room = data._rooms.get(room_id)
             return dict(room.meta) if room is not None else {}
 
     async def room_ids(self) -> list[str]:
+        """Every room's id, sorted (``RoomStore.room_ids``)."""
         with self._reachable() as data:
             return sorted(data._rooms)
 
     async def load(self, room_id: str) -> tuple[RoomState, int]:
+        """The room's state as of its current seq, and its hearts total
+        (``RoomStore.load``). Raises ``RoomNotFound``."""
         with self._reachable() as data:
             room = self._room(room_id)
             meta = room.meta
@@ -252,10 +265,13 @@ class MemoryRoomStore:
         return Head(epoch, data._seqs.get(room_id, 0), data.server)
 
     async def head(self, room_id: str) -> Head:
+        """The room's epoch, seq and this datastore's identity (``RoomStore.head``)."""
         with self._reachable():
             return self._head(room_id)
 
     async def renew_epoch(self, room_id: str, epoch: str) -> str | None:
+        """Give the room a new epoch if it still has ``epoch``; the epoch afterwards, None
+        without the room (``RoomStore.renew_epoch``)."""
         with self._reachable() as data:
             room = data._rooms.get(room_id)
             if room is None:
@@ -271,6 +287,8 @@ class MemoryRoomStore:
         writes: tuple[Write, ...] = (),
         budget: ChatBudget | None = None,
     ) -> int:
+        """Check the budget, apply the writes, take the next seq, append to the history and
+        publish, all at once or not at all (``RoomStore.emit``); returns the seq."""
         with self._reachable() as data:
             room = self._room(room_id)
             if budget is not None:
@@ -317,11 +335,14 @@ class MemoryRoomStore:
         live[f"v:{budget.vid}"] = _Bucket(vt - 1, now, now, now + BUDGET_TTL)
 
     async def set_banned_words(self, room_id: str, words: list[str]) -> None:
+        """Store the banned words and tell every node (``RoomStore.set_banned_words``)."""
         with self._reachable() as data:
             self._room(room_id).words = json.dumps(words)
             data.publish(room_id, ("words", list(words)))
 
     async def ban_addresses(self, room_id: str, vid: str, digests: list[str]) -> None:
+        """Record the digests a still-banned ``vid`` was seen on, bounded and expiring
+        (``RoomStore.ban_addresses``)."""
         if not digests:
             return
         with self._reachable() as data:
@@ -338,6 +359,7 @@ class MemoryRoomStore:
             room.banned_addr_expires = now + BANNED_ADDRESSES_TTL
 
     async def address_banned(self, room_id: str, digest: str) -> bool:
+        """Whether a banned viewer was seen on this digest (``RoomStore.address_banned``)."""
         with self._reachable() as data:
             room = data._rooms.get(room_id)
             if room is None or data.clock() >= room.banned_addr_expires:
@@ -345,6 +367,8 @@ class MemoryRoomStore:
             return digest in room.banned_addr
 
     async def history_after(self, room_id: str, seq: int) -> list[RoomEvent]:
+        """The events after ``seq`` still in the history, in order
+        (``RoomStore.history_after``)."""
         with self._reachable() as data:
             room = data._rooms.get(room_id)
             records = list(room.history) if room is not None else []
@@ -352,6 +376,8 @@ class MemoryRoomStore:
         return [e for e in events if e.seq > seq]
 
     async def presence(self, room_id: str, local_viewers: int) -> Presence:
+        """Report this node's viewers and read back the room's live values and head
+        (``RoomStore.presence``)."""
         with self._reachable() as data:
             now = data.clock()
             nodes = data._presence.setdefault(room_id, {})
@@ -372,14 +398,17 @@ class MemoryRoomStore:
     async def log_stock(
         self, room_id: str, stock: Mapping[str, int], now_ms: int, gap_ms: int
     ) -> dict[str, int]:
+        """Return ``stock`` as it is: this store logs no show (``RoomStore.log_stock``)."""
         with self._reachable():
             return {pid: int(units) for pid, units in stock.items()}  # no show is logged
 
     async def viewers(self, room_id: str) -> int:
+        """Viewers on every node, as last reported (``RoomStore.viewers``)."""
         with self._reachable() as data:
             return sum(n for n, _ in data._presence.get(room_id, {}).values())
 
     async def add_hearts(self, counts: dict[str, int]) -> None:
+        """Add to each room's hearts total and tell every node (``RoomStore.add_hearts``)."""
         with self._reachable() as data:
             for room_id, n in counts.items():
                 total = data._hearts.get(room_id, 0) + n
@@ -387,6 +416,8 @@ class MemoryRoomStore:
                 data.publish(room_id, ("hearts", (n, total)))
 
     async def explain(self, room_id: str, product_id: str, vid: str) -> int:
+        """Count ``vid``'s request once per product and return the count
+        (``RoomStore.explain``)."""
         with self._reachable() as data:
             now = data.clock()
             asked = data._explain.setdefault(room_id, {})
@@ -402,6 +433,7 @@ class MemoryRoomStore:
             return rank[product_id]
 
     async def clear_explain(self, room_id: str, product_id: str) -> None:
+        """Forget a product's explain requests (``RoomStore.clear_explain``)."""
         with self._reachable() as data:
             data._explain.get(room_id, {}).pop(product_id, None)
             data._rank.get(room_id, {}).pop(product_id, None)
@@ -455,13 +487,16 @@ class MemoryFeed:
 
     @property
     def connected(self) -> bool:
+        """True while the datastore is reachable and ``run`` has started."""
         return self._connected.is_set()
 
     def offer(self, room_id: str, message: tuple[str, Any]) -> None:
+        """Queue a publication if the feed is connected and subscribed to ``room_id``."""
         if self.connected and room_id in self._rooms:
             self._queue.put_nowait((room_id, message))
 
     def lose(self) -> None:
+        """The datastore went away: disconnect and lose whatever was on the way."""
         self._away = True
         if self.connected:
             self.losses += 1
@@ -470,6 +505,7 @@ class MemoryFeed:
                 self._queue.get_nowait()
 
     def regain(self) -> None:
+        """The datastore is back: reconnect and have ``run`` call ``on_reconnect``."""
         self._away = False
         if self._running and not self.connected:
             self.reconnects += 1
@@ -477,6 +513,7 @@ class MemoryFeed:
             self._queue.put_nowait(("", ("reconnect", None)))
 
     async def run(self) -> None:
+        """Hand queued publications to the listener in order until cancelled."""
         self._running = True
         if not self._away:
             self._connected.set()
@@ -498,11 +535,14 @@ class MemoryFeed:
             self._connected.clear()
 
     async def wait_connected(self, timeout: float) -> None:
+        """Return once connected. Raises ``TimeoutError``."""
         async with asyncio.timeout(timeout):
             await self._connected.wait()
 
     async def subscribe(self, room_id: str) -> None:
+        """Start hearing ``room_id`` (confirmed at once)."""
         self._rooms.add(room_id)
 
     def unsubscribe(self, room_id: str) -> None:
+        """Stop hearing ``room_id``."""
         self._rooms.discard(room_id)

@@ -250,9 +250,11 @@ class RedisRoomStore:
 
     @property
     def node_id(self) -> str:
+        """This node's id (``RoomStore.node_id``)."""
         return self._node_id
 
     def feed(self, listener: FeedListener) -> RedisFeed:
+        """A feed on the node's pub/sub connection for ``listener`` (``RoomStore.feed``)."""
         return RedisFeed(self._redis, self._node_id, listener)
 
     async def _shared_value(self, key: str, new: str) -> str:
@@ -263,14 +265,18 @@ class RedisRoomStore:
         return value.decode()
 
     async def secret(self) -> bytes:
+        """The cluster-wide secret, created once by the first node (``RoomStore.secret``)."""
         return (await self._shared_value(SECRET_KEY, secrets.token_hex(32))).encode()
 
     async def admin_token(self, new: str) -> str:
+        """The stored admin token, ``new`` if none was stored (``RoomStore.admin_token``)."""
         return await self._shared_value(ADMIN_TOKEN_KEY, new)
 
     async def create_room(
         self, room_id: str, *, title: str, host: str, host_token_hash: str, commission_rate: float
     ) -> bool:
+        """Create the room's record (with a new epoch) and seq 0 unless the room exists,
+        then add it to the room index; False when it existed (``RoomStore.create_room``)."""
         meta: dict[str, str | int] = {
             "id": room_id,
             "title": title,
@@ -295,15 +301,19 @@ class RedisRoomStore:
         return True
 
     async def meta(self, room_id: str) -> dict[str, str]:
+        """The room record, one HGETALL; empty when there is no such room (``RoomStore.meta``)."""
         with self._reachable():
             raw = await self._redis.hgetall(room_key(room_id, "meta"))
         return {text(k): text(v) for k, v in raw.items()}
 
     async def room_ids(self) -> list[str]:
+        """Every room's id from the room index, sorted (``RoomStore.room_ids``)."""
         with self._reachable():
             return sorted(text(m) for m in await self._redis.smembers(ROOMS_INDEX))
 
     async def load(self, room_id: str) -> tuple[RoomState, int]:
+        """The room's state and hearts total, read in one MULTI so they agree with its seq
+        (``RoomStore.load``). Raises ``RoomNotFound``."""
         with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
                 for name in ("meta", "catalog"):
@@ -350,11 +360,14 @@ class RedisRoomStore:
         return state, int(hearts or 0)
 
     async def head(self, room_id: str) -> Head:
+        """The room's epoch, seq and Redis' run_id in one script call (``RoomStore.head``)."""
         with self._reachable():
             raw = await self._head(keys=[room_key(room_id, "meta"), room_key(room_id, "seq")])
         return _head(raw)
 
     async def renew_epoch(self, room_id: str, epoch: str) -> str | None:
+        """Give the room a new epoch if it still has ``epoch``, in one script call; the
+        epoch afterwards, None without the room (``RoomStore.renew_epoch``)."""
         with self._reachable():
             now = await self._renew_epoch(
                 keys=[room_key(room_id, "meta")], args=[epoch, secrets.token_urlsafe(8)]
@@ -368,6 +381,8 @@ class RedisRoomStore:
         writes: tuple[Write, ...] = (),
         budget: ChatBudget | None = None,
     ) -> int:
+        """Budget check, writes, next seq, history and publish in one Lua call: all or
+        nothing (``RoomStore.emit``); returns the seq."""
         ops = [_WRITES[type(w)](w) for w in writes]
         for w in writes:
             if isinstance(w, SaveModeration) and w.action == "unban":
@@ -379,10 +394,14 @@ class RedisRoomStore:
         return int(await self._run_emit(room_id, _dump(event.to_record()), ops, budget=budget))
 
     async def set_banned_words(self, room_id: str, words: list[str]) -> None:
+        """Store the banned words and publish them to every node in one script call
+        (``RoomStore.set_banned_words``)."""
         message = "C" + _dump({"type": "words", "words": words})
         await self._run_emit(room_id, "", [("SET", "words", (json.dumps(words),))], message)
 
     async def ban_addresses(self, room_id: str, vid: str, digests: list[str]) -> None:
+        """Record the digests a still-banned ``vid`` was seen on, in one script call,
+        bounded and expiring (``RoomStore.ban_addresses``)."""
         if not digests:
             return
         with self._reachable():
@@ -392,6 +411,8 @@ class RedisRoomStore:
             )
 
     async def address_banned(self, room_id: str, digest: str) -> bool:
+        """Whether a banned viewer was seen on this digest, one HEXISTS
+        (``RoomStore.address_banned``)."""
         with self._reachable():
             return bool(await self._redis.hexists(banned_addresses_key(room_id), digest))
 
@@ -478,12 +499,16 @@ class RedisRoomStore:
         raise RuntimeError(f"room {room_id}'s logged show changed {MAX_SHOW_TRIES} times")
 
     async def history_after(self, room_id: str, seq: int) -> list[RoomEvent]:
+        """The events after ``seq`` still in the history, in order
+        (``RoomStore.history_after``)."""
         with self._reachable():
             raw = await self._redis.lrange(room_key(room_id, "history"), 0, -1)
         events = [event_from_wire(json.loads(e)) for e in raw]
         return [e for e in events if e.seq > seq]
 
     async def presence(self, room_id: str, local_viewers: int) -> Presence:
+        """Report this node's viewers and read back the room's viewers, explain ranking,
+        hearts and head in one script call (``RoomStore.presence``)."""
         with self._reachable():
             total, ranked, hearts, head = await self._presence(
                 keys=[
@@ -501,6 +526,8 @@ class RedisRoomStore:
     async def log_stock(
         self, room_id: str, stock: Mapping[str, int], now_ms: int, gap_ms: int
     ) -> dict[str, int]:
+        """While a show is logged, log the units that changed, at most once per ``gap_ms``
+        per room across nodes (``RoomStore.log_stock``)."""
         args: list[str | int] = [now_ms, gap_ms]
         for pid, units in stock.items():
             args += [pid, int(units)]
@@ -520,11 +547,14 @@ class RedisRoomStore:
         return {pairs[i]: int(pairs[i + 1]) for i in range(0, len(pairs), 2) if pairs[i + 1]}
 
     async def viewers(self, room_id: str) -> int:
+        """Viewers on every node, as last reported (``RoomStore.viewers``)."""
         with self._reachable():
             raw = await self._redis.hvals(room_key(room_id, "presence"))
         return sum(int(text(v).split(":")[0]) for v in raw)
 
     async def add_hearts(self, counts: dict[str, int]) -> None:
+        """Add to each room's hearts total and publish it: one pipeline, or one call per
+        room side by side on a cluster (``RoomStore.add_hearts``)."""
         if self._cluster:  # rooms on several shards: one script call each, side by side
             with self._reachable():
                 await asyncio.gather(
@@ -545,6 +575,8 @@ class RedisRoomStore:
                 await pipe.execute()
 
     async def explain(self, room_id: str, product_id: str, vid: str) -> int:
+        """Count ``vid``'s request once per product and return the count
+        (``RoomStore.explain``)."""
         with self._reachable():
             count = await self._explain(
                 keys=[
@@ -556,6 +588,7 @@ class RedisRoomStore:
         return int(float(count))
 
     async def clear_explain(self, room_id: str, product_id: str) -> None:
+        """Forget a product's explain requests, in one MULTI (``RoomStore.clear_explain``)."""
         with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(room_key(room_id, f"explain:{product_id}"))
@@ -574,31 +607,39 @@ class RedisFeed:
 
     @property
     def connected(self) -> bool:
+        """True while the pub/sub connection is up and subscribed."""
         return self._subscriber.connected.is_set()
 
     @property
     def received(self) -> int:
+        """Messages received so far (for /metrics)."""
         return self._subscriber.received
 
     @property
     def reconnects(self) -> int:
+        """Times the connection came back after a loss (for /metrics)."""
         return self._subscriber.reconnects
 
     @property
     def losses(self) -> int:
+        """Times the connection was lost or failed (for /metrics)."""
         return self._subscriber.losses
 
     async def run(self) -> None:
+        """Deliver to the listener until cancelled, reconnecting by itself."""
         await self._subscriber.run()
 
     async def wait_connected(self, timeout: float) -> None:
+        """Return once connected. Raises ``TimeoutError``."""
         async with asyncio.timeout(timeout):
             await self._subscriber.connected.wait()
 
     async def subscribe(self, room_id: str) -> None:
+        """Subscribe to the room's channel; returns once Redis confirmed it."""
         await self._subscriber.subscribe(room_channel(room_id))
 
     def unsubscribe(self, room_id: str) -> None:
+        """Unsubscribe from the room's channel."""
         self._subscriber.unsubscribe(room_channel(room_id))
 
     def _on_message(self, channel: str, data: bytes) -> None:

@@ -14,6 +14,9 @@ from livecart.histogram import LATENCY_BUCKETS, Buckets
 
 @dataclass(slots=True)
 class CheckoutCounters:
+    """Checkout's counters for /metrics: outcomes and latencies of buys and payments, holds
+    expired, and calls that failed because Redis was away. Plain counters; no I/O."""
+
     buys: Counter[str] = field(default_factory=Counter)
     """Outcome (``ok`` or the error code: ``sold_out``, ``limit_reached``...) -> buys."""
     payments: Counter[str] = field(default_factory=Counter)
@@ -25,12 +28,14 @@ class CheckoutCounters:
     """Buys, payments and sweeps that failed because Redis could not be reached."""
 
     def buy(self, outcome: str, seconds: float) -> None:
+        """Count one buy with its outcome (``ok`` or the error code) and its duration."""
         self.buys[outcome] += 1
         self.buy_seconds.observe(seconds)
         if outcome == "unavailable":
             self.unavailable += 1
 
     def pay(self, outcome: str, seconds: float) -> None:
+        """Count one payment with its outcome (``ok`` or the error code) and its duration."""
         self.payments[outcome] += 1
         self.pay_seconds.observe(seconds)
         if outcome == "unavailable":

@@ -61,6 +61,7 @@ class Deliveries:
         return len(self._running)
 
     def running(self, room: str) -> bool:
+        """Whether a delivery of ``room`` is running on this node."""
         task = self._running.get(room)
         return task is not None and not task.done()
 

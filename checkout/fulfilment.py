@@ -91,6 +91,10 @@ def build_batches(
 
 @dataclass(slots=True)
 class DeliveryStatus:
+    """Where a delivery stands: batches acknowledged of all, attempts, the last error, and
+    when the last and next attempts are (wall time); ``delivered`` once every batch was
+    acknowledged. Stored after each attempt."""
+
     delivery_id: str
     orders: int
     batches: int
@@ -102,6 +106,7 @@ class DeliveryStatus:
     next_attempt_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The status as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -142,6 +147,10 @@ class WebhookDelivery:
         self.status = DeliveryStatus(delivery_id(room, orders), len(orders), len(self._bodies))
 
     async def run(self) -> DeliveryStatus:
+        """Deliver the batches not yet acknowledged, in order, each retried with backoff
+        until acknowledged (or ``max_attempts`` is spent, which stops the run); report and
+        return the final status. At least once: the receiver deduplicates by order ``id``.
+        Cancelling it stops cleanly."""
         for index, body in enumerate(self._bodies):
             if index < self.status.batches_delivered:
                 continue

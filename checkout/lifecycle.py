@@ -45,6 +45,9 @@ from livecart.checkout.errors import IllegalTransition
 
 
 class State(enum.StrEnum):
+    """A reservation's state (the module docstring describes each); ``ordered`` and
+    ``refunded`` are final."""
+
     PENDING = "pending"
     RESERVED = "reserved"
     PAID = "paid"
@@ -55,6 +58,9 @@ class State(enum.StrEnum):
 
 
 class Event(enum.StrEnum):
+    """What can happen to a reservation; ``TRANSITIONS`` says which state each event leads
+    to from which, and any other pair raises ``IllegalTransition``."""
+
     TAKE = "take"
     PAYMENT_APPROVED = "payment_approved"
     ORDER_RECORDED = "order_recorded"

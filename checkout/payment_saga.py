@@ -66,6 +66,7 @@ class Timings:
 
     @property
     def lease_ms(self) -> int:
+        """``lease_seconds`` in milliseconds, as the scripts take it."""
         return int(self.lease_seconds * 1000)
 
 

@@ -70,11 +70,21 @@ class SavedCard:
 
 @dataclass(frozen=True, slots=True)
 class RefundResult:
+    """A refund the provider made: its ``refund_id``."""
+
     refund_id: str
 
 
 @runtime_checkable
 class PaymentProvider(Protocol):
+    """The payment provider port (implemented by ``checkout.sandbox.SandboxProvider``):
+    charge, save a card, refund.
+
+    Every call that moves money is idempotent for the same key: repeating it with the same
+    key and parameters returns the first answer and moves no more money (a charge is made at
+    most once per key, a refund at most once per key). A timeout or provider error means no
+    definite answer; the caller retries with the same key, or asks ``ChargeLookup``."""
+
     async def charge(
         self, amount: int, currency: str, card: str, idempotency_key: str
     ) -> ChargeResult:
@@ -99,6 +109,9 @@ class PaymentProvider(Protocol):
 
 @runtime_checkable
 class ChargeLookup(Protocol):
+    """A provider that can say what happened to an earlier charge by its idempotency key, so
+    a charge that timed out can be settled without charging again."""
+
     async def find_charge(self, idempotency_key: str) -> ChargeResult | None:
         """The final result of the charge made with ``idempotency_key``, or ``None`` when
         there is none (never attempted, timed out, or still running)."""

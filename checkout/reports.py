@@ -29,6 +29,7 @@ class Reports:
         self._store = store
 
     async def figures(self, room: str) -> dict[str, Any]:
+        """The room's sales figures (orders, units, revenue...), from its counters in Redis."""
         with redis_failures():
             counters = await self._store.redis.hgetall(RoomKeys(room).figures)
         return orders.figures(counters)
@@ -36,6 +37,9 @@ class Reports:
     async def orders_after(
         self, room: str, last_id: str | None, count: int
     ) -> tuple[list[dict[str, Any]], str]:
+        """Up to ``count`` orders after stream id ``last_id``, and the cursor to continue
+        from; with ``last_id`` None, no orders and the cursor of the newest one (to follow
+        from now on)."""
         keys = RoomKeys(room)
         redis = self._store.redis
         with redis_failures():
@@ -47,6 +51,7 @@ class Reports:
         return records, (records[-1]["stream_id"] if records else last_id)
 
     async def export(self, room: str) -> tuple[str, list[dict[str, Any]]]:
+        """Every order of the room, read page by page: the CSV and the records."""
         records: list[dict[str, Any]] = []
         last_id = "0-0"
         while True:
@@ -57,14 +62,17 @@ class Reports:
         return orders.orders_csv(records), records
 
     async def audit(self, room: str) -> list[str]:
+        """The room's consistency problems found by the audit script (empty: none)."""
         reply = await self._store.run("audit", room)
         return audit.problems(reply["ok"])
 
     async def save_delivery_status(self, room: str, status: Mapping[str, Any]) -> None:
+        """Store the room's webhook delivery status (replacing the last one)."""
         with redis_failures():
             await self._store.redis.set(RoomKeys(room).fulfilment, json.dumps(status))
 
     async def delivery_status(self, room: str) -> dict[str, Any] | None:
+        """The room's last stored webhook delivery status, or None."""
         with redis_failures():
             raw = await self._store.redis.get(RoomKeys(room).fulfilment)
         if raw is None:

@@ -31,6 +31,8 @@ class Sales:
         self._hold_ms = hold_ms  # a sale's hold time when it sets none
 
     async def init_stock(self, room: str, product_id: str, units: int) -> dict[str, int]:
+        """Give a product its initial stock; a no-op when it already has stock (the hub may
+        repeat it). Returns the stock."""
         reply = await self._store.run("stock", room, "init", product_id, units, "")
         result: dict[str, int] = unwrap(reply, "stock")
         return result
@@ -38,11 +40,16 @@ class Sales:
     async def add_stock(
         self, room: str, product_id: str, units: int, op_key: str
     ) -> dict[str, int]:
+        """Add ``units`` to a product's stock, once per ``op_key`` (a repeat returns the
+        first result; the key with other terms raises ``key_reused``). Raises ``not_found``
+        without stock."""
         reply = await self._store.run("stock", room, "add", product_id, units, op_key)
         result: dict[str, int] = unwrap(reply, "stock")
         return result
 
     async def open(self, req: SaleRequest) -> dict[str, Any]:
+        """Open or schedule the product's flash sale; the same terms on a sale not yet
+        closed return it unchanged. Raises ``CheckoutError``."""
         reply = await self._store.run(
             "sale", req.room, "open", req.product_id, req.price, req.currency, req.units,
             req.limit,
@@ -55,6 +62,7 @@ class Sales:
         return result
 
     async def close(self, room: str, product_id: str) -> dict[str, Any]:
+        """Close the product's sale (closing a closed sale is a no-op); returns the sale."""
         reply = await self._store.run("sale", room, "close", product_id)
         result: dict[str, Any] = unwrap(reply, "sale")
         return result

@@ -51,6 +51,8 @@ def _outcome(card: str) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class SandboxCharge:
+    """An approved sandbox charge, as kept for tests and reports (the card's last four only)."""
+
     charge_id: str
     amount: int
     currency: str
@@ -78,6 +80,9 @@ class SandboxProvider:
     async def charge(
         self, amount: int, currency: str, card: str, idempotency_key: str
     ) -> ChargeResult:
+        """Charge as ``PaymentProvider.charge`` does: at most once per key; the same key
+        with other parameters raises ``ProviderError``, a concurrent repeat awaits the first
+        attempt."""
         self.attempts += 1
         params = (amount, currency, card)
         seen = self._by_key.get(idempotency_key)
@@ -116,6 +121,8 @@ class SandboxProvider:
         return SavedCard(f"{TOKEN_PREFIX}{outcome}_{last4}_{nonce}", last4)
 
     async def refund(self, charge_id: str, idempotency_key: str) -> RefundResult:
+        """Refund a charge, once per key (a repeat returns the first refund). Raises
+        ``ProviderError`` for an unknown charge."""
         await asyncio.sleep(self.latency)
         if idempotency_key in self._refund_keys:
             return self._refund_keys[idempotency_key]
@@ -128,6 +135,7 @@ class SandboxProvider:
         return result
 
     async def find_charge(self, idempotency_key: str) -> ChargeResult | None:
+        """The result of the finished charge made with this key, or None (``ChargeLookup``)."""
         seen = self._by_key.get(idempotency_key)
         if seen is None or not seen[1].done():
             return None

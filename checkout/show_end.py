@@ -51,9 +51,13 @@ class ShowRoom(Protocol):
         ...
 
     @property
-    def ended(self) -> bool: ...
+    def ended(self) -> bool:
+        """Whether the room's status is already ``ended``."""
+        ...
 
-    async def close_sale(self, product_id: str) -> None: ...
+    async def close_sale(self, product_id: str) -> None:
+        """Close the product's sale as the host, so viewers get the ``sale`` event."""
+        ...
 
     async def end(self) -> None:
         """Set the room's status to ``ended``."""
@@ -63,14 +67,23 @@ class ShowRoom(Protocol):
 class ShowBooks(Protocol):
     """The room's orders (``CheckoutService`` has these methods)."""
 
-    async def export(self, room: str) -> tuple[str, list[dict[str, Any]]]: ...
+    async def export(self, room: str) -> tuple[str, list[dict[str, Any]]]:
+        """Every order of the room: the CSV and the records."""
+        ...
 
-    async def figures(self, room: str) -> dict[str, Any]: ...
+    async def figures(self, room: str) -> dict[str, Any]:
+        """The room's sales figures."""
+        ...
 
-    async def delivery_status(self, room: str) -> dict[str, Any] | None: ...
+    async def delivery_status(self, room: str) -> dict[str, Any] | None:
+        """The room's last stored delivery status, or None."""
+        ...
 
 
 class Webhook(Protocol):
+    """Where a show's orders are delivered (``checkout.deliveries.Deliveries``): at most one
+    delivery per room runs on a node at a time; delivery is at least once."""
+
     def deliver(self, room: str, records: Sequence[dict[str, Any]]) -> bool:
         """Start delivering ``records`` unless a delivery of ``room`` is running here;
         whether one was started."""

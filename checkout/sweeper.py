@@ -27,7 +27,12 @@ MAX_INTERVAL = 60.0
 
 
 class Sweepable(Protocol):
-    async def sweep(self, room: str | None = None) -> int: ...
+    """What the sweeper runs on (``CheckoutService``)."""
+
+    async def sweep(self, room: str | None = None) -> int:
+        """Expire the holds whose time ran out (of ``room``, or of every room); return how
+        many. Each hold expires exactly once, however many nodes sweep."""
+        ...
 
 
 async def run_sweeper(service: Sweepable, *, interval: float = 1.0) -> None:

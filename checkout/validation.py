@@ -152,6 +152,8 @@ def _fingerprint(*parts: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BuyRequest:
+    """A validated ``buy``: which product, for whom, how many, under which idempotency key."""
+
     room: str
     product_id: str
     buyer_vid: str
@@ -174,6 +176,8 @@ class BuyRequest:
         address: object = "",
         channel: object = "live",
     ) -> BuyRequest:
+        """Validate raw values into a request. Raises ``CheckoutError(bad_args)``, naming
+        the field."""
         if channel not in CHANNELS:
             raise bad("channel", "must be live or replay")
         return cls(
@@ -207,6 +211,8 @@ class BuyRequest:
 
 @dataclass(frozen=True, slots=True)
 class PayRequest:
+    """A validated ``pay``: the reservation, its buyer, the card and the idempotency key."""
+
     room: str
     reservation_id: str
     buyer_vid: str
@@ -217,6 +223,8 @@ class PayRequest:
     def parse(
         cls, room: object, reservation_id: object, buyer_vid: object, card: object, key: object
     ) -> PayRequest:
+        """Validate raw values into a request. Raises ``CheckoutError(bad_args)``, naming
+        the field."""
         return cls(
             room=identifier(room, "room"),
             reservation_id=identifier(reservation_id, "reservation_id"),
@@ -245,6 +253,8 @@ class PayRequest:
 
 @dataclass(frozen=True, slots=True)
 class SaleRequest:
+    """A validated flash sale: product, price, units, per-buyer limit, window, hold and policy."""
+
     room: str
     product_id: str
     price: int

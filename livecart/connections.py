@@ -39,6 +39,11 @@ DEFAULT_MAX_SOCKETS_PER_ADDRESS = 100
 
 @dataclass
 class Gate:
+    """The process's WebSocket gate: which origins may open sockets, how many each client
+    address may hold (``max_per_address``; 0: no cap), and whose ``X-Forwarded-For`` is
+    trusted. ``admit`` refuses before the upgrade (403, 429) and counts the socket until it
+    ends; counts are per process, never shared between nodes."""
+
     trusted_proxies: tuple[Network, ...] = ()
     max_per_address: int = DEFAULT_MAX_SOCKETS_PER_ADDRESS
     public_url: str | None = None
@@ -49,6 +54,7 @@ class Gate:
     """Refusals by reason (``origin``, ``per_address``), for /metrics and tests."""
 
     def address(self, request: web.BaseRequest) -> str:
+        """Where ``request`` came from (``X-Forwarded-For`` only from a trusted proxy)."""
         return _client_address(
             request.remote, request.headers.get("X-Forwarded-For"), self.trusted_proxies
         )
@@ -143,4 +149,6 @@ class MaskedWebSocketResponse(ParserHookResponse):
     """A server WebSocket that closes with 1002 on an unmasked client frame."""
 
     def wrap_parser(self, parser: Any, queue: Any) -> Any:
+        """The aiohttp frame parser wrapped so that an unmasked client frame fails the
+        connection."""
         return _MaskGuard(parser, queue)

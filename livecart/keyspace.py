@@ -143,72 +143,94 @@ class RoomKeys:
         return room_key(self.room, suffix)
 
     def stock(self, product_id: str) -> str:
+        """Hash: a product's ``initial``, ``available``, ``reserved`` and ``sold`` units."""
         return self._k(f"stock:{product_id}")
 
     def sale(self, product_id: str) -> str:
+        """Hash: a product's flash sale (terms, units left, window, generation, closed flag)."""
         return self._k(f"sale:{product_id}")
 
     def buyers(self, product_id: str) -> str:
+        """Hash: buyer -> units held, pending or ordered of a product (the per-buyer limit's
+        count)."""
         return self._k(f"buyers:{product_id}")
 
     def addresses(self, product_id: str) -> str:
+        """Hash: client address -> its anonymous buyers' live unpaid purchases of a product."""
         return self._k(f"addr:{product_id}")
 
     def hold(self, reservation_id: str) -> str:
+        """Hash: one reservation (its state, buyer, amount, keys and outcome)."""
         return self._k(f"hold:{reservation_id}")
 
     @property
     def refused(self) -> str:
+        """Hash: buy key -> fingerprint and reply of a refused buy, kept a few minutes."""
         return self._k("refused")
 
     @property
     def refused_at(self) -> str:
+        """Sorted set: the refused buy keys by refusal time (which entries to trim)."""
         return self._k("refused_at")
 
     def buy_key(self, key: str) -> str:
+        """Hash: a buy's idempotency record (fingerprint, state, the reservation)."""
         return self._k(f"idem:buy:{key}")
 
     def pay_key(self, key: str) -> str:
+        """Hash: a payment's idempotency record (fingerprint, state, lease, reply)."""
         return self._k(f"idem:pay:{key}")
 
     @property
     def products(self) -> str:
+        """Set: the room's product ids with stock."""
         return self._k("products")
 
     @property
     def sales(self) -> str:
+        """Set: the room's product ids with a sale."""
         return self._k("sales")
 
     @property
     def holds(self) -> str:
+        """Sorted set: live reservation ids by expiry (the sweeper's queue)."""
         return self._k("holds")
 
     @property
     def refunds(self) -> str:
+        """Sorted set: reservations whose late charge still has to be refunded."""
         return self._k("refunds")
 
     @property
     def unsettled(self) -> str:
+        """Sorted set: expired reservations with a payment attempt that never reported back
+        (checked with the provider, or left for reconciliation)."""
         return self._k("unsettled")
 
     @property
     def orders(self) -> str:
+        """Stream: one entry per order."""
         return self._k("orders")
 
     @property
     def meta(self) -> str:
+        """Hash: the room's host and commission rate, as written by the hub."""
         return self._k("meta")
 
     @property
     def figures(self) -> str:
+        """Hash: the room's order, unit and revenue counters."""
         return self._k("figures")
 
     @property
     def fulfilment(self) -> str:
+        """String: the JSON status of the room's last webhook delivery."""
         return self._k("fulfilment")
 
     @property
     def durable(self) -> str:
+        """String: the time of the latest confirmed write on a Redis Cluster (what ``WAIT``
+        waits on)."""
         return self._k("durable")
 
     @property
@@ -217,9 +239,11 @@ class RoomKeys:
         return self._k("auction")
 
     def bid_key(self, key: str) -> str:
+        """Hash: a bid's idempotency record (fingerprint, first reply)."""
         return self._k(f"idem:bid:{key}")
 
     def auction_key(self, key: str) -> str:
+        """Hash: a ``start_auction``'s idempotency record (fingerprint, first reply)."""
         return self._k(f"idem:auction:{key}")
 
     @property

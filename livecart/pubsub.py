@@ -152,6 +152,8 @@ class Subscriber:
         await asyncio.wait_for(waiter, timeout)
 
     def unsubscribe(self, channel: str) -> None:
+        """Stop hearing ``channel``: forgotten at once, unsubscribed on the connection soon
+        after."""
         self._wanted.discard(channel)
         self._confirmed.discard(channel)
         self._requests.put_nowait(("unsubscribe", channel))

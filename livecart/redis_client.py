@@ -135,6 +135,7 @@ class IdleBoundedPool(aioredis.BlockingConnectionPool):
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
     async def release(self, connection: Any) -> None:
+        """Give a connection back and trim the idle connections beyond what the pool keeps."""
         await super().release(connection)
         self._idle_since[connection] = self._clock()
         await self.trim()
@@ -209,6 +210,8 @@ class ClusterClient(TornAsLostCluster):
                 return await pipe.execute()
 
     async def aclose(self) -> None:
+        """Close the per-node clients this cluster client opened, then the cluster client
+        itself."""
         for client in self.__dict__.pop("_node_clients", {}).values():
             await client.aclose()
         await super().aclose()

@@ -185,6 +185,8 @@ class TornAsLostCluster(aioredis.RedisCluster):
     again (``UNSENT_RETRIES``), as nothing of it ran."""
 
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        """Run a command; a torn connection reads as a lost one, and a command torn before
+        any byte of it was written is sent again (at most ``UNSENT_RETRIES`` times)."""
         for attempt in range(UNSENT_RETRIES + 1):
             try:
                 with torn_connection():
@@ -195,6 +197,7 @@ class TornAsLostCluster(aioredis.RedisCluster):
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        """A pipeline whose torn connections read as lost ones, like the cluster's commands."""
         if shard_hint:  # as RedisCluster.pipeline does
             raise RedisClusterException("shard_hint is deprecated in cluster mode")
         return _TornAsLostPipeline(self, transaction)  # type: ignore[abstract]

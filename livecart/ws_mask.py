@@ -23,6 +23,8 @@ class MaskCheck:
         self.failed = False
 
     def feed(self, data: bytes) -> int | None:
+        """Take the next bytes of the stream; None while every frame so far is masked, else
+        the offset in ``data`` of the first unmasked frame (0 for any call after that)."""
         if self.failed:
             return 0
         i, n = 0, len(data)

@@ -75,6 +75,9 @@ class ClientFrames:
         self._size = 0  # its bytes so far
 
     def feed(self, data: bytes) -> list[tuple[int, object]]:
+        """Take the next bytes read from the socket; return the messages and control frames
+        they complete, in order, as ``(opcode, payload)``. Raises ``FrameError`` at the
+        first frame that breaks the protocol."""
         buf = self._buf + data if self._buf else data
         out: list[tuple[int, object]] = []
         pos, end = 0, len(buf)

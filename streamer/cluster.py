@@ -233,6 +233,9 @@ class EdgeRelay:
     hls_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def deliver_hls(self, data: bytes) -> None:
+        """A message from the room's HLS channel: an origin's segment or show end, taken
+        into this process's copy of the room's HLS; a malformed one is logged and dropped.
+        """
         try:
             item = decode(data)
         except ValueError:
@@ -247,6 +250,9 @@ class EdgeRelay:
         self.hls_changed.set()
 
     def deliver(self, data: bytes) -> None:
+        """A message from the room's media channel, passed to this process's video fan-out
+        once the edge is in step with the origin (``EdgeSync``); dropped while a show of the
+        room runs here, and logged and dropped when malformed."""
         try:
             item = decode(data)
         except ValueError:
@@ -319,6 +325,8 @@ class MediaCluster:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        """Start the pub/sub subscriber, the publisher's outbox and the ticker; wait up to 5
+        s for the subscription (and go on without it: the subscriber keeps reconnecting)."""
         self._tasks = [
             asyncio.create_task(self.subscriber.run()),
             asyncio.create_task(self._drain()),
@@ -328,6 +336,7 @@ class MediaCluster:
             await asyncio.wait_for(self.subscriber.connected.wait(), 5.0)
 
     async def close(self) -> None:
+        """Cancel and await every task this cluster started, then close its Redis connection."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._spawned, return_exceptions=True)

@@ -72,6 +72,8 @@ class Show(msgspec.Struct):
 
 
 class Recordings(msgspec.Struct):
+    """``GET /recordings/{room}``'s reply: the room's recorded (or live) shows."""
+
     room: str
     shows: list[Show]
 

@@ -272,6 +272,7 @@ class RemoteShow:
 
     @classmethod
     def from_relay(cls, seg: RelaySegment) -> RemoteShow:
+        """An edge's copy built from the origin's relayed segment message."""
         show = cls(seg.show, {**seg.header, "segments": []})
         show.files.update((n, d) for n, d in seg.files.items() if not _is_segment(n))
         for record in seg.records:
@@ -280,6 +281,7 @@ class RemoteShow:
 
     @property
     def last_index(self) -> int:
+        """The index of the last segment held, -1 when none."""
         segments = self.index["segments"]
         return int(segments[-1]["index"]) if segments else -1
 
@@ -325,6 +327,7 @@ class EdgeHls:
 
     @property
     def in_step(self) -> bool:
+        """True while the edge holds the origin's current show."""
         return self.current is not None
 
     def accept(self, seg: RelaySegment) -> None:

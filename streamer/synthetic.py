@@ -140,6 +140,7 @@ class PacketTrack(MediaStreamTrack):
         self._start: float | None = None
 
     async def recv(self) -> av.Packet[Any]:
+        """The next encoded frame as a packet, not before its time at ``fps`` (loops the clip)."""
         loop = asyncio.get_running_loop()
         if self._start is None:
             self._start = loop.time()
@@ -169,6 +170,7 @@ class OpusPacketTrack(MediaStreamTrack):
         self._start: float | None = None
 
     async def recv(self) -> av.Packet[Any]:
+        """The next Opus packet (20 ms at 48 kHz), not before its time (loops the packets)."""
         loop = asyncio.get_running_loop()
         if self._start is None:
             self._start = loop.time()

@@ -60,6 +60,7 @@ class Timeline:
 
     @property
     def duration(self) -> float:
+        """Media seconds from the first frame to just after the last."""
         return self.end - self.first
 
     def media_time(self, server: float) -> float | None:

@@ -53,6 +53,9 @@ without the admin token."""
 
 @dataclass
 class Config:
+    """The process's configuration (the table in the module docstring): flags over
+    environment variables over these defaults. Plain data; reading it does no I/O."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     redis_url: str | None = None
@@ -120,6 +123,8 @@ class Config:
 
     @classmethod
     def from_env(cls) -> Config:
+        """The configuration from the environment variables alone (``LIVECART_*``,
+        ``REDIS_URL``)."""
         env = os.environ
         return cls(
             host=env.get("LIVECART_HOST", "127.0.0.1"),
@@ -155,10 +160,12 @@ class Config:
 
     @property
     def buyer_tokens_configured(self) -> bool:
+        """Whether buyer tokens can be verified (a shared secret or a public key is set)."""
         return bool(self.buyer_jwt_key or self.buyer_jwt_public_key)
 
     @property
     def base_url(self) -> str:
+        """The server's URL as clients reach it: ``public_url``, else ``http://host:port``."""
         return self.public_url or f"http://{self.host}:{self.port}"
 
 

@@ -70,6 +70,7 @@ class DataDirLock:
 
     @property
     def held(self) -> bool:
+        """True while this process holds the lock."""
         return self._fd is not None
 
     def acquire(self, serving: str) -> None:

@@ -59,6 +59,7 @@ class CollectPolicy:
         return open_now == 0 or closed >= max(self.min_closed, self.share * open_now)
 
     def done(self, ended: int, now: float) -> None:
+        """Note that a collection ran at ``now``, with ``ended`` sessions ended so far."""
         self.ended_at_last = ended
         self.last = now
 

@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class LiveStatus:
+    """Sets a room ``live`` when its stream starts and ``ended`` when it stops for longer
+    than ``grace`` seconds (a restart within the grace cancels the end). The status change
+    goes through ``Hub.execute`` as the host, so viewers get the ``room`` event; a refusal
+    (store away) is logged, never raised to the streamer. ``close`` cancels and awaits the
+    pending ends."""
+
     def __init__(self, hub: Callable[[], Hub], grace: float) -> None:
         self._hub = hub
         self.grace = grace
@@ -63,6 +69,7 @@ class LiveStatus:
             )
 
     async def close(self) -> None:
+        """Cancel and await every pending end (at shutdown)."""
         tasks: list[asyncio.Task[Any]] = list(self._pending.values())
         self._pending.clear()
         for task in tasks:

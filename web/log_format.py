@@ -65,6 +65,7 @@ class ContextFilter(logging.Filter):
         self.worker = worker
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Add the context fields to ``record``; keeps every record."""
         record.node = self.node
         record.worker = self.worker
         if getattr(record, "room", None) is None:
@@ -147,6 +148,7 @@ class JsonFormatter(_Formatter):
     """One JSON object per record, on one line (see the module docstring)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON (line breaks escaped)."""
         return _one_line(json.dumps(self.fields(record), ensure_ascii=False, allow_nan=False))
 
 
@@ -155,6 +157,7 @@ class TextFormatter(_Formatter):
     line breaks (and the exception) are JSON-quoted."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of text (control characters and line breaks escaped)."""
         fields = self.fields(record)
         head = [fields.pop("ts"), fields.pop("level"), fields.pop("logger")]
         msg = _CONTROL.sub(_escape_control, fields.pop("msg"))

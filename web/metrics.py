@@ -100,6 +100,7 @@ class NodeCollector(Collector):
         self.sources = sources
 
     def collect(self) -> Iterator[Metric]:
+        """Every metric family of the hub, checkout and the streamer, read now."""
         yield from self._hub()
         yield from self._checkout()
         yield from self._streamer()
@@ -374,6 +375,7 @@ class WorkerSnapshots:
         return texts
 
     def remove(self) -> None:
+        """Delete this worker's snapshot file (at shutdown)."""
         self.path.unlink(missing_ok=True)
 
 
@@ -386,6 +388,8 @@ class NodeMetrics:
     snapshots: WorkerSnapshots | None = None
 
     def render(self) -> bytes:
+        """The exposition text ``/metrics`` serves: this worker's families merged with the
+        others'."""
         own = self.collector.collect()
         if self.snapshots is None:
             return exposition(own)

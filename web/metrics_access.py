@@ -30,6 +30,9 @@ NOBODY = "none"
 
 @dataclass(frozen=True)
 class MetricsAccess:
+    """Who may read ``/metrics`` without the admin token: clients in ``networks``, or
+    anyone. Frozen; parsed from ``--metrics-allow``."""
+
     networks: tuple[Network, ...] = ()
     anyone: bool = False
 

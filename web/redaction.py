@@ -73,6 +73,8 @@ class Redactor:
             self._literals.sort(key=len, reverse=True)  # longest first: no partial leak
 
     def redact(self, text: str) -> str:
+        """``text`` with every known secret and secret-shaped value replaced; never raises,
+        idempotent."""
         for literal in self._literals:
             if literal in text:
                 text = text.replace(literal, REDACTED)

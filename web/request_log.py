@@ -71,6 +71,8 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request on ``livecart.access`` (pass it as ``access_log_class``)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Log one line for a finished request: method, redacted path, status, duration and
+        room."""
         path = redaction.log_path(request.path)
         match_info = getattr(request, "match_info", None)
         room = match_info.get("room") if match_info is not None else None
@@ -94,4 +96,5 @@ class AccessLogger(AbstractAccessLogger):
 
     @property
     def enabled(self) -> bool:
+        """Whether access lines are logged at all (``livecart.access`` at INFO)."""
         return self.logger.isEnabledFor(logging.INFO)

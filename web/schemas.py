@@ -129,6 +129,8 @@ class AnyCommand(Struct, kw_only=True):
 
 
 class ErrorDetail(Struct):
+    """A refusal's code and human-readable message."""
+
     code: str
     message: str
 
@@ -140,6 +142,8 @@ class Error(Struct):
 
 
 class CreatedRoom(Struct):
+    """``POST /api/rooms``'s reply: the room and its host token (shown only here) and its URLs."""
+
     room: str
     host_token: str
     viewer_url: str
@@ -148,6 +152,8 @@ class CreatedRoom(Struct):
 
 
 class RoomSummary(Struct):
+    """One room of ``GET /api/rooms``."""
+
     id: str
     title: str
     host: str
@@ -156,6 +162,8 @@ class RoomSummary(Struct):
 
 
 class Rooms(Struct):
+    """``GET /api/rooms``'s reply: live rooms first, then by viewers."""
+
     rooms: list[RoomSummary]
 
 
@@ -166,11 +174,15 @@ class RoomState(Struct, forbid_unknown_fields=False):
 
 
 class CommandDone(Struct):
+    """A command run through the HTTP API: ``ok`` and the command's reply data."""
+
     ok: bool
     data: Any
 
 
 class Health(Struct):
+    """``GET /healthz``'s reply: whether this process is up and which node and worker answered."""
+
     ok: bool
     node: str
     worker: int
@@ -178,6 +190,8 @@ class Health(Struct):
 
 
 class StockLevel(Struct):
+    """One product's units: initial, available, reserved and sold."""
+
     initial: int
     available: int
     reserved: int
@@ -185,6 +199,9 @@ class StockLevel(Struct):
 
 
 class Figures(Struct, forbid_unknown_fields=False):
+    """``GET .../figures``'s reply: orders, units and revenue, per host, each product's
+    stock, and the replay part."""
+
     orders: int
     units_sold: int
     revenue: dict[str, int]
@@ -196,15 +213,22 @@ class Figures(Struct, forbid_unknown_fields=False):
 
 
 class Audit(Struct):
+    """``GET .../audit``'s reply: whether the books agree, and the problems found."""
+
     ok: bool
     problems: list[str]
 
 
 class Orders(Struct):
+    """``GET .../orders.json``'s reply: the show's order records."""
+
     orders: list[dict[str, Any]]
 
 
 class ShowEnded(Struct):
+    """``POST /api/rooms/{room}/end``'s reply: the orders, their CSV, the figures, the
+    webhook status."""
+
     orders: list[dict[str, Any]]
     csv: str
     figures: dict[str, Any]
@@ -212,6 +236,9 @@ class ShowEnded(Struct):
 
 
 class Fulfilment(Struct):
+    """``GET .../fulfilment``'s reply: the webhook delivery status and whether a webhook is
+    set."""
+
     webhook: dict[str, Any] | None
     configured: bool
 
@@ -238,6 +265,8 @@ class ReplayShow(Struct):
 
 
 class ReplayShows(Struct):
+    """``GET /api/rooms/{room}/shows``'s reply: the room's shows, newest first."""
+
     room: str
     shows: list[ReplayShow]
 
@@ -256,6 +285,8 @@ class Chapter(Struct):
 
 
 class ReplayDetail(Struct, forbid_unknown_fields=False):
+    """``GET /api/rooms/{room}/shows/{show}``'s reply: one show's chapters, segments and state."""
+
     room: str
     show: str
     started_at: float | None
@@ -285,6 +316,8 @@ class ReplayEvents(Struct, rename={"start": "from", "stop": "to"}):
 
 
 class ReplayViews(Struct):
+    """``POST .../views``'s reply: the show's replay views so far."""
+
     views: int
 
 
@@ -299,4 +332,6 @@ class ReplayVisibility(Struct):
 
 
 class ShowDeleted(Struct):
+    """``DELETE /api/rooms/{room}/shows/{show}``'s reply (false: there was nothing to delete)."""
+
     deleted: bool

@@ -56,6 +56,10 @@ _PING = build_frame(0x9, b"")
 
 
 class WsConnection(asyncio.Protocol):
+    """One chat WebSocket after its handshake, as a bare ``asyncio.Protocol``: reads client
+    frames, hands messages to ``Hub.handle`` one at a time in order, and closes as the
+    module docstring says. Holds no task while idle; never awaits a write."""
+
     __slots__ = (
         "_close_timer",
         "_context",
@@ -121,6 +125,8 @@ class WsConnection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        """Bytes from the peer (a sign of life): decoded into frames; a protocol error
+        closes with its code, and a full inbox pauses reading."""
         self.heard_at = time.monotonic()
         self.ping_at = 0.0
         reader = self._frames
@@ -145,11 +151,15 @@ class WsConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # The peer went away without a close frame: drop what is queued for it at once.
+        """The peer closed its side without a close frame: unless we are closing, reset the
+        connection (nothing queued for it is sent)."""
         if not self.closing:
             reset(self.transport)
         return None
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        """The connection ended: leave the hub, release the per-address count and leave the
+        heartbeat, once."""
         if self.ended:
             return
         self.ended = True
@@ -266,12 +276,16 @@ class Heartbeat:
         self.connections: set[WsConnection] = set()
 
     def add(self, conn: WsConnection) -> None:
+        """Watch ``conn`` from now on."""
         self.connections.add(conn)
 
     def discard(self, conn: WsConnection) -> None:
+        """Stop watching ``conn``."""
         self.connections.discard(conn)
 
     def sweep(self, now: float) -> None:
+        """Ping every connection silent for ``interval`` seconds and drop every one still
+        silent ``timeout`` seconds after its ping."""
         interval, timeout = self.interval, self.timeout
         for conn in list(self.connections):
             ping_at = conn.ping_at
@@ -283,6 +297,7 @@ class Heartbeat:
                 conn.transport.write(_PING)
 
     async def run(self) -> None:
+        """Sweep every ``interval / 6`` seconds until cancelled."""
         while True:
             await asyncio.sleep(self.interval / 6)
             self.sweep(time.monotonic())

@@ -86,6 +86,7 @@ class Winner:
 
     @classmethod
     def from_wire(cls, obj: Any) -> Winner | None:
+        """The winner from its wire dict, or None when there is none."""
         if not isinstance(obj, dict) or not obj.get("vid"):
             return None
         return cls(str(obj.get("name", "")), str(obj["vid"]))
@@ -101,6 +102,7 @@ class Bid:
 
     @classmethod
     def from_wire(cls, obj: Any) -> Bid | None:
+        """The bid from its wire dict, or None when there is none."""
         if not isinstance(obj, dict) or not obj.get("vid"):
             return None
         return cls(str(obj.get("name", "")), str(obj["vid"]), _int(obj, "max"))
@@ -182,6 +184,7 @@ class Auction:
 
     @property
     def running(self) -> bool:
+        """True while the auction takes bids."""
         return self.state == "running"
 
     @property
@@ -248,6 +251,7 @@ class Giveaway:
 
     @property
     def open(self) -> bool:
+        """True while the giveaway takes entrants."""
         return self.state == "open"
 
     @property
@@ -257,6 +261,7 @@ class Giveaway:
 
     @property
     def time_left_ms(self) -> int:
+        """Milliseconds until the draw by the server's clock, 0 once it is not open."""
         return max(0, self.ends_at - self.server_now) if self.open else 0
 
     def verify(self) -> bool:
@@ -300,6 +305,7 @@ class BidResult:
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> BidResult:
+        """The result from a ``bid`` reply's data."""
         return cls(
             bool(data.get("leading", False)),
             bool(data.get("reset", False)),
@@ -312,6 +318,8 @@ class BidResult:
 
 @dataclass(frozen=True, slots=True)
 class AuctionStarted:
+    """An auction started."""
+
     auction: Auction
 
 
@@ -342,6 +350,8 @@ class Outbid:
 
 @dataclass(frozen=True, slots=True)
 class AuctionCancelled:
+    """The host cancelled the auction; no one is charged."""
+
     auction: Auction
 
 
@@ -362,6 +372,8 @@ class AuctionSettled:
 
 @dataclass(frozen=True, slots=True)
 class GiveawayOpened:
+    """A giveaway opened."""
+
     giveaway: Giveaway
 
 

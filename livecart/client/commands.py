@@ -24,9 +24,17 @@ def new_key() -> str:
 
 
 class Commands:
+    """Every command of docs/protocol.md as a typed method over ``command`` (a mixin; the
+    connection supplies ``command``). Each sends only what the protocol defines, awaits the
+    reply and returns its useful part; a refusal raises ``CommandError`` with the reply's
+    code. Host-only methods get ``forbidden`` on a viewer's connection."""
+
     async def command(
         self, cmd: str, /, *, timeout: float | None = None, **args: Any
     ) -> Mapping[str, Any]:
+        """Send ``cmd`` with ``args`` and return the reply's ``data``; raises
+        ``CommandError`` for an error reply. Supplied by the connection, which documents its
+        other errors."""
         raise NotImplementedError
 
     # -- everyone ------------------------------------------------------------------------
@@ -107,6 +115,7 @@ class Commands:
         return dict(data["product"])
 
     async def reorder(self, lineup: Iterable[str]) -> None:
+        """Replace the lineup with ``lineup`` (product ids in order). Host only."""
         await self.command("reorder", lineup=list(lineup))
 
     async def pin(self, product_id: str | None) -> None:
@@ -122,9 +131,11 @@ class Commands:
         await self.command("delete", message_id=message_id)
 
     async def mute(self, vid: str) -> None:
+        """Mute a viewer: their chat is refused until unmuted. Host only."""
         await self.command("mute", vid=vid)
 
     async def unmute(self, vid: str) -> None:
+        """Unmute a viewer. Host only."""
         await self.command("unmute", vid=vid)
 
     async def ban(self, vid: str) -> None:
@@ -132,6 +143,7 @@ class Commands:
         await self.command("ban", vid=vid)
 
     async def unban(self, vid: str) -> None:
+        """Lift a viewer's ban. Host only."""
         await self.command("unban", vid=vid)
 
     async def slow_mode(self, seconds: int) -> None:
@@ -139,6 +151,7 @@ class Commands:
         await self.command("slow_mode", seconds=seconds)
 
     async def banned_words(self, words: Iterable[str]) -> None:
+        """Replace the room's banned words. Host only."""
         await self.command("banned_words", words=list(words))
 
     async def set_status(self, status: str) -> None:
@@ -173,6 +186,7 @@ class Commands:
         return dict(data["sale"])
 
     async def close_sale(self, product_id: str) -> Mapping[str, Any]:
+        """Close the product's sale; returns the sale. Host only."""
         return dict((await self.command("close_sale", product_id=product_id))["sale"])
 
     async def start_auction(

@@ -116,16 +116,19 @@ class RoomConnection(Commands):
 
     @property
     def state(self) -> RoomView:
+        """The room as this client holds it now. Only once connected."""
         assert self._view is not None, "not connected yet"
         return self._view
 
     @property
     def you(self) -> You:
+        """Who this client is in the room. Only once connected."""
         assert self.protocol.you is not None, "not connected yet"
         return self.protocol.you
 
     @property
     def connected(self) -> bool:
+        """True while a connection has joined the room and the client was not ended."""
         return self._joined.is_set() and self._ended is None
 
     async def events(self) -> AsyncIterator[Event]:

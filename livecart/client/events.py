@@ -86,9 +86,11 @@ class UnknownEvent(RoomEvent):
     data: Mapping[str, Any]
 
     def fields(self) -> dict[str, Any]:
+        """The event's own fields: everything but ``seq``, ``ts`` and ``type``."""
         return {k: v for k, v in self.data.items() if k not in ("seq", "ts", "type")}
 
     def to_wire(self) -> dict[str, Any]:
+        """The event as it came on the wire."""
         return {"seq": self.seq, "ts": self.ts, "type": self.type, **self.fields()}
 
 
@@ -128,10 +130,12 @@ class You:
 
     @property
     def is_host(self) -> bool:
+        """True for the room's host."""
         return self.role == "host"
 
     @classmethod
     def from_wire(cls, obj: Any) -> You:
+        """Read the ``you`` object. Raises ``ValueError`` when it is malformed."""
         if not isinstance(obj, dict):
             raise ValueError("you: must be an object")
         try:
@@ -194,6 +198,7 @@ class Snapshot:
 
     @classmethod
     def from_wire(cls, obj: Mapping[str, Any]) -> Snapshot:
+        """Read a ``snapshot`` frame. Raises ``ValueError`` when it is malformed."""
         try:
             seq = obj["seq"]
             if not isinstance(seq, int) or isinstance(seq, bool):
@@ -222,6 +227,7 @@ class Snapshot:
 
     @property
     def pinned_product(self) -> Mapping[str, Any] | None:
+        """The pinned product, or None."""
         return None if self.pinned is None else self.products.get(self.pinned)
 
 
@@ -291,6 +297,7 @@ class Reply:
 
     @classmethod
     def from_wire(cls, obj: Mapping[str, Any]) -> Reply:
+        """Read a ``reply`` frame. Raises ``ValueError`` for a malformed ``id``."""
         cid = obj.get("id")
         if cid is not None and not isinstance(cid, int | str):
             raise ValueError("reply: id must be an integer, a string or null")

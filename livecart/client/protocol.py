@@ -42,6 +42,10 @@ from livecart.client.events import (
 
 
 class ClientProtocol:
+    """Where a client is in a room's sequence, and what each server frame means; see the
+    module docstring. Pure: every event it yields has a higher ``seq`` than the one before,
+    across reconnects, so a consumer sees each event exactly once and in order."""
+
     def __init__(self, viewer_token: str | None = None) -> None:
         self.viewer_token = viewer_token
         self.epoch: str | None = None
@@ -68,6 +72,9 @@ class ClientProtocol:
         return cid, {"id": cid, "cmd": cmd, **args}
 
     def receive(self, frame: Mapping[str, Any]) -> list[Event | Reply]:
+        """One decoded server frame as what it carries, in order (the module docstring lists
+        them). Raises ``ValueError`` for a frame it cannot read, and then changes nothing.
+        """
         kind = frame.get("t")
         if kind == "reply":
             return [Reply.from_wire(frame)]
@@ -160,4 +167,5 @@ class Backoff:
         return delay
 
     def reset(self) -> None:
+        """Start again from the first delay (after a connection got its first frame)."""
         self._next = self.first

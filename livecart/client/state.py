@@ -54,6 +54,9 @@ CHAT_KEPT = 50
 
 @dataclass(slots=True)
 class RoomView:
+    """The room as a client sees it: the snapshot it joined with and every event applied
+    since, in order (epoch, seq, products, lineup, pin, sales, chat and live values)."""
+
     epoch: str
     seq: int
     you: You
@@ -72,6 +75,7 @@ class RoomView:
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot, now: float | None = None) -> RoomView:
+        """The view a snapshot gives (``now``: when it arrived, on the monotonic clock)."""
         live = dict(snapshot.live)
         live.setdefault("hearts_total", 0)
         seen = time.monotonic() if now is None else now
