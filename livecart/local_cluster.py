@@ -84,10 +84,12 @@ class LocalRedisCluster:
 
     @property
     def ports(self) -> list[int]:
+        """Every node's port, masters and replicas, in the order they were made."""
         return [n.port for n in self.nodes]
 
     @property
     def pids(self) -> dict[int, int | None]:
+        """Each node's port -> its process id, or None while it is not running."""
         return {n.port: n.pid for n in self.nodes}
 
     @property
@@ -98,6 +100,7 @@ class LocalRedisCluster:
         return f"redis://127.0.0.1:{self.nodes[0].port}"
 
     def node(self, port: int) -> RedisProcess:
+        """The node listening on ``port`` (StopIteration for a port of no node)."""
         return next(n for n in self.nodes if n.port == port)
 
     def start(self, timeout: float = 30.0) -> None:
@@ -304,6 +307,7 @@ class LocalRedisCluster:
         self.node(port).start()
 
     def stop(self) -> None:
+        """Stop every node (each keeps its data and ``nodes.conf`` for a later start)."""
         for proc in self.nodes:
             proc.stop()
 

@@ -58,8 +58,14 @@ def build_view() -> dict[str, str]:
 def main() -> int:
     renames = build_view()
     run = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")]
-        + ["-p", "livecart", "-p", "bench"],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            *("-p", "livecart", "-p", "bench"),
+        ],
         cwd=VIEW,
         capture_output=True,
         text=True,
