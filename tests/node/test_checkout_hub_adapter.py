@@ -16,9 +16,10 @@ from livecart.chat.errors import CommandError
 from livecart.chat.events import SaleChanged
 from livecart.chat.hub import Actor, CheckoutPort
 from livecart.chat.room_state import RoomState
-from livecart.checkout.hub_adapter import HubCheckout, mask_name
+from livecart.checkout.hub_adapter import HubCheckout
 from livecart.checkout.sandbox import APPROVE_CARD, SandboxProvider
 from livecart.checkout.service import CheckoutService
+from livecart.display_names import mask_name
 from livecart.web.keys import HUB
 from tests.hubclient import Node, connect, create_room
 
