@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from livecart.chat import loops
+from livecart.chat.commands import CheckoutCommand, parse_command
 from livecart.chat.errors import CommandError
 from livecart.chat.events import SaleChanged
 from livecart.chat.hub import Actor, CheckoutPort
@@ -37,7 +38,9 @@ async def port(redis_client: aioredis.Redis) -> HubCheckout:
 
 
 async def run(port: HubCheckout, actor: Actor, name: str, **args: Any) -> Any:
-    return await port.execute(ROOM, actor, name, args, RoomState(ROOM, "epoch"))
+    command = parse_command({"cmd": name, **args})
+    assert isinstance(command, CheckoutCommand)
+    return await port.execute(ROOM, actor, command, RoomState(ROOM, "epoch"))
 
 
 async def test_a_sale_from_open_to_order(port: HubCheckout) -> None:
