@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from livecart.chat.actor import Actor
+from livecart.chat.commands import CheckoutCommand
 from livecart.chat.events import RoomEvent
 from livecart.chat.room_state import RoomState
 
@@ -26,10 +27,11 @@ class CheckoutPort(Protocol):
         """Set up the stock of a product just added to the room's lineup."""
 
     async def execute(
-        self, room_id: str, actor: Actor, name: str, args: dict[str, Any], state: RoomState
+        self, room_id: str, actor: Actor, command: CheckoutCommand, state: RoomState
     ) -> tuple[dict[str, Any], RoomEvent | None]:
-        """Run a checkout command; return (reply data, the event to emit or None: a sale,
-        auction or giveaway change).
+        """Run a checkout command that ``chat.decisions`` let through (its rule: who may
+        send it, what the room must hold); return (reply data, the event to emit or None:
+        a sale, auction or giveaway change).
         Raises ``CommandError``; may raise redis' connection errors when Redis is away."""
         ...
 

@@ -4,17 +4,21 @@
 ``CommandError`` (``bad_command`` for an unknown ``cmd``, ``bad_args`` naming the field
 for anything missing, mistyped or out of range). Host-only commands carry
 ``HOST_ONLY = True``; whether the sender may run them is the hub's decision, not the
-parser's. Checkout commands (``buy``, ``pay``, ``open_sale``, ``close_sale``) are parsed
-into ``CheckoutCommand`` with their raw arguments: the checkout package validates them.
-Pure; no I/O.
+parser's. ``PARSERS`` maps every ``cmd`` to its class's ``parse``: a command is named
+once, by its class's ``NAME``, and every list of commands (``COMMANDS``, the HTTP API's
+``CommandName``, the fuzz tests, the metrics labels) derives from that table. Checkout,
+auction and giveaway commands (``CheckoutCommand``: ``buy``, ``pay``, ``open_sale``...)
+keep their fields as sent: the checkout package validates them. Pure; no I/O.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from livecart.chat import events as ev
 from livecart.chat.errors import CommandError, ErrorCode
 from livecart.limits import (
     MAX_BANNED_WORD_LEN,
@@ -101,10 +105,79 @@ def _image_url(obj: dict[str, Any]) -> str:
     return url
 
 
+def _text(obj: dict[str, Any]) -> str:
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise _bad("text", "must be a string")
+    return text
+
+
+def _currency(obj: dict[str, Any]) -> str:
+    value = obj.get("currency")
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        raise _bad("currency", "must be a 3-letter ISO 4217 code")
+    return value
+
+
+def _lineup(obj: dict[str, Any]) -> tuple[str, ...]:
+    lineup = obj.get("lineup")
+    if not isinstance(lineup, list) or len(lineup) > MAX_LINEUP:
+        raise _bad("lineup", "must be a list of product ids")
+    ids = tuple(_product_id({"p": p}, "p") for p in lineup)
+    if len(set(ids)) != len(ids):
+        raise _bad("lineup", "lists a product twice")
+    return ids
+
+
+def _words(obj: dict[str, Any]) -> tuple[str, ...]:
+    words = obj.get("words")
+    if not isinstance(words, list) or len(words) > MAX_BANNED_WORDS:
+        raise _bad("words", f"must be a list of at most {MAX_BANNED_WORDS} words")
+    cleaned = tuple(
+        text_field({"words": w}, "words", 1, MAX_BANNED_WORD_LEN).lower() for w in words
+    )
+    return tuple(dict.fromkeys(cleaned))
+
+
+def _lang(obj: dict[str, Any]) -> str:
+    lang = obj.get("lang")
+    if not isinstance(lang, str) or not (lang == "" or LANG_TAG.fullmatch(lang)):
+        raise _bad("lang", "must be a language tag such as zh-CN, or empty")
+    return lang
+
+
+def _status(obj: dict[str, Any]) -> str:
+    status = obj.get("status")
+    if status not in ROOM_STATUSES:
+        raise _bad("status", f"must be one of {', '.join(ROOM_STATUSES)}")
+    return str(status)
+
+
+def _token(obj: dict[str, Any]) -> str:
+    token = obj.get("token")
+    if not isinstance(token, str) or not 1 <= len(token) <= MAX_BUYER_TOKEN_LEN:
+        raise _bad("token", f"must be a string of 1-{MAX_BUYER_TOKEN_LEN} characters")
+    return token
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
+    """A client command. ``NAME`` is its ``cmd`` (named here only: ``PARSERS`` and every
+    list of commands derive from it); ``parse`` builds it from a decoded frame."""
+
     HOST_ONLY: ClassVar[bool] = False
     NAME: ClassVar[str] = ""
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The ``cmd`` values this class is parsed from."""
+        return (cls.NAME,)
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Command:
+        """The command of a frame whose ``cmd`` is one of ``names()``. Raises
+        ``CommandError`` (``bad_args``)."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +185,19 @@ class Chat(Command):
     NAME: ClassVar[str] = "chat"
     text: str
 
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Chat:
+        return cls(_text(obj))
+
 
 @dataclass(frozen=True, slots=True)
 class Heart(Command):
     NAME: ClassVar[str] = "heart"
     n: int
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Heart:
+        return cls(_int(obj, "n", 1, MAX_HEARTS, default=1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +205,18 @@ class Explain(Command):
     NAME: ClassVar[str] = "explain"
     product_id: str
 
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Explain:
+        return cls(_product_id(obj))
+
 
 @dataclass(frozen=True, slots=True)
 class Ping(Command):
     NAME: ClassVar[str] = "ping"
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Ping:
+        return cls()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +229,25 @@ class AddProduct(Command):
     image_url: str
     stock: int
 
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> AddProduct:
+        return cls(
+            name=text_field(obj, "name", 1, MAX_PRODUCT_NAME_LEN),
+            price=_int(obj, "price", 0, MAX_PRICE),
+            currency=_currency(obj),
+            image_url=_image_url(obj) if "image_url" in obj else "",
+            stock=_int(obj, "stock", 0, MAX_STOCK),
+        )
+
+
+PRODUCT_FIELDS: Mapping[str, Callable[[dict[str, Any]], Any]] = {
+    "name": lambda obj: text_field(obj, "name", 1, MAX_PRODUCT_NAME_LEN),
+    "price": lambda obj: _int(obj, "price", 0, MAX_PRICE),
+    "currency": _currency,
+    "image_url": _image_url,
+}
+"""What ``update_product`` may change, and each field's parser."""
+
 
 @dataclass(frozen=True, slots=True)
 class UpdateProduct(Command):
@@ -148,12 +256,23 @@ class UpdateProduct(Command):
     product_id: str
     changes: tuple[tuple[str, Any], ...]
 
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> UpdateProduct:
+        changes = tuple((f, parse(obj)) for f, parse in PRODUCT_FIELDS.items() if f in obj)
+        if not changes:
+            raise _bad("fields", "nothing to change")
+        return cls(_product_id(obj), changes)
+
 
 @dataclass(frozen=True, slots=True)
 class Reorder(Command):
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "reorder"
     lineup: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Reorder:
+        return cls(_lineup(obj))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +281,20 @@ class Pin(Command):
     NAME: ClassVar[str] = "pin"
     product_id: str | None
 
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Pin:
+        return cls(None if obj.get("product_id") is None else _product_id(obj))
+
 
 @dataclass(frozen=True, slots=True)
 class Dismiss(Command):
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "dismiss"
     product_id: str
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Dismiss:
+        return cls(_product_id(obj))
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,13 +303,27 @@ class Delete(Command):
     NAME: ClassVar[str] = "delete"
     message_id: int
 
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Delete:
+        return cls(_int(obj, "message_id", 1, 2**62))
+
 
 @dataclass(frozen=True, slots=True)
 class Moderate(Command):
+    """``mute``, ``unmute``, ``ban`` or ``unban`` (the actions of ``events.MODERATION``)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "moderate"
     action: str
     vid: str
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return MODERATION
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Moderate:
+        return cls(str(obj["cmd"]), _vid(obj))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +332,20 @@ class SlowMode(Command):
     NAME: ClassVar[str] = "slow_mode"
     seconds: int
 
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> SlowMode:
+        return cls(_int(obj, "seconds", 0, MAX_SLOW_MODE_S))
+
 
 @dataclass(frozen=True, slots=True)
 class BannedWords(Command):
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "banned_words"
     words: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> BannedWords:
+        return cls(_words(obj))
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,12 +356,20 @@ class SetLang(Command):
     NAME: ClassVar[str] = "set_lang"
     lang: str
 
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> SetLang:
+        return cls(_lang(obj))
+
 
 @dataclass(frozen=True, slots=True)
 class SetStatus(Command):
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "status"
     status: str
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> SetStatus:
+        return cls(_status(obj))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,43 +380,125 @@ class BuyerAuth(Command):
     NAME: ClassVar[str] = "buyer_auth"
     token: str
 
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> BuyerAuth:
+        return cls(_token(obj))
+
+
+# -- checkout, auctions, giveaways ------------------------------------------------------
+
+
+def _wire(name: str, default: object = None) -> Any:
+    """A checkout command's field read from the frame's ``name``, ``default`` when the
+    frame has none."""
+    return field(default=default, metadata={"wire": name})
+
 
 @dataclass(frozen=True, slots=True)
 class CheckoutCommand(Command):
-    """``buy``/``pay``/``bid`` (anyone) and ``open_sale``/``close_sale`` and the auction
-    and giveaway commands (host): raw arguments."""
+    """A command the checkout port runs (``Decision.checkout``). Its fields hold the
+    frame's values as sent (a field the frame lacks holds its default): checkout
+    validates them, with its own rules and error messages (docs/checkout.md,
+    docs/auctions.md), since chat imports no other part."""
 
-    name: str
-    args: dict[str, Any]
-
-    @property
-    def host_only(self) -> bool:
-        return self.name in HOST_CHECKOUT_COMMANDS
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> CheckoutCommand:
+        wire = {f.name: f.metadata.get("wire", f.name) for f in fields(cls)}
+        return cls(**{name: obj[key] for name, key in wire.items() if key in obj})
 
 
-HOST_CHECKOUT_COMMANDS = (
-    "open_sale", "close_sale", "start_auction", "cancel_auction", "start_giveaway",
+@dataclass(frozen=True, slots=True)
+class Buy(CheckoutCommand):
+    NAME: ClassVar[str] = "buy"
+    product_id: object = None
+    qty: object = None
+    key: object = None
+    channel: object = "live"
+
+
+@dataclass(frozen=True, slots=True)
+class Pay(CheckoutCommand):
+    NAME: ClassVar[str] = "pay"
+    reservation_id: object = None
+    card: object = None
+    key: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSale(CheckoutCommand):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "open_sale"
+    product_id: object = None
+    price: object = None
+    currency: object = None
+    units: object = None
+    limit: object = None
+    opens_at: object = None
+    ends_at: object = None
+    hold_seconds: object = None
+    policy: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSale(CheckoutCommand):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "close_sale"
+    product_id: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartAuction(CheckoutCommand):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "start_auction"
+    product_id: object = None
+    start_price: object = None
+    duration: object = None
+    counter_seconds: object = 10
+    sudden_death: object = False
+    reserve: object = None
+    increments: object = None
+    key: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAuction(CheckoutCommand):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "cancel_auction"
+    auction_id: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bid(CheckoutCommand):
+    NAME: ClassVar[str] = "bid"
+    auction_id: object = None
+    max_bid: object = _wire("max")
+    key: object = None
+    card: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartGiveaway(CheckoutCommand):
+    HOST_ONLY: ClassVar[bool] = True
+    NAME: ClassVar[str] = "start_giveaway"
+    product_id: object = None
+    rule: object = None
+    watched_seconds: object = None
+    duration: object = None
+
+
+MODERATION = tuple(ev.MODERATION)
+_CLASSES: tuple[type[Command], ...] = (
+    Chat, Heart, Explain, Ping, AddProduct, UpdateProduct, Reorder, Pin, Dismiss, Delete,
+    Moderate, SlowMode, BannedWords, SetLang, SetStatus, Buy, Pay, OpenSale, CloseSale,
+    BuyerAuth, Bid, StartAuction, CancelAuction, StartGiveaway,
 )  # fmt: skip
-CHECKOUT_COMMANDS = ("buy", "pay", "bid", *HOST_CHECKOUT_COMMANDS)
-MODERATION = ("mute", "unmute", "ban", "unban")
-_PLAIN = (Chat, Heart, Explain, Ping, AddProduct, UpdateProduct, Reorder, Pin, Dismiss,
-          Delete, SlowMode, BannedWords, SetLang, SetStatus, BuyerAuth)  # fmt: skip
-# every ``cmd`` that ``parse_command`` knows
-COMMANDS = (*(cls.NAME for cls in _PLAIN), *MODERATION, *CHECKOUT_COMMANDS)
-PRODUCT_FIELDS = ("name", "price", "currency", "image_url")
-
-
-def _product_fields(obj: dict[str, Any], field: str) -> Any:
-    if field == "name":
-        return text_field(obj, "name", 1, MAX_PRODUCT_NAME_LEN)
-    if field == "price":
-        return _int(obj, "price", 0, MAX_PRICE)
-    if field == "currency":
-        value = obj.get("currency")
-        if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
-            raise _bad("currency", "must be a 3-letter ISO 4217 code")
-        return value
-    return _image_url(obj)
+PARSERS: Mapping[str, Callable[[dict[str, Any]], Command]] = {
+    name: cls.parse for cls in _CLASSES for name in cls.names()
+}
+"""Every ``cmd`` the server knows, and its parser: the one list of command names."""
+COMMANDS = tuple(PARSERS)
+COMMAND_NAMES = frozenset(PARSERS)
+"""Every ``cmd`` that ``parse_command`` accepts."""
 
 
 def parse_command(obj: dict[str, Any]) -> Command:
@@ -267,74 +506,10 @@ def parse_command(obj: dict[str, Any]) -> Command:
     name = obj.get("cmd")
     if not isinstance(name, str):
         raise CommandError(ErrorCode.BAD_COMMAND, "cmd is missing")
-    if name == "chat":
-        text = obj.get("text")
-        if not isinstance(text, str):
-            raise _bad("text", "must be a string")
-        return Chat(text)
-    if name == "heart":
-        return Heart(_int(obj, "n", 1, MAX_HEARTS, default=1))
-    if name == "explain":
-        return Explain(_product_id(obj))
-    if name == "ping":
-        return Ping()
-    if name == "add_product":
-        return AddProduct(
-            name=text_field(obj, "name", 1, MAX_PRODUCT_NAME_LEN),
-            price=_int(obj, "price", 0, MAX_PRICE),
-            currency=_product_fields(obj, "currency"),
-            image_url=_image_url(obj) if "image_url" in obj else "",
-            stock=_int(obj, "stock", 0, MAX_STOCK),
-        )
-    if name == "update_product":
-        changes = tuple((f, _product_fields(obj, f)) for f in PRODUCT_FIELDS if f in obj)
-        if not changes:
-            raise _bad("fields", "nothing to change")
-        return UpdateProduct(_product_id(obj), changes)
-    if name == "reorder":
-        lineup = obj.get("lineup")
-        if not isinstance(lineup, list) or len(lineup) > MAX_LINEUP:
-            raise _bad("lineup", "must be a list of product ids")
-        ids = tuple(_product_id({"p": p}, "p") for p in lineup)
-        if len(set(ids)) != len(ids):
-            raise _bad("lineup", "lists a product twice")
-        return Reorder(ids)
-    if name == "pin":
-        return Pin(None if obj.get("product_id") is None else _product_id(obj))
-    if name == "dismiss":
-        return Dismiss(_product_id(obj))
-    if name == "delete":
-        return Delete(_int(obj, "message_id", 1, 2**62))
-    if name in MODERATION:
-        return Moderate(name, _vid(obj))
-    if name == "slow_mode":
-        return SlowMode(_int(obj, "seconds", 0, MAX_SLOW_MODE_S))
-    if name == "banned_words":
-        words = obj.get("words")
-        if not isinstance(words, list) or len(words) > MAX_BANNED_WORDS:
-            raise _bad("words", f"must be a list of at most {MAX_BANNED_WORDS} words")
-        cleaned = tuple(
-            text_field({"words": w}, "words", 1, MAX_BANNED_WORD_LEN).lower() for w in words
-        )
-        return BannedWords(tuple(dict.fromkeys(cleaned)))
-    if name == "set_lang":
-        lang = obj.get("lang")
-        if not isinstance(lang, str) or not (lang == "" or LANG_TAG.fullmatch(lang)):
-            raise _bad("lang", "must be a language tag such as zh-CN, or empty")
-        return SetLang(lang)
-    if name == "status":
-        status = obj.get("status")
-        if status not in ROOM_STATUSES:
-            raise _bad("status", f"must be one of {', '.join(ROOM_STATUSES)}")
-        return SetStatus(str(status))
-    if name == "buyer_auth":
-        token = obj.get("token")
-        if not isinstance(token, str) or not 1 <= len(token) <= MAX_BUYER_TOKEN_LEN:
-            raise _bad("token", f"must be a string of 1-{MAX_BUYER_TOKEN_LEN} characters")
-        return BuyerAuth(token)
-    if name in CHECKOUT_COMMANDS:
-        return CheckoutCommand(name, {k: v for k, v in obj.items() if k not in ("id", "cmd")})
-    raise CommandError(ErrorCode.BAD_COMMAND, f"unknown command {name[:40]!r}")
+    parse = PARSERS.get(name)
+    if parse is None:
+        raise CommandError(ErrorCode.BAD_COMMAND, f"unknown command {name[:40]!r}")
+    return parse(obj)
 
 
 _SINCE = re.compile(r"[0-9]{1,18}")
@@ -362,26 +537,12 @@ def command_id(obj: dict[str, Any]) -> int | str | None:
 
 
 def is_host_only(command: Command) -> bool:
-    if isinstance(command, CheckoutCommand):
-        return command.host_only
     return command.HOST_ONLY
-
-
-COMMAND_NAMES = frozenset(
-    {cls.NAME for cls in Command.__subclasses__() if cls.NAME and cls is not Moderate}
-    | set(MODERATION)
-    | set(CHECKOUT_COMMANDS)
-)
-"""Every ``cmd`` that ``parse_command`` accepts."""
 
 
 def command_label(command: Command) -> str:
     """The ``cmd`` a parsed command came from (``mute``, ``buy``...): a metrics label."""
-    if isinstance(command, CheckoutCommand):
-        return command.name
-    if isinstance(command, Moderate):
-        return command.action
-    return command.NAME
+    return command.action if isinstance(command, Moderate) else command.NAME
 
 
 def frame_label(obj: dict[str, Any]) -> str:

@@ -5,7 +5,9 @@ what a command does, without doing it: the event to emit, the writes that go wit
 the reply, and the few other things the hub must run (explain counts, banned words,
 checkout). A refused command raises ``CommandError`` and the ``Decision`` never exists,
 so a refusal changes nothing. One entry of ``RULES`` per command kind; ``authorize``
-(host-only commands) is checked first, by the caller.
+(host-only commands) is checked first, by the caller. Checkout, auction and giveaway
+commands are decided here too (checkout enabled, who may bid, a lot's product in the
+lineup) and carried out by the checkout port (``Decision.checkout``).
 
 The hub carries a decision out in a fixed order: checkout stock, then the event (with
 its writes, atomically), then the chat limits' record of the message, banned words,
@@ -43,6 +45,7 @@ class Context:
     limits: ChatLimits | None = None  # the sender's chat limits; None for the HTTP API
     address_limits: ChatLimits | None = None  # its client address's budget (viewers)
     address_banned: bool = False  # a banned viewer was seen on the sender's address
+    checkout: bool = True  # this server runs checkout (its port is configured)
     new_product_id: Callable[[], str] = new_product_id
 
 
@@ -219,8 +222,35 @@ def _buyer_auth(_state: RoomState, _actor: Actor, cmd: c.BuyerAuth, _ctx: Contex
     return Decision(buyer_token=cmd.token)
 
 
-def _checkout(_state: RoomState, _actor: Actor, cmd: c.CheckoutCommand, _ctx: Context) -> Decision:
+def _checkout(_state: RoomState, _actor: Actor, cmd: c.CheckoutCommand, ctx: Context) -> Decision:
+    if not ctx.checkout:
+        raise CommandError(ErrorCode.UNAVAILABLE, "checkout is not enabled on this server")
     return Decision(checkout=cmd)
+
+
+def _bid(state: RoomState, actor: Actor, cmd: c.Bid, ctx: Context) -> Decision:
+    decision = _checkout(state, actor, cmd, ctx)
+    if actor.is_host:
+        raise CommandError(ErrorCode.FORBIDDEN, "the host cannot bid in their own auction")
+    if actor.vid in state.banned:
+        raise CommandError(ErrorCode.BANNED, "you are banned from this room")
+    return decision
+
+
+def lot_product(state: RoomState, product_id: object) -> Mapping[str, Any]:
+    """The lineup's product an auction or a giveaway is for; ``not_found`` otherwise."""
+    product = state.products.get(product_id) if isinstance(product_id, str) else None
+    if product is None:
+        raise CommandError(ErrorCode.NOT_FOUND, "product_id: no such product in the lineup")
+    return product
+
+
+def _start_lot(
+    state: RoomState, actor: Actor, cmd: c.StartAuction | c.StartGiveaway, ctx: Context
+) -> Decision:
+    decision = _checkout(state, actor, cmd, ctx)
+    lot_product(state, cmd.product_id)
+    return decision
 
 
 Rule = Callable[[RoomState, Actor, Any, Context], Decision]
@@ -241,6 +271,14 @@ RULES: Mapping[type[c.Command], Rule] = {
     c.SetStatus: _status,
     c.SetLang: _set_lang,
     c.BannedWords: _banned_words,
-    c.CheckoutCommand: _checkout,
     c.BuyerAuth: _buyer_auth,
+    c.CheckoutCommand: _checkout,  # the base: what every checkout command's rule starts with
+    c.Buy: _checkout,
+    c.Pay: _checkout,
+    c.OpenSale: _checkout,
+    c.CloseSale: _checkout,
+    c.StartAuction: _start_lot,
+    c.CancelAuction: _checkout,
+    c.Bid: _bid,
+    c.StartGiveaway: _start_lot,
 }

@@ -63,7 +63,7 @@ __all__ = ["APPLY_WAIT", "Actor", "CheckoutPort", "Hub"]
 
 APPLY_WAIT = 5.0
 FEED_CONNECT_TIMEOUT = 10.0
-EMIT_AFTER_REPLY = frozenset({"bid"})
+EMIT_AFTER_REPLY: frozenset[type[c.CheckoutCommand]] = frozenset({c.Bid})
 """Checkout commands whose event is emitted after their reply, not before. A bid is
 decided in Redis and its reply carries the whole auction, so the bidder needs nothing
 from the event, and its ``version`` orders it among parallel bids' events wherever it
@@ -325,6 +325,7 @@ class Hub:
             limits=limits,
             address_limits=per_address,
             address_banned=session is not None and self._address_banned(room, session),
+            checkout=self.checkout is not None,
         )
         if received is not None:
             self._loops.stages.read_to_stamp.observe(time.perf_counter() - received)
@@ -342,9 +343,7 @@ class Hub:
 
     def _check_buyer(self, session: Session, command: c.Command) -> None:
         """With buyer tokens configured, ``buy`` and ``pay`` need a live one."""
-        if self.buyer_tokens is None or not isinstance(command, c.CheckoutCommand):
-            return
-        if command.name not in ("buy", "pay"):
+        if self.buyer_tokens is None or not isinstance(command, (c.Buy, c.Pay)):
             return
         if session.buyer is None:
             raise CommandError(ErrorCode.AUTH_REQUIRED, "sign in first: send buyer_auth")
@@ -420,10 +419,8 @@ class Hub:
     ) -> dict[str, Any]:
         if self.checkout is None:
             raise CommandError(ErrorCode.UNAVAILABLE, "checkout is not enabled on this server")
-        data, sale = await self.checkout.execute(
-            room.room_id, actor, command.name, command.args, room.state
-        )
-        if sale is not None and command.name in EMIT_AFTER_REPLY:
+        data, sale = await self.checkout.execute(room.room_id, actor, command, room.state)
+        if sale is not None and type(command) in EMIT_AFTER_REPLY:
             self._spawn(self._emit_quietly(room, sale))
         elif sale is not None:
             await self._emit(room, sale)

@@ -1,27 +1,29 @@
 """The hub's side door into checkout: ``chat.hub.CheckoutPort`` on a ``CheckoutService``.
 
-The hub parses ``buy``, ``pay``, ``open_sale`` and ``close_sale`` only as far as the name
-(host-only commands are refused by the hub before they get here) and hands the raw
-arguments over; this adapter maps them onto the service and back:
+The hub parses checkout, auction and giveaway commands into ``chat.commands``' typed
+classes (``Buy``, ``Pay``, ``OpenSale``, ``CloseSale``, ``StartAuction``,
+``CancelAuction``, ``Bid``, ``StartGiveaway``: fields as the client sent them) and
+decides them with ``chat.decisions``' rules (host-only commands, who may bid, a lot's
+product in the lineup); ``RUNS`` maps each class onto the service, which validates the
+fields, and back:
 
-=============  ====================================  ===========================================
-command        fields (docs/checkout.md)             reply data; event
-=============  ====================================  ===========================================
-``buy``        ``product_id``, ``qty``, ``key``,     ``{"reservation": {...}}``
-               ``channel``? (``live``/``replay``)
-``pay``        ``reservation_id``, ``card``, ``key``  ``{"order": {...}}``
-``open_sale``  ``product_id``, ``price``,            ``{"sale": {...}}``; a ``sale`` event
-               ``currency``, ``units``, ``limit``,
-               ``opens_at``?, ``ends_at``?,
-               ``hold_seconds``?, ``policy``?
-``close_sale`` ``product_id``                        ``{"sale": {...}}``; a ``sale`` event
-=============  ====================================  ===========================================
+=================  ==============================================================
+command            reply data; event
+=================  ==============================================================
+``buy``            ``{"reservation": {...}}``
+``pay``            ``{"order": {...}}``
+``open_sale``      ``{"sale": {...}}``; a ``sale`` event
+``close_sale``     ``{"sale": {...}}``; a ``sale`` event
+``start_auction``  ``{"auction": {...}}``; an ``auction`` event
+``cancel_auction`` ``{"auction": {...}}``; an ``auction`` event
+``bid``            ``{"accepted": true, "leading": ..., "auction": {...}}``; ``auction``
+``start_giveaway`` ``{"giveaway": {...}}``; a ``giveaway`` event
+=================  ==============================================================
 
-and the auction and giveaway commands of docs/protocol.md (``start_auction``,
-``cancel_auction``, ``bid``, ``start_giveaway``): each change is an ``auction`` or
-``giveaway`` event with the object's names masked like the buyers' below. ``lot_tick``
-closes, settles and draws (any node may: the scripts make each step once, and only the
-call that made it gets an event to emit).
+Fields: docs/checkout.md and docs/auctions.md. Each auction and giveaway in a reply or
+an event has its people's names masked (``livecart.display_names.mask_name``).
+``lot_tick`` closes, settles and draws (any node may: the scripts make each step once,
+and only the call that made it gets an event to emit).
 
 The buyer is the connection's identity, never a field of the command: the shop's user
 (``u:<sub>``, from a verified buyer token) when the connection has one, otherwise its
@@ -42,17 +44,21 @@ starts again "from now on" at its next read; ``forget(room)`` drops one at once.
 
 from __future__ import annotations
 
-import unicodedata
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import fields
 from typing import Any, Protocol, TypeVar
 
 from livecart.addresses import address_key
+from livecart.chat import commands as c
+from livecart.chat.decisions import lot_product
 from livecart.chat.errors import CommandError, ErrorCode
 from livecart.chat.events import AuctionChanged, GiveawayChanged, RoomEvent, SaleChanged
+from livecart.chat.room_state import RoomState
 from livecart.checkout.auctions import AuctionTerms, Step
 from livecart.checkout.errors import CheckoutError
 from livecart.checkout.service import CheckoutService
+from livecart.display_names import mask_name
 
 BOUGHT_SAMPLE = 5
 MAX_ROOMS = 10_000
@@ -73,71 +79,6 @@ class Buyer(Protocol):
     def address(self) -> str: ...
 
 
-_ZWJ = "\u200d"
-
-
-def _joins(ch: str) -> bool:
-    """True for a code point that belongs to the character before it: combining and
-    enclosing marks, variation selectors, emoji skin-tone modifiers and tag characters."""
-    cp = ord(ch)
-    return (
-        unicodedata.combining(ch) != 0
-        or unicodedata.category(ch) in ("Mn", "Mc", "Me")
-        or 0xFE00 <= cp <= 0xFE0F
-        or 0xE0100 <= cp <= 0xE01EF
-        or 0x1F3FB <= cp <= 0x1F3FF
-        or 0xE0020 <= cp <= 0xE007F
-    )
-
-
-def _is_regional(ch: str) -> bool:
-    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
-
-
-def graphemes(text: str) -> list[str]:
-    """``text`` cut into user-perceived characters, by a simple rule (the stdlib has no
-    grapheme segmentation): a base character takes every following mark, variation
-    selector, skin-tone modifier and tag character; a zero-width joiner glues the next
-    character on too (emoji ZWJ sequences); two regional indicators make one flag. A
-    Python string holds code points, so a surrogate pair is never split."""
-    units: list[str] = []
-    glue = False
-    for ch in text:
-        if units and (glue or ch == _ZWJ or _joins(ch)):
-            units[-1] += ch
-            glue = ch == _ZWJ
-            continue
-        last = units[-1] if units else ""
-        if _is_regional(ch) and len(last) == 1 and _is_regional(last):
-            units[-1] += ch
-            continue
-        units.append(ch)
-        glue = False
-    return units
-
-
-def _wide(unit: str) -> bool:
-    return unicodedata.east_asian_width(unit[0]) in ("W", "F")
-
-
-def mask_name(name: str) -> str:
-    """A buyer's name as others see it, by whole characters (``graphemes``):
-    ``"Alice"`` -> ``"A***e"``, ``"Al"`` -> ``"A***l"``, one character -> ``"A***"``.
-    Names written in wide (CJK) characters are short, so they keep less: two characters
-    keep the first (``"李娜"`` -> ``"李*"``), three or more the first and the last with
-    a star for each hidden one, at most three (``"王小明"`` -> ``"王*明"``)."""
-    units = graphemes(unicodedata.normalize("NFC", name.strip()))
-    if not units:
-        return "***"
-    if len(units) == 1:
-        return f"{units[0]}***"
-    if sum(map(_wide, units)) * 2 > len(units):
-        if len(units) == 2:
-            return f"{units[0]}*"
-        return f"{units[0]}{'*' * min(3, len(units) - 2)}{units[-1]}"
-    return f"{units[0]}***{units[-1]}"
-
-
 async def _checkout(call: Callable[[], Awaitable[T]]) -> T:
     try:
         return await call()
@@ -145,15 +86,9 @@ async def _checkout(call: Callable[[], Awaitable[T]]) -> T:
         raise CommandError(exc.code, exc.message, exc.retry_after) from exc
 
 
-_LOT_COMMANDS = frozenset({"bid", "start_auction", "cancel_auction", "start_giveaway"})
-
-
-def _product(state: object, product_id: object) -> dict[str, Any]:
-    products = getattr(state, "products", {})
-    product = products.get(product_id) if isinstance(product_id, str) else None
-    if product is None:
-        raise CommandError(ErrorCode.NOT_FOUND, "product_id: no such product in the lineup")
-    return dict(product)
+def _currency(state: RoomState, product_id: object) -> str:
+    """The currency of a lot's product (``decisions``' rule checked it is in the lineup)."""
+    return str(lot_product(state, product_id)["currency"])
 
 
 def _masked(person: Any) -> Any:
@@ -182,6 +117,127 @@ def public_giveaway(view: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+Outcome = tuple[dict[str, Any], RoomEvent | None]
+
+
+async def _buy(
+    svc: CheckoutService, room_id: str, actor: Buyer, cmd: c.Buy, _: RoomState
+) -> Outcome:
+    reservation = await svc.buy(
+        room_id,
+        cmd.product_id,
+        buyer_vid=actor.buyer or actor.vid,  # a signed-in buyer is the shop's user
+        buyer_name=actor.name,
+        qty=cmd.qty,
+        key=cmd.key,
+        address="" if actor.buyer or not actor.address else address_key(actor.address),
+        channel=cmd.channel,
+    )
+    return {"reservation": reservation}, None
+
+
+async def _pay(
+    svc: CheckoutService, room_id: str, actor: Buyer, cmd: c.Pay, _: RoomState
+) -> Outcome:
+    order = await svc.pay(
+        room_id, cmd.reservation_id, buyer_vid=actor.buyer or actor.vid, card=cmd.card, key=cmd.key
+    )
+    return {"order": order}, None
+
+
+def _sale(sale: dict[str, Any]) -> Outcome:
+    return {"sale": sale}, SaleChanged(product_id=sale["product_id"], sale=sale)
+
+
+async def _open_sale(
+    svc: CheckoutService, room_id: str, _actor: Buyer, cmd: c.OpenSale, _: RoomState
+) -> Outcome:
+    return _sale(
+        await svc.open_sale(
+            room_id,
+            cmd.product_id,
+            price=cmd.price,
+            currency=cmd.currency,
+            units=cmd.units,
+            limit=cmd.limit,
+            opens_at=cmd.opens_at,
+            ends_at=cmd.ends_at,
+            hold_seconds=cmd.hold_seconds,
+            policy=cmd.policy,
+        )
+    )
+
+
+async def _close_sale(
+    svc: CheckoutService, room_id: str, _actor: Buyer, cmd: c.CloseSale, _: RoomState
+) -> Outcome:
+    return _sale(await svc.close_sale(room_id, cmd.product_id))
+
+
+def _auction(view: dict[str, Any], **reply: Any) -> Outcome:
+    auction = public_auction(view)
+    return {**reply, "auction": auction}, AuctionChanged(auction=auction)
+
+
+async def _start_auction(
+    svc: CheckoutService, room_id: str, _actor: Buyer, cmd: c.StartAuction, state: RoomState
+) -> Outcome:
+    terms = AuctionTerms.parse(_fields(cmd), _currency(state, cmd.product_id))
+    return _auction(await svc.auctions.start(room_id, terms, cmd.key))
+
+
+async def _cancel_auction(
+    svc: CheckoutService, room_id: str, _actor: Buyer, cmd: c.CancelAuction, _: RoomState
+) -> Outcome:
+    return _auction(await svc.auctions.cancel(room_id, cmd.auction_id))
+
+
+async def _bid(
+    svc: CheckoutService, room_id: str, actor: Buyer, cmd: c.Bid, _: RoomState
+) -> Outcome:
+    result = await svc.auctions.bid(
+        room_id,
+        cmd.auction_id,
+        vid=actor.vid,
+        name=actor.name,
+        max_bid=cmd.max_bid,
+        key=cmd.key,
+        card=cmd.card,
+    )
+    return _auction(result["auction"], accepted=True, leading=result["leading"])
+
+
+async def _start_giveaway(
+    svc: CheckoutService, room_id: str, _actor: Buyer, cmd: c.StartGiveaway, state: RoomState
+) -> Outcome:
+    view = await svc.auctions.start_giveaway(
+        room_id, _fields(cmd), _currency(state, cmd.product_id)
+    )
+    giveaway = public_giveaway(view)
+    return {"giveaway": giveaway}, GiveawayChanged(giveaway=giveaway)
+
+
+def _fields(cmd: c.CheckoutCommand) -> dict[str, Any]:
+    """A command's fields by name, for the checkout parsers that read them so."""
+    return {f.name: getattr(cmd, f.name) for f in fields(cmd)}
+
+
+Run = Callable[[CheckoutService, str, Buyer, Any, RoomState], Awaitable[Outcome]]
+
+RUNS: Mapping[type[c.CheckoutCommand], Run] = {
+    c.Buy: _buy,
+    c.Pay: _pay,
+    c.OpenSale: _open_sale,
+    c.CloseSale: _close_sale,
+    c.StartAuction: _start_auction,
+    c.CancelAuction: _cancel_auction,
+    c.Bid: _bid,
+    c.StartGiveaway: _start_giveaway,
+}
+"""How each checkout command runs on the service: one entry per command class (its
+rule, who may send it and what the room must hold, is ``chat.decisions``')."""
+
+
 class HubCheckout:
     """Implements ``chat.hub.CheckoutPort``. One per node, shared by its rooms."""
 
@@ -203,59 +259,14 @@ class HubCheckout:
         return await _checkout(lambda: self.service.sales(room_id))
 
     async def execute(
-        self, room_id: str, actor: Buyer, name: str, args: dict[str, Any], state: object
-    ) -> tuple[dict[str, Any], RoomEvent | None]:
+        self, room_id: str, actor: Buyer, command: c.CheckoutCommand, state: RoomState
+    ) -> Outcome:
         """Run one checkout command; returns (reply data, the event to emit or ``None``).
         Raises ``CommandError``."""
-        svc = self.service
-        buyer = actor.buyer or actor.vid  # a signed-in buyer is the shop's user
-        if name in _LOT_COMMANDS:
-            return await _checkout(lambda: self._lot_command(room_id, actor, name, args, state))
-        if name == "buy":
-            reservation = await _checkout(
-                lambda: svc.buy(
-                    room_id,
-                    args.get("product_id"),
-                    buyer_vid=buyer,
-                    buyer_name=actor.name,
-                    qty=args.get("qty"),
-                    key=args.get("key"),
-                    address="" if actor.buyer or not actor.address else address_key(actor.address),
-                    channel=args.get("channel", "live"),
-                )
-            )
-            return {"reservation": reservation}, None
-        if name == "pay":
-            order = await _checkout(
-                lambda: svc.pay(
-                    room_id,
-                    args.get("reservation_id"),
-                    buyer_vid=buyer,
-                    card=args.get("card"),
-                    key=args.get("key"),
-                )
-            )
-            return {"order": order}, None
-        if name == "open_sale":
-            sale = await _checkout(
-                lambda: svc.open_sale(
-                    room_id,
-                    args.get("product_id"),
-                    price=args.get("price"),
-                    currency=args.get("currency"),
-                    units=args.get("units"),
-                    limit=args.get("limit"),
-                    opens_at=args.get("opens_at"),
-                    ends_at=args.get("ends_at"),
-                    hold_seconds=args.get("hold_seconds"),
-                    policy=args.get("policy"),
-                )
-            )
-        elif name == "close_sale":
-            sale = await _checkout(lambda: svc.close_sale(room_id, args.get("product_id")))
-        else:
-            raise CommandError(ErrorCode.BAD_COMMAND, f"{name} is not a checkout command")
-        return {"sale": sale}, SaleChanged(product_id=sale["product_id"], sale=sale)
+        run = RUNS.get(type(command))
+        if run is None:
+            raise CommandError(ErrorCode.BAD_COMMAND, f"{command.NAME} is not a checkout command")
+        return await _checkout(lambda: run(self.service, room_id, actor, command, state))
 
     async def live(self, room_id: str, state: object) -> dict[str, Any]:
         """``{"stock": {product_id: units_left}, "bought": [...]}``, read now."""
@@ -269,40 +280,6 @@ class HubCheckout:
             for o in orders[-BOUGHT_SAMPLE:]
         ]
         return {"stock": stock, "bought": bought}
-
-    async def _lot_command(
-        self, room_id: str, actor: Buyer, name: str, args: dict[str, Any], state: object
-    ) -> tuple[dict[str, Any], RoomEvent | None]:
-        lots = self.service.auctions
-        if name == "bid":
-            if getattr(actor, "is_host", False):
-                raise CheckoutError("forbidden", "the host cannot bid in their own auction")
-            if actor.vid in getattr(state, "banned", ()):
-                raise CommandError("banned", "you are banned from this room")
-            result = await lots.bid(
-                room_id,
-                args.get("auction_id"),
-                vid=actor.vid,
-                name=actor.name,
-                max_bid=args.get("max"),
-                key=args.get("key"),
-                card=args.get("card"),
-            )
-            auction = public_auction(result["auction"])
-            data = {"accepted": True, "leading": result["leading"], "auction": auction}
-            return data, AuctionChanged(auction=auction)
-        if name == "cancel_auction":
-            auction = public_auction(await lots.cancel(room_id, args.get("auction_id")))
-            return {"auction": auction}, AuctionChanged(auction=auction)
-        product = _product(state, args.get("product_id"))
-        if name == "start_auction":
-            terms = AuctionTerms.parse(args, str(product["currency"]))
-            auction = public_auction(await lots.start(room_id, terms, args.get("key")))
-            return {"auction": auction}, AuctionChanged(auction=auction)
-        giveaway = public_giveaway(
-            await lots.start_giveaway(room_id, args, str(product["currency"]))
-        )
-        return {"giveaway": giveaway}, GiveawayChanged(giveaway=giveaway)
 
     async def lots(self, room_id: str) -> dict[str, dict[str, Any] | None]:
         auction = await _checkout(lambda: self.service.auctions.current(room_id))

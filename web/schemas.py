@@ -11,7 +11,7 @@ answer; the schemathesis test checks the answers against them. Pure.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -49,12 +49,10 @@ ImageUrl = Annotated[
     ),
 ]
 Stock = Annotated[int, Meta(ge=0, le=lim.MAX_STOCK)]
-CommandName = Literal[
-    "chat", "heart", "explain", "ping", "add_product", "update_product", "reorder", "pin",
-    "dismiss", "delete", "mute", "unmute", "ban", "unban", "slow_mode", "banned_words",
-    "set_lang", "status", "buy", "pay", "open_sale", "close_sale", "buyer_auth", "bid",
-    "start_auction", "cancel_auction", "start_giveaway",
-]  # fmt: skip
+if TYPE_CHECKING:
+    CommandName = str
+else:  # every ``cmd`` of chat.commands' table, in its order
+    CommandName = Literal[c.COMMANDS]
 
 
 Title = Annotated[

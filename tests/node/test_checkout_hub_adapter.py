@@ -12,13 +12,15 @@ import pytest
 import redis.asyncio as aioredis
 
 from livecart.chat import loops
+from livecart.chat.commands import CheckoutCommand, parse_command
 from livecart.chat.errors import CommandError
 from livecart.chat.events import SaleChanged
 from livecart.chat.hub import Actor, CheckoutPort
 from livecart.chat.room_state import RoomState
-from livecart.checkout.hub_adapter import HubCheckout, mask_name
+from livecart.checkout.hub_adapter import HubCheckout
 from livecart.checkout.sandbox import APPROVE_CARD, SandboxProvider
 from livecart.checkout.service import CheckoutService
+from livecart.display_names import mask_name
 from livecart.web.keys import HUB
 from tests.hubclient import Node, connect, create_room
 
@@ -36,7 +38,9 @@ async def port(redis_client: aioredis.Redis) -> HubCheckout:
 
 
 async def run(port: HubCheckout, actor: Actor, name: str, **args: Any) -> Any:
-    return await port.execute(ROOM, actor, name, args, RoomState(ROOM, "epoch"))
+    command = parse_command({"cmd": name, **args})
+    assert isinstance(command, CheckoutCommand)
+    return await port.execute(ROOM, actor, command, RoomState(ROOM, "epoch"))
 
 
 async def test_a_sale_from_open_to_order(port: HubCheckout) -> None:

@@ -74,8 +74,8 @@ HOST_ONLY = [
     c.SlowMode(5),
     c.BannedWords(("scam",)),
     c.SetStatus("live"),
-    c.CheckoutCommand("open_sale", {}),
-    c.CheckoutCommand("close_sale", {}),
+    c.OpenSale(),
+    c.CloseSale(),
 ]
 
 
@@ -87,7 +87,7 @@ def test_viewers_are_refused_host_commands(command: c.Command) -> None:
 
 def test_viewers_may_buy_and_pay() -> None:
     for name in ("buy", "pay"):
-        command = c.CheckoutCommand(name, {"product_id": "p1"})
+        command = c.parse_command({"cmd": name, "product_id": "p1"})
         assert run(command, VIEWER) == Decision(checkout=command)
 
 

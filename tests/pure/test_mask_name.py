@@ -1,4 +1,4 @@
-"""Buyer names in the "just bought" toasts (``checkout.hub_adapter.mask_name``): whole
+"""Buyer names in the "just bought" toasts (``livecart.display_names.mask_name``): whole
 characters only, whatever the script."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from livecart.checkout.hub_adapter import graphemes, mask_name
+from livecart.display_names import graphemes, mask_name
 
 
 @pytest.mark.parametrize(
