@@ -60,11 +60,14 @@ layout: install
 	$(PY) -m livecart.loadtest.layout $(if $(TLS),--tls) $(if $(PORT),--port $(PORT))
 
 ## Install everything (Python packages; Debian's chromium, redis-server 7, nginx and Node.js;
-## the JavaScript client's locked npm packages) and run the tests.
+## the JavaScript client's locked npm packages) and run the tests: the pure and Redis layers
+## under coverage, failing under the floor (pyproject.toml, [tool.coverage.report]), then the
+## other layers without it. The two markers' complement leaves no test out.
 test: install-dev
 	$(PY) scripts/ensure_debian_packages.py
 	cd clients/js && npm ci --no-audit --no-fund
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -m "pure or redis" --cov --durations=25
+	$(PY) -m pytest -q -m "not pure and not redis" --durations=25
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -108,4 +111,4 @@ bench-peers: install-dev
 	$(PY) -m bench.peers --make
 
 clean:
-	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage

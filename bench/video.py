@@ -135,21 +135,32 @@ class _Viewer(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.bytes += len(data)
+        self.buf += data
+        if not self.upgraded and not self._upgrade():
+            return
+        pos = self._frames(time.time())
+        if pos:
+            del self.buf[:pos]
+
+    def _upgrade(self) -> bool:
+        """Consume the handshake's answer once it is whole; True when upgraded."""
         buf = self.buf
-        buf += data
-        if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                if not self.ready.done():
-                    self.ready.set_exception(ConnectionError(bytes(buf[:40])))
-                return
-            del buf[: end + 4]
-            self.upgraded = True
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        if not buf.startswith(b"HTTP/1.1 101"):
             if not self.ready.done():
-                self.ready.set_result(None)
-        now = time.time()
+                self.ready.set_exception(ConnectionError(bytes(buf[:40])))
+            return False
+        del buf[: end + 4]
+        self.upgraded = True
+        if not self.ready.done():
+            self.ready.set_result(None)
+        return True
+
+    def _frames(self, now: float) -> int:
+        """Count the whole frames in the buffer; returns how many bytes they took."""
+        buf = self.buf
         pos = 0
         n = len(buf)
         while n - pos >= 2:
@@ -168,18 +179,21 @@ class _Viewer(asyncio.Protocol):
             if n - pos < head + length:
                 break
             if buf[pos] & 0x0F == 2 and buf[pos + head] == 2:  # binary, media fragment
-                if buf[pos + head + 3] == 1:  # audio track
-                    self.audio_fragments += 1
-                    pos += head + length
-                    continue
-                self.fragments += 1
-                if self.record:
-                    start = pos + head + 8
-                    produced = int.from_bytes(buf[start : start + 8], "big")
-                    self.delays.append(now - produced / 1e6)
+                self._fragment(pos + head, now)
             pos += head + length
-        if pos:
-            del buf[:pos]
+        return pos
+
+    def _fragment(self, at: int, now: float) -> None:
+        """One media fragment message starting at ``at``: audio, or video with its delay."""
+        buf = self.buf
+        if buf[at + 3] == 1:  # audio track
+            self.audio_fragments += 1
+            return
+        self.fragments += 1
+        if self.record:
+            start = at + 8
+            produced = int.from_bytes(buf[start : start + 8], "big")
+            self.delays.append(now - produced / 1e6)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import struct
 import time
+from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
@@ -122,6 +123,63 @@ def server_socket(server_port: int, client_port: int) -> tuple[str, int] | None:
 TCP_STATES = {"01": "ESTABLISHED", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT"}
 
 
+@dataclass
+class Flood:
+    """What chatting into a room with two stalled readers saw."""
+
+    sent: int = 0  # chat messages posted
+    behind: dict[str, float] = field(default_factory=dict)  # reader -> when 512 KiB were queued
+    peak: int = 0  # the largest kernel send queue seen of the stalled readers' sockets
+    cut_at: float | None = None  # when the node had cut both
+
+
+async def flood_until_two_cut(
+    http: aiohttp.ClientSession, node: Node, token: str, ports: dict[str, int]
+) -> Flood:
+    """Post ~100 chat messages/s of 1.1 KB for up to 45 s, watching the kernel send queue
+    of the server sockets of ``ports``, until the node reports 2 slow consumers closed."""
+    text = "🛍" * 280
+    headers = {"Authorization": f"Bearer {token}"}
+    flood = Flood()
+
+    async def post() -> None:
+        async with http.post(
+            f"{node.url}/api/rooms/r1/commands", json={"cmd": "chat", "text": text}, headers=headers
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        await asyncio.gather(*(post() for _ in range(10)))
+        flood.sent += 10
+        await asyncio.sleep(0.1)
+        now = time.monotonic()
+        for name, port in ports.items():
+            seen = server_socket(node.port, port)
+            if seen and seen[1] > 512 * 1024 and name not in flood.behind:
+                flood.behind[name] = now
+            if seen:
+                flood.peak = max(flood.peak, seen[1])
+        async with http.get(f"{node.url}/metrics") as resp:
+            if server_counters(await resp.text())["slow_closed"] >= 2:
+                flood.cut_at = now
+                break
+    return flood
+
+
+async def server_socket_after(
+    node: Node, client_port: int, within: float
+) -> tuple[str, int] | None:
+    """The server side of the connection from ``client_port``, polled until it is gone
+    (None) or ``within`` seconds have passed."""
+    left = server_socket(node.port, client_port)
+    t_gone = time.monotonic() + within
+    while left is not None and time.monotonic() < t_gone:
+        await asyncio.sleep(0.1)
+        left = server_socket(node.port, client_port)
+    return left
+
+
 async def test_a_reader_behind_in_the_kernel_queue_gets_4008_and_its_socket_is_reset(
     http: aiohttp.ClientSession, node: Node
 ) -> None:
@@ -155,38 +213,11 @@ async def test_a_reader_behind_in_the_kernel_queue_gets_4008_and_its_socket_is_r
                     latencies.append(now - event["ts"])
 
     tasks = [asyncio.create_task(watch(i, c)) for i, c in enumerate(watchers)]
-    text = "🛍" * 280
-    headers = {"Authorization": f"Bearer {token}"}
-    sent = 0
-
-    async def post() -> None:
-        async with http.post(
-            f"{node.url}/api/rooms/r1/commands", json={"cmd": "chat", "text": text}, headers=headers
-        ) as resp:
-            assert resp.status == 200, await resp.text()
-
-    behind: dict[str, float] = {}
-    max_transport_view = 0
-    cut_at: float | None = None
-    deadline = time.monotonic() + 45
-    while time.monotonic() < deadline:
-        await asyncio.gather(*(post() for _ in range(10)))
-        sent += 10
-        await asyncio.sleep(0.1)
-        now = time.monotonic()
-        for name, port in ports.items():
-            seen = server_socket(node.port, port)
-            if seen and seen[1] > 512 * 1024 and name not in behind:
-                behind[name] = now
-            if seen:
-                max_transport_view = max(max_transport_view, seen[1])
-        async with http.get(f"{node.url}/metrics") as resp:
-            if server_counters(await resp.text())["slow_closed"] >= 2:
-                cut_at = now
-                break
-    assert cut_at is not None, f"not cut within 45 s; kernel queue peaked at {max_transport_view}"
-    assert set(behind) == {"late", "sleeper"}, "the backlog never showed in the kernel queue"
-    for name, t in behind.items():
+    flood = await flood_until_two_cut(http, node, token, ports)
+    cut_at = flood.cut_at
+    assert cut_at is not None, f"not cut within 45 s; kernel queue peaked at {flood.peak}"
+    assert set(flood.behind) == {"late", "sleeper"}, "the backlog never showed in the kernel queue"
+    for name, t in flood.behind.items():
         # LAG_TIMEOUT after falling behind, plus the kernel probe's second and a tick.
         assert cut_at - t <= 10 + 2.5, f"{name} cut {cut_at - t:.1f} s after falling behind"
     # The late reader reads now: it takes its backlog and then the 4008 close frame.
@@ -195,22 +226,18 @@ async def test_a_reader_behind_in_the_kernel_queue_gets_4008_and_its_socket_is_r
     assert code == 4008
     # The sleeper never reads: within CLOSE_GRACE its server socket is gone, not left
     # ESTABLISHED or in FIN_WAIT1 with its backlog queued.
-    left = server_socket(node.port, ports["sleeper"])
-    t_gone = time.monotonic() + 6.5
-    while left is not None and time.monotonic() < t_gone:
-        await asyncio.sleep(0.1)
-        left = server_socket(node.port, ports["sleeper"])
+    left = await server_socket_after(node, ports["sleeper"], within=6.5)
     assert left is None or (left[0] not in ("ESTABLISHED", "FIN_WAIT1") and left[1] == 0), left
     with contextlib.suppress(ConnectionError):
         await asyncio.wait_for(sleeper.read(1 << 20), 2)
     sleeper_writer.close()
     t_end = time.monotonic() + 10
-    while min(received) < sent and time.monotonic() < t_end:
+    while min(received) < flood.sent and time.monotonic() < t_end:
         await asyncio.sleep(0.1)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    assert received == [sent] * len(watchers)
+    assert received == [flood.sent] * len(watchers)
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99)]
     assert p99 < 1000, f"watchers' p99 {p99:.0f} ms"

@@ -122,6 +122,74 @@ async def test_the_token_printed_by_a_second_start_works_on_every_worker(tmp_pat
         await token_works_on_every_worker(base, first)
 
 
+async def spread_viewers(
+    base: str, sessions: list[aiohttp.ClientSession]
+) -> list[tuple[str, aiohttp.ClientWebSocketResponse]]:
+    """20 video viewers, each with the process id of the worker it landed on, on both
+    workers; the sockets opened on the way that were not needed are closed."""
+    viewers: list[tuple[str, aiohttp.ClientWebSocketResponse]] = []
+    spare: list[aiohttp.ClientWebSocketResponse] = []
+    for http in sessions:
+        ws = await http.ws_connect(f"{base}/ws/video/{ROOM}")
+        assert ws._response is not None
+        pid = ws._response.headers[PROCESS_HEADER]
+        pids = {p for p, _ in viewers}
+        if len(viewers) < 20 and (len(viewers) < 19 or pid not in pids or len(pids) == 2):
+            viewers.append((pid, ws))
+        else:
+            spare.append(ws)
+        if len(viewers) == 20 and len({p for p, _ in viewers}) == 2:
+            break
+    for ws in spare:
+        await ws.close()
+    return viewers
+
+
+async def watch(ws: aiohttp.ClientWebSocketResponse) -> tuple[int, int]:
+    """The video init segments and (after an init) the video fragments one viewer gets
+    within 20 s, stopping at 30 fragments."""
+    inits = fragments = 0
+    deadline = time.monotonic() + 20
+    while fragments < 30 and time.monotonic() < deadline:
+        try:
+            msg = await ws.receive(timeout=deadline - time.monotonic())
+        except TimeoutError:
+            break
+        if msg.type != aiohttp.WSMsgType.BINARY:
+            continue
+        kind, _flags, track, *_ = HEADER.unpack_from(msg.data)
+        if track == TRACK_VIDEO and kind == KIND_INIT:
+            inits += 1
+        elif track == TRACK_VIDEO and kind == KIND_FRAGMENT and inits:
+            fragments += 1
+    return inits, fragments
+
+
+async def fetch_from(base: str, path: str, want: set[str]) -> dict[str, tuple[int, bytes]]:
+    """GET ``path`` on new connections until every worker in ``want`` has answered:
+    (status, body) per worker's process id."""
+    got: dict[str, tuple[int, bytes]] = {}
+    for i in range(60):
+        async with fresh(200 + i % 50) as http, http.get(f"{base}{path}") as resp:
+            got[resp.headers[PROCESS_HEADER]] = (resp.status, await resp.read())
+        if set(got) >= want:
+            break
+    assert set(got) >= want, f"{path} never reached both workers"
+    return got
+
+
+async def agreed_playlist(base: str, workers: set[str]) -> str:
+    """The live video playlist, once both workers serve the same one with 2 segments."""
+    deadline = time.monotonic() + 20
+    while True:
+        assert time.monotonic() < deadline, "workers never agreed on the playlist"
+        got = await fetch_from(base, f"/hls/{ROOM}/video.m3u8", workers)
+        texts = {body for status, body in got.values() if status == 200}
+        if len(texts) == 1 and len(got) == 2 and texts.pop().count(b"#EXTINF") >= 2:
+            return next(iter(got.values()))[1].decode()
+        await asyncio.sleep(0.3)
+
+
 async def test_workers_share_token_video_and_hls(tmp_path: Path) -> None:
     async with serve(tmp_path) as (base, token):
         # 1. the printed host token works on every worker
@@ -133,41 +201,9 @@ async def test_workers_share_token_video_and_hls(tmp_path: Path) -> None:
         pc, _location = await whip_publish(f"{base}/whip/{ROOM}", token, PacketTrack(clip))
         sessions = [fresh(100 + i) for i in range(60)]
         try:
-            viewers: list[tuple[str, aiohttp.ClientWebSocketResponse]] = []
-            spare: list[aiohttp.ClientWebSocketResponse] = []
-            for http in sessions:
-                ws = await http.ws_connect(f"{base}/ws/video/{ROOM}")
-                assert ws._response is not None
-                pid = ws._response.headers[PROCESS_HEADER]
-                pids = {p for p, _ in viewers}
-                if len(viewers) < 20 and (len(viewers) < 19 or pid not in pids or len(pids) == 2):
-                    viewers.append((pid, ws))
-                else:
-                    spare.append(ws)
-                if len(viewers) == 20 and len({p for p, _ in viewers}) == 2:
-                    break
-            for ws in spare:
-                await ws.close()
+            viewers = await spread_viewers(base, sessions)
             spread = {p for p, _ in viewers}
             assert len(viewers) == 20 and len(spread) == 2, "viewers not spread"
-
-            async def watch(ws: aiohttp.ClientWebSocketResponse) -> tuple[int, int]:
-                inits = fragments = 0
-                deadline = time.monotonic() + 20
-                while fragments < 30 and time.monotonic() < deadline:
-                    try:
-                        msg = await ws.receive(timeout=deadline - time.monotonic())
-                    except TimeoutError:
-                        break
-                    if msg.type != aiohttp.WSMsgType.BINARY:
-                        continue
-                    kind, _flags, track, *_ = HEADER.unpack_from(msg.data)
-                    if track == TRACK_VIDEO and kind == KIND_INIT:
-                        inits += 1
-                    elif track == TRACK_VIDEO and kind == KIND_FRAGMENT and inits:
-                        fragments += 1
-                return inits, fragments
-
             results = await asyncio.gather(*(watch(ws) for _, ws in viewers))
             per_worker = {
                 p: sum(
@@ -180,29 +216,11 @@ async def test_workers_share_token_video_and_hls(tmp_path: Path) -> None:
             assert sum(per_worker.values()) == 20, (per_worker, results)
 
             # 3. HLS: the same live playlist and byte-identical segments from both workers
-            async def fetch(path: str, want: set[str]) -> dict[str, tuple[int, bytes]]:
-                got: dict[str, tuple[int, bytes]] = {}
-                for i in range(60):
-                    async with fresh(200 + i % 50) as http, http.get(f"{base}{path}") as resp:
-                        got[resp.headers[PROCESS_HEADER]] = (resp.status, await resp.read())
-                    if set(got) >= want:
-                        break
-                assert set(got) >= want, f"{path} never reached both workers"
-                return got
-
-            deadline = time.monotonic() + 20
-            while True:
-                assert time.monotonic() < deadline, "workers never agreed on the playlist"
-                got = await fetch(f"/hls/{ROOM}/video.m3u8", spread)
-                texts = {body for status, body in got.values() if status == 200}
-                if len(texts) == 1 and len(got) == 2 and texts.pop().count(b"#EXTINF") >= 2:
-                    playlist = next(iter(got.values()))[1].decode()
-                    break
-                await asyncio.sleep(0.3)
+            playlist = await agreed_playlist(base, spread)
             uris = [ln for ln in playlist.splitlines() if ln and not ln.startswith("#")]
             uris += [ln.split('"')[1] for ln in playlist.splitlines() if "EXT-X-MAP" in ln]
             for uri in uris:
-                got = await fetch(f"/hls/{ROOM}/{uri}", spread)
+                got = await fetch_from(base, f"/hls/{ROOM}/{uri}", spread)
                 bodies = {body for status, body in got.values() if status == 200}
                 assert len(bodies) == 1 and all(s == 200 for s, _ in got.values()), uri
             for _, ws in viewers:

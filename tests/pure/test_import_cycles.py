@@ -82,27 +82,39 @@ def import_graph() -> dict[str, dict[str, int]]:
     return {name: imports_of(name, path, modules) for name, path in modules.items()}
 
 
-def cycles(graph: Mapping[str, Mapping[str, object]]) -> Iterator[list[str]]:
-    """One cycle (``[a, b, ..., a]``) per strongly connected component that has one."""
+def strong_components(graph: Mapping[str, Mapping[str, object]]) -> list[set[str]]:
+    """The graph's strongly connected components (Tarjan's algorithm, iterative)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
     components: list[set[str]] = []
 
-    def visit(start: str) -> None:  # Tarjan's, iterative
-        work = [(start, iter(sorted(graph.get(start, ()))))]
-        index[start] = low[start] = len(index)
-        stack.append(start)
-        on_stack.add(start)
+    def enter(node: str) -> Iterator[str]:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        return iter(sorted(graph.get(node, ())))
+
+    def close(node: str) -> None:
+        if low[node] != index[node]:
+            return
+        component = set()
+        while (member := stack.pop()) != node:
+            on_stack.discard(member)
+            component.add(member)
+        on_stack.discard(node)
+        components.append(component | {node})
+
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, enter(start))]
         while work:
             node, targets = work[-1]
             for target in targets:
                 if target not in index:
-                    index[target] = low[target] = len(index)
-                    stack.append(target)
-                    on_stack.add(target)
-                    work.append((target, iter(sorted(graph.get(target, ())))))
+                    work.append((target, enter(target)))
                     break
                 if target in on_stack:
                     low[node] = min(low[node], index[target])
@@ -110,36 +122,33 @@ def cycles(graph: Mapping[str, Mapping[str, object]]) -> Iterator[list[str]]:
                 work.pop()
                 if work:
                     low[work[-1][0]] = min(low[work[-1][0]], low[node])
-                if low[node] == index[node]:
-                    component = set()
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.add(member)
-                        if member == node:
-                            break
-                    components.append(component)
+                close(node)
+    return components
 
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    for component in components:
+
+def shortest_cycle(graph: Mapping[str, Mapping[str, object]], component: set[str]) -> list[str]:
+    """The shortest way from the component's first module back to itself inside it."""
+    first = min(component)
+    paths = {first: [first]}
+    queue = [first]
+    while queue:
+        node = queue.pop(0)
+        for target in sorted(graph.get(node, ())):
+            if target == first:
+                return [*paths[node], first]
+            if target in component and target not in paths:
+                paths[target] = [*paths[node], target]
+                queue.append(target)
+    raise AssertionError(f"{first}: a component without a cycle")
+
+
+def cycles(graph: Mapping[str, Mapping[str, object]]) -> Iterator[list[str]]:
+    """One cycle (``[a, b, ..., a]``) per strongly connected component that has one."""
+    for component in strong_components(graph):
         first = min(component)
         if len(component) == 1 and first not in graph.get(first, ()):
             continue
-        # the shortest way from ``first`` back to itself inside the component
-        paths = {first: [first]}
-        queue = [first]
-        while queue:
-            node = queue.pop(0)
-            for target in sorted(graph.get(node, ())):
-                if target == first:
-                    yield [*paths[node], first]
-                    queue = []
-                    break
-                if target in component and target not in paths:
-                    paths[target] = [*paths[node], target]
-                    queue.append(target)
+        yield shortest_cycle(graph, component)
 
 
 def test_the_finder_finds_a_cycle_and_only_cycles() -> None:
