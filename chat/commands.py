@@ -182,45 +182,63 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Chat(Command):
+    """``chat``: a chat message from a viewer or the host. The text is kept as sent; the chat
+    rules normalize and check it (length, control characters, banned words, rate, slow
+    mode, mute)."""
+
     NAME: ClassVar[str] = "chat"
     text: str
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Chat:
+        """``text`` must be a string; ``bad_args`` otherwise."""
         return cls(_text(obj))
 
 
 @dataclass(frozen=True, slots=True)
 class Heart(Command):
+    """``heart``: ``n`` hearts tapped since the sender's previous ``heart``
+    (1-``MAX_HEARTS``)."""
+
     NAME: ClassVar[str] = "heart"
     n: int
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Heart:
+        """``n`` defaults to 1; ``bad_args`` unless it is an integer in 1-``MAX_HEARTS``."""
         return cls(_int(obj, "n", 1, MAX_HEARTS, default=1))
 
 
 @dataclass(frozen=True, slots=True)
 class Explain(Command):
+    """``explain``: a viewer asks the host to explain a product (the "explain this" queue)."""
+
     NAME: ClassVar[str] = "explain"
     product_id: str
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Explain:
+        """``bad_args`` unless ``product_id`` is a product id."""
         return cls(_product_id(obj))
 
 
 @dataclass(frozen=True, slots=True)
 class Ping(Command):
+    """``ping``: a liveness probe; the reply carries the server's time."""
+
     NAME: ClassVar[str] = "ping"
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Ping:
+        """Takes no fields (any others are ignored); never raises."""
         return cls()
 
 
 @dataclass(frozen=True, slots=True)
 class AddProduct(Command):
+    """``add_product``: the host adds a product to the lineup with its initial stock (host
+    only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "add_product"
     name: str
@@ -231,6 +249,10 @@ class AddProduct(Command):
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> AddProduct:
+        """``name`` (1-``MAX_PRODUCT_NAME_LEN`` characters), ``price`` (0-``MAX_PRICE``,
+        minor units), ``currency`` (3 uppercase letters), ``image_url`` (optional, "" when
+        absent) and ``stock`` (0-``MAX_STOCK``); ``bad_args`` naming the first field that
+        fails."""
         return cls(
             name=text_field(obj, "name", 1, MAX_PRODUCT_NAME_LEN),
             price=_int(obj, "price", 0, MAX_PRICE),
@@ -251,6 +273,10 @@ PRODUCT_FIELDS: Mapping[str, Callable[[dict[str, Any]], Any]] = {
 
 @dataclass(frozen=True, slots=True)
 class UpdateProduct(Command):
+    """``update_product``: the host edits a product's name, price, currency or image (host
+    only; stock is not editable). ``changes`` holds (field, parsed value) in
+    ``PRODUCT_FIELDS``' order."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "update_product"
     product_id: str
@@ -258,6 +284,8 @@ class UpdateProduct(Command):
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> UpdateProduct:
+        """Every field of ``PRODUCT_FIELDS`` present in the frame, each checked by its
+        parser; ``bad_args`` for a bad one, or (``fields``) when none is present."""
         changes = tuple((f, parse(obj)) for f, parse in PRODUCT_FIELDS.items() if f in obj)
         if not changes:
             raise _bad("fields", "nothing to change")
@@ -266,45 +294,60 @@ class UpdateProduct(Command):
 
 @dataclass(frozen=True, slots=True)
 class Reorder(Command):
+    """``reorder``: the host sets the lineup order, every product id once (host only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "reorder"
     lineup: tuple[str, ...]
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Reorder:
+        """``bad_args`` unless ``lineup`` is a list of at most ``MAX_LINEUP`` distinct
+        product ids."""
         return cls(_lineup(obj))
 
 
 @dataclass(frozen=True, slots=True)
 class Pin(Command):
+    """``pin``: the host pins a product (``None``: unpins), clearing its explain requests
+    (host only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "pin"
     product_id: str | None
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Pin:
+        """A missing or ``null`` ``product_id`` unpins; anything else must be a product id
+        (``bad_args``)."""
         return cls(None if obj.get("product_id") is None else _product_id(obj))
 
 
 @dataclass(frozen=True, slots=True)
 class Dismiss(Command):
+    """``dismiss``: the host clears a product's explain requests (host only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "dismiss"
     product_id: str
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Dismiss:
+        """``bad_args`` unless ``product_id`` is a product id."""
         return cls(_product_id(obj))
 
 
 @dataclass(frozen=True, slots=True)
 class Delete(Command):
+    """``delete``: the host deletes chat message ``message_id`` (its ``seq``) (host only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "delete"
     message_id: int
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Delete:
+        """``bad_args`` unless ``message_id`` is an integer from 1 to 2**62."""
         return cls(_int(obj, "message_id", 1, 2**62))
 
 
@@ -319,32 +362,45 @@ class Moderate(Command):
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
+        """``mute``, ``unmute``, ``ban`` and ``unban``: one class for the four ``cmd``
+        values."""
         return MODERATION
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Moderate:
+        """The ``cmd`` becomes ``action``; ``vid`` must be a viewer id or a buyer id
+        ``u:<sub>`` (``bad_args``)."""
         return cls(str(obj["cmd"]), _vid(obj))
 
 
 @dataclass(frozen=True, slots=True)
 class SlowMode(Command):
+    """``slow_mode``: the host sets the seconds between a viewer's messages, 0 turning it off
+    (host only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "slow_mode"
     seconds: int
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> SlowMode:
+        """``bad_args`` unless ``seconds`` is an integer in 0-``MAX_SLOW_MODE_S``."""
         return cls(_int(obj, "seconds", 0, MAX_SLOW_MODE_S))
 
 
 @dataclass(frozen=True, slots=True)
 class BannedWords(Command):
+    """``banned_words``: the host replaces the room's banned words (host only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "banned_words"
     words: tuple[str, ...]
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> BannedWords:
+        """At most ``MAX_BANNED_WORDS`` words of 1-``MAX_BANNED_WORD_LEN`` characters each,
+        normalized like chat text and lowercased, duplicates dropped in order;
+        ``bad_args`` otherwise."""
         return cls(_words(obj))
 
 
@@ -358,17 +414,22 @@ class SetLang(Command):
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> SetLang:
+        """``bad_args`` unless ``lang`` is a language tag (``LANG_TAG``) or ""."""
         return cls(_lang(obj))
 
 
 @dataclass(frozen=True, slots=True)
 class SetStatus(Command):
+    """``status``: the host sets the room's status: ``scheduled``, ``live`` or ``ended``
+    (host only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "status"
     status: str
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> SetStatus:
+        """``bad_args`` unless ``status`` is one of ``ROOM_STATUSES``."""
         return cls(_status(obj))
 
 
@@ -382,6 +443,8 @@ class BuyerAuth(Command):
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> BuyerAuth:
+        """``bad_args`` unless ``token`` is a string of 1-``MAX_BUYER_TOKEN_LEN`` characters;
+        its signature and claims are the hub's to check."""
         return cls(_token(obj))
 
 
@@ -403,12 +466,17 @@ class CheckoutCommand(Command):
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> CheckoutCommand:
+        """Each field from the frame's key of the same name (or its ``wire`` name), as sent,
+        or its default when absent; never raises (checkout validates)."""
         wire = {f.name: f.metadata.get("wire", f.name) for f in fields(cls)}
         return cls(**{name: obj[key] for name, key in wire.items() if key in obj})
 
 
 @dataclass(frozen=True, slots=True)
 class Buy(CheckoutCommand):
+    """``buy``: a viewer reserves ``qty`` units of a product on sale, once per idempotency
+    ``key``; ``channel`` is ``live`` or ``replay`` (docs/checkout.md)."""
+
     NAME: ClassVar[str] = "buy"
     product_id: object = None
     qty: object = None
@@ -418,6 +486,9 @@ class Buy(CheckoutCommand):
 
 @dataclass(frozen=True, slots=True)
 class Pay(CheckoutCommand):
+    """``pay``: a viewer pays for a reservation with ``card``, once per idempotency ``key``
+    (docs/checkout.md)."""
+
     NAME: ClassVar[str] = "pay"
     reservation_id: object = None
     card: object = None
@@ -426,6 +497,9 @@ class Pay(CheckoutCommand):
 
 @dataclass(frozen=True, slots=True)
 class OpenSale(CheckoutCommand):
+    """``open_sale``: the host opens a flash sale on a product, now or at ``opens_at``, with
+    its price, units, per-buyer limit, hold time and policy (host only; docs/checkout.md)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "open_sale"
     product_id: object = None
@@ -441,6 +515,8 @@ class OpenSale(CheckoutCommand):
 
 @dataclass(frozen=True, slots=True)
 class CloseSale(CheckoutCommand):
+    """``close_sale``: the host closes a product's flash sale (host only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "close_sale"
     product_id: object = None
@@ -448,6 +524,9 @@ class CloseSale(CheckoutCommand):
 
 @dataclass(frozen=True, slots=True)
 class StartAuction(CheckoutCommand):
+    """``start_auction``: the host starts an auction on one unit of a product (host only;
+    docs/auctions.md)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "start_auction"
     product_id: object = None
@@ -462,6 +541,8 @@ class StartAuction(CheckoutCommand):
 
 @dataclass(frozen=True, slots=True)
 class CancelAuction(CheckoutCommand):
+    """``cancel_auction``: the host cancels an auction that has no bid yet (host only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "cancel_auction"
     auction_id: object = None
@@ -469,6 +550,10 @@ class CancelAuction(CheckoutCommand):
 
 @dataclass(frozen=True, slots=True)
 class Bid(CheckoutCommand):
+    """``bid``: a viewer bids on an auction up to ``max_bid`` (the frame's ``max``), once per
+    idempotency ``key``, optionally saving a ``card`` to be charged if it wins (not the
+    host)."""
+
     NAME: ClassVar[str] = "bid"
     auction_id: object = None
     max_bid: object = _wire("max")
@@ -478,6 +563,9 @@ class Bid(CheckoutCommand):
 
 @dataclass(frozen=True, slots=True)
 class StartGiveaway(CheckoutCommand):
+    """``start_giveaway``: the host opens a giveaway of a product to viewers who watched,
+    chatted or bought, drawn after ``duration`` seconds (host only)."""
+
     HOST_ONLY: ClassVar[bool] = True
     NAME: ClassVar[str] = "start_giveaway"
     product_id: object = None

@@ -101,9 +101,12 @@ class Auction:
 
     @property
     def reserve_met(self) -> bool:
+        """Whether there is a leader whose max bid reaches the reserve (any leader when there
+        is no reserve): the auction would be won if it closed now."""
         return self.leader is not None and (self.reserve is None or self.leader_max >= self.reserve)
 
     def running(self, now: int) -> bool:
+        """Whether bids are still taken at ``now``: not closed and before ``ends_at``."""
         return not self.closed and now < self.ends_at
 
     def bid(self, vid: str, max_bid: int, now: int) -> tuple[Auction, Outcome]:

@@ -108,6 +108,8 @@ class AuctionTerms:
         )
 
     def fingerprint(self) -> str:
+        """The terms' digest, stored with the start's idempotency key: the same key with
+        other terms is ``key_reused``."""
         return _fingerprint(
             "auction", self.product_id, self.start_price, self.duration_ms, self.counter_ms,
             self.sudden_death, self.reserve, self.increments,
@@ -296,6 +298,8 @@ class Auctions:
         return Step(view, changed)
 
     async def current_giveaway(self, room: str) -> dict[str, Any] | None:
+        """The room's current (or last) giveaway as Redis holds it, or None when there is
+        none. Raises ``CheckoutError`` (``unavailable`` while Redis is away)."""
         ok = _ok(await self._run("giveaway", room, "view", ""))
         view: dict[str, Any] | None = ok.get("giveaway")
         return view

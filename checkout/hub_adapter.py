@@ -66,17 +66,30 @@ T = TypeVar("T")
 
 
 class Buyer(Protocol):
-    @property
-    def vid(self) -> str: ...
+    """Who runs a checkout command, as far as checkout needs to know (``chat.actor.Actor``
+    gives it): read only, never taken from the command's fields."""
 
     @property
-    def name(self) -> str: ...
+    def vid(self) -> str:
+        """The viewer id: the buyer when ``buyer`` is None, and always the bidder."""
+        ...
 
     @property
-    def buyer(self) -> str | None: ...
+    def name(self) -> str:
+        """The display name, stored with holds, orders and bids (shown masked)."""
+        ...
 
     @property
-    def address(self) -> str: ...
+    def buyer(self) -> str | None:
+        """``u:<sub>`` when the connection proved a shop account (``buyer_auth``): then
+        the buyer instead of ``vid``, and free of the per-address cap."""
+        ...
+
+    @property
+    def address(self) -> str:
+        """The client address (``""`` when unknown): an anonymous buyer's unpaid holds
+        are capped per address (``address_key``)."""
+        ...
 
 
 async def _checkout(call: Callable[[], Awaitable[T]]) -> T:
@@ -253,9 +266,13 @@ class HubCheckout:
         self._behind: dict[str, int] = {}
 
     async def init_stock(self, room_id: str, product_id: str, stock: int) -> None:
+        """Set up a product's stock (``CheckoutService.init_stock``: a no-op when it exists).
+        Raises ``CommandError``."""
         await _checkout(lambda: self.service.init_stock(room_id, product_id, stock))
 
     async def sales(self, room_id: str) -> dict[str, dict[str, Any]]:
+        """The room's sales by product (open, scheduled or closed), as the snapshot carries
+        them. Raises ``CommandError``."""
         return await _checkout(lambda: self.service.sales(room_id))
 
     async def execute(
@@ -282,6 +299,8 @@ class HubCheckout:
         return {"stock": stock, "bought": bought}
 
     async def lots(self, room_id: str) -> dict[str, dict[str, Any] | None]:
+        """The room's current auction and giveaway (``None`` when there is none), names
+        masked, as the snapshot carries them. Raises ``CommandError``."""
         auction = await _checkout(lambda: self.service.auctions.current(room_id))
         giveaway = await _checkout(lambda: self.service.auctions.current_giveaway(room_id))
         return {
@@ -338,6 +357,9 @@ class HubCheckout:
         return False
 
     async def chatted(self, room_id: str, state: object, vid: str, name: str) -> None:
+        """Enter a viewer who chatted into the room's open giveaway when its rule is
+        ``chatted`` and the viewer is not banned; otherwise do nothing. Raises
+        ``CommandError``."""
         giveaway = getattr(state, "giveaway", None)
         if giveaway is None or giveaway.get("state") != "open":
             return

@@ -133,14 +133,19 @@ class RedisProcess:
 
     @property
     def pidfile(self) -> Path:
+        """Where the server writes its process id (``--pidfile``), so a later start finds and
+        stops a server left running on the same data."""
         return self.data_dir / "redis.pid"
 
     @property
     def url(self) -> str:
+        """The URL to connect to the server (database 0)."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
+        """True while the child process started here is alive (not for a server started
+        elsewhere)."""
         return self._proc is not None and self._proc.poll() is None
 
     def _args(self) -> list[str]:

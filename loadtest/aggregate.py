@@ -41,6 +41,10 @@ def error_count(errors: Counter[str], drops: float) -> int:
 
 
 class Aggregate:
+    """The ticks of ``workers`` client processes filed by second, the latency histograms
+    merged per second and over the run, and the server's CPU time per second
+    (``server_cpu``, filled by the collector). Pure: no clock, no I/O."""
+
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.by_second: dict[int, dict[int, dict[str, Any]]] = {}
@@ -55,6 +59,8 @@ class Aggregate:
         self.server_cpu: dict[int, float] = {}  # second -> server CPU-seconds (cumulative)
 
     def add(self, tick: dict[str, Any]) -> int:
+        """File one process's tick (``w``: the process, ``t``: its second) and merge its
+        histograms; returns the second it was filed under."""
         sec = max(0, round(float(tick["t"])))
         self.by_second.setdefault(sec, {})[tick["w"]] = tick
         self.lat.setdefault(sec, Histogram()).merge(tick["lat"])
@@ -69,6 +75,7 @@ class Aggregate:
         return sec
 
     def complete(self, sec: int) -> bool:
+        """Whether every process has sent a tick for ``sec`` (its row is then final)."""
         return len(self.by_second.get(sec, {})) >= self.workers
 
     def ticks_at(self, sec: int) -> list[dict[str, Any]]:
@@ -79,6 +86,9 @@ class Aggregate:
         return list(out.values())
 
     def row(self, sec: int) -> dict[str, Any]:
+        """Second ``sec``'s row of the time series: connections, rates (the difference with
+        the second before, a process that missed a second counting with its previous
+        tick), that second's latency percentiles and each process's CPU."""
         now, before = self.ticks_at(sec), self.ticks_at(sec - 1)
 
         def delta(*path: str) -> float:
@@ -122,11 +132,15 @@ class Aggregate:
         return row
 
     def series(self) -> list[dict[str, Any]]:
+        """One ``row`` per second from 1 to the last second any process reported ([] before
+        the first tick)."""
         if not self.by_second:
             return []
         return [self.row(s) for s in range(1, max(self.by_second) + 1)]
 
     def totals(self) -> dict[str, Any]:
+        """The run's cumulative counters as of the last second: the processes' latest ticks
+        added up (``live_viewers``: the highest any process saw)."""
         last = self.ticks_at(max(self.by_second)) if self.by_second else []
         return {
             "count": _counter(last, "count"),

@@ -21,11 +21,15 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Check:
+    """One check's result: its ``name``, whether it passed, and a ``detail`` saying what was
+    found."""
+
     name: str
     ok: bool
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The check as the report's JSON holds it."""
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 

@@ -26,6 +26,9 @@ STEP = 300  # minor units between consecutive bidders' maxes
 
 @dataclass(frozen=True, slots=True)
 class BidPlan:
+    """One planned bid: which viewer (its index in the crowd), when (seconds after the storm
+    starts) and its max bid."""
+
     viewer: int  # the viewer's index in the crowd
     at: float  # seconds after the storm starts
     max: int
@@ -72,6 +75,9 @@ def expected(
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """The auction test's verdict: ``passed`` or the ``reasons`` it failed, with the price
+    and the possible winners the accepted bids called for."""
+
     passed: bool
     reasons: tuple[str, ...]
     expected_price: int

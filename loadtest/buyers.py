@@ -22,6 +22,9 @@ from livecart.loadtest.worker_plan import SalePlan
 
 
 class Buyers:
+    """The flash-sale buyers of one client process: one ``Purchase`` per buyer, the command
+    each waits on, the steps due on a timer, and the outcomes counted in ``figures``."""
+
     def __init__(self, ctx: ClientContext) -> None:
         self.ctx = ctx
         self.schedule = ctx.schedule
@@ -58,6 +61,9 @@ class Buyers:
             self.press(i)
 
     def press(self, i: int) -> None:
+        """Viewer ``i`` presses "buy" now: sent when its connection is open and its purchase
+        is still waiting; otherwise remembered and pressed once it has joined
+        (``joined``)."""
         v = self.ctx.conns.get(i)
         if v is None or not v.open:
             self._late.add(i)  # presses as soon as it has joined

@@ -21,6 +21,11 @@ from livecart.loadtest.wsclient import Viewer
 
 @dataclass(frozen=True)
 class ClientContext:
+    """What a client process's crowd, buyers and room activity share: the plan, its viewers,
+    one schedule, one set of counters, each viewer's current connection, the commands sent
+    on them and one random generator. Frozen: the fields are never replaced, while the
+    dicts they hold change."""
+
     plan: WorkerPlan  # as the process was started (the sale comes later, with "go")
     viewers: list[ViewerSpec]  # this process's share of the room
     schedule: Schedule

@@ -41,6 +41,10 @@ def run_on_uvloop(main: Coroutine[Any, Any, None]) -> None:
 
 
 class PipedProcesses:
+    """The parent's side of some client processes: each started with one end of a pipe
+    (``start``), the other end kept in ``pipes``; ``ctx`` is the multiprocessing context
+    (``spawn`` by default)."""
+
     def __init__(self, ctx: Any = None) -> None:
         self.ctx = ctx or mp.get_context("spawn")  # a multiprocessing context
         self.pipes: list[Connection] = []  # the parent's ends, one per process
@@ -56,6 +60,8 @@ class PipedProcesses:
         self.procs.append(proc)
 
     def send(self, msg: Any) -> None:
+        """Send ``msg`` to every process; raises ``OSError`` when one has closed its pipe
+        (``tell`` skips those)."""
         for p in self.pipes:
             p.send(msg)
 

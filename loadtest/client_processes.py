@@ -27,7 +27,12 @@ def _readable(pipes: list[Connection], timeout: float) -> list[Connection]:
 
 
 class ClientProcesses(PipedProcesses):
+    """The client processes of one run: started with their plans, waited for, told to stop,
+    and their ticks collected into an ``Aggregate``."""
+
     def start_all(self, plans: list[WorkerPlan]) -> None:
+        """Start one client process per plan (``shoppers.worker_main``); each says ``ready``
+        once set up (``wait_ready``)."""
         for plan in plans:
             self.start(worker_main, plan)
 

@@ -26,6 +26,9 @@ def _ignore(viewer: int, cid: int, frame: dict[str, Any]) -> None:
 
 
 class Commands:
+    """The commands one client process has in flight (id -> kind and viewer), sent on the
+    crowd's current connections with ids of its own, and the counters of their replies."""
+
     def __init__(self, conns: Mapping[int, Viewer], counts: WorkerCounts) -> None:
         self.conns = conns  # the crowd's current connections, by viewer
         self.counts = counts
@@ -55,6 +58,9 @@ class Commands:
             self.counts.count[kind + "_abandoned"] += 1
 
     def on_reply(self, viewer: Viewer, frame: dict[str, Any]) -> None:
+        """A reply frame read on ``viewer``'s connection: matched to its command by id
+        (``reply:unknown`` when none is in flight), then handed to the buyers for ``buy``
+        and ``pay``, or counted as ``<kind>_ok`` or ``<kind>:<code>``."""
         cid = frame.get("id")
         entry = self.inflight.pop(cid, None)  # type: ignore[arg-type]
         if entry is None:

@@ -38,6 +38,11 @@ def _why(exc: BaseException) -> str:
 
 
 class Crowd:
+    """The viewers' connections of one client process: joins on schedule through a gate on
+    handshakes in flight, reconnects of dropped ones, the join storm, and video sockets.
+    ``conns`` holds each viewer's current connection, ``everyone`` every connection ever
+    opened."""
+
     def __init__(self, ctx: ClientContext, on_joined: Callable[[int], None]) -> None:
         self.ctx = ctx
         self.plan = ctx.plan
@@ -54,9 +59,12 @@ class Crowd:
         self._gate = asyncio.Semaphore(max(8, round(total * ctx.plan.share)))
 
     def open(self) -> list[Viewer]:
+        """The current connections that are open now."""
         return [v for v in self.conns.values() if v.open]
 
     async def join_all(self) -> None:
+        """Join every viewer at its ``join_at``, in that order, without waiting for the
+        handshakes; returns when the last one is started or the run stops."""
         for spec in sorted(self.ctx.viewers, key=lambda s: s.join_at):
             if self.schedule.stopping:
                 return
@@ -90,6 +98,7 @@ class Crowd:
             self.schedule.spawn(self._connect(self.specs[i], rejoin=True))
 
     def close(self) -> None:
+        """Close every connection ever opened here and every video socket."""
         for v in self.everyone:
             v.close()
         for video in self.videos:

@@ -186,6 +186,9 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 
 @dataclass
 class LayoutNode:
+    """One livecart node the layout started: its name, the port it listens on, its supervisor
+    process and its log file."""
+
     name: str
     port: int
     proc: subprocess.Popen[bytes]
@@ -193,14 +196,17 @@ class LayoutNode:
 
     @property
     def addr(self) -> str:
+        """``127.0.0.1:PORT``, as nginx's ``$upstream_addr`` names it."""
         return f"127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
+        """The node's own HTTP URL, bypassing nginx."""
         return f"http://{self.addr}"
 
     @property
     def alive(self) -> bool:
+        """True while the node's supervisor process has not exited."""
         return self.proc.poll() is None
 
     def processes(self) -> list[psutil.Process]:
@@ -214,6 +220,9 @@ class LayoutNode:
 
 @dataclass
 class Layout:
+    """A running cluster: nginx in front (``url``) of ``nodes`` over one Redis, the admin
+    token, the files it wrote under ``root``, and the nodes killed so far."""
+
     url: str  # nginx: http://127.0.0.1:PORT or https://127.0.0.1:PORT
     nodes: list[LayoutNode]
     redis_url: str
@@ -228,6 +237,7 @@ class Layout:
 
     @property
     def ws_url(self) -> str:
+        """``url`` with ``ws://`` or ``wss://`` (under TLS) for WebSocket clients."""
         return ("wss" if self.tls else "ws") + self.url[self.url.index(":") :]
 
     def node_at(self, upstream: str) -> LayoutNode:

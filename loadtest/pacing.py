@@ -53,9 +53,11 @@ class Credit:
             self.missed += cost
 
     def covers(self, cost: float) -> bool:
+        """Whether the credit holds at least ``cost`` units now."""
         return self.units >= cost
 
     def spend(self, cost: float) -> None:
+        """Take ``cost`` units (the caller checked ``covers``)."""
         self.units -= cost
 
 

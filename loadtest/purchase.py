@@ -56,6 +56,10 @@ class Send:
 
 @dataclass
 class Purchase:
+    """One buyer's purchase, as the state machine of the module docstring: its ``state``, the
+    keys of its buy and its pay, the timings and attempts behind the report's figures, and
+    its ``history`` of (time, outcome)."""
+
     viewer: int
     product_id: str
     payer: bool
@@ -81,10 +85,13 @@ class Purchase:
 
     @property
     def waiting_reply(self) -> bool:
+        """True while a ``buy`` or ``pay`` is out without a definite reply."""
         return self.state in ("buying", "paying")
 
     @property
     def done(self) -> bool:
+        """True once the purchase has its final state (ordered, refused, abandoned, paid and
+        failed, unresolved or failed)."""
         return self.state in (
             "ordered",
             "refused",
@@ -95,9 +102,11 @@ class Purchase:
         )
 
     def buy_command(self) -> dict[str, Any]:
+        """The ``buy`` frame for the current key (the same on every retry)."""
         return {"cmd": "buy", "product_id": self.product_id, "qty": self.qty, "key": self.key}
 
     def pay_command(self) -> dict[str, Any]:
+        """The ``pay`` frame for the reservation held, with the test card and the pay key."""
         return {
             "cmd": "pay",
             "reservation_id": self.reservation_id,
@@ -106,6 +115,8 @@ class Purchase:
         }
 
     def press(self, now: float) -> Send:
+        """The first tap on "buy" with the current key: ``waiting`` -> ``buying``; returns
+        the ``buy`` to send now. Only in ``waiting`` (``AssertionError`` otherwise)."""
         assert self.state == "waiting", self.state
         self.state = "buying"
         self.presses += 1
@@ -197,6 +208,8 @@ class Purchase:
 
     @property
     def reply_ms(self) -> float | None:
+        """Milliseconds from the first press of the current key to its definite ``buy`` reply
+        (None until then)."""
         if self.pressed_at is None or self.replied_at is None:
             return None
         return (self.replied_at - self.pressed_at) * 1000

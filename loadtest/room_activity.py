@@ -45,6 +45,9 @@ CHAT_LINES = (
 
 
 class RoomActivity:
+    """The room's chatter of one client process: chat messages, hearts and "explain this"
+    requests, each paced at this process's share of the plan's room-wide rate."""
+
     def __init__(self, ctx: ClientContext) -> None:
         self.ctx = ctx
         self.plan = ctx.plan
@@ -71,6 +74,9 @@ class RoomActivity:
         await paced(self.schedule, period, credit, counted, self.plan.timeline.ramp + JOIN_GRACE)
 
     async def chat(self) -> None:
+        """Send chat lines from the chatters in turn (each at most once per ``CHAT_GAP``),
+        the send time stamped in the text for the sample viewers' latency, until the run
+        stops."""
         chatters = RoundRobin([s.index for s in self.ctx.viewers if s.flags & CHATTER], CHAT_GAP)
         if not chatters.members:
             return
@@ -85,6 +91,8 @@ class RoomActivity:
         await self._paced("chat", 0.05, credit, lambda t: chatters.spend(t, credit, 1, say))
 
     async def hearts(self) -> None:
+        """Send ``heart`` commands from the tappers in turn, several taps each so that each
+        sends about one command a second, until the run stops."""
         tappers = RoundRobin([s.index for s in self.ctx.viewers if s.flags & TAPPER], HEART_GAP)
         if not tappers.members:
             return
@@ -101,6 +109,8 @@ class RoomActivity:
         await self._paced("heart", 0.25, credit, lambda t: tappers.spend(t, credit, per, tap))
 
     async def explain(self) -> None:
+        """Send ``explain`` requests for random products of the lineup from random connected
+        viewers, until the run stops."""
         rate = self._rate(self.plan.behaviour.explain_rate)
         credit = Credit(rate, max(1.0, rate))
 

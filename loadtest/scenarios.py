@@ -33,6 +33,10 @@ BUY_WINDOW = 1.0  # buyers press within this many seconds of the sale opening
 
 @dataclass(frozen=True, slots=True)
 class Behaviour:
+    """What a scenario's viewers do, room-wide: the rates of chat, hearts and "explain this",
+    the shares of tappers, buyers and payers, whether a flash sale, video or a join storm
+    is part of it, and the default ramp (``SCENARIOS_BEHAVIOUR`` names them)."""
+
     chat_rate: float = 0.0  # chat messages a second offered, whole room
     heart_rate: float = 0.0  # heart taps a second, whole room
     tappers: float = 0.0  # share of viewers who tap hearts
@@ -87,6 +91,10 @@ def seconds(text: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class ViewerSpec:
+    """One viewer of the room as ``assign`` drew it: its ``index``, its roles (``flags``:
+    ``SAMPLE``, ``CHATTER``, ``TAPPER``, ``BUYER``, ``PAYER``), when it joins and, for a
+    buyer, when it presses "buy"."""
+
     index: int
     flags: int
     join_at: float  # seconds after the start
@@ -186,6 +194,7 @@ class Timeline:
 
     @property
     def end(self) -> float:
+        """Seconds after the start when the run ends: the ramp, then the steady phase."""
         return self.ramp + self.duration
 
 

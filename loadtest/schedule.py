@@ -15,6 +15,10 @@ from typing import Any
 
 
 class Schedule:
+    """One client process's run clock (``now``: seconds since the start the parent set,
+    ``start_at``), its ``stopping`` flag, and the background tasks and timers that
+    ``close`` cancels."""
+
     def __init__(self) -> None:
         self.m0 = 0.0  # time.monotonic() at the start of the run
         self.stopping = False

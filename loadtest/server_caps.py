@@ -25,6 +25,10 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Cap:
+    """A server limit a load test can run into: how the run sees it (``counter``), what the
+    server did in words, and the ``livecart serve`` flag or environment variable that
+    lifts it."""
+
     name: str  # short, for the report's JSON
     counter: str  # the error counter (or buy outcome) by which a run sees the cap
     what: str  # what the server did, in words ({n}: how many times)

@@ -39,6 +39,7 @@ class Histogram:
 
     @property
     def count(self) -> float:
+        """Observations in all (the ``+Inf`` bucket's cumulative count)."""
         return self.cumulative.get(float("inf"), 0.0)
 
 
@@ -80,6 +81,9 @@ def diff(before: Snapshot, after: Snapshot) -> Snapshot:
 
 @dataclass(frozen=True)
 class StageFigure:
+    """One histogram over a run, as the report shows it: how many observations, and the
+    median, 99th percentile and mean in ms (None without observations)."""
+
     count: int
     p50_ms: float | None
     p99_ms: float | None

@@ -102,6 +102,9 @@ class Worker:
     # -- the run -----------------------------------------------------------------------
 
     async def run(self) -> None:
+        """The process's whole life: say ``ready``, wait for ``go`` (the start time, the
+        sale) for up to two minutes, run the crowd, buyers and room activity until the end
+        or ``stop``, let replies settle, then send the final summary to the parent."""
         loop = asyncio.get_running_loop()
         loop.add_reader(self.conn.fileno(), self._on_pipe)
         self.conn.send({"kind": "ready", "w": self.plan.index})

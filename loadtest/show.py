@@ -144,6 +144,8 @@ class Publisher:
         child.close()
 
     def wait_live(self) -> str:
+        """Wait up to 60 s for the publisher to go live; a line for the report saying what it
+        publishes. Raises ``SetupError`` when it does not start or fails."""
         if not self.pipe.poll(60):
             raise SetupError("the video publisher did not start in 60 s")
         answer = self.pipe.recv()
@@ -152,6 +154,8 @@ class Publisher:
         return "a synthetic host published 640x360 H.264 + Opus over WHIP during the run"
 
     def stop(self) -> None:
+        """Tell the publisher to stop, wait up to 10 s for it to end (then terminate it), and
+        close the pipe."""
         with contextlib.suppress(OSError):
             self.pipe.send({"kind": "stop"})
         self.proc.join(10)

@@ -71,6 +71,10 @@ _UNITS = {"time": ("ms", "s"), "share": ("%",), "count": (), "rate": ()}
 
 @dataclass(frozen=True, slots=True)
 class Slo:
+    """One service-level objective from ``--slo``: ``metric op limit`` as in ``p99<250ms`` or
+    ``errors<1%`` (``METRICS`` names the metrics), the limit in ms for times and percent
+    for shares."""
+
     text: str
     metric: str
     op: str
@@ -78,6 +82,8 @@ class Slo:
 
     @classmethod
     def parse(cls, text: str) -> Slo:
+        """The objective ``text`` states. Raises ``ValueError`` for an unknown metric or a
+        unit the metric does not take."""
         m = _SPEC.match(text)
         if m is None:
             raise ValueError(f"{text!r}: expected e.g. 'p99<250ms', 'errors<1%', 'buy_p99<500ms'")
@@ -92,6 +98,9 @@ class Slo:
         return cls(text.strip(), metric, op, limit)
 
     def check(self, summary: Mapping[str, Any]) -> dict[str, Any]:
+        """The objective checked against a run's summary: the value measured, the limit and
+        ``ok`` (false too when the summary has no value for it), as the report's JSON
+        holds it."""
         kind, read, what = METRICS[self.metric]
         value = read(summary)
         ok = value is not None and _OPS[self.op](value, self.limit)

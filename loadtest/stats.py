@@ -35,6 +35,7 @@ class Histogram:
     max: float = 0.0
 
     def add(self, ms: float) -> None:
+        """Count one measurement of ``ms`` milliseconds."""
         k = bucket(ms)
         self.counts[k] = self.counts.get(k, 0) + 1
         self.n += 1
@@ -42,10 +43,13 @@ class Histogram:
             self.max = ms
 
     def add_many(self, values: Iterable[float]) -> None:
+        """Count every measurement of ``values``."""
         for ms in values:
             self.add(ms)
 
     def merge(self, other: Histogram | Mapping[str, object]) -> None:
+        """Add another histogram's counts, either a ``Histogram`` or its ``to_dict`` form
+        (from another process)."""
         if not isinstance(other, Histogram):
             other = Histogram.from_dict(other)
         for k, c in other.counts.items():
@@ -69,10 +73,14 @@ class Histogram:
         return self.max
 
     def to_dict(self) -> dict[str, object]:
+        """The histogram as plain data to send over a pipe or write as JSON (``from_dict``
+        reads it back)."""
         return {"counts": {str(k): c for k, c in self.counts.items()}, "n": self.n, "max": self.max}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, object]) -> Histogram:
+        """The histogram ``to_dict`` wrote. Raises ``AssertionError`` when ``raw`` is not of
+        that shape."""
         counts = raw.get("counts") or {}
         assert isinstance(counts, Mapping)
         n = raw.get("n", 0)

@@ -22,6 +22,9 @@ class TargetRefused(ValueError):
 
 
 class ApiError(RuntimeError):
+    """The server answered with an error status: its HTTP ``status`` and the ``code`` of its
+    JSON error body (``http`` when it had none)."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"HTTP {status} {code}: {message}")
         self.status = status
@@ -47,12 +50,18 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 @dataclass(frozen=True)
 class Target:
+    """The checked base URL of the server under test, and the host and port its sockets
+    connect to (``localhost`` is 127.0.0.1)."""
+
     host: str  # what the sockets connect to
     port: int
     base: str  # http://host:port
 
     @classmethod
     def parse(cls, url: str, *, allow_remote: bool = False) -> Target:
+        """The target of a base URL such as ``http://127.0.0.1:8080``. Raises
+        ``TargetRefused`` for any scheme but ``http``, a path, query or user part, or a
+        host that is not loopback unless ``allow_remote``."""
         parsed = urlparse(url)
         if parsed.scheme != "http":
             raise TargetRefused(f"{url}: only http:// URLs (the viewers speak plain ws://)")
@@ -116,10 +125,13 @@ class Target:
         return body.decode("utf-8")
 
     def get(self, path: str, token: str | None = None) -> Any:
+        """``GET path`` as JSON (see ``request``)."""
         return self.request("GET", path, token=token)
 
     def post(self, path: str, body: dict[str, Any], token: str | None = None) -> Any:
+        """``POST path`` with a JSON ``body`` (see ``request``)."""
         return self.request("POST", path, body, token)
 
     def room_path(self, room: str, rest: str = "") -> str:
+        """The API path of ``room`` (its id quoted), followed by ``rest``."""
         return f"/api/rooms/{quote(room, safe='')}{rest}"

@@ -31,6 +31,9 @@ from livecart.loadtest.server_caps import advice, caps_met
 
 @dataclass(frozen=True, slots=True)
 class PlanRow:
+    """One line of the run's plan: its ``key`` in the summary's ``plan``, what it counts, and
+    how a shortfall is said in words."""
+
     key: str  # in the summary's ``plan``
     what: str  # "viewers joined": done of planned
     short: str  # when fewer: "{missing} ..." in words

@@ -24,6 +24,10 @@ def _histogram(values: list[float]) -> Histogram:
 
 @dataclass
 class WorkerCounts:
+    """What one client process's viewers saw and how their connections went: the light and
+    sample viewers' statistics, the video delays, this second's join times, and the
+    counters and error counters the report adds up."""
+
     light: ViewerStats = field(default_factory=ViewerStats)  # viewers that only count
     sampled: ViewerStats = field(default_factory=ViewerStats)  # viewers that decode
     video_delays: list[float] = field(default_factory=list)  # the video viewers append here
@@ -58,6 +62,9 @@ class WorkerCounts:
 
 @dataclass
 class SaleFigures:
+    """How one client process's buyers fared: outcomes counted for the plot, reply and pay
+    times, the orders made and their units (``record`` adds each purchase's new history)."""
+
     events: Counter[str] = field(default_factory=Counter)  # outcomes, for the plot
     buy_ms: list[float] = field(default_factory=list)  # every reply time to buy/pay
     reply_times: list[float] = field(default_factory=list)  # when each came, run seconds

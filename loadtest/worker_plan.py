@@ -14,6 +14,9 @@ from livecart.loadtest.scenarios import Behaviour, Timeline, ViewerSpec, assign,
 
 @dataclass(frozen=True)
 class SalePlan:
+    """The flash sale as a client process is told of it with ``go``: the product, when it
+    opens (seconds after the start) and the range of think times before "pay"."""
+
     product_id: str
     open_at: float  # seconds after the start
     think: tuple[float, float] = (0.3, 2.0)  # seconds between the hold and "pay"
@@ -21,6 +24,11 @@ class SalePlan:
 
 @dataclass(frozen=True)
 class WorkerPlan:
+    """What one client process (``index`` of ``procs``) is told to do: where the server and
+    the room are, the wire format, the whole room's size and samples, its share of the
+    room-wide rates, the timeline, the lineup and the sale, the seconds to let replies
+    settle at the end, and the seed every process draws the same room from."""
+
     index: int
     host: str
     port: int

@@ -112,6 +112,8 @@ class FrameReader:
         self.bytes = 0
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        """Take the next bytes read; return the complete frames that are kept, as (opcode,
+        payload), and keep an incomplete one's bytes for the next call."""
         self.bytes += len(data)
         buf = self._buf + data if self._buf else data
         out: list[tuple[int, bytes]] = []
@@ -207,6 +209,7 @@ class WsConn(asyncio.Protocol):
         self.started = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the upgrade request (with the subprotocol, if any)."""
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         key = base64.b64encode(os.urandom(16)).decode()
@@ -218,6 +221,9 @@ class WsConn(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
+        """Before the upgrade, collect the handshake and fail ``ready`` on a refusal; after
+        it, walk the frames: answer pings, note the close code, and hand kept data frames
+        to ``on_message``."""
         if not self.ready.done():
             self._handshake += data
             end = self._handshake.find(b"\r\n\r\n")
@@ -260,6 +266,7 @@ class WsConn(asyncio.Protocol):
         """The connection is gone (closed by either side)."""
 
     def write(self, payload: bytes, opcode: int = 0x1) -> bool:
+        """Send one masked frame; False when the connection is closed or closing."""
         if self.transport is None or self.transport.is_closing():
             return False
         self.transport.write(client_frame(payload, opcode))
@@ -267,14 +274,18 @@ class WsConn(asyncio.Protocol):
 
     @property
     def open(self) -> bool:
+        """True after the upgrade until the connection is lost or the server sends a close
+        frame."""
         return self.ready.done() and not self.lost and self.close_code is None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Mark the connection lost, fail a handshake still waiting, and call ``on_lost``."""
         self.lost = True
         _fail(self.ready, ConnectionError("closed during handshake"))
         self.on_lost()
 
     def close(self) -> None:
+        """Close the connection on purpose (``leaving``: not counted as a drop)."""
         self.leaving = True
         if self.transport is not None:
             self.transport.close()
@@ -319,6 +330,9 @@ class Viewer(WsConn):
         return max(0, data - (1 if self.first is not None else 0) - self.replies)
 
     def on_message(self, opcode: int, payload: bytes) -> None:
+        """Decode a kept frame. The first one (snapshot or resume) gives the viewer's token,
+        epoch and ``seq``; a reply is counted and handed to ``on_reply``; a new snapshot
+        resets ``seq`` and epoch; a batch is checked and measured by a sample viewer only."""
         frame = json.loads(payload) if self.fmt == JSON else msgpack.unpackb(payload)
         if self.first is None:
             self.first = frame
@@ -395,9 +409,11 @@ class Viewer(WsConn):
         return True
 
     def on_close_frame(self, code: int) -> None:
+        """Count the server's close code in the stats."""
         self.stats.close_codes[code] = self.stats.close_codes.get(code, 0) + 1
 
     def on_lost(self) -> None:
+        """Count the closed connection and fail a wait for the first frame still pending."""
         self.stats.closed += 1
         _fail(self.got_first, ConnectionError(f"closed before the snapshot ({self.close_code})"))
 
@@ -462,6 +478,8 @@ class VideoViewer(WsConn):
         self.status = "connecting"
 
     def on_message(self, opcode: int, payload: bytes) -> None:
+        """A status text frame sets ``status``; a video fragment sets it to ``live`` and
+        records how far behind live it arrived."""
         if opcode == 0x1:
             with contextlib.suppress(ValueError):
                 self.status = str(json.loads(payload).get("type", "?"))
@@ -494,6 +512,8 @@ class EioViewer(WsConn):
         return max(0, self.reader.frames - self.reader.control - 2 - self.pings)
 
     def on_message(self, opcode: int, payload: bytes) -> None:
+        """Answer pings and go through the Socket.IO handshake until joined; then count and
+        measure chat events while ``measuring``."""
         if payload == b"2":
             self.pings += 1
             self.write(b"3")
@@ -514,11 +534,15 @@ class EioViewer(WsConn):
                 self.stats.latencies.append(time.time() * 1000 - data["ts"])
 
     def emit(self, event: str, data: Any) -> bool:
+        """Send a Socket.IO event ``event`` with ``data``; False when the connection is
+        closed."""
         return self.write(b"42" + json.dumps([event, data]).encode())
 
     def on_close_frame(self, code: int) -> None:
+        """Count the server's close code in the stats."""
         self.stats.close_codes[code] = self.stats.close_codes.get(code, 0) + 1
 
     def on_lost(self) -> None:
+        """Count the closed connection and fail a join still waiting."""
         self.stats.closed += 1
         _fail(self.joined, ConnectionError("closed before joining"))
