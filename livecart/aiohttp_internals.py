@@ -30,7 +30,6 @@ pyproject.toml's range) rather than loosen the test.
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,27 +37,22 @@ import aiohttp
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from livecart.library_versions import in_range
+
 SUPPORTED = ">=3.14.5,<3.15"
 """The aiohttp releases this module was written for and tested with (pyproject.toml's
 range for ``aiohttp``; a test keeps the two the same)."""
-_LOWEST, _BEYOND = (3, 14, 5), (3, 15, 0)
 
 
 class AiohttpInternalsChanged(RuntimeError):
     """The installed aiohttp is not one whose internals this module knows."""
 
 
-def _version(text: str) -> tuple[int, int, int]:
-    parts = [int(part) for part in re.findall(r"\d+", text)[:3]]
-    major, minor, micro = (*parts, 0, 0)[:3]
-    return major, minor, micro
-
-
 def check_aiohttp() -> None:
     """Raise ``AiohttpInternalsChanged`` unless the installed aiohttp is in ``SUPPORTED``
     and has every internal this module touches (read from its source, no I/O)."""
     installed = aiohttp.__version__
-    if not _LOWEST <= _version(installed) < _BEYOND:
+    if not in_range(installed, SUPPORTED):
         raise AiohttpInternalsChanged(
             f"aiohttp {installed} is installed; livecart supports aiohttp {SUPPORTED} "
             "(livecart/aiohttp_internals.py reaches into its internals): install a "

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import collections
 import inspect
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -57,19 +56,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 from redis.typing import EncodableT
 
+from livecart.library_versions import in_range
+
 SUPPORTED = ">=8.1,<8.2"
 """The redis-py releases this module was written for and tested with (pyproject.toml's
 range for ``redis``; a test keeps the two the same)."""
-_LOWEST, _BEYOND = (8, 1), (8, 2)
 
 
 class RedisInternalsChanged(RuntimeError):
     """The installed redis-py is not one whose internals this module knows."""
-
-
-def _version(text: str) -> tuple[int, int]:
-    major, minor = (int(part) for part in re.findall(r"\d+", text)[:2])
-    return major, minor
 
 
 def check_redis() -> None:
@@ -77,7 +72,7 @@ def check_redis() -> None:
     and has every internal this module touches (no I/O: a pool and a node are made,
     never connected)."""
     installed = str(redis.__version__)
-    if not _LOWEST <= _version(installed) < _BEYOND:
+    if not in_range(installed, SUPPORTED):
         raise RedisInternalsChanged(
             f"redis-py {installed} is installed; livecart supports redis {SUPPORTED} "
             "(livecart/redis_internals.py reaches into its internals): install a "
