@@ -42,6 +42,7 @@ from typing import Any, cast
 import psutil
 
 from bench import python_m
+from livecart.ws_reader import frame_head
 
 TOKEN = "bench-token"
 ROOM = "bench"
@@ -164,19 +165,8 @@ class _Viewer(asyncio.Protocol):
         pos = 0
         n = len(buf)
         while n - pos >= 2:
-            length = buf[pos + 1] & 0x7F
-            head = 2
-            if length == 126:
-                if n - pos < 4:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-                head = 4
-            elif length == 127:
-                if n - pos < 10:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                head = 10
-            if n - pos < head + length:
+            head, length = frame_head(buf, pos, n)
+            if not head or n - pos < head + length:
                 break
             if buf[pos] & 0x0F == 2 and buf[pos + head] == 2:  # binary, media fragment
                 self._fragment(pos + head, now)

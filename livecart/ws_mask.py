@@ -3,10 +3,13 @@ an unmasked frame closes the connection (1002, protocol error).
 
 ``MaskCheck`` follows the frame boundaries of a client's byte stream (headers only;
 payloads are skipped by length, never copied) and reports the offset of the first
-frame whose header has no mask bit. Pure: bytes in, an offset out.
+frame whose header has no mask bit; the lengths come from ``livecart.ws_reader.frame_head``.
+Pure: bytes in, an offset out.
 """
 
 from __future__ import annotations
+
+from livecart.ws_reader import frame_head
 
 
 class MaskCheck:
@@ -46,14 +49,7 @@ class MaskCheck:
                 short = head[1] & 0x7F
                 self._need = 2 + (2 if short == 126 else 8 if short == 127 else 0) + 4
             if len(head) == self._need:
-                short = head[1] & 0x7F
-                if short == 126:
-                    length = int.from_bytes(head[2:4], "big")
-                elif short == 127:
-                    length = int.from_bytes(head[2:10], "big")
-                else:
-                    length = short
-                self._skip = length
+                self._skip = frame_head(head, 0, len(head))[1]
                 self._head = bytearray()
                 self._need = 2
         return None

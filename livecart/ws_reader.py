@@ -1,5 +1,13 @@
-"""A server's reader of client WebSocket frames (RFC 6455 section 5), for connections
-served by a bare protocol rather than a ``WebSocketResponse``.
+"""Reading WebSocket frames (RFC 6455 section 5): the one header parser, and a server's
+reader of client frames for connections served by a bare protocol rather than a
+``WebSocketResponse``.
+
+``frame_head(buf, pos, end)`` reads the header of the frame at ``buf[pos:end]`` and
+returns ``(size, length)``: the header's bytes before any masking key and the payload's
+length, or ``(0, 0)`` while the header is incomplete. Every frame walk in the tree goes
+through it: ``ClientFrames`` below, ``livecart.ws_mask.MaskCheck``, the load tester's
+``loadtest.wsclient.FrameReader`` and the video benchmark's viewers
+(``bench/video.py``).
 
 ``ClientFrames.feed(data)`` takes the bytes read from the socket in order and returns
 the complete messages and control frames they finish, as ``(opcode, payload)`` pairs:
@@ -51,6 +59,24 @@ class FrameError(Exception):
         self.reason = reason
 
 
+def frame_head(buf: bytes | bytearray, pos: int, end: int) -> tuple[int, int]:
+    """The header of the frame that starts at ``buf[pos]``, from the bytes up to ``end``:
+    ``(size, length)``, the header's bytes before any masking key (2, 4 or 10) and the
+    payload's length; ``(0, 0)`` while the header is not complete."""
+    if end - pos < 2:
+        return 0, 0
+    length = buf[pos + 1] & 0x7F
+    if length < 126:
+        return 2, length
+    if length == 126:
+        if end - pos < 4:
+            return 0, 0
+        return 4, (buf[pos + 2] << 8) | buf[pos + 3]
+    if end - pos < 10:
+        return 0, 0
+    return 10, struct.unpack_from("!Q", buf, pos + 2)[0]
+
+
 def unmask(payload: bytes, key: bytes) -> bytes:
     """``payload`` XOR the repeated 4-byte ``key`` (RFC 6455 section 5.3)."""
     n = len(payload)
@@ -82,20 +108,11 @@ class ClientFrames:
         out: list[tuple[int, object]] = []
         pos, end = 0, len(buf)
         while end - pos >= 2:
+            head, length = frame_head(buf, pos, end)
+            if not head:
+                break
             first, second = buf[pos], buf[pos + 1]
             fin, rsv, opcode = first & 0x80, first & 0x70, first & 0x0F
-            length = second & 0x7F
-            head = 2
-            if length == 126:
-                head = 4
-                if end - pos < head:
-                    break
-                length = struct.unpack_from("!H", buf, pos + 2)[0]
-            elif length == 127:
-                head = 10
-                if end - pos < head:
-                    break
-                length = struct.unpack_from("!Q", buf, pos + 2)[0]
             self._check(fin, rsv, opcode, second & 0x80, length)
             need = head + 4 + length
             if end - pos < need:

@@ -40,6 +40,8 @@ from typing import Any, TypeVar, cast
 
 import msgpack
 
+from livecart.ws_reader import frame_head
+
 JSON = "livecart.v1.json"
 MSGPACK = "livecart.v1.msgpack"
 
@@ -93,7 +95,8 @@ def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
 
 
 class FrameReader:
-    """Incremental parser of server frames (unmasked).
+    """Incremental parser of server frames (unmasked), walking them with
+    ``livecart.ws_reader.frame_head``.
 
     ``feed`` returns complete frames as (opcode, payload): every frame when ``keep`` is
     true; otherwise only control frames (close, ping, pong) and data frames of at most
@@ -120,21 +123,10 @@ class FrameReader:
         pos = 0
         end = len(buf)
         while end - pos >= 2:
-            b0 = buf[pos]
-            n = buf[pos + 1] & 0x7F
-            head = 2
-            if n == 126:
-                if end - pos < 4:
-                    break
-                n = (buf[pos + 2] << 8) | buf[pos + 3]
-                head = 4
-            elif n == 127:
-                if end - pos < 10:
-                    break
-                (n,) = struct.unpack_from("!Q", buf, pos + 2)
-                head = 10
-            if end - pos < head + n:
+            head, n = frame_head(buf, pos, end)
+            if not head or end - pos < head + n:
                 break
+            b0 = buf[pos]
             self.frames += 1
             if b0 & 0x08:
                 self.control += 1

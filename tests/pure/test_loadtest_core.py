@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench import flash_sale
+from bench import flash_sale, video
 from bench.peers.compare import judge, next_rate
 from livecart.loadtest import books
 from livecart.loadtest.pacing import Credit, RoundRobin
@@ -352,6 +352,27 @@ def test_frame_reader_counts_light_frames_and_keeps_control_frames() -> None:
     frames = keep.feed(stream)
     assert [len(p) for _, p in frames] == [10, 300, 5, 70_000, 1]
     assert client_frame(b"hi")[:6] == b"\x81\x82\x00\x00\x00\x00"
+
+
+async def test_the_video_bench_counts_fragments_in_any_split() -> None:
+    def fragment(track: int, produced_us: int) -> bytes:
+        return server_frame(
+            bytes((2, 0, 0, track, 0, 0, 0, 0)) + struct.pack("!Q", produced_us), 0x2
+        )
+
+    stream = (
+        server_frame(b'{"type":"waiting"}', 0x1)
+        + fragment(0, 1_000_000) + server_frame(b"v" * 70_000, 0x2)
+        + fragment(1, 2_000_000) + server_frame(b"ping", 0x9)
+        + fragment(0, 3_000_000)
+    )  # fmt: skip
+    delays: list[float] = []
+    viewer = video._Viewer("key", delays, record=True)
+    viewer.upgraded = True
+    for i in range(0, len(stream), 333):
+        viewer.data_received(stream[i : i + 333])
+    assert (viewer.fragments, viewer.audio_fragments, bytes(viewer.buf)) == (2, 1, b"")
+    assert len(delays) == 2 and abs(delays[0] - delays[1] - 2.0) < 0.5  # 1 s and 3 s
 
 
 # -- the peers comparison --------------------------------------------------------------

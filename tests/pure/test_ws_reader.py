@@ -14,6 +14,7 @@ from livecart.ws_reader import (
     OP_TEXT,
     ClientFrames,
     FrameError,
+    frame_head,
     unmask,
 )
 
@@ -42,6 +43,16 @@ def feed_split(data: bytes, step: int, max_size: int = 16384) -> list[tuple[int,
     for i in range(0, len(data), step):
         out += reader.feed(data[i : i + step])
     return out
+
+
+@pytest.mark.parametrize(("n", "size"), [(0, 2), (125, 2), (126, 4), (65535, 4), (65536, 10)])
+def test_frame_head_reads_each_header_size_masked_or_not(n: int, size: int) -> None:
+    for masked in (True, False):
+        data = b"junk" + frame(OP_BINARY, b"x" * n, masked=masked)
+        for buf in (data, bytearray(data)):
+            assert frame_head(buf, 4, len(buf)) == (size, n)
+            for end in range(4, 4 + size):  # the header not complete yet
+                assert frame_head(buf, 4, end) == (0, 0)
 
 
 def test_unmask_is_its_own_inverse() -> None:
