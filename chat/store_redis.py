@@ -94,6 +94,7 @@ from livecart.limits import MAX_BANNED_ADDRESSES
 from livecart.lua_scripts import compose
 from livecart.pubsub import Subscriber
 from livecart.redis_client import REDIS_DOWN, AnyRedis, is_cluster, is_full
+from livecart.redis_replies import text
 
 log = logging.getLogger(__name__)
 _REFUSED = re.compile(r"\b(BANNED|SLOWMODE|RATELIMITED)(?: ([0-9.eE+-]+))?")
@@ -128,11 +129,6 @@ def source(name: str, *, cluster: bool = False) -> str:
         },
         libraries=_LIBRARIES.get(name, ()),
     )
-
-
-def text(value: bytes | str) -> str:
-    """A Redis reply as str (the client returns bytes)."""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _head(raw: list[Any]) -> Head:

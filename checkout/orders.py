@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from livecart.redis_replies import text
+
 INT_FIELDS = frozenset({"qty", "unit_price", "amount", "created_at"})
 PUBLIC_FIELDS = (
     "id",
@@ -57,15 +59,6 @@ CSV_COLUMNS = (
     "commission_rate",
     "channel",
 )
-
-
-def text(value: object) -> str:
-    """A Redis reply value as ``str``, whether the client decodes responses or not."""
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"expected bytes or str from Redis, got {type(value).__name__}")
 
 
 def order_record(room: str, stream_id: object, fields: object) -> dict[str, Any]:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 
-from livecart.checkout import orders
 from livecart.checkout.datastore import Datastore
 from livecart.checkout.errors import ProviderError
 from livecart.checkout.payment_saga import ApprovedCharge, PaymentSaga
 from livecart.checkout.room_index import RoomIndex
 from livecart.checkout.scripts import redis_failures
 from livecart.keyspace import RoomKeys
+from livecart.redis_replies import text
 
 log = logging.getLogger("livecart.checkout")
 
@@ -68,14 +68,14 @@ class Reconciliation:
         with redis_failures():
             due = await redis.zrange(keys.unsettled, 0, self._batch - 1)
         for raw in due:
-            rid = orders.text(raw)
+            rid = text(raw)
             with redis_failures():
                 fields = await redis.hmget(keys.hold(rid), ["charge_key", "pay_key", "pay_until"])
             if not all(fields):
                 with redis_failures():
                     await redis.zrem(keys.unsettled, rid)
                 continue
-            charge_key, pay_key, pay_until = (orders.text(f) for f in fields)
+            charge_key, pay_key, pay_until = (text(f) for f in fields)
             if int(pay_until) > now:
                 continue  # the attempt may still be running
             try:
@@ -92,7 +92,7 @@ class Reconciliation:
             if found is not None and found.approved and found.charge_id is not None:
                 with redis_failures():
                     fp = await redis.hget(keys.pay_key(pay_key), "fp")
-                fingerprint = orders.text(fp or b"")
+                fingerprint = text(fp or b"")
                 approved = ApprovedCharge(room, pay_key, fingerprint, rid, found.charge_id)
                 await self._saga.confirm(approved)  # the hold has ended: this refunds
             with redis_failures():
@@ -104,12 +104,12 @@ class Reconciliation:
         with redis_failures():
             due = await redis.zrange(keys.refunds, 0, self._batch - 1)
             for raw in due:
-                rid = orders.text(raw)
+                rid = text(raw)
                 charge_id, charge_key = await redis.hmget(
                     keys.hold(rid), ["charge_id", "charge_key"]
                 )
                 if not charge_id or not charge_key:
                     await redis.zrem(keys.refunds, rid)
                     continue
-                info = {"charge_id": orders.text(charge_id), "key": orders.text(charge_key)}
+                info = {"charge_id": text(charge_id), "key": text(charge_key)}
                 await self._saga.refund(room, rid, info)

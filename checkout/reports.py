@@ -18,6 +18,7 @@ from livecart.checkout import audit, orders
 from livecart.checkout.datastore import Datastore
 from livecart.checkout.scripts import redis_failures
 from livecart.keyspace import RoomKeys
+from livecart.redis_replies import text
 
 EXPORT_PAGE = 1000  # orders read per call while exporting
 
@@ -45,7 +46,7 @@ class Reports:
         with redis_failures():
             if last_id is None:
                 latest = await redis.xrevrange(keys.orders, count=1)
-                return [], orders.text(latest[0][0]) if latest else "0-0"
+                return [], text(latest[0][0]) if latest else "0-0"
             entries = await redis.xrange(keys.orders, min=f"({last_id}", count=count)
         records = [orders.order_record(room, sid, fields) for sid, fields in entries or []]
         return records, (records[-1]["stream_id"] if records else last_id)

@@ -20,10 +20,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from livecart.checkout import orders
 from livecart.checkout.datastore import Datastore
 from livecart.checkout.scripts import redis_failures
 from livecart.keyspace import CHECKOUT_ROOMS
+from livecart.redis_replies import text
 
 TOUCH_EVERY = 30.0  # seconds between writes of one room's entry, per node
 
@@ -74,4 +74,4 @@ class RoomIndex:
         with redis_failures():
             await redis.zremrangebyscore(CHECKOUT_ROOMS, "-inf", f"({horizon}")
             members = await redis.zrangebyscore(CHECKOUT_ROOMS, horizon, "+inf")
-        return [orders.text(m) for m in members]
+        return [text(m) for m in members]

@@ -39,7 +39,8 @@ PURE = {
     "client": ("auctions", "commands", "errors", "events", "protocol", "state"),
     "": (
         "addresses", "auction_versions", "delivery_stages", "display_names", "histogram",
-        "keyspace", "limits", "origins", "text", "transport", "wsframe", "ws_mask", "ws_reader",
+        "keyspace", "limits", "origins", "redis_replies", "text", "transport", "wsframe",
+        "ws_mask", "ws_reader",
     ),
 }  # fmt: skip
 PARTS = ("chat", "checkout", "streamer", "web", "loadtest", "client")
