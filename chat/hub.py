@@ -58,9 +58,6 @@ from livecart.chat.store import ChatBudget, RoomStore, Write
 from livecart.histogram import histogram_json
 from livecart.redis_client import REDIS_DOWN
 
-# Actor and CheckoutPort live in their own modules; importing them from here still works.
-__all__ = ["APPLY_WAIT", "Actor", "CheckoutPort", "Hub"]
-
 APPLY_WAIT = 5.0
 FEED_CONNECT_TIMEOUT = 10.0
 EMIT_AFTER_REPLY: frozenset[type[c.CheckoutCommand]] = frozenset({c.Bid})

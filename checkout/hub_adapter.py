@@ -1,4 +1,4 @@
-"""The hub's side door into checkout: ``chat.hub.CheckoutPort`` on a ``CheckoutService``.
+"""The hub's side door into checkout: ``chat.checkout_port.CheckoutPort`` on a ``CheckoutService``.
 
 The hub parses checkout, auction and giveaway commands into ``chat.commands``' typed
 classes (``Buy``, ``Pay``, ``OpenSale``, ``CloseSale``, ``StartAuction``,
@@ -252,7 +252,7 @@ rule, who may send it and what the room must hold, is ``chat.decisions``')."""
 
 
 class HubCheckout:
-    """Implements ``chat.hub.CheckoutPort``. One per node, shared by its rooms."""
+    """Implements ``chat.checkout_port.CheckoutPort``. One per node, shared by its rooms."""
 
     def __init__(self, service: CheckoutService, *, max_rooms: int = MAX_ROOMS) -> None:
         if max_rooms < 1:

@@ -9,7 +9,8 @@ hub's state of it on this node.
 from __future__ import annotations
 
 from livecart.chat import commands as c
-from livecart.chat.hub import Actor, Hub
+from livecart.chat.actor import Actor
+from livecart.chat.hub import Hub
 from livecart.chat.room import Room
 
 

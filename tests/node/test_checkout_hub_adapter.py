@@ -12,10 +12,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from livecart.chat import loops
+from livecart.chat.actor import Actor
+from livecart.chat.checkout_port import CheckoutPort
 from livecart.chat.commands import CheckoutCommand, parse_command
 from livecart.chat.errors import CommandError
 from livecart.chat.events import SaleChanged
-from livecart.chat.hub import Actor, CheckoutPort
 from livecart.chat.room_state import RoomState
 from livecart.checkout.hub_adapter import HubCheckout
 from livecart.checkout.sandbox import APPROVE_CARD, SandboxProvider
