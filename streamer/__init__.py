@@ -10,8 +10,9 @@ per room, still without aiohttp or aiortc and without blocking the loop: it hand
 show to a ``recorder``, one thread per show that runs the segmenter, ``aac`` (the one
 transcode, PyAV) and ``recording`` (the on-disk format and its blocking writer).
 Adapters: ``aiortc_hook`` (the only code touching aiortc internals), ``publisher`` (one
-peer connection), ``service`` (per-app state), ``cluster`` (the relay and WHIP
-routing over Redis pub/sub: one show across processes and nodes), ``whip`` and
+peer connection), ``service`` (per-app state), ``cluster`` (the relay and HLS
+over Redis pub/sub: one show across processes and nodes), ``whip_routing`` (which
+process holds a room's WHIP publisher, and DELETEs routed to it), ``whip`` and
 ``playback`` (HTTP/WebSocket handlers), ``app`` (wiring).
 Tools: ``synthetic`` (test and benchmark sources; the video benchmark is the
 repository's ``bench/video.py``, not installed).

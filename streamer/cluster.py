@@ -1,4 +1,4 @@
-"""One show across processes and nodes: the media relay and WHIP routing over Redis.
+"""One show across processes and nodes: the media relay and HLS over Redis.
 
 Adapter (Redis); the message format and the edge's rules are in
 :mod:`streamer.relay`. Every channel carries the room's hash tag (``lc:{room}:...``,
@@ -12,9 +12,11 @@ room's shard.
 - ``lc:{room}:media:ctl`` -- edges -> origin: ``want`` (every :data:`WANT_INTERVAL`
   while the edge has viewers, and at once on a join: it asks for a keyframe, and for
   a sync bundle when the edge is not synced); WHIP ``delete`` and ``replaced``.
-- ``lc:{room}:whip`` -- key: ``<node> <session>`` of the room's publisher (a few
-  bytes, refreshed with a TTL by the owner): where a DELETE must go.
-- ``lc:{room}:whip:reply:<node>`` -- the owner's answer to a routed DELETE.
+- ``lc:{room}:hls`` -- the origin's HLS segments and show ends, while an edge serves
+  the room's HLS.
+
+Which process holds a room's WHIP publisher, and the DELETE routed to it, are
+:mod:`streamer.whip_routing`'s; the cluster gives it its subscriber and outbox.
 
 Publishing goes through one task that sends everything queued in one pipeline, in
 order: a room's messages reach Redis in the order the packager made them. The
@@ -32,7 +34,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from livecart.keyspace import (
     hls_channel,
@@ -40,7 +42,6 @@ from livecart.keyspace import (
     media_control_channel,
     room_of_channel,
     whip_reply_channel,
-    whip_session_key,
 )
 from livecart.pubsub import Subscriber
 from livecart.redis_client import REDIS_DOWN, AnyRedis, is_cluster
@@ -65,6 +66,7 @@ from livecart.streamer.relay import (
     encode_init,
     encode_segment,
 )
+from livecart.streamer.whip_routing import LocalPublishers, WhipRouting
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +76,6 @@ WANT_INTERVAL = 1.0
 """Seconds between an edge's ``want`` messages while it has viewers."""
 BUNDLE_GAP = 0.5
 """At most one sync bundle per room per this many seconds."""
-SESSION_TTL_MS = 15_000
-"""TTL of the room's session -> node key; the owner refreshes it every few seconds."""
-SESSION_REFRESH = 5.0
-ROUTE_TIMEOUT = 5.0
-"""Seconds a routed DELETE waits for the owner's answer."""
 OUTBOX_LIMIT = 32 * 1024 * 1024
 """Bytes queued for Redis at most before a room's video is dropped until a keyframe."""
 HLS_IDLE = 30.0
@@ -87,15 +84,6 @@ HLS_SYNC_WAIT = 2.0
 """Seconds the first HLS request on an edge waits for the origin's sync."""
 GOP_ITEMS = 1024
 """Fragments kept for sync bundles at most (a GOP longer than that starts later)."""
-
-_REFRESH = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 
 
 @dataclass(slots=True)
@@ -276,22 +264,6 @@ class EdgeRelay:
             fanout.end()
 
 
-class LocalPublishers(Protocol):
-    """What the cluster asks of this process's WHIP sessions (``StreamerService``).
-
-    The service holds the cluster, not the other way round: the relay only ends a local
-    session when another process says so.
-    """
-
-    async def unpublish(self, room: str, session_id: str, *, local_only: bool = False) -> bool:
-        """End this process's session ``session_id`` of ``room``; False when unknown."""
-        ...
-
-    def replaced_elsewhere(self, room: str, session_id: str) -> None:
-        """Another process took the room's publisher: end ours without going offline."""
-        ...
-
-
 class MediaCluster:
     """This process's part of the cluster-wide streamer (one per application)."""
 
@@ -299,7 +271,6 @@ class MediaCluster:
         """``redis``: this process's own client for the relay (closed by ``close``); on a
         Redis Cluster every channel is a shard channel (``SPUBLISH`` / ``SSUBSCRIBE`` on
         the shard of the room's hash tag)."""
-        self.service = service
         self.node = secrets.token_hex(6)
         """This process's id (unique per process, even for forked workers)."""
         self.redis = redis
@@ -312,7 +283,8 @@ class MediaCluster:
         self._outbox: deque[tuple[str, bytes]] = deque()
         self.outbox_bytes = 0
         self._wake = asyncio.Event()
-        self._replies: dict[str, asyncio.Future[bool]] = {}
+        self.whip = WhipRouting(service, redis, self.node, self.subscriber, self.publish)
+        """Where each room's WHIP publisher is, cluster-wide."""
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
         self.published = 0
@@ -391,10 +363,9 @@ class MediaCluster:
             recorder.on_segment = relay.on_segment
             recorder.on_header = relay.on_header
         self._drop_edge(room)
-        value = f"{self.node} {session}"
         try:
             await self.subscriber.subscribe(media_control_channel(room))
-            old = await self.redis.set(whip_session_key(room), value, px=SESSION_TTL_MS, get=True)
+            await self.whip.claim(room, session)
         except (*REDIS_DOWN, TimeoutError) as exc:
             log.warning(
                 "room %s: cannot claim the publisher cluster-wide: %s",
@@ -402,11 +373,6 @@ class MediaCluster:
                 exc,
                 extra={"room": room},
             )
-            return
-        if isinstance(old, bytes):
-            old_node, _, old_session = old.decode().partition(" ")
-            if old_node != self.node:
-                self._control(room, {"op": "replaced", "session": old_session, "by": self.node})
 
     def origin_ended(self, room: str, session: str) -> None:
         """The room's publisher here ended: release the session key, stop relaying."""
@@ -419,11 +385,7 @@ class MediaCluster:
             relay.recorder.on_segment = None
             relay.recorder.on_header = None
         self.subscriber.unsubscribe(media_control_channel(room))
-        self._spawn(self._release(room, f"{self.node} {session}"))
-
-    async def _release(self, room: str, value: str) -> None:
-        with contextlib.suppress(*REDIS_DOWN):
-            await self.redis.eval(_RELEASE, 1, whip_session_key(room), value)
+        self._spawn(self.whip.release(room, session))
 
     def _control(self, room: str, msg: dict[str, Any]) -> None:
         self.publish(media_control_channel(room), json.dumps(msg).encode())
@@ -506,11 +468,8 @@ class MediaCluster:
                 return None
         if edge.hls.in_step:
             return edge.hls
-        try:
-            if not await self.redis.exists(whip_session_key(room)):
-                return None  # nobody publishes the room
-        except REDIS_DOWN:
-            return None
+        if not await self.whip.is_published(room):
+            return None  # nobody publishes the room
         self._want(edge)
         deadline = now + HLS_SYNC_WAIT
         while not edge.hls.in_step and time.monotonic() < deadline:
@@ -526,44 +485,11 @@ class MediaCluster:
 
     async def live_elsewhere(self, room: str) -> bool:
         """True when another process holds the room's publisher (its init will follow)."""
-        try:
-            raw = await self.redis.get(whip_session_key(room))
-        except REDIS_DOWN:
-            return False
-        return isinstance(raw, bytes) and not raw.startswith(self.node.encode() + b" ")
-
-    # ------------------------------------------------------------------ WHIP routing
+        return await self.whip.live_elsewhere(room)
 
     async def remote_delete(self, room: str, session: str) -> bool:
         """End ``session`` of ``room`` on whichever process holds it; its answer."""
-        try:
-            raw = await self.redis.get(whip_session_key(room))
-        except REDIS_DOWN:
-            return False
-        if not isinstance(raw, bytes):
-            return False
-        node, _, current = raw.decode().partition(" ")
-        if current != session or node == self.node:
-            return False
-        rid = secrets.token_hex(8)
-        reply = whip_reply_channel(room, self.node)
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._replies[rid] = future
-        try:
-            await self.subscriber.subscribe(reply)
-            self._control(room, {"op": "delete", "session": session, "id": rid, "node": self.node})
-            return await asyncio.wait_for(future, ROUTE_TIMEOUT)
-        except TimeoutError:
-            return False
-        finally:
-            self._replies.pop(rid, None)
-            if not self._replies:
-                self.subscriber.unsubscribe(reply)
-
-    async def _routed_delete(self, room: str, msg: dict[str, Any]) -> None:
-        ok = await self.service.unpublish(room, str(msg.get("session")), local_only=True)
-        answer = json.dumps({"id": msg.get("id"), "ok": ok}).encode()
-        self.publish(whip_reply_channel(room, str(msg.get("node"))), answer)
+        return await self.whip.remote_delete(room, session)
 
     # ------------------------------------------------------------------ messages
 
@@ -594,13 +520,11 @@ class MediaCluster:
             if op == "want":
                 relay.want(msg)
             elif op == "delete":
-                self._spawn(self._routed_delete(room, msg))
-            elif op == "replaced" and msg.get("session") == relay.session:
-                self.service.replaced_elsewhere(room, relay.session)
+                self._spawn(self.whip.routed_delete(room, msg))
+            elif op == "replaced":
+                self.whip.replaced(room, relay.session, msg)
         else:
-            future = self._replies.get(str(msg.get("id")))
-            if future is not None and not future.done():
-                future.set_result(bool(msg.get("ok")))
+            self.whip.on_reply(msg)
 
     async def _on_reconnect(self) -> None:
         for edge in self.edges.values():
@@ -609,7 +533,6 @@ class MediaCluster:
             self._want(edge)
 
     async def _ticker(self) -> None:
-        last_refresh = time.monotonic()
         while True:
             await asyncio.sleep(WANT_INTERVAL)
             now = time.monotonic()
@@ -623,14 +546,4 @@ class MediaCluster:
                     self._drop_edge(edge.room)
                 elif (edge.video and edge.channel.fanout.viewers) or hls:
                     self._want(edge)
-            if now - last_refresh >= SESSION_REFRESH:
-                last_refresh = now
-                for relay in list(self.origins.values()):
-                    with contextlib.suppress(*REDIS_DOWN):
-                        await self.redis.eval(
-                            _REFRESH,
-                            1,
-                            whip_session_key(relay.room),
-                            f"{self.node} {relay.session}",
-                            SESSION_TTL_MS,
-                        )
+            await self.whip.keep([(r.room, r.session) for r in self.origins.values()], now)

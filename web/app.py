@@ -13,7 +13,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from aiohttp import web
 from livecart import connections
 from livecart.addresses import parse_networks
 from livecart.aiohttp_internals import check_aiohttp
+from livecart.cancellation import stop_if_cancelled
 from livecart.chat.buyer_tokens import BuyerTokens
 from livecart.chat.hub import Hub
 from livecart.chat.show_log import ShowLog
@@ -99,48 +100,55 @@ async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
 
 TRIM_EVERY = 5.0
 
-
-async def _redis_trim_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Every ``TRIM_EVERY`` seconds, close what a burst left idle in a cluster client's
-    node pools (``redis_client.trim_idle``; a single Redis's pool trims itself)."""
-
-    async def run() -> None:
-        while True:
-            await asyncio.sleep(TRIM_EVERY)
-            redis = app.get(REDIS)
-            if redis is not None:
-                await trim_idle(redis)
-
-    task = asyncio.get_running_loop().create_task(run(), name="redis-trim")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
 
-async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Free what closed connections left in reference cycles (``gc_tuning.CollectPolicy``),
-    checked every ``COLLECT_CHECK`` seconds."""
+def _every(
+    seconds: float, name: str, step: Callable[[web.Application], Awaitable[None]]
+) -> CleanupCtx:
+    """A ``cleanup_ctx`` that runs a task ``name`` awaiting ``step(app)`` every ``seconds``
+    while the app runs; cancelled and awaited on shutdown."""
 
-    async def run() -> None:
-        policy = CollectPolicy()
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(COLLECT_CHECK)
-            hub = app.get(HUB)
-            if hub is None:
-                continue
-            stats = hub.stats()
-            ended, now = stats["sessions_ended"], loop.time()
-            if policy.due(ended, stats["sessions"], now):
-                gc_tuning.collect()
-                policy.done(ended, now)
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                stop_if_cancelled()
+                await step(app)
 
-    task = asyncio.get_running_loop().create_task(run(), name="gc-collector")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+        task = asyncio.get_running_loop().create_task(run(), name=name)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
+
+
+async def _trim_redis(app: web.Application) -> None:
+    """Close what a burst left idle in a cluster client's node pools
+    (``redis_client.trim_idle``; a single Redis's pool trims itself)."""
+    redis = app.get(REDIS)
+    if redis is not None:
+        await trim_idle(redis)
+
+
+class _Collector:
+    """Free what closed connections left in reference cycles, when
+    ``gc_tuning.CollectPolicy`` says it is time."""
+
+    def __init__(self) -> None:
+        self.policy = CollectPolicy()
+
+    async def __call__(self, app: web.Application) -> None:
+        hub = app.get(HUB)
+        if hub is None:
+            return
+        stats = hub.stats()
+        ended, now = stats["sessions_ended"], asyncio.get_running_loop().time()
+        if self.policy.due(ended, stats["sessions"], now):
+            gc_tuning.collect()
+            self.policy.done(ended, now)
 
 
 def _buyer_tokens(config: Config) -> BuyerTokens | None:
@@ -214,8 +222,8 @@ def create_app(config: Config) -> web.Application:
     app[HEARTBEAT] = Heartbeat(config.ws_heartbeat)
     app.cleanup_ctx.append(_heartbeat_ctx)  # before the hub: stopped after it
     app.cleanup_ctx.append(_hub_ctx)
-    app.cleanup_ctx.append(_collector_ctx)
-    app.cleanup_ctx.append(_redis_trim_ctx)
+    app.cleanup_ctx.append(_every(COLLECT_CHECK, "gc-collector", _Collector()))
+    app.cleanup_ctx.append(_every(TRIM_EVERY, "redis-trim", _trim_redis))
     app.router.add_get("/ws/{room}", ws_handler)
     setup_api(app)
     setup_show_api(app)

@@ -31,9 +31,11 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import generate_latest
@@ -46,17 +48,23 @@ from prometheus_client.core import (
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from livecart.chat.figures import HubFigures
 from livecart.chat.hub import Hub
 from livecart.chat.store_redis import RedisRoomStore
+from livecart.checkout.counters import CheckoutCounters
 from livecart.checkout.service import CheckoutService
 from livecart.connections import client_address
 from livecart.delivery_stages import METRIC as STAGE_METRIC
 from livecart.histogram import Buckets
+from livecart.streamer.fanout import FanoutStats
 from livecart.streamer.service import StreamerService
 from livecart.web.auth import bearer
 from livecart.web.config import METRICS_ALLOW
 from livecart.web.keys import ADMIN_TOKEN
 from livecart.web.metrics_access import MetricsAccess
+
+if TYPE_CHECKING:
+    from livecart.streamer.cluster import MediaCluster
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +85,296 @@ class Sources:
     streamer: StreamerService | None
 
 
-def _histogram(name: str, doc: str, worker: str, buckets: Buckets) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(name, doc, labels=["worker"])
-    family.add_metric([worker], buckets.cumulative(), buckets.sum)
-    return family
+Sample = tuple[tuple[str, ...], float | Buckets]
+"""One series of a family: its label values after ``worker``, and its value (a number,
+or the buckets of a histogram)."""
 
 
-def _counter(name: str, doc: str, worker: str, value: float) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, doc, labels=["worker"])
-    family.add_metric([worker], value)
-    return family
+class Reading:
+    """What one ``collect()`` reads, taken once: the sources and the hub's figures."""
+
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
+        self.hub: HubFigures = sources.hub.figures()
+        self.checkout: CheckoutCounters = sources.checkout.counters
+
+    @property
+    def streamer(self) -> StreamerService:
+        """The streamer (the :data:`STREAMER_FAMILIES` are read only when there is one)."""
+        assert self.sources.streamer is not None
+        return self.sources.streamer
+
+    @cached_property
+    def video(self) -> FanoutStats:
+        """The streamer's fan-out counters, summed once per scrape."""
+        return self.streamer.video_stats()
+
+    @property
+    def cluster(self) -> MediaCluster | None:
+        """The streamer's relay between processes, when there is one."""
+        return self.sources.streamer.cluster if self.sources.streamer is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One metric family of ``/metrics``: its name, type, help, the labels after
+    ``worker``, and how a :class:`Reading` gives its series."""
+
+    name: str
+    kind: type[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]
+    help: str
+    read: Callable[[Reading], Iterable[Sample]]
+    labels: tuple[str, ...] = ()
+
+    def render(self, worker: str, reading: Reading) -> Metric:
+        """The family with its series, read now."""
+        family = self.kind(self.name, self.help, labels=["worker", *self.labels])
+        for labels, value in self.read(reading):
+            if isinstance(value, Buckets):
+                assert isinstance(family, HistogramMetricFamily)
+                family.add_metric([worker, *labels], value.cumulative(), value.sum)
+            else:
+                assert not isinstance(family, HistogramMetricFamily)
+                family.add_metric([worker, *labels], value)
+        return family
+
+
+COUNTER, GAUGE, HISTOGRAM = CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+
+def _one(get: Callable[[Reading], float | Buckets]) -> Callable[[Reading], Iterable[Sample]]:
+    """A family of one series, labelled by ``worker`` alone."""
+    return lambda r: [((), get(r))]
+
+
+def _by_key(get: Callable[[Reading], Mapping[Any, float]]) -> Callable[[Reading], Iterable[Sample]]:
+    """One series per key of a mapping (a key or a tuple of keys), sorted by key."""
+    return lambda r: [
+        ((*k,) if isinstance(k, tuple) else (k,), n) for k, n in sorted(get(r).items())
+    ]
+
+
+def _redis_errors(r: Reading) -> Iterator[Sample]:
+    yield ("room_store",), r.sources.store.unavailable
+    yield ("checkout",), r.checkout.unavailable
+    yield ("pubsub",), r.hub.feed_losses
+    if r.cluster is not None:
+        yield ("media_pubsub",), r.cluster.subscriber.losses
+
+
+def _redis_reconnects(r: Reading) -> Iterator[Sample]:
+    yield ("pubsub",), r.hub.feed_reconnects
+    if r.cluster is not None:
+        yield ("media_pubsub",), r.cluster.subscriber.reconnects
+
+
+def _relayed(r: Reading) -> Iterator[Sample]:
+    yield ("out",), r.cluster.relayed_out if r.cluster else 0
+    yield ("in",), r.cluster.relayed_in if r.cluster else 0
+
+
+HUB_FAMILIES = (
+    Family(
+        "livecart_connections",
+        GAUGE,
+        "WebSocket sessions joined to the room on this worker (hosts included).",
+        _by_key(lambda r: {k: room.connections for k, room in r.hub.rooms.items()}),
+        ("room",),
+    ),
+    Family(
+        "livecart_viewers",
+        GAUGE,
+        "Viewer sessions (not the host's) of the room on this worker.",
+        _by_key(lambda r: {k: room.viewers for k, room in r.hub.rooms.items()}),
+        ("room",),
+    ),
+    Family("livecart_rooms_loaded", GAUGE, "Rooms loaded.", _one(lambda r: len(r.hub.rooms))),
+    Family(
+        "livecart_frames_written_total",
+        COUNTER,
+        "Batch frames written to sockets.",
+        _one(lambda r: r.hub.frames),
+    ),
+    Family(
+        "livecart_written_bytes_total",
+        COUNTER,
+        "Bytes of the batch frames written.",
+        _one(lambda r: r.hub.bytes),
+    ),
+    Family(
+        "livecart_deliveries_total",
+        COUNTER,
+        "Batch frames delivered by the room ticks (what the load tester receives).",
+        _one(lambda r: r.hub.deliveries),
+    ),
+    Family(
+        "livecart_delivery_latency_seconds",
+        HISTOGRAM,
+        "From an event's creation to the write of its batch to this worker's sockets "
+        "(one sample per event per room tick).",
+        _one(lambda r: r.hub.delivery_seconds),
+    ),
+    Family(
+        STAGE_METRIC,
+        HISTOGRAM,
+        "Where an event's time goes on this worker, by stage: read_to_stamp, "
+        "emit_round_trip, stamp_to_applied, applied_to_flush, flush, tick_late "
+        "(README, Metrics).",
+        lambda r: [((stage,), b) for stage, b in r.hub.stages.by_name().items()],
+        ("stage",),
+    ),
+    Family("livecart_ticks_total", COUNTER, "Hub ticks run.", _one(lambda r: r.hub.ticks)),
+    Family(
+        "livecart_tick_duration_seconds",
+        HISTOGRAM,
+        "Work of one hub tick (all rooms' flushes).",
+        _one(lambda r: r.hub.tick_seconds),
+    ),
+    Family(
+        "livecart_chat_skipped_total",
+        COUNTER,
+        "Chat events left out of the frames of lagging (slow) sessions.",
+        _one(lambda r: r.hub.chat_skipped),
+    ),
+    Family(
+        "livecart_slow_consumer_closes_total",
+        COUNTER,
+        "Sessions closed with 4008 (slow consumer).",
+        _one(lambda r: r.hub.slow_closed),
+    ),
+    Family(
+        "livecart_commands_total",
+        COUNTER,
+        "Commands (WebSocket and HTTP) by name and outcome (ok or the error code).",
+        _by_key(lambda r: r.hub.commands),
+        ("command", "outcome"),
+    ),
+    Family(
+        "livecart_pubsub_messages_total",
+        COUNTER,
+        "Room messages received on the pub/sub feed.",
+        _one(lambda r: r.hub.feed_received),
+    ),
+    Family(
+        "livecart_pubsub_gaps_total",
+        COUNTER,
+        "Sequence gaps seen on the feed (each one resyncs the room).",
+        _one(lambda r: r.hub.gaps),
+    ),
+    Family(
+        "livecart_pubsub_resyncs_total",
+        COUNTER,
+        "Room resyncs started (after a gap, a feed reconnect or a stale head).",
+        _one(lambda r: r.hub.resyncs),
+    ),
+    Family(
+        "livecart_room_reloads_total",
+        COUNTER,
+        "Resyncs that had to reload the room and send fresh snapshots.",
+        _one(lambda r: r.hub.reloads),
+    ),
+    Family(
+        "livecart_redis_errors_total",
+        COUNTER,
+        "Redis failures: store calls that found it unreachable (room_store, checkout), "
+        "pub/sub connections lost (pubsub, media_pubsub).",
+        _redis_errors,
+        ("source",),
+    ),
+    Family(
+        "livecart_redis_reconnects_total",
+        COUNTER,
+        "Pub/sub connections made again after a loss.",
+        _redis_reconnects,
+        ("source",),
+    ),
+)
+"""The hub's families (and the Redis connections of the node), in exposition order."""
+
+CHECKOUT_FAMILIES = (
+    Family(
+        "livecart_buys_total",
+        COUNTER,
+        "Buys (reservations) by outcome: ok or the error code.",
+        _by_key(lambda r: r.checkout.buys),
+        ("outcome",),
+    ),
+    Family(
+        "livecart_buy_duration_seconds",
+        HISTOGRAM,
+        "Time to answer a buy.",
+        _one(lambda r: r.checkout.buy_seconds),
+    ),
+    Family(
+        "livecart_payments_total",
+        COUNTER,
+        "Payments by outcome: ok or the error code.",
+        _by_key(lambda r: r.checkout.payments),
+        ("outcome",),
+    ),
+    Family(
+        "livecart_payment_duration_seconds",
+        HISTOGRAM,
+        "Time to answer a payment (the charge included).",
+        _one(lambda r: r.checkout.pay_seconds),
+    ),
+    Family(
+        "livecart_holds_expired_total",
+        COUNTER,
+        "Reservations released by the sweeper when their hold ended.",
+        _one(lambda r: r.checkout.holds_expired),
+    ),
+)
+"""Checkout's families, in exposition order."""
+
+STREAMER_FAMILIES = (
+    Family(
+        "livecart_video_viewers",
+        GAUGE,
+        "Video (fMP4 over WebSocket) viewers of the room on this worker.",
+        _by_key(lambda r: {k: len(ch.fanout.viewers) for k, ch in r.streamer.channels.items()}),
+        ("room",),
+    ),
+    Family(
+        "livecart_video_fragments_total",
+        COUNTER,
+        "Video fragments fanned out to this worker's viewers.",
+        _one(lambda r: r.video.fragments),
+    ),
+    Family(
+        "livecart_video_written_bytes_total",
+        COUNTER,
+        "Bytes of video written to viewers.",
+        _one(lambda r: r.video.bytes_written),
+    ),
+    Family(
+        "livecart_video_viewers_dropped_total",
+        COUNTER,
+        "Video viewers disconnected for falling too far behind.",
+        _one(lambda r: r.video.dropped),
+    ),
+    Family(
+        "livecart_relay_messages_total",
+        COUNTER,
+        "Media relay messages (fragments, init, end) through Redis: sent by this "
+        "worker's shows (out) and received for its viewers (in).",
+        _relayed,
+        ("direction",),
+    ),
+    Family(
+        "livecart_whip_sessions",
+        GAUGE,
+        "WHIP publishers whose media this worker receives.",
+        _one(lambda r: len(r.streamer.sessions)),
+    ),
+    Family(
+        "livecart_whip_sessions_started_total",
+        COUNTER,
+        "WHIP sessions started on this worker.",
+        _one(lambda r: r.streamer.publishes),
+    ),
+)
+"""The streamer's families (a node without a streamer has none), in exposition order."""
 
 
 class NodeCollector(Collector):
@@ -101,224 +389,13 @@ class NodeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Every metric family of the hub, checkout and the streamer, read now."""
-        yield from self._hub()
-        yield from self._checkout()
-        yield from self._streamer()
-
-    def _hub(self) -> Iterator[Metric]:
-        src = self.sources
-        w = str(src.worker)
-        f = src.hub.figures()
-        connections = GaugeMetricFamily(
-            "livecart_connections",
-            "WebSocket sessions joined to the room on this worker (hosts included).",
-            labels=["worker", "room"],
-        )
-        viewers = GaugeMetricFamily(
-            "livecart_viewers",
-            "Viewer sessions (not the host's) of the room on this worker.",
-            labels=["worker", "room"],
-        )
-        for room_id, room in sorted(f.rooms.items()):
-            connections.add_metric([w, room_id], room.connections)
-            viewers.add_metric([w, room_id], room.viewers)
-        yield connections
-        yield viewers
-        rooms = GaugeMetricFamily("livecart_rooms_loaded", "Rooms loaded.", labels=["worker"])
-        rooms.add_metric([w], len(f.rooms))
-        yield rooms
-        yield _counter(
-            "livecart_frames_written_total", "Batch frames written to sockets.", w, f.frames
-        )
-        yield _counter(
-            "livecart_written_bytes_total", "Bytes of the batch frames written.", w, f.bytes
-        )
-        yield _counter(
-            "livecart_deliveries_total",
-            "Batch frames delivered by the room ticks (what the load tester receives).",
-            w,
-            f.deliveries,
-        )
-        yield _histogram(
-            "livecart_delivery_latency_seconds",
-            "From an event's creation to the write of its batch to this worker's sockets "
-            "(one sample per event per room tick).",
-            w,
-            f.delivery_seconds,
-        )
-        stages = HistogramMetricFamily(
-            STAGE_METRIC,
-            "Where an event's time goes on this worker, by stage: read_to_stamp, "
-            "emit_round_trip, stamp_to_applied, applied_to_flush, flush, tick_late "
-            "(README, Metrics).",
-            labels=["worker", "stage"],
-        )
-        for stage, buckets in f.stages.by_name().items():
-            stages.add_metric([w, stage], buckets.cumulative(), buckets.sum)
-        yield stages
-        yield _counter("livecart_ticks_total", "Hub ticks run.", w, f.ticks)
-        yield _histogram(
-            "livecart_tick_duration_seconds",
-            "Work of one hub tick (all rooms' flushes).",
-            w,
-            f.tick_seconds,
-        )
-        yield _counter(
-            "livecart_chat_skipped_total",
-            "Chat events left out of the frames of lagging (slow) sessions.",
-            w,
-            f.chat_skipped,
-        )
-        yield _counter(
-            "livecart_slow_consumer_closes_total",
-            "Sessions closed with 4008 (slow consumer).",
-            w,
-            f.slow_closed,
-        )
-        commands = CounterMetricFamily(
-            "livecart_commands_total",
-            "Commands (WebSocket and HTTP) by name and outcome (ok or the error code).",
-            labels=["worker", "command", "outcome"],
-        )
-        for (name, outcome), n in sorted(f.commands.items()):
-            commands.add_metric([w, name, outcome], n)
-        yield commands
-        yield _counter(
-            "livecart_pubsub_messages_total",
-            "Room messages received on the pub/sub feed.",
-            w,
-            f.feed_received,
-        )
-        yield _counter(
-            "livecart_pubsub_gaps_total",
-            "Sequence gaps seen on the feed (each one resyncs the room).",
-            w,
-            f.gaps,
-        )
-        yield _counter(
-            "livecart_pubsub_resyncs_total",
-            "Room resyncs started (after a gap, a feed reconnect or a stale head).",
-            w,
-            f.resyncs,
-        )
-        yield _counter(
-            "livecart_room_reloads_total",
-            "Resyncs that had to reload the room and send fresh snapshots.",
-            w,
-            f.reloads,
-        )
-        errors = CounterMetricFamily(
-            "livecart_redis_errors_total",
-            "Redis failures: store calls that found it unreachable (room_store, checkout), "
-            "pub/sub connections lost (pubsub, media_pubsub).",
-            labels=["worker", "source"],
-        )
-        errors.add_metric([w, "room_store"], src.store.unavailable)
-        errors.add_metric([w, "checkout"], src.checkout.counters.unavailable)
-        errors.add_metric([w, "pubsub"], f.feed_losses)
-        reconnects = CounterMetricFamily(
-            "livecart_redis_reconnects_total",
-            "Pub/sub connections made again after a loss.",
-            labels=["worker", "source"],
-        )
-        reconnects.add_metric([w, "pubsub"], f.feed_reconnects)
-        cluster = src.streamer.cluster if src.streamer is not None else None
-        if cluster is not None:
-            errors.add_metric([w, "media_pubsub"], cluster.subscriber.losses)
-            reconnects.add_metric([w, "media_pubsub"], cluster.subscriber.reconnects)
-        yield errors
-        yield reconnects
-
-    def _checkout(self) -> Iterator[Metric]:
-        w = str(self.sources.worker)
-        counts = self.sources.checkout.counters
-        buys = CounterMetricFamily(
-            "livecart_buys_total",
-            "Buys (reservations) by outcome: ok or the error code.",
-            labels=["worker", "outcome"],
-        )
-        for outcome, n in sorted(counts.buys.items()):
-            buys.add_metric([w, outcome], n)
-        yield buys
-        yield _histogram(
-            "livecart_buy_duration_seconds", "Time to answer a buy.", w, counts.buy_seconds
-        )
-        payments = CounterMetricFamily(
-            "livecart_payments_total",
-            "Payments by outcome: ok or the error code.",
-            labels=["worker", "outcome"],
-        )
-        for outcome, n in sorted(counts.payments.items()):
-            payments.add_metric([w, outcome], n)
-        yield payments
-        yield _histogram(
-            "livecart_payment_duration_seconds",
-            "Time to answer a payment (the charge included).",
-            w,
-            counts.pay_seconds,
-        )
-        yield _counter(
-            "livecart_holds_expired_total",
-            "Reservations released by the sweeper when their hold ended.",
-            w,
-            counts.holds_expired,
-        )
-
-    def _streamer(self) -> Iterator[Metric]:
-        streamer = self.sources.streamer
-        if streamer is None:
-            return
-        w = str(self.sources.worker)
-        viewers = GaugeMetricFamily(
-            "livecart_video_viewers",
-            "Video (fMP4 over WebSocket) viewers of the room on this worker.",
-            labels=["worker", "room"],
-        )
-        for room_id, channel in sorted(streamer.channels.items()):
-            viewers.add_metric([w, room_id], len(channel.fanout.viewers))
-        yield viewers
-        stats = streamer.video_stats()
-        yield _counter(
-            "livecart_video_fragments_total",
-            "Video fragments fanned out to this worker's viewers.",
-            w,
-            stats.fragments,
-        )
-        yield _counter(
-            "livecart_video_written_bytes_total",
-            "Bytes of video written to viewers.",
-            w,
-            stats.bytes_written,
-        )
-        yield _counter(
-            "livecart_video_viewers_dropped_total",
-            "Video viewers disconnected for falling too far behind.",
-            w,
-            stats.dropped,
-        )
-        cluster = streamer.cluster
-        relayed = CounterMetricFamily(
-            "livecart_relay_messages_total",
-            "Media relay messages (fragments, init, end) through Redis: sent by this "
-            "worker's shows (out) and received for its viewers (in).",
-            labels=["worker", "direction"],
-        )
-        relayed.add_metric([w, "out"], cluster.relayed_out if cluster else 0)
-        relayed.add_metric([w, "in"], cluster.relayed_in if cluster else 0)
-        yield relayed
-        sessions = GaugeMetricFamily(
-            "livecart_whip_sessions",
-            "WHIP publishers whose media this worker receives.",
-            labels=["worker"],
-        )
-        sessions.add_metric([w], len(streamer.sessions))
-        yield sessions
-        yield _counter(
-            "livecart_whip_sessions_started_total",
-            "WHIP sessions started on this worker.",
-            w,
-            streamer.publishes,
-        )
+        families: tuple[Family, ...] = HUB_FAMILIES + CHECKOUT_FAMILIES
+        if self.sources.streamer is not None:
+            families += STREAMER_FAMILIES
+        reading = Reading(self.sources)
+        worker = str(self.sources.worker)
+        for family in families:
+            yield family.render(worker, reading)
 
 
 class _Families(Collector):
