@@ -56,7 +56,6 @@ from livecart.chat.rooms import Rooms
 from livecart.chat.session import Session
 from livecart.chat.store import ChatBudget, RoomStore, Write
 from livecart.histogram import histogram_json
-from livecart.redis_client import REDIS_DOWN
 
 # Actor and CheckoutPort live in their own modules; importing them from here still works.
 __all__ = ["APPLY_WAIT", "Actor", "CheckoutPort", "Hub"]
@@ -338,8 +337,6 @@ class Hub:
             return await self._carry_out(room, actor, decision, ctx, who, budget)
         except RoomNotFound as exc:
             raise CommandError(ErrorCode.NOT_FOUND, "room no longer exists") from exc
-        except REDIS_DOWN as exc:  # from checkout, which talks to Redis itself
-            raise CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable, retry") from exc
 
     def _check_buyer(self, session: Session, command: c.Command) -> None:
         """With buyer tokens configured, ``buy`` and ``pay`` need a live one."""
@@ -432,7 +429,7 @@ class Hub:
         (``CheckoutPort.lot_tick``), so no event is needed for it to be right."""
         try:
             await self._emit(room, event)
-        except (CommandError, RoomNotFound, *REDIS_DOWN) as exc:
+        except (CommandError, RoomNotFound) as exc:
             log.warning("event of room %s not emitted: %s", room.room_id, exc,
                         extra={"room": room.room_id})  # fmt: skip
 

@@ -43,7 +43,6 @@ from livecart.chat.show_log import STOCK_SAMPLE_MS
 from livecart.chat.store import RoomStore
 from livecart.delivery_stages import DeliveryStages
 from livecart.histogram import LATENCY_BUCKETS, TICK_BUCKETS, Buckets
-from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +216,7 @@ class Loops:
                 if self._has_lot(room):
                     try:
                         await self.move_lots(room)
-                    except (*REDIS_DOWN, CommandError):
+                    except CommandError:
                         pass  # the next round tries again; every step is idempotent
                     except Exception:
                         log.exception(
@@ -227,7 +226,7 @@ class Loops:
                     continue
                 try:
                     await self.refresh_live(room, presence=presence)
-                except (*REDIS_DOWN, CommandError):  # REDIS_DOWN: checkout's live values
+                except CommandError:  # StoreUnavailable: the store's or checkout's
                     pass  # the store is away: the values stay as they were until it is back
                 except Exception:
                     log.exception(

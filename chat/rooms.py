@@ -63,7 +63,6 @@ from livecart.chat.staleness import (
 )
 from livecart.chat.store import Head, RoomStore
 from livecart.limits import MAX_BANNED_ADDRESSES
-from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +139,7 @@ class Rooms:
         except RoomNotFound as exc:
             self.feed.unsubscribe(room_id)
             done.set_exception(exc)
-        except (TimeoutError, CommandError, *REDIS_DOWN) as exc:  # REDIS_DOWN: checkout
+        except (TimeoutError, CommandError) as exc:
             done.set_exception(CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable"))
             log.warning("loading room %s failed: %s", room_id, exc, extra={"room": room_id})
         except Exception as exc:  # a bug: tell the joiner, keep the hub up
@@ -322,7 +321,7 @@ class Rooms:
                 try:
                     await self._sync(room)
                     break
-                except (CommandError, *REDIS_DOWN):  # REDIS_DOWN: checkout's sales
+                except CommandError:  # the store's and checkout's StoreUnavailable
                     await asyncio.sleep(min(2.0, 0.1 * (attempt + 1)))
         finally:
             self._resyncs.pop(room_id, None)
