@@ -82,14 +82,15 @@ class Rooms:
         checkout: CheckoutPort | None,
         spawn: Spawn,
         address_digest: Callable[[str], str],
+        wake: Callable[[], None],
     ) -> None:
         self.store = store
         self._address_digest = address_digest
         self.checkout = checkout
         self._spawn = spawn
+        self._wake = wake
+        """Given to each room loaded as its ``wake`` (the ticker's ``Wakeup.set``)."""
         self.loaded: dict[str, Room] = {}
-        self.on_pending: Callable[[], None] | None = None
-        """Given to each room loaded as its ``wake`` (the hub's ticker)."""
         self.feed = store.feed(self)
         # Counters for /metrics: gaps seen on the feed, resyncs started, reloads (fresh
         # snapshots) done, and the fan-out counters of rooms unloaded.
@@ -129,8 +130,8 @@ class Rooms:
         try:
             await self.feed.subscribe(room_id)
             head = await self.store.head(room_id)  # before the load: a restart after it shows
-            room = Room(*await self._read(room_id))
-            room.wake = self.on_pending
+            state, hearts = await self._read(room_id)
+            room = Room(state, hearts, wake=self._wake)
             self.loaded[room_id] = room
             self._servers[room_id] = head.server
             for pending in self._buffers.pop(room_id, []):
