@@ -136,3 +136,48 @@ def test_the_direction_check_can_fail(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from livecart.web.app import create_app\nimport chat.hub\n")
     assert imported_parts(bad) == {"web", "top-level chat"}
+
+
+NO_DATASTORE_LIBRARY = ("chat/hub.py", "chat/rooms.py", "chat/loops.py")
+"""The hub and its rooms and loops see the datastore only through the ports (``RoomStore``,
+``CheckoutPort``), which raise chat's own ``StoreUnavailable``."""
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports by absolute name (``from a import b`` counts ``a``
+    and ``a.b``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def datastore_imports(path: Path) -> set[str]:
+    """What ``path`` imports of redis-py or of ``livecart.redis_client``."""
+    return {
+        name
+        for name in imported_modules(path)
+        if name.split(".")[0] == "redis" or name.startswith("livecart.redis_client")
+    }
+
+
+@pytest.mark.parametrize("rel", NO_DATASTORE_LIBRARY)
+def test_the_hub_its_rooms_and_loops_import_no_redis(rel: str) -> None:
+    assert datastore_imports(ROOT / rel) == set()
+
+
+def test_the_redis_import_check_can_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import redis.asyncio\nfrom livecart import redis_client\n"
+        "from livecart.redis_client import REDIS_DOWN\nfrom livecart.chat import errors\n"
+    )
+    assert datastore_imports(bad) == {
+        "redis.asyncio",
+        "livecart.redis_client",
+        "livecart.redis_client.REDIS_DOWN",
+    }
