@@ -84,7 +84,11 @@ def check_redis() -> None:
         problems.append("ConnectionPool._available_connections is no longer a list")
     if not hasattr(getattr(pool, "_in_use_connections", None), "__len__"):
         problems.append("ConnectionPool._in_use_connections is gone")
-    if "self._available_connections.pop()" not in inspect.getsource(ConnectionPool):
+    # a method's source, never a class's: for a class inspect parses the whole module
+    # (ast), which CPython 3.11 can fail with a SystemError when a GC runs a finalizer
+    # that warns in the middle of it
+    reuse = inspect.getsource(ConnectionPool.get_available_connection)
+    if "self._available_connections.pop()" not in reuse:
         problems.append("ConnectionPool no longer reuses its last released connection")
     node = ClusterNode("127.0.0.1", 6379)
     if not isinstance(getattr(node, "_free", None), collections.deque):
