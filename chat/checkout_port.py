@@ -18,10 +18,10 @@ class CheckoutPort(Protocol):
     Every method reads or writes checkout's datastore and nothing of the hub: the hub emits
     the events they return, so a change reaches viewers through the store like any other.
     Commands raise ``CommandError`` for a client's mistake and change nothing then; every
-    call raises ``StoreUnavailable`` (a ``CommandError``: ``unavailable``) while
-    checkout's datastore is away, never a datastore library's own error. ``lot_tick``
-    returns each auction or giveaway change to exactly one caller across nodes, so its
-    event is emitted once; ``forget`` never touches the datastore."""
+    call may raise redis' connection errors while Redis is away, and the hub turns those
+    into ``unavailable``. ``lot_tick`` returns each auction or giveaway change to exactly
+    one caller across nodes, so its event is emitted once; ``forget`` never touches the
+    datastore."""
 
     async def init_stock(self, room_id: str, product_id: str, stock: int) -> None:
         """Set up the stock of a product just added to the room's lineup."""
@@ -32,7 +32,7 @@ class CheckoutPort(Protocol):
         """Run a checkout command that ``chat.decisions`` let through (its rule: who may
         send it, what the room must hold); return (reply data, the event to emit or None:
         a sale, auction or giveaway change).
-        Raises ``CommandError`` (``StoreUnavailable`` when the datastore is away)."""
+        Raises ``CommandError``; may raise redis' connection errors when Redis is away."""
         ...
 
     async def live(self, room_id: str, state: RoomState) -> dict[str, Any]:

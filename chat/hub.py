@@ -4,8 +4,7 @@ One ``Hub`` per process, over an injected ``RoomStore`` (``livecart.chat.store``
 puts together:
 - ``rooms.Rooms``: rooms loaded on first join, kept in step through the store's feed,
   resynchronised after a gap, dropped a while after the last session leaves;
-- ``loops.Loops``: the ticker (one batch per room per tick) and the loops of presence,
-  live values, lots and unloading;
+- ``loops.Loops``: the ticker (one batch per room per tick) and the live-values loop;
 - ``join``: a session's first frame (resume or snapshot);
 - command execution for WebSocket sessions and the HTTP API alike (``execute``): the
   pure rules of ``decisions`` say what a command does, the hub does it (decide -> emit
@@ -51,13 +50,13 @@ from livecart.chat.errors import (
 from livecart.chat.events import RoomEvent
 from livecart.chat.figures import HubFigures, RoomFigures
 from livecart.chat.join import first_frame
-from livecart.chat.loops import Loops, Wakeup
+from livecart.chat.loops import Loops
 from livecart.chat.room import Room
 from livecart.chat.rooms import Rooms
 from livecart.chat.session import Session
 from livecart.chat.store import ChatBudget, RoomStore, Write
-from livecart.delivery_stages import DeliveryStages
 from livecart.histogram import histogram_json
+from livecart.redis_client import REDIS_DOWN
 
 APPLY_WAIT = 5.0
 FEED_CONNECT_TIMEOUT = 10.0
@@ -105,19 +104,10 @@ class Hub:
         self.clock = clock
         self._background: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._stages = DeliveryStages()
-        wakeup = Wakeup()
-        self._rooms = Rooms(store, checkout, self._spawn, self.address_digest, wakeup.set)
-        self._loops = Loops(
-            self._rooms,
-            store,
-            checkout,
-            clock=clock,
-            spawn=self._spawn,
-            wakeup=wakeup,
-            stages=self._stages,
-            emit=self._emit,
-        )
+        self._rooms = Rooms(store, checkout, self._spawn, self.address_digest)
+        self._loops = Loops(self._rooms, store, checkout, clock, self._spawn)
+        self._loops.emit = self._emit
+        self._rooms.on_pending = self._loops.wake
         self.secret = b""
         self.viewer_limits = LimitsTable()
         """Chat limits per (room, vid): every socket of one viewer here shares them. A
@@ -154,9 +144,6 @@ class Hub:
             loop.create_task(self._rooms.feed.run(), name="hub-feed"),
             loop.create_task(self._loops.ticker(), name="hub-ticker"),
             loop.create_task(self._loops.presence(), name="hub-presence"),
-            loop.create_task(self._loops.live_values(), name="hub-live-values"),
-            loop.create_task(self._loops.lots(), name="hub-lots"),
-            loop.create_task(self._loops.unloader(), name="hub-unloader"),
         ]
         await self._rooms.feed.wait_connected(FEED_CONNECT_TIMEOUT)
 
@@ -338,7 +325,7 @@ class Hub:
             checkout=self.checkout is not None,
         )
         if received is not None:
-            self._stages.read_to_stamp.observe(time.perf_counter() - received)
+            self._loops.stages.read_to_stamp.observe(time.perf_counter() - received)
         who = self.explain_key(actor, session)
         try:
             decision = decide(room.state, actor, command, ctx)
@@ -348,6 +335,8 @@ class Hub:
             return await self._carry_out(room, actor, decision, ctx, who, budget)
         except RoomNotFound as exc:
             raise CommandError(ErrorCode.NOT_FOUND, "room no longer exists") from exc
+        except REDIS_DOWN as exc:  # from checkout, which talks to Redis itself
+            raise CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable, retry") from exc
 
     def _check_buyer(self, session: Session, command: c.Command) -> None:
         """With buyer tokens configured, ``buy`` and ``pay`` need a live one."""
@@ -440,7 +429,7 @@ class Hub:
         (``CheckoutPort.lot_tick``), so no event is needed for it to be right."""
         try:
             await self._emit(room, event)
-        except (CommandError, RoomNotFound) as exc:
+        except (CommandError, RoomNotFound, *REDIS_DOWN) as exc:
             log.warning("event of room %s not emitted: %s", room.room_id, exc,
                         extra={"room": room.room_id})  # fmt: skip
 
@@ -456,7 +445,7 @@ class Hub:
         beyond ``APPLY_WAIT`` the reply goes anyway: the event is committed and arrives."""
         started = time.perf_counter()
         seq = await self.store.emit(room.room_id, event, writes, budget)
-        self._stages.emit_round_trip.observe(time.perf_counter() - started)
+        self._loops.stages.emit_round_trip.observe(time.perf_counter() - started)
         waiter = room.applied(seq)
         if waiter is not None:
             with contextlib.suppress(TimeoutError):
@@ -491,7 +480,7 @@ class Hub:
             ticks=self._loops.ticks,
             tick_seconds=self._loops.tick_seconds,
             delivery_seconds=self._loops.delivery_seconds,
-            stages=self._stages,
+            stages=self._loops.stages,
             commands=Counter(self.command_outcomes),
             feed_received=feed.received,
             feed_reconnects=feed.reconnects,

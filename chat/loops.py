@@ -1,4 +1,4 @@
-"""The hub's background loops, one job each, each with its own period.
+"""The hub's two background loops: the ticker and the live-values (presence) loop.
 
 - ``ticker``: it flushes each due room (``Room.begin_flush``: one frame per session,
   encoded once per format), writing a big room ``chunk_size()`` sessions (about 2 ms of
@@ -6,28 +6,22 @@
   and their Redis replies taken, during a long fan-out), and
   every ``BASE_TICK`` it publishes the hearts tapped on this node since, in one round
   trip. It sleeps until the next room is due, or until an event arrives in a room with
-  nothing pending (``Wakeup``: such a room is flushed at once). Each tick sets the rooms'
+  nothing pending (``wake``: such a room is flushed at once). Each tick sets the rooms'
   interval from the measured cost of a session's write (``room.tick_interval``). It
   never awaits a client or the store.
-- ``presence``: every ``PRESENCE_INTERVAL`` (1 s) it reports this node's viewers of each
-  room and reads back the room's viewers, explain ranking and hearts total. The same read
-  carries the room's head (epoch, seq, the datastore's run_id), so every room is checked
-  against the store once a second at no extra cost (``Rooms.check``: a copy that is no
-  longer current is resynchronised, at worst reloaded with fresh snapshots).
-- ``live_values``: every ``SALE_LIVE_INTERVAL`` (250 ms) while a room has a sale that is
-  not closed, and every ``PRESENCE_INTERVAL`` while it has any sale, it reads checkout's
-  live values (a flash sale can sell out in a second). While a show is logged, a stock
-  value that changed is logged for replay (``RoomStore.log_stock``: sampled, once per
-  room across nodes).
-- ``lots``: every ``LOT_INTERVAL`` (250 ms) while a room has a running auction (or one
-  being paid) or an open giveaway it asks checkout to move it on
-  (``CheckoutPort.lot_tick``: close when due by Redis' clock, settle, draw) and emits the
-  events it returns.
-- ``unloader``: every ``UNLOAD_CHECK`` (1 s) it unloads the rooms empty for
-  ``UNLOAD_AFTER`` seconds.
-
-While the store is away the values stay as they were: every step is idempotent, so a
-round that fails is simply repeated by the next.
+- ``presence``: every second it reports this node's viewers of each room and reads back
+  the room's viewers, explain ranking and hearts total; every 250 ms while a room has a
+  sale that is not closed, it reads checkout's live values (a flash sale can sell out in
+  a second). The same read carries the room's head (epoch, seq, the datastore's run_id),
+  so every room is checked against the store once a second at no extra cost
+  (``Rooms.check``: a copy that is no longer current is resynchronised, at worst
+  reloaded with fresh snapshots). While a show is logged, a stock value that changed is
+  logged for replay (``RoomStore.log_stock``: sampled, once per room across nodes).
+  A room empty for ``UNLOAD_AFTER`` seconds is unloaded.
+  While the store is away the values stay as they were. Every 250 ms while the room has
+  a running auction (or one being paid) or an open giveaway it asks checkout to move it
+  on (``CheckoutPort.lot_tick``: close when due by Redis' clock, settle, draw) and emits
+  the events it returns.
 """
 
 from __future__ import annotations
@@ -49,6 +43,7 @@ from livecart.chat.show_log import STOCK_SAMPLE_MS
 from livecart.chat.store import RoomStore
 from livecart.delivery_stages import DeliveryStages
 from livecart.histogram import LATENCY_BUCKETS, TICK_BUCKETS, Buckets
+from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -58,49 +53,16 @@ MIN_WRITE_COST = 2e-6
 MAX_WRITE_COST = 200e-6
 PRESENCE_INTERVAL = 1.0
 SALE_LIVE_INTERVAL = 0.25
-LOT_INTERVAL = 0.25
-UNLOAD_CHECK = 1.0
 UNLOAD_AFTER = 30.0
-
-Emit = Callable[[Room, RoomEvent], Awaitable[int]]
-
-
-class Wakeup:
-    """The ticker's wake-up: set when an event arrives in a room with nothing pending
-    (each room loaded gets ``set`` as its ``wake``), so that room is flushed at once."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-        self.at = 0.0
-        """When it was last set (``time.monotonic``)."""
-
-    def set(self) -> None:
-        """An event arrived in a room with nothing pending: let the ticker look now."""
-        if not self._event.is_set():
-            self.at = time.monotonic()
-            self._event.set()
-
-    def is_set(self) -> bool:
-        """Whether it was set since the last ``clear``."""
-        return self._event.is_set()
-
-    def clear(self) -> None:
-        """Forget an earlier wake-up (before the ticker sleeps)."""
-        self._event.clear()
-
-    async def wait(self) -> None:
-        """Return once set."""
-        await self._event.wait()
 
 
 class Loops:
-    """The hub's background loops over the rooms this node holds: ``ticker`` (the fan-out),
-    ``presence`` (viewer counts and the head check), ``live_values`` (checkout's values),
-    ``lots`` (auctions and giveaways) and ``unloader`` (rooms nobody here watches).
+    """The hub's background loops over the rooms this node holds: ``ticker`` (the fan-out)
+    and ``presence`` (viewer counts, live values, lots, head checks).
 
-    No loop awaits a client: a fan-out writes through ``Session.write`` in chunks with a
-    turn of the event loop between them. The ticker never awaits the store either. While
-    the store or checkout is away the other loops keep the values they had and try again
+    Neither loop awaits a client: a fan-out writes through ``Session.write`` in chunks with
+    a turn of the event loop between them. The ticker never awaits the store either. While
+    the store or checkout is away the presence loop keeps the values it had and tries again
     next round; an unexpected error in one room is logged and the loop goes on to the next.
     """
 
@@ -109,37 +71,39 @@ class Loops:
         rooms: Rooms,
         store: RoomStore,
         checkout: CheckoutPort | None,
-        *,
         clock: Callable[[], float],
         spawn: Spawn,
-        wakeup: Wakeup,
-        stages: DeliveryStages,
-        emit: Emit,
     ) -> None:
         self.rooms = rooms
         self.store = store
         self.checkout = checkout
         self.clock = clock
         self._spawn = spawn
-        self._wakeup = wakeup
-        self.emit = emit
-        """Sequences an event a lot tick returned (the hub's emit)."""
         self.deliveries = 0
+        self.emit: Callable[[Room, RoomEvent], Awaitable[int]] | None = None
         # For /metrics: ticks run, each tick's duration, and per event flushed the time
         # from its creation (the event's ``ts``) to the write into this node's sockets.
         self.ticks = 0
         self.write_cost = WRITE_COST
         """Seconds per session written, a moving average over the ticks' fan-outs."""
+        self._wake = asyncio.Event()
+        self._woken_at = 0.0
         self.tick_seconds = Buckets(TICK_BUCKETS)
         self.delivery_seconds = Buckets(LATENCY_BUCKETS)
-        self.stages = stages
-        """Where an event's time goes on this node, once per event or per room flush."""
+        # Where an event's time goes on this node, once per event or per room flush.
+        self.stages = DeliveryStages()
+
+    def wake(self) -> None:
+        """An event arrived in a room with nothing pending: let the ticker look now."""
+        if not self._wake.is_set():
+            self._woken_at = time.monotonic()
+            self._wake.set()
 
     async def ticker(self) -> None:
         """Run forever: flush each due room (one batch per room per tick, written in chunks
         of ``chunk_size`` sessions), publish the hearts tapped here every ``BASE_TICK``, and
         retune each room's tick from the measured cost of a write. Sleeps until the next
-        room is due or the ``Wakeup`` is set. Ends only when cancelled."""
+        room is due or ``wake`` is called. Ends only when cancelled."""
         loop = asyncio.get_running_loop()
         next_hearts = loop.time()
         while True:
@@ -150,12 +114,12 @@ class Loops:
                 if room.pending or room.pending_live or room.pending_hearts:
                     delay = min(delay, room.next_flush - now)
             if delay > 0:
-                self._wakeup.clear()
+                self._wake.clear()
                 wake_at = time.monotonic() + delay
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), delay)
-                if self._wakeup.is_set():  # an idle room's event: due at once
-                    wake_at = min(wake_at, self._wakeup.at)
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                if self._wake.is_set():  # an idle room's event: due at once
+                    wake_at = min(wake_at, self._woken_at)
                 # woke late: the loop was busy with something else (reads, replies...)
                 self.stages.tick_late.observe(max(0.0, time.monotonic() - wake_at))
             publish = loop.time() >= next_hearts
@@ -229,73 +193,46 @@ class Loops:
         with contextlib.suppress(CommandError):
             await self.store.add_hearts(hearts)
 
-    async def _each_room(
-        self, what: str, job: Callable[..., Awaitable[None]], *args: object
-    ) -> None:
-        """Run ``job(room, *args)`` for every room loaded now and still loaded when its
-        turn comes. ``CommandError`` (the store or checkout away: ``StoreUnavailable``)
-        leaves the room as it was until the next round; anything else is logged."""
-        for room in list(self.rooms.loaded.values()):
-            if self.rooms.loaded.get(room.room_id) is not room:
-                continue  # unloaded meanwhile
-            try:
-                await job(room, *args)
-            except CommandError:
-                pass  # the next round tries again; every step is idempotent
-            except Exception:
-                log.exception(
-                    "%s of room %s failed", what, room.room_id, extra={"room": room.room_id}
-                )
-
     async def presence(self) -> None:
-        """Run forever, every ``PRESENCE_INTERVAL``: report this node's viewers of each
-        room, read back its totals and check its head (``report_presence``). Ends only
-        when cancelled."""
-        while True:
-            stop_if_cancelled()
-            await asyncio.sleep(PRESENCE_INTERVAL)
-            await self._each_room("presence", self.report_presence)
-
-    async def live_values(self) -> None:
-        """Run forever, every ``SALE_LIVE_INTERVAL``: read checkout's live values of each
-        room with a sale that is not closed, and every ``PRESENCE_INTERVAL`` of each room
-        with any sale (``refresh_sales``). Ends only when cancelled."""
+        """Run forever, every ``SALE_LIVE_INTERVAL``: move on each room's auction or
+        giveaway, refresh live values while a sale is open, and every ``PRESENCE_INTERVAL``
+        report this node's viewers, read back the room's totals and head (resyncing a copy
+        that is no longer current) and unload rooms empty for ``UNLOAD_AFTER`` seconds.
+        Every step is idempotent, so a round that fails (store away) is simply repeated by
+        the next. Ends only when cancelled."""
         rounds_per_presence = round(PRESENCE_INTERVAL / SALE_LIVE_INTERVAL)
         n = 0
         while True:
             stop_if_cancelled()
             await asyncio.sleep(SALE_LIVE_INTERVAL)
             n += 1
-            await self._each_room("live values", self._sales_round, n % rounds_per_presence == 0)
-
-    async def _sales_round(self, room: Room, every_sale: bool) -> None:
-        selling = any(s.get("state") != "closed" for s in room.state.sales.values())
-        if selling or (every_sale and room.state.sales):
-            await self.refresh_sales(room)
-
-    async def lots(self) -> None:
-        """Run forever, every ``LOT_INTERVAL``: move on each room's running auction or open
-        giveaway (``move_lots``). Ends only when cancelled."""
-        while True:
-            stop_if_cancelled()
-            await asyncio.sleep(LOT_INTERVAL)
-            await self._each_room("auction", self._lots_round)
-
-    async def _lots_round(self, room: Room) -> None:
-        if self._has_lot(room):
-            await self.move_lots(room)
-
-    async def unloader(self) -> None:
-        """Run forever, every ``UNLOAD_CHECK``: unload each room that has had no session
-        here for ``UNLOAD_AFTER`` seconds. Ends only when cancelled."""
-        while True:
-            stop_if_cancelled()
-            await asyncio.sleep(UNLOAD_CHECK)
+            presence = n % rounds_per_presence == 0
             now = self.clock()
             for room in list(self.rooms.loaded.values()):
                 idle = room.empty_since is not None and now - room.empty_since > UNLOAD_AFTER
-                if idle and not room.sessions:
+                if presence and idle and not room.sessions:
                     self.rooms.unload(room)
+                    continue
+                selling = any(s.get("state") != "closed" for s in room.state.sales.values())
+                if self._has_lot(room):
+                    try:
+                        await self.move_lots(room)
+                    except (*REDIS_DOWN, CommandError):
+                        pass  # the next round tries again; every step is idempotent
+                    except Exception:
+                        log.exception(
+                            "auction of room %s failed", room.room_id, extra={"room": room.room_id}
+                        )
+                if not (presence or selling):
+                    continue
+                try:
+                    await self.refresh_live(room, presence=presence)
+                except (*REDIS_DOWN, CommandError):  # REDIS_DOWN: checkout's live values
+                    pass  # the store is away: the values stay as they were until it is back
+                except Exception:
+                    log.exception(
+                        "live values of room %s failed", room.room_id, extra={"room": room.room_id}
+                    )
 
     @staticmethod
     def _has_lot(room: Room) -> bool:
@@ -307,45 +244,37 @@ class Loops:
     async def move_lots(self, room: Room) -> None:
         """Close, settle or draw the room's auction and giveaway when due; emit the
         changes this node made."""
-        if self.checkout is None:
+        if self.checkout is None or self.emit is None:
             return
         now = time.monotonic()
         watchers = [(s.vid, s.name, now - s.joined_at) for s in room.sessions if not s.is_host]
         for event in await self.checkout.lot_tick(room.room_id, room.state, watchers):
             await self.emit(room, event)
 
-    async def report_presence(self, room: Room) -> None:
-        """Report this node's viewers and read the room's viewers, explain ranking, hearts
-        total and head (one round trip); a copy the head shows no longer current is
-        resynchronised in the background."""
-        # distinct identities: one viewer on several sockets counts once
-        viewers = len({s.vid for s in room.sessions if not s.is_host})
-        held = self.rooms.held(room)
-        read = await self.store.presence(room.room_id, viewers)
-        if read.head is not None:
-            self.rooms.check(room, held, read.head)  # went back? resync (in the background)
-        room.set_live("viewers", read.viewers)
-        room.set_live("explain", read.explain)
-        room.live["hearts_total"] = max(room.live.get("hearts_total", 0), read.hearts)
-
-    async def refresh_sales(self, room: Room) -> None:
-        """Read checkout's live values of the room (``stock``, ``bought``: one round trip)
-        and log a stock that changed for replay."""
-        if self.checkout is None or not room.state.sales:
-            return
-        for name, value in (await self.checkout.live(room.room_id, room.state)).items():
-            if name == "bought":
-                if value:
-                    room.pending_live["bought"] = value
-            else:
-                room.set_live(name, value)
-        await self._log_stock(room)
-
-    async def _log_stock(self, room: Room) -> None:
-        stock = room.live.get("stock")
-        if isinstance(stock, dict) and stock != room.logged_stock:
-            # the stock label of a recorded show, for replay: one script call while
-            # this node knows of a change not yet logged (none in steady state)
-            room.logged_stock = await self.store.log_stock(
-                room.room_id, stock, int(time.time() * 1000), STOCK_SAMPLE_MS
-            )
+    async def refresh_live(self, room: Room, presence: bool = True) -> None:
+        """Report this node's viewers and read the room's live values (one round trip,
+        plus one for checkout when the room has sales)."""
+        if presence:
+            # distinct identities: one viewer on several sockets counts once
+            viewers = len({s.vid for s in room.sessions if not s.is_host})
+            held = self.rooms.held(room)
+            read = await self.store.presence(room.room_id, viewers)
+            if read.head is not None:
+                self.rooms.check(room, held, read.head)  # went back? resync (in the background)
+            room.set_live("viewers", read.viewers)
+            room.set_live("explain", read.explain)
+            room.live["hearts_total"] = max(room.live.get("hearts_total", 0), read.hearts)
+        if self.checkout is not None and room.state.sales:
+            for name, value in (await self.checkout.live(room.room_id, room.state)).items():
+                if name == "bought":
+                    if value:
+                        room.pending_live["bought"] = value
+                else:
+                    room.set_live(name, value)
+            stock = room.live.get("stock")
+            if isinstance(stock, dict) and stock != room.logged_stock:
+                # the stock label of a recorded show, for replay: one script call while
+                # this node knows of a change not yet logged (none in steady state)
+                room.logged_stock = await self.store.log_stock(
+                    room.room_id, stock, int(time.time() * 1000), STOCK_SAMPLE_MS
+                )

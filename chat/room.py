@@ -113,13 +113,7 @@ class Room:
     most once per wire format, to every session, never awaiting one. A command's reply waits
     on ``applied(seq)``, released in ``seq`` order by ``release_waiters``."""
 
-    def __init__(
-        self,
-        state: RoomState,
-        hearts_total: int = 0,
-        *,
-        wake: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, state: RoomState, hearts_total: int = 0) -> None:
         self.state = state
         self.sessions: set[Session] = set()
         self.pending: list[dict[str, Any]] = []
@@ -135,7 +129,7 @@ class Room:
         self.next_flush = 0.0
         self.tick = BASE_TICK
         """This room's tick (``tick_interval``), set by the ticker from the node's cost."""
-        self.wake = wake
+        self.wake: Callable[[], None] | None = None
         """Called when an event arrives with nothing pending (the ticker's wake-up)."""
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.empty_since: float | None = None

@@ -63,6 +63,7 @@ from livecart.chat.staleness import (
 )
 from livecart.chat.store import Head, RoomStore
 from livecart.limits import MAX_BANNED_ADDRESSES
+from livecart.redis_client import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +83,14 @@ class Rooms:
         checkout: CheckoutPort | None,
         spawn: Spawn,
         address_digest: Callable[[str], str],
-        wake: Callable[[], None],
     ) -> None:
         self.store = store
         self._address_digest = address_digest
         self.checkout = checkout
         self._spawn = spawn
-        self._wake = wake
-        """Given to each room loaded as its ``wake`` (the ticker's ``Wakeup.set``)."""
         self.loaded: dict[str, Room] = {}
+        self.on_pending: Callable[[], None] | None = None
+        """Given to each room loaded as its ``wake`` (the hub's ticker)."""
         self.feed = store.feed(self)
         # Counters for /metrics: gaps seen on the feed, resyncs started, reloads (fresh
         # snapshots) done, and the fan-out counters of rooms unloaded.
@@ -130,8 +130,8 @@ class Rooms:
         try:
             await self.feed.subscribe(room_id)
             head = await self.store.head(room_id)  # before the load: a restart after it shows
-            state, hearts = await self._read(room_id)
-            room = Room(state, hearts, wake=self._wake)
+            room = Room(*await self._read(room_id))
+            room.wake = self.on_pending
             self.loaded[room_id] = room
             self._servers[room_id] = head.server
             for pending in self._buffers.pop(room_id, []):
@@ -140,7 +140,7 @@ class Rooms:
         except RoomNotFound as exc:
             self.feed.unsubscribe(room_id)
             done.set_exception(exc)
-        except (TimeoutError, CommandError) as exc:
+        except (TimeoutError, CommandError, *REDIS_DOWN) as exc:  # REDIS_DOWN: checkout
             done.set_exception(CommandError(ErrorCode.UNAVAILABLE, "datastore unreachable"))
             log.warning("loading room %s failed: %s", room_id, exc, extra={"room": room_id})
         except Exception as exc:  # a bug: tell the joiner, keep the hub up
@@ -322,7 +322,7 @@ class Rooms:
                 try:
                     await self._sync(room)
                     break
-                except CommandError:  # the store's and checkout's StoreUnavailable
+                except (CommandError, *REDIS_DOWN):  # REDIS_DOWN: checkout's sales
                     await asyncio.sleep(min(2.0, 0.1 * (attempt + 1)))
         finally:
             self._resyncs.pop(room_id, None)

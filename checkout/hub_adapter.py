@@ -29,9 +29,7 @@ The buyer is the connection's identity, never a field of the command: the shop's
 (``u:<sub>``, from a verified buyer token) when the connection has one, otherwise its
 viewer id, with its client address for the per-address cap on unpaid holds.
 Every ``CheckoutError`` becomes the hub's ``CommandError`` with the same code, message
-and ``retry_after``, so the client gets an error reply and not a closed socket; a Redis
-that cannot be reached (``REDIS_DOWN``) becomes the hub's ``StoreUnavailable``, so no
-redis error crosses the port.
+and ``retry_after``, so the client gets an error reply and not a closed socket.
 
 Live values (``live``): ``stock`` = units left per product on sale, and ``bought`` = up to
 ``BOUGHT_SAMPLE`` of the orders made since the previous call on this node, newest last,
@@ -54,14 +52,13 @@ from typing import Any, Protocol, TypeVar
 from livecart.addresses import address_key
 from livecart.chat import commands as c
 from livecart.chat.decisions import lot_product
-from livecart.chat.errors import CommandError, ErrorCode, StoreUnavailable
+from livecart.chat.errors import CommandError, ErrorCode
 from livecart.chat.events import AuctionChanged, GiveawayChanged, RoomEvent, SaleChanged
 from livecart.chat.room_state import RoomState
 from livecart.checkout.auctions import AuctionTerms, Step
 from livecart.checkout.errors import CheckoutError
 from livecart.checkout.service import CheckoutService
 from livecart.display_names import mask_name
-from livecart.redis_client import REDIS_DOWN
 
 BOUGHT_SAMPLE = 5
 MAX_ROOMS = 10_000
@@ -100,8 +97,6 @@ async def _checkout(call: Callable[[], Awaitable[T]]) -> T:
         return await call()
     except CheckoutError as exc:
         raise CommandError(exc.code, exc.message, exc.retry_after) from exc
-    except REDIS_DOWN as exc:  # the service's own Redis calls, outside its scripts
-        raise StoreUnavailable() from exc
 
 
 def _currency(state: RoomState, product_id: object) -> str:

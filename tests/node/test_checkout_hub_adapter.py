@@ -155,7 +155,7 @@ async def test_a_room_unloaded_by_its_node_drops_its_cursor(
     )
     assert sale["ok"], sale
     deadline = time.monotonic() + 10
-    while room not in adapter._cursors:  # the live-values loop reads them
+    while room not in adapter._cursors:  # the presence loop reads the live values
         assert time.monotonic() < deadline, "live values never read"
         await asyncio.sleep(0.05)
     await host.ws.close()
